@@ -1,0 +1,40 @@
+# The verbs a newcomer looks for: setup, serve, test, model, build, bench, lint.
+# Each concern keeps its own rules in a fragment included below.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PY313 ?= $(shell pyenv root 2>/dev/null)/versions/3.13.0/bin/python3
+VENV := .venv
+PY := $(VENV)/bin/python
+MODEL_DIR ?= build/model
+export MODEL_DIR
+
+.PHONY: help venv setup serve test lint
+help:
+	@echo "make serve   set everything up (venv, model, local DynamoDB) and serve http://127.0.0.1:8000"
+	@echo "make test    run every test tier"
+	@echo "make model   build the int8 ONNX artifact into $(MODEL_DIR)"
+	@echo "make bench   run the benchmarks"
+
+$(VENV)/.installed: requirements/runtime.txt requirements/dev.txt
+	test -x $(VENV)/bin/python || $(PY313) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements/dev.txt
+	touch $@
+venv: $(VENV)/.installed
+
+setup: venv model
+
+serve: setup
+	$(PY) -m uvicorn handler.app:app --host 127.0.0.1 --port 8000
+
+test: setup
+	$(PY) -m pytest
+
+lint: venv
+	$(VENV)/bin/ruff check handler model_artifacts tests bench
+	$(VENV)/bin/mypy handler
+
+-include model_artifacts/model.mk
+-include layers/layers.mk
+-include bench/bench.mk
