@@ -1,0 +1,264 @@
+"""Sentence embeddings from the model artifact: pure compute, no web or AWS imports.
+
+Public API (the handler, the benchmarks and the deployment checks call these):
+
+- `load_embedder(model_dir, threads=None, batch_size=32, verify=True) -> Embedder`
+  reads `model_dir/manifest.json` through `handler.artifact.load_manifest` (sha256-verified
+  unless verify=False), the `tokenizers` Tokenizer from tokenizer.json and an ONNX Runtime
+  session over model.onnx. Raises `handler.artifact.ArtifactError` for a bad artifact.
+- `Embedder.embed(inputs, truncate=False) -> EmbeddingResult`: `inputs` is a sequence of
+  strings or a sequence of token-id sequences (the model's own tokenizer ids). Returns vectors
+  (float32, shape (n, dimensions), in input order, L2-normalised if the manifest says so) and
+  per-input token counts (special tokens included, i.e. the attention mask's sum).
+  Raises `InputTooLongError` for an input over `max_input_tokens` unless truncate=True (then it
+  is cut to fit, keeping the final [SEP]), `TokenIdError` for an id outside the vocabulary and
+  `EmptyInputError` for an empty input.
+- `Embedder.tokenize(...) -> Tokenized` and `Embedder.run(tokenized) -> ndarray` are the two
+  halves of `embed`, so a caller can check request-wide token limits before running the model.
+- `truncate_dimensions(vectors, n)`: keep the first n dimensions and L2-renormalise.
+
+Compute path: tokenize -> sort by length -> batches of `batch_size` padded to their longest
+member -> ONNX run -> pool with the attention mask -> normalise -> restore input order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from handler.artifact import Manifest, load_manifest
+
+Inputs = Sequence[str] | Sequence[Sequence[int]]
+
+
+class InputError(ValueError):
+    """One input cannot be embedded; `index` is its position in the request."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class EmptyInputError(InputError):
+    pass
+
+
+class InputTooLongError(InputError):
+    def __init__(self, index: int, tokens: int, limit: int) -> None:
+        super().__init__(f"input {index} has {tokens} tokens; the limit is {limit}", index)
+        self.tokens = tokens
+        self.limit = limit
+
+
+class TokenIdError(InputError):
+    def __init__(self, index: int, token_id: object, vocab_size: int) -> None:
+        message = f"input {index} has token id {token_id!r} outside [0, {vocab_size})"
+        super().__init__(message, index)
+        self.token_id = token_id
+        self.vocab_size = vocab_size
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    ids: list[list[int]]  # per input, special tokens included, after any truncation
+    truncated: int  # how many inputs were cut to max_input_tokens
+
+    @property
+    def token_counts(self) -> list[int]:
+        return [len(ids) for ids in self.ids]
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    vectors: np.ndarray  # (n, dimensions) float32, input order
+    token_counts: list[int]  # per input, = attention-mask sum
+    truncated: int
+
+    @property
+    def total_tokens(self) -> int:
+        return sum(self.token_counts)
+
+
+def pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
+    """(batch, seq, dim) token states -> (batch, dim), ignoring padding per the mask."""
+    if mode == "cls":
+        return hidden[:, 0]
+    weights = mask.astype(hidden.dtype)
+    if mode == "mean":
+        summed = (weights[:, None, :] @ hidden)[:, 0, :]  # batched matmul beats (h * w).sum
+        return summed / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
+    if mode == "max":
+        return np.where(weights[..., None] > 0, hidden, -np.inf).max(axis=1)
+    raise ValueError(f"unknown pooling mode {mode!r}")
+
+
+def l2_normalize(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
+
+
+def truncate_dimensions(vectors: np.ndarray, dimensions: int) -> np.ndarray:
+    """The first `dimensions` columns, L2-renormalised (what OpenAI's `dimensions` does)."""
+    if not 1 <= dimensions <= vectors.shape[1]:
+        raise ValueError(f"dimensions must be in [1, {vectors.shape[1]}], got {dimensions}")
+    if dimensions == vectors.shape[1]:
+        return vectors
+    return l2_normalize(vectors[:, :dimensions]).astype(np.float32, copy=False)
+
+
+def make_session(model_path: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # The build already saved an optimised graph; optimising again only costs cold start.
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    # Spinning threads burn the vCPU that Lambda bills for while waiting for work.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+
+
+class Embedder:
+    def __init__(
+        self,
+        manifest: Manifest,
+        tokenizer: Tokenizer,
+        session: ort.InferenceSession,
+        batch_size: int = 32,
+    ) -> None:
+        self.manifest = manifest
+        self.tokenizer = tokenizer
+        self.session = session
+        self.batch_size = batch_size
+        special = manifest.special_tokens
+        self._add_special = bool(special.get("add_special_tokens", True))
+        self._cls: int | None = special.get("cls_token_id")
+        self._sep: int | None = special.get("sep_token_id")
+        self._pad = int(special.get("pad_token_id") or 0)
+        # We count true lengths ourselves; a truncation baked into tokenizer.json would hide them.
+        tokenizer.no_truncation()
+        tokenizer.no_padding()
+
+    @property
+    def model_id(self) -> str:
+        return self.manifest.model_id
+
+    @property
+    def dimensions(self) -> int:
+        return self.manifest.dimensions
+
+    @property
+    def max_input_tokens(self) -> int:
+        return self.manifest.max_input_tokens
+
+    @property
+    def artifact_sha(self) -> str:
+        return self.manifest.artifact_sha
+
+    def tokenize(self, inputs: Inputs, truncate: bool = False) -> Tokenized:
+        """Token ids per input with special tokens; see the module docstring for errors."""
+        if not inputs:
+            return Tokenized(ids=[], truncated=0)
+        if isinstance(inputs[0], str):
+            ids = self._encode_texts(inputs)  # type: ignore[arg-type]
+        else:
+            ids = self._wrap_token_ids(inputs)  # type: ignore[arg-type]
+        return self._fit_lengths(ids, truncate)
+
+    def _encode_texts(self, texts: Sequence[str]) -> list[list[int]]:
+        for index, text in enumerate(texts):
+            if not text:
+                raise EmptyInputError(f"input {index} is an empty string", index)
+        encodings = self.tokenizer.encode_batch(list(texts), add_special_tokens=self._add_special)
+        return [encoding.ids for encoding in encodings]
+
+    def _wrap_token_ids(self, inputs: Sequence[Sequence[int]]) -> list[list[int]]:
+        vocab = self.manifest.vocab_size
+        wrapped = []
+        for index, ids in enumerate(inputs):
+            if len(ids) == 0:
+                raise EmptyInputError(f"input {index} is an empty token array", index)
+            array = np.asarray(ids)
+            if array.dtype.kind not in "iu" or array.ndim != 1:
+                raise TokenIdError(index, next(iter(ids)), vocab)
+            bad = (array < 0) | (array >= vocab)
+            if bad.any():
+                raise TokenIdError(index, int(array[int(np.argmax(bad))]), vocab)
+            row = [int(i) for i in ids]
+            if self._add_special and self._cls is not None and row[0] != self._cls:
+                row.insert(0, self._cls)
+            if self._add_special and self._sep is not None and row[-1] != self._sep:
+                row.append(self._sep)
+            wrapped.append(row)
+        return wrapped
+
+    def _fit_lengths(self, ids: list[list[int]], truncate: bool) -> Tokenized:
+        limit = self.max_input_tokens
+        truncated = 0
+        for index, row in enumerate(ids):
+            if len(row) <= limit:
+                continue
+            if not truncate:
+                raise InputTooLongError(index, len(row), limit)
+            ends_with_sep = self._add_special and self._sep is not None and row[-1] == self._sep
+            ids[index] = row[: limit - 1] + [row[-1]] if ends_with_sep else row[:limit]
+            truncated += 1
+        return Tokenized(ids=ids, truncated=truncated)
+
+    def run(self, tokenized: Tokenized) -> np.ndarray:
+        """Vectors (n, dimensions) float32 in input order."""
+        ids = tokenized.ids
+        out = np.empty((len(ids), self.dimensions), dtype=np.float32)
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            out[rows] = self._run_batch([ids[i] for i in rows])
+        return out
+
+    def _run_batch(self, batch: list[list[int]]) -> np.ndarray:
+        width = max(len(row) for row in batch)
+        input_ids = np.full((len(batch), width), self._pad, dtype=np.int64)
+        mask = np.zeros((len(batch), width), dtype=np.int64)
+        for r, row in enumerate(batch):
+            input_ids[r, : len(row)] = row
+            mask[r, : len(row)] = 1
+        available = {
+            "input_ids": input_ids,
+            "attention_mask": mask,
+            "token_type_ids": np.zeros_like(input_ids),
+        }
+        feeds = {name: available[name] for name in self.manifest.onnx_inputs}
+        hidden = self.session.run([self.manifest.onnx_output], feeds)[0]
+        pooled = pool(hidden, mask, self.manifest.pooling)
+        if self.manifest.normalize:
+            pooled = l2_normalize(pooled)
+        return np.asarray(pooled, dtype=np.float32)
+
+    def embed(self, inputs: Inputs, truncate: bool = False) -> EmbeddingResult:
+        tokenized = self.tokenize(inputs, truncate=truncate)
+        return EmbeddingResult(
+            vectors=self.run(tokenized),
+            token_counts=tokenized.token_counts,
+            truncated=tokenized.truncated,
+        )
+
+
+def load_embedder(
+    model_dir: Path | str,
+    threads: int | None = None,
+    batch_size: int = 32,
+    verify: bool = True,
+) -> Embedder:
+    """Load the artifact in `model_dir`; threads=None uses every core present."""
+    model_dir = Path(model_dir)
+    manifest = load_manifest(model_dir, verify=verify)
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    session = make_session(model_dir / "model.onnx", threads or os.cpu_count() or 1)
+    return Embedder(manifest, tokenizer, session, batch_size=batch_size)

@@ -1,0 +1,214 @@
+"""The one API error type, OpenAI's error envelope, and the one table of status codes.
+
+Every failure a client sees is an APIError rendered by `error_response` as
+`{"error": {"message", "type", "param", "code"}}`. Domain errors (the embedder's input
+errors, the framework's routing and validation errors) are translated in `to_api_error`;
+nothing else in the package decides a status code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from handler.embedder import EmptyInputError, InputError, InputTooLongError, TokenIdError
+
+INVALID_REQUEST = "invalid_request_error"
+SERVER_ERROR = "server_error"
+API_REFERENCE = "https://platform.openai.com/docs/api-reference"
+
+
+class APIError(Exception):
+    """An error answered to the client in OpenAI's envelope."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        type: str = INVALID_REQUEST,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+
+    def envelope(self) -> dict[str, Any]:
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+def invalid(message: str, param: str | None = None, code: str | None = None) -> APIError:
+    return APIError(400, message, param=param, code=code)
+
+
+def invalid_field(path: str, param: str | None = None) -> APIError:
+    """OpenAI's wording for a field with the wrong type or value."""
+    return invalid(f"'{path}' is invalid. Please check the API reference: {API_REFERENCE}.", param)
+
+
+def model_not_found(model: str) -> APIError:
+    return APIError(
+        404,
+        f"The model `{model}` does not exist or you do not have access to it.",
+        param="model",
+        code="model_not_found",
+    )
+
+
+def malformed_json() -> APIError:
+    return invalid(
+        "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+        "using your HTTP library correctly. The API expects a JSON payload, but what was sent "
+        "was not valid JSON.)"
+    )
+
+
+def unsupported_media_type(content_type: str) -> APIError:
+    return APIError(
+        415,
+        f"Unsupported Content-Type {content_type or '(none)'!r}: send the request body as JSON "
+        "with 'Content-Type: application/json'.",
+        code="unsupported_media_type",
+    )
+
+
+def body_too_large(size: int, limit: int) -> APIError:
+    return APIError(
+        413,
+        f"The request body ({size} bytes) exceeds the limit of {limit} bytes. "
+        "Send fewer or shorter inputs per request.",
+        code="request_too_large",
+    )
+
+
+def response_too_large(size: int, limit: int) -> APIError:
+    return APIError(
+        413,
+        f"The response would be {size} bytes, over the {limit}-byte limit of an AWS Lambda "
+        "response. Request encoding_format='base64' (the openai client's default), accept gzip, "
+        "ask for fewer `dimensions`, or send smaller batches.",
+        param="input",
+        code="response_too_large",
+    )
+
+
+def route_not_found(method: str, path: str) -> APIError:
+    return APIError(404, f"Invalid URL ({method} {path})", code="unknown_url")
+
+
+def method_not_allowed(method: str, path: str, allow: str) -> APIError:
+    return APIError(
+        405,
+        f"Method {method} is not allowed for {path}; allowed: {allow}.",
+        code="method_not_allowed",
+        headers={"allow": allow} if allow else None,
+    )
+
+
+def internal_error(request_id: str) -> APIError:
+    return APIError(
+        500,
+        "The server had an error while processing your request. Sorry about that! "
+        f"Quote request id {request_id} if you report it.",
+        type=SERVER_ERROR,
+    )
+
+
+def context_length_exceeded(tokens: int, limit: int) -> APIError:
+    # OpenAI's own wording, so clients that parse it keep working.
+    return invalid(
+        f"This model's maximum context length is {limit} tokens, however you requested "
+        f"{tokens} tokens ({tokens} in your prompt; 0 for the completion). "
+        "Please reduce your prompt; or completion length.",
+        param="input",
+        code="context_length_exceeded",
+    )
+
+
+def token_id_out_of_vocabulary(index: int, token_id: object, vocab_size: int) -> APIError:
+    return invalid(
+        f"Input {index} contains token id {token_id!r}, outside this model's vocabulary "
+        f"[0, {vocab_size}). Token ids must come from the served model's own tokenizer; "
+        "send text instead. LangChain sends OpenAI tiktoken ids by default: use "
+        "OpenAIEmbeddings(..., check_embedding_ctx_length=False).",
+        param="input",
+        code="invalid_token_id",
+    )
+
+
+def to_api_error(exc: Exception) -> APIError | None:
+    """The APIError for a known domain error, or None for an unexpected one."""
+    if isinstance(exc, APIError):
+        return exc
+    if isinstance(exc, InputTooLongError):
+        return context_length_exceeded(exc.tokens, exc.limit)
+    if isinstance(exc, TokenIdError):
+        return token_id_out_of_vocabulary(exc.index, exc.token_id, exc.vocab_size)
+    if isinstance(exc, EmptyInputError):
+        return invalid_field(f"$.input[{exc.index}]", "input")
+    if isinstance(exc, InputError):
+        return invalid(str(exc), param="input")
+    if isinstance(exc, RequestValidationError):
+        return _from_validation(exc)
+    if isinstance(exc, StarletteHTTPException):
+        return _from_http_exception(exc)
+    return None
+
+
+def _from_validation(exc: RequestValidationError) -> APIError:
+    first = exc.errors()[0] if exc.errors() else {}
+    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "path", "query")]
+    param = ".".join(loc) or None
+    return invalid(f"{first.get('msg', 'Invalid request')} - '{param}'", param)
+
+
+def _from_http_exception(exc: StarletteHTTPException) -> APIError:
+    return APIError(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
+
+
+def error_response(error: APIError, headers: dict[str, str] | None = None) -> Response:
+    """The envelope as a JSON response; the one place an error becomes bytes."""
+    return Response(
+        orjson.dumps(error.envelope()),
+        status_code=error.status,
+        media_type="application/json",
+        headers={**error.headers, **(headers or {})},
+    )
+
+
+def install_exception_handlers(app: FastAPI) -> None:
+    """Route framework and domain errors through `to_api_error`; unknown ones are re-raised
+    for the request-context middleware, which answers a 500 with the request id."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        error = to_api_error(exc)
+        if error is None:
+            raise exc
+        if isinstance(exc, StarletteHTTPException) and exc.status_code in (404, 405):
+            path = request.url.path
+            if exc.status_code == 404:
+                error = route_not_found(request.method, path)
+            else:
+                allow = (exc.headers or {}).get("Allow", "")
+                error = method_not_allowed(request.method, path, allow)
+        return error_response(error)
+
+    for exc_type in (APIError, InputError, RequestValidationError, StarletteHTTPException):
+        app.add_exception_handler(exc_type, handle)

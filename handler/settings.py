@@ -1,0 +1,131 @@
+"""The function's one settings object, read from the environment once at cold start.
+
+Every environment variable is named once, here, next to the field it fills. A bad value raises
+SettingsError naming the variable, so a misconfigured deployment fails its cold start with a
+clear message instead of serving wrong answers.
+
+To add a setting: add a field with a default and a comment saying why, then read it in
+`from_env` with one of the `_env_*` helpers. Tests build `Settings(...)` directly.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Lambda caps a synchronous invocation's response at 6 MB (6,291,556 bytes of JSON, the whole
+# payload). Keep headroom for the status, headers and JSON framing around the body.
+LAMBDA_RESPONSE_LIMIT = 6_291_556
+RESPONSE_HEADROOM = 16_384
+LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one full vCPU per 1,769 MB of memory
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the function cannot run with."""
+
+
+def _env_str(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip()
+    return value or default
+
+
+def _env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an integer") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={value} must be >= {minimum}")
+    return value
+
+
+def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
+
+
+def _env_aliases(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    raw = env.get(name, "")
+    aliases = tuple(dict.fromkeys(a.strip() for a in raw.split(",") if a.strip()))
+    bad = [a for a in aliases if any(c.isspace() or c in "/=" for c in a)]
+    if bad:
+        raise SettingsError(f"{name} has invalid model aliases {bad}: use a comma-separated list")
+    return aliases
+
+
+def onnx_threads_for(env: Mapping[str, str]) -> int:
+    """ONNX Runtime intra-op threads: ORT_THREADS, else Lambda's vCPUs, else the cores present.
+
+    Lambda reports the host's cores in os.cpu_count() but only grants CPU in proportion to
+    memory, so more threads than granted vCPUs just contend.
+    """
+    explicit = _env_int(env, "ORT_THREADS", 0)
+    if explicit:
+        return explicit
+    cores = os.cpu_count() or 1
+    memory_mb = _env_int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0)
+    if memory_mb:
+        return max(1, min(cores, memory_mb // LAMBDA_MB_PER_VCPU))
+    return cores
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where the model artifact lives: the layer mounts it at /opt/model; locally build/model.
+    model_dir: Path = Path("/opt/model")
+    # Extra model names accepted as the served model (e.g. text-embedding-3-small), so apps
+    # written against OpenAI work with no code change. The response always names the served id.
+    model_aliases: tuple[str, ...] = ()
+    # OpenAI answers an over-long input with a 400; True truncates it to the model's max tokens
+    # instead and counts the truncated inputs in the x-truncated-inputs response header.
+    truncate_inputs: bool = False
+    # OpenAI's request limits: inputs per request and tokens summed over a request.
+    max_inputs: int = 2048
+    max_request_tokens: int = 300_000
+    # Largest request body accepted; Lambda's own synchronous payload limit is 6 MB.
+    max_body_bytes: int = 6 * 1024 * 1024
+    # Largest response body, as it will be counted inside Lambda's 6 MB response payload.
+    max_response_bytes: int = LAMBDA_RESPONSE_LIMIT - RESPONSE_HEADROOM
+    # Sequences per ONNX run; inputs are length-sorted first so padding stays small.
+    batch_size: int = 32
+    # ONNX Runtime intra-op threads (see onnx_threads_for).
+    onnx_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    # Path prefix API Gateway puts before our routes (custom-domain base path mapping).
+    api_base_path: str = "/"
+    # Require an API key; the usage module supplies the authenticator. Tests without keys
+    # build Settings(auth_enabled=False).
+    auth_enabled: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from `env` (default os.environ); raises SettingsError on a bad value."""
+        env = os.environ if env is None else env
+        settings = cls(
+            model_dir=Path(_env_str(env, "MODEL_DIR", "/opt/model")),
+            model_aliases=_env_aliases(env, "MODEL_ALIASES"),
+            truncate_inputs=_env_bool(env, "TRUNCATE_INPUTS", False),
+            max_inputs=_env_int(env, "MAX_INPUTS_PER_REQUEST", 2048, minimum=1),
+            max_request_tokens=_env_int(env, "MAX_TOKENS_PER_REQUEST", 300_000, minimum=1),
+            max_body_bytes=_env_int(env, "MAX_BODY_BYTES", 6 * 1024 * 1024, minimum=1024),
+            max_response_bytes=_env_int(
+                env, "MAX_RESPONSE_BYTES", LAMBDA_RESPONSE_LIMIT - RESPONSE_HEADROOM, minimum=1024
+            ),
+            batch_size=_env_int(env, "BATCH_SIZE", 32, minimum=1),
+            onnx_threads=onnx_threads_for(env),
+            api_base_path=_env_str(env, "API_BASE_PATH", "/"),
+            auth_enabled=_env_bool(env, "AUTH_ENABLED", True),
+        )
+        if not settings.api_base_path.startswith("/"):
+            raise SettingsError(f"API_BASE_PATH={settings.api_base_path!r} must start with '/'")
+        return settings
