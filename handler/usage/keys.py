@@ -1,0 +1,193 @@
+"""API keys: creation, lookup by sha256, revocation, and a short-TTL in-memory cache.
+
+Only the sha256 of a key is stored; the secret is printed once by the CLI. Failure policy:
+a DynamoDB error while checking a key propagates (the request fails with 5xx rather than
+letting an unchecked key through); a cached verdict is served for at most `ttl` seconds,
+which is how long a revocation can take to reach a warm container.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from handler.usage.store import KEY_HASH, Client
+
+KEY_PREFIX = "sk-"
+ACTIVE = "active"
+REVOKED = "revoked"
+
+
+@dataclass(frozen=True)
+class Limits:
+    rpm: int | None = None  # requests per minute
+    tpm: int | None = None  # tokens per minute
+    monthly_tokens: int | None = None  # token budget per calendar month (UTC)
+
+    @property
+    def limited(self) -> bool:
+        return any(v is not None for v in (self.rpm, self.tpm, self.monthly_tokens))
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    key_id: str
+    name: str
+    created: str
+    status: str
+    limits: Limits
+    key_hash: str  # never logged; kept to compare in constant time
+
+    @property
+    def active(self) -> bool:
+        return self.status == ACTIVE
+
+
+def hash_key(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+def _limit_attrs(limits: Limits) -> dict[str, Any]:
+    pairs = (("rpm", limits.rpm), ("tpm", limits.tpm), ("monthly_tokens", limits.monthly_tokens))
+    return {name: {"N": str(value)} for name, value in pairs if value is not None}
+
+
+def _optional_int(item: dict[str, Any], name: str) -> int | None:
+    return int(item[name]["N"]) if name in item else None
+
+
+def _from_item(item: dict[str, Any]) -> ApiKey:
+    return ApiKey(
+        key_id=item["key_id"]["S"],
+        name=item.get("name", {"S": ""})["S"],
+        created=item["created"]["S"],
+        status=item["status"]["S"],
+        limits=Limits(
+            rpm=_optional_int(item, "rpm"),
+            tpm=_optional_int(item, "tpm"),
+            monthly_tokens=_optional_int(item, "monthly_tokens"),
+        ),
+        key_hash=item[KEY_HASH]["S"],
+    )
+
+
+class KeyStore:
+    """The keys table. `client` is a botocore DynamoDB client (moto, DynamoDB Local, AWS)."""
+
+    def __init__(self, client: Client, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    def create(
+        self, name: str, limits: Limits = Limits(), secret: str | None = None
+    ) -> tuple[str, ApiKey]:
+        """Store a new key; return (secret, key). The secret is not recoverable afterwards."""
+        secret = secret or new_secret()
+        key = ApiKey(
+            key_id="key_" + secrets.token_hex(8),
+            name=name,
+            created=datetime.now(UTC).isoformat(timespec="seconds"),
+            status=ACTIVE,
+            limits=limits,
+            key_hash=hash_key(secret),
+        )
+        item = {
+            KEY_HASH: {"S": key.key_hash},
+            "key_id": {"S": key.key_id},
+            "name": {"S": name},
+            "created": {"S": key.created},
+            "status": {"S": ACTIVE},
+            **_limit_attrs(limits),
+        }
+        self.client.put_item(
+            TableName=self.table,
+            Item=item,
+            ConditionExpression="attribute_not_exists(#h)",
+            ExpressionAttributeNames={"#h": KEY_HASH},
+        )
+        return secret, key
+
+    def lookup(self, secret: str) -> ApiKey | None:
+        """The key whose sha256 matches `secret`, compared in constant time; None if unknown."""
+        digest = hash_key(secret)
+        item = self.client.get_item(
+            TableName=self.table, Key={KEY_HASH: {"S": digest}}, ConsistentRead=True
+        ).get("Item")
+        if item is None:
+            return None
+        key = _from_item(item)
+        return key if hmac.compare_digest(key.key_hash, digest) else None
+
+    def list(self) -> list[ApiKey]:
+        keys: list[ApiKey] = []
+        kwargs: dict[str, Any] = {"TableName": self.table}
+        while True:
+            page = self.client.scan(**kwargs)
+            keys.extend(_from_item(item) for item in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return sorted(keys, key=lambda k: k.created)
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def find(self, key_id: str) -> ApiKey | None:
+        return next((k for k in self.list() if k.key_id == key_id), None)
+
+    def revoke(self, key_id: str) -> bool:
+        """Mark a key revoked; False if no such key id."""
+        key = self.find(key_id)
+        if key is None:
+            return False
+        self.client.update_item(
+            TableName=self.table,
+            Key={KEY_HASH: {"S": key.key_hash}},
+            UpdateExpression="SET #s = :revoked, revoked_at = :now",
+            ConditionExpression="attribute_exists(#h)",
+            ExpressionAttributeNames={"#s": "status", "#h": KEY_HASH},
+            ExpressionAttributeValues={
+                ":revoked": {"S": REVOKED},
+                ":now": {"S": datetime.now(UTC).isoformat(timespec="seconds")},
+            },
+        )
+        return True
+
+
+class CachedKeyLookup:
+    """Key lookups remembered for `ttl` seconds, hits and misses alike (keyed by sha256)."""
+
+    def __init__(
+        self,
+        lookup: Callable[[str], ApiKey | None],
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 10_000,
+    ) -> None:
+        self._lookup = lookup
+        self._ttl = ttl
+        self._clock = clock
+        self._max_entries = max_entries
+        self._entries: dict[str, tuple[float, ApiKey | None]] = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, secret: str) -> ApiKey | None:
+        digest = hash_key(secret)
+        now = self._clock()
+        with self._lock:
+            hit = self._entries.get(digest)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        key = self._lookup(secret)
+        with self._lock:
+            if len(self._entries) >= self._max_entries:
+                self._entries.clear()  # bounded memory under a flood of random keys
+            self._entries[digest] = (now, key)
+        return key

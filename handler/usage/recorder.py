@@ -1,0 +1,53 @@
+"""Record a successful request's usage: DynamoDB first, the SQS queue if that fails.
+
+Failure policy: never raises. The client already has its embeddings; a record DynamoDB
+refuses (after botocore's bounded retries) goes to the fallback queue and to one structured
+log line carrying the whole record, so `replay` (or the logs) can restore it. Records hold
+ids and counts only: no key, key hash or input text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from typing import Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handler.usage.fallback import UsageQueue
+from handler.usage.records import UsageRecord
+from handler.usage.writer import UsageWriter
+
+log = logging.getLogger("handler.usage")
+
+RecordOutcome = Literal["written", "duplicate", "queued", "logged"]
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
+    return type(exc).__name__
+
+
+class UsageRecorder:
+    def __init__(self, writer: UsageWriter, queue: UsageQueue | None) -> None:
+        self.writer = writer
+        self.queue = queue
+
+    def __call__(self, record: UsageRecord) -> RecordOutcome:
+        try:
+            return self.writer.write(record)
+        except (BotoCoreError, ClientError) as exc:
+            reason = _reason(exc)
+        outcome: RecordOutcome = "logged"
+        if self.queue is not None:
+            try:
+                self.queue.send(record.to_json())
+                outcome = "queued"
+            except (BotoCoreError, ClientError) as exc:
+                reason = f"{reason}; queue: {_reason(exc)}"
+        level = logging.WARNING if outcome == "queued" else logging.ERROR
+        line = {"event": "usage_fallback", "outcome": outcome, "reason": reason}
+        log.log(level, json.dumps({**line, "record": asdict(record)}, sort_keys=True))
+        return outcome

