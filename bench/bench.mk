@@ -1,0 +1,23 @@
+# Benchmarks (issue 6). `make bench`: the full run (<= 10 min on 2 cores): table on stdout,
+# JSON + Markdown + PNG in bench/results/ (gitignored). `make bench-smoke`: the same code on
+# tiny sizes (seconds), to bench/results/smoke/; `make test` runs it through tests/bench/.
+# Figures never fail a target; a section that crashes does.
+BENCH_VENV := build/bench-venv
+BENCH_PY := $(BENCH_VENV)/bin/python
+
+$(BENCH_VENV)/.installed: bench/requirements.txt
+	test -x $(BENCH_PY) || $(PY313) -m venv $(BENCH_VENV)
+	$(BENCH_PY) -m pip install -q -r bench/requirements.txt
+	touch $@
+
+.PHONY: bench bench-smoke bench-venv
+bench-venv: $(BENCH_VENV)/.installed
+
+bench: setup bench-venv
+	$(PY) -m bench.run
+
+bench-smoke: setup bench-venv
+	$(PY) -m bench.run --smoke
+
+# The smoke test in tests/bench/ needs the bench venv (fastembed, matplotlib).
+test: bench-venv

@@ -1,0 +1,76 @@
+"""Where things are and how much to measure: one place for paths, thread count and run sizes."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BUILD = REPO / "build"
+
+# Every engine gets the same thread count: the machine has 2 cores, Lambda gives 2 vCPUs
+# from 3,538 MB up.
+THREADS = 2
+
+SERVICE_PY = REPO / ".venv" / "bin" / "python"  # the service's own venv (Python 3.13)
+EXPORT_PY = BUILD / "export-venv" / "bin" / "python"  # torch + sentence-transformers (3.11)
+BENCH_PY = BUILD / "bench-venv" / "bin" / "python"  # fastembed + matplotlib, bench only
+
+MODEL_DIR = Path(os.environ.get("MODEL_DIR", str(BUILD / "model")))
+if not MODEL_DIR.is_absolute():
+    MODEL_DIR = REPO / MODEL_DIR
+CORPUS = REPO / "model_artifacts" / "corpus" / "heldout.txt"
+RESULTS = REPO / "bench" / "results"
+
+# AWS Lambda list prices, us-east-1, arm64 (the figures the project uses as of PRICE_DATE; this
+# machine has no internet, so they are not re-read at run time: check them before quoting).
+PRICE_DATE = "2026-11-21"
+PRICE_SOURCE = "AWS Lambda pricing, us-east-1 arm64"
+ARM64_GB_SECOND_USD = 0.0000133334
+REQUEST_USD_PER_MILLION = 0.20
+OPENAI_3_SMALL_USD_PER_MILLION_TOKENS = 0.02
+LAMBDA_MB_PER_VCPU = 1769  # Lambda allocates one full vCPU at 1,769 MB
+DEFAULT_LAMBDA_MEMORY_MB = 2048  # used only when template.yaml states no default
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How much work each section does; the smoke run only proves every path still runs."""
+
+    corpus_limit: int | None  # texts of the corpus used for throughput; None = all
+    throughput_repeats: int  # timed passes over the corpus per engine (median quoted)
+    single_requests: int  # warm single-input requests through the Mangum handler
+    batch32_requests: int
+    big_inputs: int  # inputs in the "large" request (OpenAI's limit is 2048)
+    big_requests: int  # per encoding format
+    cold_runs: int  # fresh processes per engine (median quoted), after one untimed warm-up
+    load_requests: int  # total requests of the load test
+    load_clients: int  # concurrent clients of the load test
+    usage_requests: int  # requests per arm (auth on / off) of the usage-overhead test
+
+
+FULL = Sizes(
+    corpus_limit=None,
+    throughput_repeats=3,
+    single_requests=300,
+    batch32_requests=30,
+    big_inputs=2048,
+    big_requests=3,
+    cold_runs=5,
+    load_requests=3000,
+    load_clients=50,
+    usage_requests=200,
+)
+SMOKE = Sizes(
+    corpus_limit=64,
+    throughput_repeats=1,
+    single_requests=10,
+    batch32_requests=2,
+    big_inputs=64,
+    big_requests=1,
+    cold_runs=1,
+    load_requests=100,
+    load_clients=50,
+    usage_requests=10,
+)

@@ -1,0 +1,49 @@
+"""API Gateway HTTP API (v2) events for the Mangum handler, built on the repo's own fixture."""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from typing import Any
+
+from bench.config import REPO
+
+EVENTS = REPO / "events"
+
+
+@cache
+def _v2_template() -> dict[str, Any]:
+    candidates = sorted(EVENTS.glob("*v2*.json")) + sorted(EVENTS.glob("*http*api*.json"))
+    for path in candidates:
+        event: dict[str, Any] = json.loads(path.read_text())
+        if event.get("version") == "2.0" and event.get("rawPath", "").endswith("/v1/embeddings"):
+            return event
+    raise FileNotFoundError(f"no HTTP API v2 embeddings fixture in {EVENTS}")
+
+
+def v2_embeddings_event(
+    body: dict[str, Any], headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The fixture's v2 event with `body` as a plain JSON body and extra headers merged in."""
+    event = copy.deepcopy(_v2_template())
+    event["body"] = json.dumps(body)
+    event["isBase64Encoded"] = False
+    merged = {k.lower(): v for k, v in event.get("headers", {}).items()}
+    merged["content-type"] = "application/json"
+    merged.pop("content-length", None)
+    merged.update({k.lower(): v for k, v in (headers or {}).items()})
+    event["headers"] = merged
+    return event
+
+
+class LambdaContext:
+    """The attributes Mangum and our handler may read from the Lambda context."""
+
+    function_name = "bench"
+    memory_limit_in_mb = 2048
+    aws_request_id = "bench-request"
+    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:bench"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000

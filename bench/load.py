@@ -1,0 +1,132 @@
+"""Bounded load test: the app under uvicorn on 127.0.0.1, a fixed number of requests from many
+concurrent clients (asyncio + httpx), then the server is stopped. Loopback only, never a loop
+without an end: `requests` in total, each with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import httpx
+
+from bench.config import REPO, SERVICE_PY
+from bench.proc import worker_env
+from bench.stats import summary_ms
+
+MODEL = "all-MiniLM-L6-v2"
+REQUEST_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def uvicorn_server(env: dict[str, str]) -> Iterator[str]:
+    """Serve handler.app:app on a free loopback port; yields its base URL; stops it after."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            str(SERVICE_PY),
+            "-m",
+            "uvicorn",
+            "handler.app:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=REPO,
+        env=worker_env(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(
+                    f"uvicorn exited {server.returncode}: {server.stderr.read()[-2000:]}"
+                )  # type: ignore[union-attr]
+            try:
+                if httpx.get(f"{base}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not answer /health within 60 s")
+            time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+async def _drive(
+    base: str, texts: list[str], requests: int, clients: int, headers: dict[str, str]
+) -> tuple[list[float], list[str], float]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    next_index = iter(range(requests))
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=REQUEST_TIMEOUT_S) as client:
+
+        async def one_client() -> None:
+            for i in next_index:  # shared iterator: the clients split the fixed total
+                body = {"input": texts[i % len(texts)], "model": MODEL}
+                started = time.perf_counter()
+                try:
+                    response = await client.post("/v1/embeddings", json=body, headers=headers)
+                    if response.status_code != 200:
+                        errors.append(f"HTTP {response.status_code}: {response.text[:200]}")
+                        continue
+                    response.json()
+                except httpx.HTTPError as exc:
+                    errors.append(f"{type(exc).__name__}: {exc}")
+                    continue
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one_client() for _ in range(clients)))
+        wall = time.perf_counter() - started
+    return latencies, errors, wall
+
+
+def run_load(
+    texts: list[str],
+    requests: int,
+    clients: int,
+    env: dict[str, str],
+    headers: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """Requests/s, latency percentiles and every error of one bounded load run."""
+    with uvicorn_server(env) as base:
+        asyncio.run(_drive(base, texts, min(requests, 2 * clients), clients, headers or {}))
+        latencies, errors, wall = asyncio.run(_drive(base, texts, requests, clients, headers or {}))
+    return {
+        "requests": requests,
+        "clients": clients,
+        "ok": len(latencies),
+        "errors": len(errors),
+        "error_samples": sorted(set(errors))[:5],
+        "requests_per_s": round(len(latencies) / wall, 2),
+        "wall_s": round(wall, 3),
+        **(summary_ms(latencies) if latencies else {}),
+    }

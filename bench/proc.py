@@ -1,0 +1,81 @@
+"""Run a worker module in a given interpreter and read the JSON object it prints last."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.config import REPO
+
+
+class WorkerError(RuntimeError):
+    """A worker exited non-zero or printed no JSON; the message carries its stderr tail."""
+
+
+def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO)
+    env["HF_HUB_OFFLINE"] = "1"  # there is no hub here; fail fast instead of retrying
+    env["TRANSFORMERS_OFFLINE"] = "1"
+    env["TOKENIZERS_PARALLELISM"] = "false"
+    env.pop("VIRTUAL_ENV", None)
+    env.update(extra or {})
+    return env
+
+
+def run_worker(
+    python: Path,
+    module: str,
+    args: list[str],
+    env: dict[str, str] | None = None,
+    timeout: float = 600,
+) -> dict[str, Any]:
+    """`python -m module args` from the repo root; returns its last stdout line as JSON."""
+    if not python.exists():
+        raise WorkerError(f"{python} does not exist (its venv is built by `make bench`)")
+    done = subprocess.run(
+        [str(python), "-m", module, *args],
+        cwd=REPO,
+        env=worker_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise WorkerError(f"{module} exited {done.returncode}:\n{tail}")
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def time_to_first_line(
+    python: Path, module: str, args: list[str], env: dict[str, str] | None = None
+) -> tuple[float, dict[str, Any]]:
+    """Wall seconds from spawning a fresh process to the JSON line it prints on its first answer.
+
+    That is the cold start a user waits for: interpreter start, imports, model load, first request.
+    """
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [str(python), "-m", module, *args],
+        cwd=REPO,
+        env=worker_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    elapsed = time.perf_counter() - started
+    _, stderr = child.communicate(timeout=120)
+    if child.returncode != 0 or not line.strip():
+        tail = "\n".join(stderr.strip().splitlines()[-15:])
+        raise WorkerError(f"{module} exited {child.returncode}:\n{tail}")
+    result: dict[str, Any] = json.loads(line)
+    return elapsed, result

@@ -1,0 +1,298 @@
+"""The Markdown tables printed by the bench and pasted into the README, and the targets check.
+
+Targets are reported as measured vs target; they never fail the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def _get(results: dict[str, Any], *keys: str) -> Any:
+    node: Any = results
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _row(rows: list[dict[str, Any]], engine: str, threads: int = 2) -> dict[str, Any] | None:
+    return next(
+        (
+            r
+            for r in rows
+            if r["engine"] == engine and r.get("threads", 2) == threads and r["status"] == "ok"
+        ),
+        None,
+    )
+
+
+def _serialisation_ms(results: dict[str, Any]) -> float | None:
+    """Upper bound of the 2048-float response's serialisation: handler p50 minus embedder time."""
+    total = _get(results, "handler", "big_float", "p50_ms")
+    compute = _get(results, "handler", "big_compute_ms")
+    return None if total is None or compute is None else round(total - compute, 1)
+
+
+def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each issue's speed target with the figure measured in this run (None when not measured)."""
+    rows = _get(results, "throughput", "rows") or []
+    st, ours, fp32 = _row(rows, "st"), _row(rows, "ours"), _row(rows, "onnx")
+    checks: list[tuple[str, str, Any, Callable[[Any], bool]]] = [
+        ("#3 warm single short input via Mangum, p50", "<= 10 ms",
+         _get(results, "handler", "single", "p50_ms"), lambda v: v <= 10),
+        ("#3 cold start to first v2 answer, median", "<= 0.6 s",
+         _get(results, "cold_start", "ours", "total_s"), lambda v: v <= 0.6),
+        ("#3 2048-input float response serialised (handler - embedder)", "<= 100 ms",
+         _serialisation_ms(results), lambda v: v <= 100),
+        ("#2 int8 texts/s vs sentence-transformers fp32", ">= 2.0x",
+         ours and st and ours.get("ratio_to_st"), lambda v: v >= 2.0),
+        ("#2 int8 texts/s vs fp32 ONNX", "> 1.0x",
+         ours and fp32 and round(ours["texts_per_s"] / fp32["texts_per_s"], 2), lambda v: v > 1),
+        ("#2 int8 model size", "<= 25 MB",
+         _get(results, "artifact", "int8_model_mb"), lambda v: v <= 25),
+        ("#4 auth + quota + usage write overhead, p50", "<= 15 ms",
+         _get(results, "usage_overhead", "overhead_p50_ms"), lambda v: v <= 15),
+        ("#6 load test errors", "0",
+         _get(results, "load", "errors"), lambda v: v == 0),
+    ]  # fmt: skip
+    return [
+        {"target": name, "goal": goal, "measured": value,
+         "met": None if value is None else bool(check(value))}
+        for name, goal, value, check in checks
+    ]  # fmt: skip
+
+
+def _table(header: list[str], body: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in body]
+    return lines + [""]
+
+
+def _failed(results: dict[str, Any], name: str) -> list[str]:
+    part = results.get(name) or {}
+    if part.get("status") == "ok":
+        return []
+    return [
+        f"_{name}: {part.get('status', 'missing')}: "
+        f"{(part.get('error') or part.get('reason') or '').splitlines()[:1]}_",
+        "",
+    ]
+
+
+def _throughput(results: dict[str, Any]) -> list[str]:
+    part = results.get("throughput") or {}
+    lines = [
+        "### Throughput",
+        "",
+        f"{part.get('texts')} corpus sentences, {part.get('mean_tokens')} tokens each on "
+        "average, median of timed passes; ratio to sentence-transformers.",
+        "",
+    ]
+    body = []
+    for r in part.get("rows", []):
+        if r["status"] != "ok":
+            reason = r.get("reason", "").strip().splitlines()
+            body.append(
+                [r["label"], "", "", "", "", f"{r['status']}: {reason[-1] if reason else ''}"]
+            )
+            continue
+        body.append(
+            [
+                r["label"],
+                r["threads"],
+                r["texts_per_s"],
+                r["tokens_per_s"],
+                f"{r.get('ratio_to_st')}x",
+                r.get("min_cosine_to_st"),
+            ]
+        )
+    header = ["engine", "threads", "texts/s", "tokens/s", "vs torch", "min cosine vs torch"]
+    return lines + _table(header, body) + _failed(results, "throughput")
+
+
+def _handler(results: dict[str, Any]) -> list[str]:
+    part = results.get("handler") or {}
+    lines = ["### Through the Mangum handler (warm, in process)", ""]
+    body = []
+    names = [
+        ("single", "1 short input, float"),
+        ("batch32", "32 inputs, float"),
+        ("big_float", "2048 inputs, float (gzip)"),
+        ("big_base64", "2048 inputs, base64"),
+    ]
+    for key, label in names:
+        r = part.get(key)
+        if r:
+            size = r.get("response_bytes")
+            body.append(
+                [label, r["n"], r["p50_ms"], r["p95_ms"], f"{size / 1e6:.2f} MB" if size else ""]
+            )
+    lines += _table(["request", "runs", "p50 ms", "p95 ms", "response body"], body)
+    if "big_compute_ms" in part:
+        lines += [
+            f"Embedder alone on the 2048 inputs: {part['big_compute_ms']} ms; the rest of "
+            f"the float request (parse, serialise, gzip, Mangum): "
+            f"{_serialisation_ms(results)} ms.",
+            "",
+        ]
+    return lines + _failed(results, "handler")
+
+
+def _cold(results: dict[str, Any]) -> list[str]:
+    part = results.get("cold_start") or {}
+    lines = ["### Cold start (fresh process to first answer)", ""]
+    body = []
+    for key, label in (
+        ("ours", "ours: handler + first v2 event"),
+        ("sentence_transformers", "sentence-transformers: encode 1 sentence"),
+    ):
+        r = part.get(key)
+        if r:
+            body.append(
+                [
+                    label,
+                    r["runs"],
+                    r["total_s"],
+                    r["interpreter_s"],
+                    r["import_s"],
+                    r["load_s"],
+                    r["first_answer_s"],
+                ]
+            )
+    header = [
+        "engine",
+        "runs",
+        "total s (median)",
+        "interpreter s",
+        "import s",
+        "load s",
+        "first answer s",
+    ]
+    lines += _table(header, body)
+    if part.get("speedup"):
+        lines += [f"Ours starts {part['speedup']}x faster.", ""]
+    return lines + _failed(results, "cold_start")
+
+
+def _memory(results: dict[str, Any]) -> list[str]:
+    part = results.get("memory") or {}
+    body = [
+        [label, r["inputs"], r["rss_after_load_mb"], r["peak_rss_mb"]]
+        for key, label in (
+            ("ours", "ours (Mangum handler, float + gzip)"),
+            ("sentence_transformers", "sentence-transformers"),
+        )
+        if (r := part.get(key))
+    ]
+    lines = ["### Memory (one large request in a fresh process)", ""]
+    header = ["engine", "inputs", "RSS after load MB", "peak RSS MB"]
+    return lines + _table(header, body) + _failed(results, "memory")
+
+
+def _load(results: dict[str, Any]) -> list[str]:
+    r = results.get("load") or {}
+    lines = ["### Load (uvicorn on 127.0.0.1, one worker; single short input per request)", ""]
+    if r.get("status") == "ok":
+        lines += _table(
+            ["requests", "clients", "requests/s", "p50 ms", "p99 ms", "errors"],
+            [
+                [
+                    r["requests"],
+                    r["clients"],
+                    r["requests_per_s"],
+                    r.get("p50_ms"),
+                    r.get("p99_ms"),
+                    r["errors"],
+                ]
+            ],
+        )
+        if r.get("error_samples"):
+            lines += ["Errors seen: " + "; ".join(r["error_samples"]), ""]
+    return lines + _failed(results, "load")
+
+
+def _usage(results: dict[str, Any]) -> list[str]:
+    r = results.get("usage_overhead") or {}
+    lines = ["### Auth + quota + usage write overhead (DynamoDB Local on loopback)", ""]
+    if r.get("status") == "ok":
+        lines += _table(
+            ["requests per arm", "auth off p50 ms", "auth on p50 ms", "overhead p50 ms"],
+            [[r["requests"], r["off_p50_ms"], r["on_p50_ms"], r["overhead_p50_ms"]]],
+        )
+    return lines + _failed(results, "usage_overhead")
+
+
+def _cost(results: dict[str, Any]) -> list[str]:
+    r = results.get("cost") or {}
+    lines = ["### Cost per million tokens", ""]
+    if r.get("status") == "ok":
+        p = r["prices"]
+        lines += _table(
+            ["option", "USD per 1M tokens"],
+            [
+                [
+                    f"ours on Lambda arm64, {r['memory_mb']} MB ({r['vcpus']} vCPU)",
+                    f"{r['usd_per_million_tokens']:.4f}",
+                ],
+                ["OpenAI text-embedding-3-small", f"{r['openai_text_embedding_3_small_usd']:.4f}"],
+            ],
+        )
+        lines += [
+            f"Memory from {r['memory_source']}; {r['tokens_per_s_assumed']} tokens/s "
+            f"assumed at that vCPU share (interpolated between our 1- and 2-thread runs); "
+            f"prices: {p['source']}, ${p['arm64_gb_second_usd']}/GB-s + "
+            f"${p['requests_usd_per_million']}/1M requests ({r['inputs_per_request']} "
+            f"inputs per request), as of {p['date']}. Excludes API Gateway and DynamoDB. "
+            f"{r['note']}.",
+            "",
+        ]
+    return lines + _failed(results, "cost")
+
+
+def _targets(results: dict[str, Any]) -> list[str]:
+    body = [
+        [
+            t["target"],
+            t["goal"],
+            t["measured"],
+            {True: "yes", False: "NO", None: "not measured"}[t["met"]],
+        ]
+        for t in results.get("targets", [])
+    ]
+    return ["### Targets (measured vs target; informative, never a test)", ""] + _table(
+        ["target", "goal", "measured", "met"], body
+    )
+
+
+def _machine(results: dict[str, Any]) -> list[str]:
+    m = results.get("machine", {})
+    sv, tv, bv = m.get("service_venv", {}), m.get("torch_venv", {}), m.get("bench_venv", {})
+    a = results.get("artifact", {})
+    return [
+        f"Run {results.get('started_utc')} ({results.get('mode')} mode, {results.get('wall_s')} s)"
+        f" on {m.get('nproc')} cores, {m.get('cpu_model')}, Linux {m.get('kernel')}; "
+        f"service Python {sv.get('python')} (onnxruntime {sv.get('onnxruntime')}), "
+        f"torch Python {tv.get('python')} (torch {tv.get('torch')}, sentence-transformers "
+        f"{tv.get('sentence_transformers')}), fastembed {bv.get('fastembed')} on Python "
+        f"{bv.get('python')}. Artifact {a.get('model_id')} int8 {a.get('int8_model_mb')} MB"
+        f" (fp32 export {a.get('fp32_model_mb')} MB), sha {str(a.get('sha256'))[:12]}.",
+        "",
+    ]
+
+
+def render(results: dict[str, Any]) -> str:
+    parts = [
+        _machine(results),
+        _targets(results),
+        _throughput(results),
+        _handler(results),
+        _cold(results),
+        _memory(results),
+        _load(results),
+        _usage(results),
+        _cost(results),
+    ]
+    return "\n".join(line for part in parts for line in part)

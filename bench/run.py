@@ -1,0 +1,124 @@
+"""`make bench` / `make bench-smoke`: run every section, write JSON, print a table, draw a chart.
+
+Figures never decide the exit code; a section that crashes does (so CI's smoke run catches rot).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import cost, load, machine, report, sections, throughput, usage
+from bench.config import BENCH_PY, CORPUS, FULL, RESULTS, SMOKE, Sizes
+from bench.corpus import read_corpus, token_counts
+from bench.paths import resolve_paths, service_env
+
+
+def section(results: dict[str, Any], name: str, work: Callable[[], dict[str, Any]]) -> None:
+    """Run one section, record its figures or its error, and say how long it took."""
+    print(f"[bench] {name} ...", file=sys.stderr, flush=True)
+    started = time.perf_counter()
+    try:
+        results[name] = {"status": "ok", **work()}
+    except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others
+        results[name] = {"status": "error", "error": f"{type(exc).__name__}: {exc}"}
+        traceback.print_exc()
+    results[name]["seconds"] = round(time.perf_counter() - started, 1)
+    print(
+        f"[bench] {name}: {results[name]['status']} in {results[name]['seconds']} s",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def cost_section(results: dict[str, Any]) -> dict[str, Any]:
+    rows = results["throughput"]["rows"]
+    ours = {r["threads"]: r for r in rows if r["engine"] == "ours" and r["status"] == "ok"}
+    return cost.lambda_cost(
+        ours[1]["tokens_per_s"], ours[2]["tokens_per_s"], results["throughput"]["mean_tokens"]
+    )
+
+
+def run_all(sizes: Sizes, smoke: bool) -> dict[str, Any]:
+    paths = resolve_paths()
+    env = service_env(paths)
+    texts = read_corpus(CORPUS, sizes.corpus_limit)
+    tokens = token_counts(
+        texts, Path(str(paths["model_dir"])) / "tokenizer.json", int(paths["max_input_tokens"])
+    )  # type: ignore[arg-type]
+    results: dict[str, Any] = {
+        "mode": "smoke" if smoke else "full",
+        "started_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": machine.describe(),
+        "artifact": paths["artifact"],
+        "sizes": sizes.__dict__,
+    }
+    st_dir = Path(str(paths["st_dir"]))
+    section(results, "throughput", lambda: throughput.run(sizes, paths, tokens))
+    section(results, "handler", lambda: sections.handler_latency(sizes, env))
+    section(results, "cold_start", lambda: sections.cold_start(sizes, st_dir, env))
+    section(results, "memory", lambda: sections.memory(sizes, st_dir, env))
+    section(
+        results,
+        "load",
+        lambda: load.run_load(read_corpus(CORPUS), sizes.load_requests, sizes.load_clients, env),
+    )
+    section(results, "usage_overhead", lambda: usage.overhead(sizes, env))
+    section(results, "cost", lambda: cost_section(results))
+    results["targets"] = report.targets(results)
+    return results
+
+
+def draw(json_path: Path, png_path: Path) -> str | None:
+    """Draw the chart in the bench venv (matplotlib lives only there); returns an error or None."""
+    done = subprocess.run(
+        [str(BENCH_PY), "-m", "bench.chart", str(json_path), str(png_path)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return None if done.returncode == 0 else done.stderr[-2000:]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: proves the paths run")
+    parser.add_argument("--out", type=Path, help="results folder (default bench/results[/smoke])")
+    args = parser.parse_args()
+    out = args.out or (RESULTS / "smoke" if args.smoke else RESULTS)
+    out.mkdir(parents=True, exist_ok=True)
+
+    started = time.perf_counter()
+    results = run_all(SMOKE if args.smoke else FULL, args.smoke)
+    results["wall_s"] = round(time.perf_counter() - started, 1)
+
+    stamp = results["started_utc"].replace(":", "").replace("-", "")
+    json_path = out / "latest.json"
+    text = json.dumps(results, indent=2)
+    json_path.write_text(text)
+    (out / f"bench-{stamp}.json").write_text(text)
+    table = report.render(results)
+    (out / "latest.md").write_text(table)
+    print(table)
+    chart_error = draw(json_path, out / "latest.png")
+    if chart_error:
+        print(f"[bench] chart failed:\n{chart_error}", file=sys.stderr)
+    print(f"[bench] wrote {json_path}, {out / 'latest.md'}, {out / 'latest.png'}", file=sys.stderr)
+    broken = [k for k, v in results.items() if isinstance(v, dict) and v.get("status") == "error"]
+    if broken or chart_error:
+        print(f"[bench] sections that crashed: {broken or ['chart']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

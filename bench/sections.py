@@ -1,0 +1,69 @@
+"""Service sections: warm latency through the Mangum handler, cold start, peak memory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.config import CORPUS, EXPORT_PY, SERVICE_PY, THREADS, Sizes
+from bench.proc import run_worker, time_to_first_line
+from bench.stats import median
+
+PHASES = ("import_s", "load_s", "first_answer_s")
+
+
+def handler_latency(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
+    args = [
+        "--corpus", str(CORPUS),
+        "--single", str(sizes.single_requests),
+        "--batch32", str(sizes.batch32_requests),
+        "--big-inputs", str(sizes.big_inputs),
+        "--big-requests", str(sizes.big_requests),
+    ]  # fmt: skip
+    return run_worker(SERVICE_PY, "bench.workers.handler_latency", args, env)
+
+
+def _cold_runs(
+    python: Path, args: list[str], runs: int, env: dict[str, str] | None
+) -> dict[str, Any]:
+    samples = []
+    for _ in range(runs):
+        total, phases = time_to_first_line(python, "bench.workers.coldstart", args, env)
+        samples.append({"total_s": total, **{p: phases[p] for p in PHASES}})
+    result: dict[str, Any] = {"runs": runs}
+    for key in ("total_s", *PHASES):
+        result[key] = round(median([s[key] for s in samples]), 4)
+    result["interpreter_s"] = round(
+        result["total_s"] - sum(result[p] for p in PHASES), 4
+    )  # process start until the worker's first line ran
+    result["samples_total_s"] = [round(s["total_s"], 4) for s in samples]
+    return result
+
+
+def cold_start(sizes: Sizes, st_dir: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Fresh process to first answer, ours vs sentence-transformers, median of `cold_runs`.
+
+    One untimed run of each first: it fills the page cache (as a warm Lambda host has it) and
+    tells which libraries the handler imports, so ours' import phase preloads exactly those.
+    """
+    _, probe = time_to_first_line(SERVICE_PY, "bench.workers.coldstart", ["--engine", "ours"], env)
+    ours_args = ["--engine", "ours", "--preload", ",".join(probe["roots"])]
+    st_args = ["--engine", "st", "--st-dir", str(st_dir), "--threads", str(THREADS)]
+    time_to_first_line(EXPORT_PY, "bench.workers.coldstart", st_args)
+    ours = _cold_runs(SERVICE_PY, ours_args, sizes.cold_runs, env)
+    st = _cold_runs(EXPORT_PY, st_args, sizes.cold_runs, None)
+    return {
+        "ours": ours,
+        "sentence_transformers": st,
+        "speedup": round(st["total_s"] / ours["total_s"], 2),
+        "imported_libraries": probe["roots"],
+    }
+
+
+def memory(sizes: Sizes, st_dir: Path, env: dict[str, str]) -> dict[str, Any]:
+    """Peak RSS answering one request of `big_inputs` texts, ours vs sentence-transformers."""
+    common = ["--corpus", str(CORPUS), "--inputs", str(sizes.big_inputs)]
+    ours = run_worker(SERVICE_PY, "bench.workers.memory", [*common, "--engine", "ours"], env)
+    st_args = [*common, "--engine", "st", "--st-dir", str(st_dir), "--threads", str(THREADS)]
+    st = run_worker(EXPORT_PY, "bench.workers.memory", st_args)
+    return {"ours": ours, "sentence_transformers": st}

@@ -1,0 +1,118 @@
+"""Warm latency through the Mangum handler, in one process that imported `handler.app` once.
+
+Measures a single short input, 32 inputs, and a large request (2048 inputs) as float and as
+base64, plus the embedder's own compute time on the same large input, so the rest of the
+request (validation, serialisation, gzip, Mangum) shows as the difference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import gzip
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.corpus import big_batch, read_corpus
+from bench.stats import median, summary_ms
+
+SHORT = "The food was delicious and the waiter was friendly."
+MODEL = "all-MiniLM-L6-v2"
+
+
+def timed_calls(handler: Any, event: dict[str, Any], count: int) -> tuple[list[float], Any]:
+    from bench.events import LambdaContext
+
+    context = LambdaContext()
+    handler(event, context)  # warm this shape once
+    durations = []
+    response: Any = None
+    for _ in range(count):
+        started = time.perf_counter()
+        response = handler(event, context)
+        durations.append(time.perf_counter() - started)
+        if response.get("statusCode") != 200:
+            raise SystemExit(f"request answered {response.get('statusCode')}: {response}")
+    return durations, response
+
+
+def body_bytes(response: dict[str, Any]) -> bytes:
+    body = response.get("body") or ""
+    raw = base64.b64decode(body) if response.get("isBase64Encoded") else body.encode()
+    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
+    if headers.get("content-encoding") == "gzip":
+        return gzip.decompress(raw)
+    return raw
+
+
+def large(handler: Any, texts: list[str], encoding: str, count: int) -> dict[str, Any]:
+    from bench.events import v2_embeddings_event
+
+    event = v2_embeddings_event(
+        {"input": texts, "model": MODEL, "encoding_format": encoding},
+        {"accept-encoding": "gzip"},
+    )
+    durations, response = timed_calls(handler, event, count)
+    payload = json.loads(body_bytes(response))
+    if len(payload["data"]) != len(texts):
+        raise SystemExit(f"{encoding}: {len(payload['data'])} vectors for {len(texts)} inputs")
+    return {
+        **summary_ms(durations),
+        "inputs": len(texts),
+        "response_bytes": len(response.get("body") or ""),
+        "uncompressed_bytes": len(body_bytes(response)),
+        "gzip": any(
+            k.lower() == "content-encoding" and v == "gzip"
+            for k, v in (response.get("headers") or {}).items()
+        ),
+    }
+
+
+def embedder_compute_s(texts: list[str], count: int) -> float:
+    """Median seconds the embedder alone takes for `texts` (the handler's compute share)."""
+    from handler.app import EMBEDDER  # type: ignore[import-not-found]
+
+    EMBEDDER.embed(texts)
+    runs = []
+    for _ in range(count):
+        started = time.perf_counter()
+        EMBEDDER.embed(texts)
+        runs.append(time.perf_counter() - started)
+    return median(runs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--single", type=int, default=300)
+    parser.add_argument("--batch32", type=int, default=30)
+    parser.add_argument("--big-inputs", type=int, default=2048)
+    parser.add_argument("--big-requests", type=int, default=3)
+    args = parser.parse_args()
+
+    from handler.app import handler  # type: ignore[import-not-found]
+
+    from bench.events import v2_embeddings_event
+
+    texts = read_corpus(args.corpus)
+    single, _ = timed_calls(
+        handler, v2_embeddings_event({"input": SHORT, "model": MODEL}), args.single
+    )
+    batch32, _ = timed_calls(
+        handler, v2_embeddings_event({"input": texts[:32], "model": MODEL}), args.batch32
+    )
+    big = big_batch(texts, args.big_inputs)
+    result = {
+        "single": summary_ms(single),
+        "batch32": summary_ms(batch32),
+        "big_float": large(handler, big, "float", args.big_requests),
+        "big_base64": large(handler, big, "base64", args.big_requests),
+        "big_compute_ms": round(embedder_compute_s(big, args.big_requests) * 1000, 3),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
