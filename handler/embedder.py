@@ -92,7 +92,7 @@ def pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
     weights = mask.astype(hidden.dtype)
     if mode == "mean":
         summed = (weights[:, None, :] @ hidden)[:, 0, :]  # batched matmul beats (h * w).sum
-        return summed / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
+        return np.asarray(summed / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9))
     if mode == "max":
         return np.where(weights[..., None] > 0, hidden, -np.inf).max(axis=1)
     raise ValueError(f"unknown pooling mode {mode!r}")
@@ -100,7 +100,7 @@ def pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.maximum(norms, 1e-12)
+    return np.asarray(vectors / np.maximum(norms, 1e-12))
 
 
 def truncate_dimensions(vectors: np.ndarray, dimensions: int) -> np.ndarray:

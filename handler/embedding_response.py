@@ -1,0 +1,74 @@
+"""Serialise embeddings in OpenAI's response shape, compress, and keep within Lambda's 6 MB.
+
+Vectors go from numpy to JSON bytes through orjson (OPT_SERIALIZE_NUMPY) with no Python
+float objects in between; base64 is little-endian float32 bytes, as openai-python and
+openai-node decode it.
+"""
+
+from __future__ import annotations
+
+import gzip
+from base64 import b64encode
+
+import numpy as np
+import orjson
+
+from handler.errors import response_too_large
+
+GZIP_MIN_BYTES = 1024  # below this the gzip header costs more than it saves
+GZIP_LEVEL = 1  # the fastest level already shrinks float JSON about 2x
+
+
+def embeddings_body(
+    vectors: np.ndarray, model: str, prompt_tokens: int, encoding_format: str
+) -> bytes:
+    """`{"object":"list","data":[...],"model":...,"usage":{...}}` as JSON bytes."""
+    if encoding_format == "base64":
+        little_endian = np.ascontiguousarray(vectors, dtype="<f4")
+        embeddings: list[object] = [b64encode(row.tobytes()).decode() for row in little_endian]
+    else:
+        embeddings = list(np.ascontiguousarray(vectors, dtype=np.float32))
+    data = [
+        {"object": "embedding", "index": index, "embedding": embedding}
+        for index, embedding in enumerate(embeddings)
+    ]
+    return orjson.dumps(
+        {
+            "object": "list",
+            "data": data,
+            "model": model,
+            "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
+        },
+        option=orjson.OPT_SERIALIZE_NUMPY,
+    )
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    for part in accept_encoding.lower().split(","):
+        name, _, params = part.strip().partition(";")
+        if name.strip() in ("gzip", "*"):
+            return params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000")
+    return False
+
+
+def lambda_payload_size(body: bytes, binary: bool) -> int:
+    """Bytes `body` takes inside Lambda's JSON response: base64 when binary (Mangum encodes
+    compressed bodies), else a JSON string where quotes and backslashes gain an escape."""
+    if binary:
+        return 4 * ((len(body) + 2) // 3)
+    return len(body) + body.count(b'"') + body.count(b"\\")
+
+
+def fit_response(
+    body: bytes, accept_encoding: str, limit: int
+) -> tuple[bytes, dict[str, str]]:
+    """The body to send (gzipped when accepted) and its extra headers; raises a 413 APIError
+    when even that would not fit in a Lambda response."""
+    headers: dict[str, str] = {}
+    if len(body) >= GZIP_MIN_BYTES and accepts_gzip(accept_encoding):
+        body = gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
+        headers = {"content-encoding": "gzip", "vary": "accept-encoding"}
+    size = lambda_payload_size(body, binary=bool(headers))
+    if size > limit:
+        raise response_too_large(size, limit)
+    return body, headers

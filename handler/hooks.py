@@ -1,0 +1,61 @@
+"""The seams where API keys and usage accounting plug into the app.
+
+`create_app(..., authenticator=..., recorder=...)` takes both. Until the usage module wires
+its own, requests are anonymous and usage records go nowhere (or to the log).
+
+- An Authenticator is awaited before each embeddings/models request with the Starlette
+  Request; it returns the caller's key id (None when auth is off) or raises an APIError
+  (401/429), which is rendered in OpenAI's envelope.
+- A UsageRecorder gets one UsageRecord per successful embeddings response, after the response
+  body is built (so a 413 or a failure is never billed) and before it is returned. If
+  `record` raises, the client gets a 500 and no vectors.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Protocol
+
+from starlette.requests import Request
+
+logger = logging.getLogger("handler.usage")
+
+
+@dataclass(frozen=True)
+class UsageRecord:
+    request_id: str  # API Gateway's request id when there is one: the idempotency key
+    api_key_id: str | None  # from the authenticator; None when auth is off
+    model: str  # the served model id
+    requested_model: str  # what the client asked for (an alias, perhaps)
+    prompt_tokens: int
+    input_count: int
+    dimensions: int  # of the returned vectors
+    encoding_format: str
+    user: str | None
+    truncated_inputs: int
+    latency_ms: float  # from request arrival to response body built
+
+
+class UsageRecorder(Protocol):
+    def record(self, usage: UsageRecord) -> None: ...
+
+
+class NullRecorder:
+    def record(self, usage: UsageRecord) -> None:
+        return None
+
+
+class LogRecorder:
+    """Logs each record as one line; handy when serving locally."""
+
+    def record(self, usage: UsageRecord) -> None:
+        logger.info("usage %s", asdict(usage))
+
+
+Authenticator = Callable[[Request], Awaitable[str | None]]
+
+
+async def no_auth(request: Request) -> str | None:
+    return None

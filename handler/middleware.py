@@ -1,0 +1,94 @@
+"""Pure ASGI middleware: request id, timing headers, body-size limit, last-resort 500.
+
+It sits inside Starlette's ServerErrorMiddleware, so an unexpected exception is answered here
+in OpenAI's envelope with the request id (and logged with its traceback) instead of reaching
+Mangum, which would answer a plain-text 500, or the client as a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from handler.errors import APIError, body_too_large, error_response, internal_error
+
+logger = logging.getLogger("handler")
+
+
+def request_id_for(scope: Scope) -> str:
+    """API Gateway's request id (v1 and v2 both carry requestContext.requestId), else a new one."""
+    event: dict[str, Any] = scope.get("aws.event") or {}
+    request_id = (event.get("requestContext") or {}).get("requestId")
+    return str(request_id) if request_id else f"req_{uuid.uuid4().hex}"
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.served = 0  # requests this process has seen: 0 means a cold container
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = request_id_for(scope)
+        state = scope.setdefault("state", {})
+        state.update(request_id=request_id, started=started, cold=self.served == 0)
+        self.served += 1
+        response_started = False
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                elapsed_ms = int((time.perf_counter() - started) * 1000)
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.append((b"openai-processing-ms", str(elapsed_ms).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        limit = self.max_body_bytes
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await error_response(body_too_large(declared, limit))(scope, receive, send_with_headers)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise body_too_large(received, limit)
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except APIError as error:  # raised while reading the body, outside a route
+            if response_started:
+                raise
+            await error_response(error)(scope, receive, send_with_headers)
+        except Exception:
+            logger.exception("unhandled error in request %s", request_id)
+            if response_started:
+                return
+            await error_response(internal_error(request_id))(scope, receive, send_with_headers)

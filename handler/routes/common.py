@@ -1,0 +1,43 @@
+"""What every route needs from the app: its wired parts, and the caller's key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import Request
+
+from handler.embedder import Embedder
+from handler.errors import model_not_found
+from handler.hooks import Authenticator, UsageRecorder
+from handler.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    embedder: Embedder
+    authenticator: Authenticator
+    recorder: UsageRecorder
+
+    @property
+    def model_names(self) -> tuple[str, ...]:
+        """The served id first, then its aliases."""
+        return (self.embedder.model_id, *self.settings.model_aliases)
+
+    def resolve_model(self, requested: str) -> str:
+        """The served model id for `requested`; a 404 model_not_found for anything else."""
+        if requested in self.model_names:
+            return self.embedder.model_id
+        raise model_not_found(requested)
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.services
+    return found
+
+
+async def api_key_id(request: Request) -> str | None:
+    """FastAPI dependency: the caller's key id from the wired authenticator."""
+    key_id = await services(request).authenticator(request)
+    request.state.api_key_id = key_id
+    return key_id

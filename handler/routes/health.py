@@ -1,0 +1,27 @@
+"""GET /health: which model and artifact this container serves, and whether it is cold."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from handler.routes.common import services
+from handler.routes.json import json_response
+
+router = APIRouter()
+
+
+@router.get("/health")
+async def health(request: Request) -> Response:
+    embedder = services(request).embedder
+    return json_response(
+        {
+            "status": "ok",
+            "model": embedder.model_id,
+            "artifact_sha": embedder.artifact_sha,
+            "dimensions": embedder.dimensions,
+            "max_input_tokens": embedder.max_input_tokens,
+            "cold": bool(request.state.cold),  # first request this container has served
+        }
+    )
