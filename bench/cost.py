@@ -31,12 +31,17 @@ MEMORY_PARAMETER = re.compile(
 
 
 def configured_memory_mb(template: Path = REPO / "template.yaml") -> tuple[int, str]:
-    """The template's default memory parameter, or our stated default when there is none."""
+    """The template's default memory parameter, else a literal MemorySize, else our stated
+    default; with where the figure came from."""
     if template.is_file():
-        for match in MEMORY_PARAMETER.finditer(template.read_text()):
+        text = template.read_text()
+        for match in MEMORY_PARAMETER.finditer(text):
             default = re.search(r"^\s+Default:\s*['\"]?(\d+)", match.group(2), re.MULTILINE)
             if default:
                 return int(default.group(1)), f"template.yaml parameter {match.group(1)}"
+        literal = re.search(r"^\s+MemorySize:\s*(\d+)\s*$", text, re.MULTILINE)
+        if literal:
+            return int(literal.group(1)), "template.yaml MemorySize"
     return DEFAULT_LAMBDA_MEMORY_MB, "stated (template.yaml has no memory parameter default)"
 
 
@@ -46,8 +51,14 @@ def tokens_per_s_at(vcpus: float, one_thread: float, two_threads: float) -> floa
     return one_thread + (two_threads - one_thread) * (min(vcpus, 2.0) - 1)
 
 
-def lambda_cost(one_thread_tps: float, two_thread_tps: float, mean_tokens: float) -> dict[str, Any]:
-    memory_mb, memory_source = configured_memory_mb()
+def lambda_cost(
+    one_thread_tps: float,
+    two_thread_tps: float,
+    mean_tokens: float,
+    template: Path = REPO / "template.yaml",
+) -> dict[str, Any]:
+    """USD per million of our tokens at the template's memory, with the figures behind it."""
+    memory_mb, memory_source = configured_memory_mb(template)
     vcpus = memory_mb / LAMBDA_MB_PER_VCPU
     tps = tokens_per_s_at(vcpus, one_thread_tps, two_thread_tps)
     seconds = 1e6 / tps

@@ -21,9 +21,15 @@ from bench.config import BENCH_PY, CORPUS, FULL, RESULTS, SMOKE, Sizes
 from bench.corpus import read_corpus, token_counts
 from bench.paths import resolve_paths, service_env
 
+SECTIONS = ("throughput", "handler", "cold_start", "memory", "load", "usage_overhead", "cost")
 
-def section(results: dict[str, Any], name: str, work: Callable[[], dict[str, Any]]) -> None:
+
+def section(
+    results: dict[str, Any], name: str, work: Callable[[], dict[str, Any]], only: set[str]
+) -> None:
     """Run one section, record its figures or its error, and say how long it took."""
+    if name not in only:
+        return
     print(f"[bench] {name} ...", file=sys.stderr, flush=True)
     started = time.perf_counter()
     try:
@@ -47,7 +53,7 @@ def cost_section(results: dict[str, Any]) -> dict[str, Any]:
     )
 
 
-def run_all(sizes: Sizes, smoke: bool) -> dict[str, Any]:
+def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
     paths = resolve_paths()
     env = service_env(paths)
     texts = read_corpus(CORPUS, sizes.corpus_limit)
@@ -62,17 +68,18 @@ def run_all(sizes: Sizes, smoke: bool) -> dict[str, Any]:
         "sizes": sizes.__dict__,
     }
     st_dir = Path(str(paths["st_dir"]))
-    section(results, "throughput", lambda: throughput.run(sizes, paths, tokens))
-    section(results, "handler", lambda: sections.handler_latency(sizes, env))
-    section(results, "cold_start", lambda: sections.cold_start(sizes, st_dir, env))
-    section(results, "memory", lambda: sections.memory(sizes, st_dir, env))
+    section(results, "throughput", lambda: throughput.run(sizes, paths, tokens), only)
+    section(results, "handler", lambda: sections.handler_latency(sizes, env), only)
+    section(results, "cold_start", lambda: sections.cold_start(sizes, st_dir, env), only)
+    section(results, "memory", lambda: sections.memory(sizes, st_dir, env), only)
     section(
         results,
         "load",
         lambda: load.run_load(read_corpus(CORPUS), sizes.load_requests, sizes.load_clients, env),
+        only,
     )
-    section(results, "usage_overhead", lambda: usage.overhead(sizes, env))
-    section(results, "cost", lambda: cost_section(results))
+    section(results, "usage_overhead", lambda: usage.overhead(sizes, env), only)
+    section(results, "cost", lambda: cost_section(results), only)
     results["targets"] = report.targets(results)
     return results
 
@@ -93,12 +100,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: proves the paths run")
     parser.add_argument("--out", type=Path, help="results folder (default bench/results[/smoke])")
+    parser.add_argument(
+        "--only", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}"
+    )
     args = parser.parse_args()
     out = args.out or (RESULTS / "smoke" if args.smoke else RESULTS)
     out.mkdir(parents=True, exist_ok=True)
 
     started = time.perf_counter()
-    results = run_all(SMOKE if args.smoke else FULL, args.smoke)
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    unknown = only - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections {sorted(unknown)}; choose from {SECTIONS}")
+    results = run_all(SMOKE if args.smoke else FULL, args.smoke, only)
     results["wall_s"] = round(time.perf_counter() - started, 1)
 
     stamp = results["started_utc"].replace(":", "").replace("-", "")

@@ -1,0 +1,117 @@
+"""The bench's own arithmetic: percentiles, the cost model, the targets table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import cost, report
+from bench.config import ARM64_GB_SECOND_USD, DEFAULT_LAMBDA_MEMORY_MB, REQUEST_USD_PER_MILLION
+from bench.corpus import big_batch
+from bench.stats import percentile, summary_ms
+
+pytestmark = pytest.mark.unit
+
+TEMPLATE = """\
+Parameters:
+  Stage:
+    Type: String
+    Default: prod
+  FunctionMemorySize:
+    Type: Number
+    Default: 3008
+    Description: MB
+Resources:
+  Fn:
+    Properties:
+      MemorySize: !Ref FunctionMemorySize
+"""
+
+
+def test_percentile_interpolates_between_ranks() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == pytest.approx(50.5)
+    assert percentile(values, 99) == pytest.approx(99.01)
+    assert percentile([7.0], 95) == 7.0
+    with pytest.raises(ValueError):
+        percentile([], 50)
+
+
+def test_summary_reports_milliseconds() -> None:
+    assert summary_ms([0.001, 0.002, 0.003]) == {
+        "n": 3,
+        "p50_ms": 2.0,
+        "p95_ms": 2.9,
+        "p99_ms": 2.98,
+    }
+
+
+def test_memory_comes_from_the_template_parameter_default(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(TEMPLATE)
+    assert cost.configured_memory_mb(template) == (
+        3008,
+        "template.yaml parameter FunctionMemorySize",
+    )
+
+
+def test_memory_falls_back_to_a_literal_then_the_stated_default(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text("Resources:\n  Fn:\n    Properties:\n      MemorySize: 1536\n")
+    assert cost.configured_memory_mb(template) == (1536, "template.yaml MemorySize")
+    missing = tmp_path / "absent.yaml"
+    assert cost.configured_memory_mb(missing)[0] == DEFAULT_LAMBDA_MEMORY_MB
+
+
+def test_throughput_scales_with_the_vcpu_share() -> None:
+    assert cost.tokens_per_s_at(0.5, 1000, 1800) == pytest.approx(500)
+    assert cost.tokens_per_s_at(1.5, 1000, 1800) == pytest.approx(1400)
+    assert cost.tokens_per_s_at(4.0, 1000, 1800) == pytest.approx(1800)  # not extrapolated
+
+
+def test_cost_is_gb_seconds_plus_requests(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(TEMPLATE.replace("3008", "3538"))  # exactly 2 vCPUs
+    result = cost.lambda_cost(1000.0, 2000.0, mean_tokens=25.0, template=template)
+    seconds = 1e6 / 2000.0
+    compute = seconds * 3538 / 1024 * ARM64_GB_SECOND_USD
+    requests = 1e6 / (cost.INPUTS_PER_REQUEST * 25.0) * REQUEST_USD_PER_MILLION / 1e6
+    assert result["vcpus"] == 2.0
+    assert result["usd_per_million_tokens"] == pytest.approx(compute + requests, abs=1e-5)
+    assert result["ratio_to_openai"] == pytest.approx((compute + requests) / 0.02, abs=1e-3)
+
+
+def test_targets_report_measured_against_goal_without_judging_missing() -> None:
+    results = {
+        "handler": {"single": {"p50_ms": 4.2}, "big_parts": {"float_json_gzip_ms": 140.0}},
+        "cold_start": {"ours": {"total_s": 0.55}},
+        "throughput": {
+            "rows": [
+                {"engine": "st", "threads": 2, "status": "ok", "texts_per_s": 100.0},
+                {"engine": "ours", "threads": 2, "status": "ok", "texts_per_s": 250.0,
+                 "ratio_to_st": 2.5},
+                {"engine": "onnx", "threads": 2, "status": "ok", "texts_per_s": 125.0},
+            ]
+        },
+        "artifact": {"int8_model_mb": 22.9},
+        "load": {"errors": 3},
+    }  # fmt: skip
+    met = {t["target"].split(" ")[0] + t["goal"]: t["met"] for t in report.targets(results)}
+    assert met["#3<= 10 ms"] is True
+    assert met["#3<= 0.6 s"] is True
+    assert met["#3<= 100 ms"] is False
+    assert met["#2>= 2.0x"] is True
+    assert met["#2> 1.0x"] is True
+    assert met["#4<= 15 ms"] is None  # not measured is not a pass
+    assert met["#60"] is False
+
+
+def test_render_names_a_crashed_section() -> None:
+    text = report.render({"throughput": {"status": "error", "error": "WorkerError: boom"}})
+    assert "throughput: error" in text
+    assert "boom" in text
+
+
+def test_big_batch_cycles_the_corpus() -> None:
+    assert big_batch(["a", "b", "c"], 7) == ["a", "b", "c", "a", "b", "c", "a"]
