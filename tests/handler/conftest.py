@@ -1,0 +1,119 @@
+"""Fixtures for the handler tests: the embedder, apps built from explicit settings, the
+Lambda handler over those apps, API Gateway event fixtures, and a live uvicorn server.
+
+Every app here is built with auth_enabled=False and no authenticator: these tests are about
+the API contract, not keys (tests/usage/ covers those).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from starlette.testclient import TestClient
+
+from handler.embedder import Embedder, load_embedder
+from handler.factory import create_app
+from handler.hooks import UsageRecord
+from handler.lambda_adapter import lambda_handler_for
+from handler.settings import Settings
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+ALIAS = "text-embedding-3-small"
+
+
+@dataclass
+class ListRecorder:
+    records: list[UsageRecord] = field(default_factory=list)
+
+    def record(self, usage: UsageRecord) -> None:
+        self.records.append(usage)
+
+
+@pytest.fixture(scope="session")
+def embedder(model_dir: Path) -> Embedder:
+    return load_embedder(model_dir, threads=2)
+
+
+@pytest.fixture(scope="session")
+def base_settings(model_dir: Path) -> Settings:
+    return Settings(
+        model_dir=model_dir, model_aliases=(ALIAS,), onnx_threads=2, auth_enabled=False
+    )
+
+
+@pytest.fixture
+def make_app(base_settings: Settings, embedder: Embedder) -> Callable[..., FastAPI]:
+    def build(recorder: ListRecorder | None = None, **overrides: Any) -> FastAPI:
+        return create_app(replace(base_settings, **overrides), embedder, recorder=recorder)
+
+    return build
+
+
+@pytest.fixture
+def recorder() -> ListRecorder:
+    return ListRecorder()
+
+
+@pytest.fixture
+def client(make_app: Callable[..., FastAPI], recorder: ListRecorder) -> Iterator[TestClient]:
+    with TestClient(make_app(recorder=recorder), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def lambda_handler(
+    make_app: Callable[..., FastAPI],
+) -> Callable[..., Callable[[dict[str, Any], Any], dict[str, Any]]]:
+    def build(api_base_path: str = "/", **overrides: Any) -> Any:
+        return lambda_handler_for(make_app(**overrides), api_base_path)
+
+    return build
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return copy.deepcopy(event)
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    base_url: str  # ends in /v1, as OpenAI clients expect
+    recorder: ListRecorder
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def live_server(base_settings: Settings, embedder: Embedder) -> Iterator[LiveServer]:
+    """The app served by uvicorn on a free loopback port, in a thread of this process."""
+    recorder = ListRecorder()
+    app = create_app(base_settings, embedder, recorder=recorder)
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    yield LiveServer(base_url=f"http://127.0.0.1:{port}/v1", recorder=recorder)
+    server.should_exit = True
+    thread.join(timeout=10)
