@@ -49,7 +49,7 @@ def _is_int(value: object) -> bool:
 
 
 def _token_array(value: Any, path: str) -> list[int]:
-    if not isinstance(value, list) or not value or not all(_is_int(t) for t in value):
+    if not isinstance(value, list) or not value or not all(_is_int(t) and t >= 0 for t in value):
         raise invalid_field(path, "input")
     return value
 
