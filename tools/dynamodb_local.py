@@ -150,7 +150,7 @@ class DynamoDBLocal:
             endpoint_url=self.endpoint_url,
             aws_access_key_id=LOCAL_ENV["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=LOCAL_ENV["AWS_SECRET_ACCESS_KEY"],
-            config=Config(retries={"mode": "standard", "max_attempts": 3}, **config),
+            config=Config(retries={"mode": "standard", "total_max_attempts": 3}, **config),
         )
 
     def stop(self) -> None:

@@ -49,7 +49,7 @@ def client_config(connect_timeout: float, read_timeout: float, max_attempts: int
     return Config(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        retries={"mode": "standard", "total_max_attempts": max_attempts},
         tcp_keepalive=True,
     )
 

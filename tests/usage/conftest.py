@@ -1,0 +1,74 @@
+"""Fixtures for the usage tests: moto tables (unit), DynamoDB Local tables (integration),
+a moto SQS fallback queue (there is no SQS emulator offline), and fault injection."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto import mock_aws
+from usage_support import Tables
+
+from handler.usage import store
+from handler.usage.fallback import SqsUsageQueue
+from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal
+
+# DynamoDB Local runs on loopback: moto must let those calls through to it.
+MOTO_CONFIG: Any = {"core": {"passthrough": {"urls": [r"http://127\.0\.0\.1:\d+.*"]}}}
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in LOCAL_ENV.items():
+        monkeypatch.setenv(name, value)
+    for name in (
+        "AWS_PROFILE",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "AWS_ENDPOINT_URL_SQS",
+        "AWS_SESSION_TOKEN",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[DynamoDBLocal]:
+    """One DynamoDB Local for the session (installed into build/ on first use)."""
+    with DynamoDBLocal() as ddb:
+        yield ddb
+
+
+def _names() -> tuple[str, str]:
+    suffix = uuid.uuid4().hex[:10]
+    return f"keys-{suffix}", f"usage-{suffix}"
+
+
+@pytest.fixture
+def local_tables(dynamodb_local: DynamoDBLocal) -> Tables:
+    client = dynamodb_local.client("dynamodb")
+    keys, usage = _names()
+    store.create_tables(client, keys, usage)
+    return Tables(client, keys, usage)
+
+
+@pytest.fixture
+def moto() -> Iterator[None]:
+    with mock_aws(config=MOTO_CONFIG):
+        yield
+
+
+@pytest.fixture
+def moto_tables(moto: None) -> Tables:
+    client = store.make_client("dynamodb", store.client_config(1, 1, 3))
+    keys, usage = _names()
+    store.create_tables(client, keys, usage)
+    return Tables(client, keys, usage)
+
+
+@pytest.fixture
+def queue(moto: None) -> SqsUsageQueue:
+    client = store.make_client("sqs", store.client_config(1, 1, 3))
+    url = client.create_queue(QueueName="usage-fallback-" + uuid.uuid4().hex[:8])["QueueUrl"]
+    return SqsUsageQueue(client, url)

@@ -1,0 +1,200 @@
+"""Usage is written exactly once: retries, faults, the SQS fallback and replay.
+
+The fallback queue is moto's SQS (no SQS emulator runs offline); the table is moto in the
+unit tests and DynamoDB Local in the integration ones, where botocore's real retry logic
+meets the injected faults.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+import pytest
+from usage_support import Faults, Tables
+
+from handler.usage.fallback import SqsUsageQueue
+from handler.usage.recorder import UsageRecorder
+from handler.usage.records import UsageRecord
+from handler.usage.replay import replay
+from handler.usage.writer import UsageWriter
+from tools.dynamodb_local import DynamoDBLocal
+
+
+def make_record(key_id: str = "key_test", tokens: int = 7, inputs: int = 2) -> UsageRecord:
+    return UsageRecord(
+        request_id=str(uuid.uuid4()),
+        key_id=key_id,
+        model="all-MiniLM-L6-v2",
+        prompt_tokens=tokens,
+        total_tokens=tokens,
+        inputs=inputs,
+        dimensions=None,
+        encoding_format="float",
+        user="end-user-1",
+        latency_ms=3.25,
+        timestamp=time.time(),
+    )
+
+
+def table_totals(tables: Tables, key_id: str = "key_test") -> dict[str, int]:
+    """Sums over the day aggregates and the number of per-request items."""
+    items = tables.client.scan(TableName=tables.usage, ConsistentRead=True)["Items"]
+    days = [i for i in items if i["pk"]["S"] == f"KEY#{key_id}" and i["sk"]["S"].startswith("DAY#")]
+    requests = [i for i in items if i["pk"]["S"].startswith("REQ#")]
+    return {
+        "requests": sum(int(d["requests"]["N"]) for d in days),
+        "inputs": sum(int(d["inputs"]["N"]) for d in days),
+        "total_tokens": sum(int(d["total_tokens"]["N"]) for d in days),
+        "request_items": len(requests),
+        "request_ids": len({i["request_id"]["S"] for i in requests}),
+    }
+
+
+@pytest.mark.unit
+def test_a_record_written_twice_counts_once(moto_tables: Tables) -> None:
+    writer = UsageWriter(moto_tables.client, moto_tables.usage, ttl_seconds=3600)
+    record = make_record(tokens=11)
+    assert writer.write(record) == "written"
+    assert writer.write(record) == "duplicate"
+    assert table_totals(moto_tables) == {
+        "requests": 1,
+        "inputs": 2,
+        "total_tokens": 11,
+        "request_items": 1,
+        "request_ids": 1,
+    }
+    key = {"pk": {"S": f"REQ#{record.request_id}"}, "sk": {"S": "REQ"}}
+    item = moto_tables.client.get_item(TableName=moto_tables.usage, Key=key)["Item"]
+    assert int(item["expires_at"]["N"]) == int(record.timestamp) + 3600
+    assert item["user"]["S"] == "end-user-1" and item["dimensions"] == {"NULL": True}
+
+
+@pytest.mark.unit
+def test_failed_write_goes_to_the_queue_and_a_log_line_then_replays(
+    moto_tables: Tables, queue: SqsUsageQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    faults = Faults(moto_tables.client, "TransactWriteItems", ["timeout"] * 3)
+    writer = UsageWriter(moto_tables.client, moto_tables.usage, ttl_seconds=3600)
+    record = make_record(tokens=5)
+    with caplog.at_level(logging.WARNING, logger="handler.usage"):
+        assert UsageRecorder(writer, queue)(record) == "queued"
+    assert faults.attempts == 3  # botocore retried, then gave up
+    line = json.loads(caplog.records[-1].getMessage())
+    assert line["event"] == "usage_fallback" and line["reason"] == "ReadTimeoutError"
+    assert line["record"]["request_id"] == record.request_id
+    assert table_totals(moto_tables)["requests"] == 0
+
+    report = replay(queue, writer, wait_seconds=0)
+    assert (report.written, report.duplicates, report.failed) == (1, 0, 0)
+    assert table_totals(moto_tables)["total_tokens"] == 5
+    assert queue.receive(10, 0) == []
+
+
+@pytest.mark.unit
+def test_without_a_queue_the_record_is_kept_in_an_error_log_line(
+    moto_tables: Tables, caplog: pytest.LogCaptureFixture
+) -> None:
+    Faults(moto_tables.client, "TransactWriteItems", ["timeout"] * 3)
+    writer = UsageWriter(moto_tables.client, moto_tables.usage, ttl_seconds=3600)
+    record = make_record()
+    with caplog.at_level(logging.WARNING, logger="handler.usage"):
+        assert UsageRecorder(writer, None)(record) == "logged"
+    assert caplog.records[-1].levelno == logging.ERROR
+    restored = json.loads(caplog.records[-1].getMessage())["record"]
+    assert UsageRecord(**restored) == record
+
+
+@pytest.mark.unit
+def test_replay_skips_duplicates_and_keeps_what_it_cannot_write(
+    moto_tables: Tables, queue: SqsUsageQueue
+) -> None:
+    writer = UsageWriter(moto_tables.client, moto_tables.usage, ttl_seconds=3600)
+    landed = make_record(tokens=3)
+    writer.write(landed)
+    queue.send(landed.to_json())  # it reached DynamoDB before it was queued
+    queue.send("{not a record")
+    report = replay(queue, writer, wait_seconds=0)
+    assert (report.written, report.duplicates, report.malformed) == (0, 1, 1)
+    assert table_totals(moto_tables)["total_tokens"] == 3
+
+
+@pytest.fixture
+def faulty(dynamodb_local: DynamoDBLocal, local_tables: Tables) -> tuple[Any, Faults]:
+    """A client of its own (fresh retry quota) with a fault plan on TransactWriteItems."""
+    client = dynamodb_local.client("dynamodb", connect_timeout=1, read_timeout=2)
+    return client, Faults(client, "TransactWriteItems")
+
+
+# Each plan is what the attempts of one record's write meet (botocore makes up to 3).
+PLANS: list[tuple[str, list[str], str]] = [
+    ("clean", [], "written"),
+    ("throttled once", ["throttle"], "written"),
+    ("throttled throughout", ["throttle"] * 3, "queued"),
+    ("5xx then ok", ["500", "500"], "written"),
+    ("5xx throughout", ["500"] * 3, "queued"),
+    ("timeouts throughout", ["timeout"] * 3, "queued"),
+    # botocore reuses the transaction's ClientRequestToken on retry, so DynamoDB answers the
+    # retry as a success without applying it again.
+    ("committed, response lost, retried", ["commit_then_timeout"], "written"),
+    ("committed, every response lost", ["commit_then_timeout", "timeout", "timeout"], "queued"),
+    ("committed, then throttled", ["commit_then_timeout", "throttle", "throttle"], "queued"),
+]
+
+
+@pytest.mark.integration
+def test_after_faults_and_replay_the_table_matches_what_clients_were_told(
+    local_tables: Tables, faulty: tuple[Any, Faults], queue: SqsUsageQueue
+) -> None:
+    client, faults = faulty
+    writer = UsageWriter(client, local_tables.usage, ttl_seconds=86400)
+    recorder = UsageRecorder(writer, queue)
+    returned = {"requests": 0, "inputs": 0, "total_tokens": 0}
+    outcomes = {}
+    for n, (name, plan, _) in enumerate(PLANS):
+        record = make_record(tokens=10 + n, inputs=1 + n % 3)
+        faults.plan(*plan)
+        outcomes[name] = recorder(record)
+        returned["requests"] += 1
+        returned["inputs"] += record.inputs
+        returned["total_tokens"] += record.total_tokens
+    assert outcomes == {name: expected for name, _, expected in PLANS}
+
+    clean_writer = UsageWriter(local_tables.client, local_tables.usage, ttl_seconds=86400)
+    report = replay(queue, clean_writer, wait_seconds=0)
+    assert report.written + report.duplicates == 5 and report.failed == 0
+    assert report.duplicates == 2  # the two that committed before their response was lost
+    again = replay(queue, clean_writer, wait_seconds=0)
+    assert (again.written, again.duplicates) == (0, 0)
+
+    totals = table_totals(local_tables)
+    assert totals == {**returned, "request_items": len(PLANS), "request_ids": len(PLANS)}
+
+
+@pytest.mark.integration
+def test_replaying_every_record_again_changes_nothing(
+    local_tables: Tables, queue: SqsUsageQueue
+) -> None:
+    writer = UsageWriter(local_tables.client, local_tables.usage, ttl_seconds=86400)
+    records = [make_record(tokens=n + 1) for n in range(12)]
+    for record in records:
+        writer.write(record)
+        queue.send(record.to_json())
+        queue.send(record.to_json())  # a fallback sent twice
+    before = table_totals(local_tables)
+    report = replay(queue, writer, wait_seconds=0)
+    assert (report.written, report.duplicates) == (0, 24)
+    assert (
+        table_totals(local_tables)
+        == before
+        == {
+            "requests": 12,
+            "inputs": 24,
+            "total_tokens": sum(range(1, 13)),
+            "request_items": 12,
+            "request_ids": 12,
+        }
+    )

@@ -1,0 +1,93 @@
+"""Key store and cache, against moto (unit) and DynamoDB Local (integration)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+from usage_support import Tables
+
+from handler.usage.keys import CachedKeyLookup, KeyStore, Limits, hash_key
+
+
+@pytest.mark.unit
+def test_created_key_is_stored_only_as_its_sha256(moto_tables: Tables) -> None:
+    keys = KeyStore(moto_tables.client, moto_tables.keys)
+    secret, key = keys.create("app", Limits(rpm=5))
+    assert secret.startswith("sk-") and len(secret) > 40
+    items = moto_tables.client.scan(TableName=moto_tables.keys)["Items"]
+    assert len(items) == 1
+    stored = str(items[0])
+    assert secret not in stored and secret[3:] not in stored
+    assert items[0]["key_hash"]["S"] == hashlib.sha256(secret.encode()).hexdigest()
+    assert items[0]["key_id"]["S"] == key.key_id and items[0]["rpm"]["N"] == "5"
+
+
+@pytest.mark.unit
+def test_lookup_finds_the_key_and_rejects_others(moto_tables: Tables) -> None:
+    keys = KeyStore(moto_tables.client, moto_tables.keys)
+    secret, key = keys.create("app", Limits(tpm=100, monthly_tokens=1000))
+    found = keys.lookup(secret)
+    assert found is not None and found.key_id == key.key_id and found.active
+    assert found.limits == Limits(tpm=100, monthly_tokens=1000)
+    assert keys.lookup(secret + "x") is None
+    assert keys.lookup("sk-" + "a" * 43) is None
+
+
+@pytest.mark.unit
+def test_revoke_marks_the_key_revoked_and_lists_it(moto_tables: Tables) -> None:
+    keys = KeyStore(moto_tables.client, moto_tables.keys)
+    secret, key = keys.create("app")
+    _, other = keys.create("other")
+    assert keys.revoke(key.key_id) is True
+    assert keys.revoke("key_missing") is False
+    found = keys.lookup(secret)
+    assert found is not None and found.status == "revoked" and not found.active
+    listed = {k.key_id: k.status for k in keys.list()}
+    assert listed == {key.key_id: "revoked", other.key_id: "active"}
+
+
+@pytest.mark.unit
+def test_cache_serves_for_ttl_then_reads_again() -> None:
+    now = [0.0]
+    calls: list[str] = []
+
+    def lookup(secret: str) -> None:
+        calls.append(hash_key(secret))
+        return None
+
+    cached = CachedKeyLookup(lookup, ttl=5.0, clock=lambda: now[0])
+    assert cached("sk-a") is None and cached("sk-a") is None
+    assert len(calls) == 1
+    now[0] = 4.9
+    cached("sk-a")
+    assert len(calls) == 1
+    now[0] = 5.0
+    cached("sk-a")
+    cached("sk-b")
+    assert len(calls) == 3
+
+
+@pytest.mark.integration
+def test_revocation_reaches_a_cached_lookup_within_ttl(local_tables: Tables) -> None:
+    keys = KeyStore(local_tables.client, local_tables.keys)
+    secret, key = keys.create("app")
+    now = [100.0]
+    cached = CachedKeyLookup(keys.lookup, ttl=2.0, clock=lambda: now[0])
+    first = cached(secret)
+    assert first is not None and first.active
+    keys.revoke(key.key_id)
+    still = cached(secret)
+    assert still is not None and still.active  # cached: revocation not seen yet
+    now[0] += 2.0
+    after = cached(secret)
+    assert after is not None and not after.active
+
+
+@pytest.mark.integration
+def test_key_store_on_dynamodb_local(local_tables: Tables) -> None:
+    keys = KeyStore(local_tables.client, local_tables.keys)
+    secret, key = keys.create("app", Limits(rpm=1, tpm=2, monthly_tokens=3))
+    found = keys.lookup(secret)
+    assert found == key
+    assert [k.key_id for k in keys.list()] == [key.key_id]
