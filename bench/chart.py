@@ -98,11 +98,12 @@ def cold_start(ax: Axes, results: dict[str, Any]) -> None:
 
 def handler(ax: Axes, results: dict[str, Any]) -> None:
     part = results.get("handler") or {}
+    n = (part.get("big_float") or {}).get("inputs", "")
     keys = [
         ("single", "1 input"),
         ("batch32", "32 inputs"),
-        ("big_float", "2048 float"),
-        ("big_base64", "2048 base64"),
+        ("big_float", f"{n} float"),
+        ("big_base64", f"{n} base64"),
     ]
     present = [(label, part[k]) for k, label in keys if k in part]
     if not present:

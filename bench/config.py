@@ -44,7 +44,8 @@ class Sizes:
     batch32_requests: int
     big_inputs: int  # inputs in the "large" request (OpenAI's limit is 2048)
     big_requests: int  # per encoding format
-    cold_runs: int  # fresh processes per engine (median quoted), after one untimed warm-up
+    cold_runs: int  # fresh processes per engine (median quoted)
+    cold_warmup: bool  # one untimed run per engine first, so the page cache is warm for both
     load_requests: int  # total requests of the load test
     load_clients: int  # concurrent clients of the load test
     usage_requests: int  # requests per arm (auth on / off) of the usage-overhead test
@@ -58,6 +59,7 @@ FULL = Sizes(
     big_inputs=2048,
     big_requests=3,
     cold_runs=5,
+    cold_warmup=True,
     load_requests=3000,
     load_clients=50,
     usage_requests=200,
@@ -70,6 +72,7 @@ SMOKE = Sizes(
     big_inputs=64,
     big_requests=1,
     cold_runs=1,
+    cold_warmup=False,
     load_requests=100,
     load_clients=50,
     usage_requests=10,

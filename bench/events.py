@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import uuid
 from functools import cache
 from typing import Any
 
@@ -19,21 +21,27 @@ def _v2_template() -> dict[str, Any]:
         event: dict[str, Any] = json.loads(path.read_text())
         if event.get("version") == "2.0" and event.get("rawPath", "").endswith("/v1/embeddings"):
             return event
-    raise FileNotFoundError(f"no HTTP API v2 embeddings fixture in {EVENTS}")
+    raise FileNotFoundError(f"no HTTP API v2 /v1/embeddings fixture in {EVENTS}")
 
 
 def v2_embeddings_event(
-    body: dict[str, Any], headers: dict[str, str] | None = None
+    body: dict[str, Any], headers: dict[str, str] | None = None, request_id: str | None = None
 ) -> dict[str, Any]:
-    """The fixture's v2 event with `body` as a plain JSON body and extra headers merged in."""
+    """The fixture's v2 event carrying `body` (base64-encoded when the fixture's body is, as
+    `sam local generate-event` writes it), extra headers merged in, and a fresh request id."""
     event = copy.deepcopy(_v2_template())
-    event["body"] = json.dumps(body)
-    event["isBase64Encoded"] = False
+    raw = json.dumps(body)
+    if event.get("isBase64Encoded"):
+        event["body"] = base64.b64encode(raw.encode()).decode()
+    else:
+        event["body"] = raw
     merged = {k.lower(): v for k, v in event.get("headers", {}).items()}
+    merged.pop("authorization", None)  # callers that want auth pass their own key
     merged["content-type"] = "application/json"
     merged.pop("content-length", None)
     merged.update({k.lower(): v for k, v in (headers or {}).items()})
     event["headers"] = merged
+    event["requestContext"]["requestId"] = request_id or uuid.uuid4().hex
     return event
 
 

@@ -115,11 +115,12 @@ def _handler(results: dict[str, Any]) -> list[str]:
     part = results.get("handler") or {}
     lines = ["### Through the Mangum handler (warm, in process)", ""]
     body = []
+    n = (part.get("big_float") or {}).get("inputs")
     names = [
         ("single", "1 short input, float"),
         ("batch32", "32 inputs, float"),
-        ("big_float", "2048 inputs, float (gzip)"),
-        ("big_base64", "2048 inputs, base64"),
+        ("big_float", f"{n} inputs, float (gzip)"),
+        ("big_base64", f"{n} inputs, base64 (gzip)"),
     ]
     for key, label in names:
         r = part.get(key)
@@ -131,7 +132,6 @@ def _handler(results: dict[str, Any]) -> list[str]:
     lines += _table(["request", "runs", "p50 ms", "p95 ms", "response body"], body)
     parts = part.get("big_parts")
     if parts:
-        n = (part.get("big_float") or {}).get("inputs")
         lines += [
             f"The {n}-input request's parts (median ms): embedder {parts['compute_ms']}; "
             f"float body: orjson {parts['float_json_ms']}, orjson + gzip "
@@ -243,7 +243,7 @@ def _cost(results: dict[str, Any]) -> list[str]:
         lines += [
             f"Memory from {r['memory_source']}; {r['tokens_per_s_assumed']} tokens/s "
             f"assumed at that vCPU share (interpolated between our 1- and 2-thread runs); "
-            f"prices: {p['source']}, ${p['arm64_gb_second_usd']}/GB-s + "
+            f"prices: {p['source']}, ${p['arm64_gb_second_usd']:.10f}/GB-s + "
             f"${p['requests_usd_per_million']}/1M requests ({r['inputs_per_request']} "
             f"inputs per request), as of {p['date']}. Excludes API Gateway and DynamoDB. "
             f"{r['note']}.",

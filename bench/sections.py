@@ -43,13 +43,15 @@ def _cold_runs(
 def cold_start(sizes: Sizes, st_dir: Path, env: dict[str, str]) -> dict[str, Any]:
     """Fresh process to first answer, ours vs sentence-transformers, median of `cold_runs`.
 
-    One untimed run of each first: it fills the page cache (as a warm Lambda host has it) and
-    tells which libraries the handler imports, so ours' import phase preloads exactly those.
+    An untimed run of ours first tells which libraries the handler imports, so the timed runs'
+    import phase preloads exactly those; in full mode one untimed run of sentence-transformers
+    too, so both find the page cache warm (as a warm Lambda host has it).
     """
     _, probe = time_to_first_line(SERVICE_PY, "bench.workers.coldstart", ["--engine", "ours"], env)
     ours_args = ["--engine", "ours", "--preload", ",".join(probe["roots"])]
     st_args = ["--engine", "st", "--st-dir", str(st_dir), "--threads", str(THREADS)]
-    time_to_first_line(EXPORT_PY, "bench.workers.coldstart", st_args)
+    if sizes.cold_warmup:
+        time_to_first_line(EXPORT_PY, "bench.workers.coldstart", st_args)
     ours = _cold_runs(SERVICE_PY, ours_args, sizes.cold_runs, env)
     st = _cold_runs(EXPORT_PY, st_args, sizes.cold_runs, None)
     return {

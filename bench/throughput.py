@@ -74,9 +74,8 @@ def run(sizes: Sizes, paths: dict[str, Path | None], tokens: dict[str, Any]) -> 
     for row in rows:
         if row["status"] == "ok" and baseline is not None:
             row["ratio_to_st"] = round(row["texts_per_s"] / baseline["texts_per_s"], 2)
-            row["min_cosine_to_st"] = round(
-                min(cosine(a, b) for a, b in zip(row["sample"], baseline["sample"], strict=True)),
-                5,
-            )
+            pairs = zip(row["sample"], baseline["sample"], strict=True)
+            row["min_cosine_to_st"] = round(min(cosine(a, b) for a, b in pairs), 5)
+    for row in rows:
         row.pop("sample", None)
     return {"corpus": str(CORPUS.relative_to(CORPUS.parents[2])), **tokens, "rows": rows}
