@@ -1,11 +1,13 @@
-"""Auth + quota + usage-write overhead: the same request with usage on vs off (placeholder)."""
+"""Auth + quota + usage-write overhead section (issue 4's <= 15 ms p50 against DynamoDB Local)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from bench.config import Sizes
+from bench.config import SERVICE_PY, Sizes
+from bench.proc import run_worker
 
 
 def overhead(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
-    return {"status": "unavailable", "reason": "handler/usage has not landed yet"}
+    args = ["--requests", str(sizes.usage_requests)]
+    return run_worker(SERVICE_PY, "bench.workers.usage_overhead", args, env)

@@ -1,0 +1,109 @@
+"""What auth, the quota check and the usage write add to a request, against DynamoDB Local.
+
+One process, one embedder, two Mangum handlers: the deployed one (`handler.app`, imported with
+AUTH_ENABLED=true and DynamoDB pointed at a DynamoDB Local started here) and the same app built
+with auth off. The same single-input request alternates between them (order swapped each
+round, so drift hits both); the key has rpm/tpm/monthly limits so every request runs the quota
+gate. Afterwards the usage table must hold one record per authenticated request, or the
+figure would be measuring nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from bench.stats import median, summary_ms
+
+SHORT = "The food was delicious and the waiter was friendly."
+MODEL = "all-MiniLM-L6-v2"
+WARMUP = 5  # per arm: fills the key cache and botocore's connection pool
+GENEROUS = {"rpm": 1_000_000, "tpm": 1_000_000_000, "monthly_tokens": 10**12}
+
+
+def call(handler: Any, headers: dict[str, str]) -> float:
+    from bench.events import LambdaContext, v2_embeddings_event
+
+    event = v2_embeddings_event({"input": SHORT, "model": MODEL}, headers)
+    started = time.perf_counter()
+    response = handler(event, LambdaContext())
+    elapsed = time.perf_counter() - started
+    if response.get("statusCode") != 200:
+        raise SystemExit(f"request answered {response.get('statusCode')}: {response.get('body')}")
+    return elapsed
+
+
+def measure(requests: int) -> dict[str, Any]:
+    from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal  # type: ignore[import-not-found]
+
+    with DynamoDBLocal() as ddb:
+        os.environ.update(LOCAL_ENV)
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = ddb.endpoint_url
+        os.environ["AUTH_ENABLED"] = "true"
+        keys_table = os.environ.get("KEYS_TABLE", "embeddings-keys")
+        usage_table = os.environ.get("USAGE_TABLE", "embeddings-usage")
+        client = ddb.client("dynamodb")
+
+        from handler.usage.keys import KeyStore, Limits  # type: ignore[import-not-found]
+        from handler.usage.report import UsageReader  # type: ignore[import-not-found]
+        from handler.usage.store import create_tables  # type: ignore[import-not-found]
+
+        create_tables(client, keys_table, usage_table)
+        secret, key = KeyStore(client, keys_table).create("bench", Limits(**GENEROUS))
+
+        import handler.app as deployed  # type: ignore[import-not-found]
+        from handler.factory import create_app  # type: ignore[import-not-found]
+        from handler.lambda_adapter import lambda_handler_for  # type: ignore[import-not-found]
+
+        off_settings = dataclasses.replace(deployed.settings, auth_enabled=False)
+        off_app = create_app(off_settings, deployed.embedder)
+        arms = {
+            "on": (deployed.handler, {"authorization": f"Bearer {secret}"}),
+            "off": (lambda_handler_for(off_app, off_settings.api_base_path), {}),
+        }
+        times: dict[str, list[float]] = {"on": [], "off": []}
+        for handler, headers in arms.values():
+            for _ in range(WARMUP):
+                call(handler, headers)
+        for round_ in range(requests):
+            order = ("on", "off") if round_ % 2 == 0 else ("off", "on")
+            for name in order:
+                handler, headers = arms[name]
+                times[name].append(call(handler, headers))
+
+        today = datetime.now(UTC).date()
+        days = UsageReader(client, usage_table).daily(key.key_id, today, today)
+        recorded = sum(day.requests for day in days)
+    expected = requests + WARMUP
+    if recorded != expected:
+        raise SystemExit(
+            f"usage table holds {recorded} requests for the key, expected {expected}: "
+            "the deployed app is not recording usage, so there is no overhead to measure"
+        )
+    paired = [on - off for on, off in zip(times["on"], times["off"], strict=True)]
+    return {
+        "requests": requests,
+        "recorded_requests": recorded,
+        "off": summary_ms(times["off"]),
+        "on": summary_ms(times["on"]),
+        "off_p50_ms": round(median(times["off"]) * 1000, 3),
+        "on_p50_ms": round(median(times["on"]) * 1000, 3),
+        "overhead_p50_ms": round((median(times["on"]) - median(times["off"])) * 1000, 3),
+        "paired_difference_p50_ms": round(median(paired) * 1000, 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args()
+    print(json.dumps(measure(args.requests)))
+
+
+if __name__ == "__main__":
+    main()
