@@ -7,37 +7,24 @@ the API contract, not keys (tests/usage/ covers those).
 
 from __future__ import annotations
 
-import copy
-import json
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from handler_support import ALIAS, ListRecorder, LiveServer
 from starlette.testclient import TestClient
 
 from handler.embedder import Embedder, load_embedder
 from handler.factory import create_app
-from handler.hooks import UsageRecord
 from handler.lambda_adapter import lambda_handler_for
 from handler.settings import Settings
-
-EVENTS = Path(__file__).resolve().parents[2] / "events"
-ALIAS = "text-embedding-3-small"
-
-
-@dataclass
-class ListRecorder:
-    records: list[UsageRecord] = field(default_factory=list)
-
-    def record(self, usage: UsageRecord) -> None:
-        self.records.append(usage)
 
 
 @pytest.fixture(scope="session")
@@ -79,17 +66,6 @@ def lambda_handler(
         return lambda_handler_for(make_app(**overrides), api_base_path)
 
     return build
-
-
-def load_event(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
-    return copy.deepcopy(event)
-
-
-@dataclass(frozen=True)
-class LiveServer:
-    base_url: str  # ends in /v1, as OpenAI clients expect
-    recorder: ListRecorder
 
 
 def _free_port() -> int:
