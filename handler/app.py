@@ -12,12 +12,14 @@ from handler.embedder import load_embedder
 from handler.factory import create_app
 from handler.lambda_adapter import lambda_handler_for
 from handler.settings import Settings
+from handler.usage.service import UsageService
 
-__all__ = ["app", "create_app", "embedder", "handler", "settings"]
+__all__ = ["app", "create_app", "embedder", "handler", "settings", "usage"]
 
 settings = Settings.from_env()
+usage = UsageService.from_settings(settings)  # builds its AWS clients while the model loads
 embedder = load_embedder(
     settings.model_dir, threads=settings.onnx_threads, batch_size=settings.batch_size
 )
-app = create_app(settings, embedder)
+app = create_app(settings, embedder, **usage.hooks())
 handler = lambda_handler_for(app, settings.api_base_path)

@@ -153,6 +153,44 @@ def token_id_out_of_vocabulary(index: int, token_id: object, vocab_size: int) ->
     )
 
 
+def missing_api_key() -> APIError:
+    # OpenAI's wording, minus where to get a key: ours come from `python -m handler.usage.cli`.
+    return APIError(
+        401,
+        "You didn't provide an API key. You need to provide your API key in an Authorization "
+        "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY). Ask this service's "
+        "operator for a key.",
+    )
+
+
+def invalid_api_key() -> APIError:
+    """Unknown and revoked keys look the same, and no part of the key is echoed back."""
+    return APIError(
+        401,
+        "Incorrect API key provided. Ask this service's operator for a valid key.",
+        code="invalid_api_key",
+    )
+
+
+def rate_limited(kind: str, message: str, retry_after: str) -> APIError:
+    """429 for a per-minute limit; `kind` ("requests" or "tokens") is OpenAI's error type."""
+    return APIError(
+        429, message, type=kind, code="rate_limit_exceeded", headers={"retry-after": retry_after}
+    )
+
+
+def quota_exhausted(message: str, retry_after: str) -> APIError:
+    """429 for a spent monthly budget, as OpenAI answers an exhausted quota; retrying within
+    the month cannot succeed, so tell the openai client not to."""
+    return APIError(
+        429,
+        message,
+        type="insufficient_quota",
+        code="insufficient_quota",
+        headers={"retry-after": retry_after, "x-should-retry": "false"},
+    )
+
+
 def to_api_error(exc: Exception) -> APIError | None:
     """The APIError for a known domain error, or None for an unexpected one."""
     if isinstance(exc, APIError):

@@ -6,11 +6,13 @@ one from the environment.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Sequence
+
+from fastapi import APIRouter, FastAPI
 
 from handler.embedder import Embedder
 from handler.errors import install_exception_handlers
-from handler.hooks import Authenticator, NullRecorder, UsageRecorder, no_auth
+from handler.hooks import Authenticator, Limiter, NullRecorder, UsageRecorder, no_auth, no_limits
 from handler.middleware import RequestContextMiddleware
 from handler.routes import embeddings, health, models
 from handler.routes.common import Services
@@ -22,6 +24,8 @@ def create_app(
     embedder: Embedder,
     authenticator: Authenticator | None = None,
     recorder: UsageRecorder | None = None,
+    limiter: Limiter | None = None,
+    routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """An app serving `embedder`; without an authenticator every caller is anonymous, without
     a recorder usage goes nowhere."""
@@ -36,10 +40,11 @@ def create_app(
         embedder=embedder,
         authenticator=authenticator or no_auth,
         recorder=recorder or NullRecorder(),
+        limiter=limiter or no_limits,
     )
     install_exception_handlers(app)
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
-    for router in (embeddings.router, models.router, health.router):
+    for router in (embeddings.router, models.router, health.router, *routers):
         app.include_router(router)
     return app
 

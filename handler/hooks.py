@@ -56,6 +56,15 @@ class LogRecorder:
 
 Authenticator = Callable[[Request], Awaitable[str | None]]
 
+# Awaited after tokenizing, before the model runs, with the request's prompt tokens; raises an
+# APIError (429) over a quota. Headers it leaves in request.state.response_headers go out on
+# the response, whatever its status.
+Limiter = Callable[[Request, int], Awaitable[None]]
+
 
 async def no_auth(request: Request) -> str | None:
+    return None
+
+
+async def no_limits(request: Request, prompt_tokens: int) -> None:
     return None

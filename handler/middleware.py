@@ -61,6 +61,8 @@ class RequestContextMiddleware:
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.append((b"openai-processing-ms", str(elapsed_ms).encode()))
+                extra = state.get("response_headers") or {}  # e.g. x-ratelimit-* from quotas
+                headers.extend((k.encode(), v.encode()) for k, v in extra.items())
                 message = {**message, "headers": headers}
             await send(message)
 

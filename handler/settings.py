@@ -106,6 +106,20 @@ class Settings:
     # Require an API key; the usage module supplies the authenticator. Tests without keys
     # build Settings(auth_enabled=False).
     auth_enabled: bool = True
+    # DynamoDB tables of API keys and of usage (see handler/usage/store.py for their layout).
+    keys_table: str = "embeddings-keys"
+    usage_table: str = "embeddings-usage"
+    # SQS queue that keeps usage records DynamoDB refused, for `cli replay`; "" = log line only.
+    usage_queue_url: str = ""
+    # How long a key's verdict is cached per container: revocation takes up to this long.
+    key_cache_seconds: int = 30
+    # How long per-request usage items live (DynamoDB TTL); daily aggregates are kept.
+    usage_ttl_days: int = 90
+    # DynamoDB/SQS calls: short timeouts and few attempts (botocore standard retry mode) so
+    # a struggling table costs a request well under a second or two, not its whole budget.
+    dynamodb_connect_timeout_ms: int = 500
+    dynamodb_read_timeout_ms: int = 1000
+    dynamodb_max_attempts: int = 3
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -125,6 +139,14 @@ class Settings:
             onnx_threads=onnx_threads_for(env),
             api_base_path=_env_str(env, "API_BASE_PATH", "/"),
             auth_enabled=_env_bool(env, "AUTH_ENABLED", True),
+            keys_table=_env_str(env, "KEYS_TABLE", "embeddings-keys"),
+            usage_table=_env_str(env, "USAGE_TABLE", "embeddings-usage"),
+            usage_queue_url=_env_str(env, "USAGE_FALLBACK_QUEUE_URL", ""),
+            key_cache_seconds=_env_int(env, "KEY_CACHE_TTL_SECONDS", 30),
+            usage_ttl_days=_env_int(env, "USAGE_RECORD_TTL_DAYS", 90, minimum=1),
+            dynamodb_connect_timeout_ms=_env_int(env, "DYNAMODB_CONNECT_TIMEOUT_MS", 500, 1),
+            dynamodb_read_timeout_ms=_env_int(env, "DYNAMODB_READ_TIMEOUT_MS", 1000, 1),
+            dynamodb_max_attempts=_env_int(env, "DYNAMODB_MAX_ATTEMPTS", 3, minimum=1),
         )
         if not settings.api_base_path.startswith("/"):
             raise SettingsError(f"API_BASE_PATH={settings.api_base_path!r} must start with '/'")

@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from handler.embedder import Embedder
 from handler.errors import model_not_found
-from handler.hooks import Authenticator, UsageRecorder
+from handler.hooks import Authenticator, Limiter, UsageRecorder, no_limits
 from handler.settings import Settings
 
 
@@ -18,6 +18,7 @@ class Services:
     embedder: Embedder
     authenticator: Authenticator
     recorder: UsageRecorder
+    limiter: Limiter = no_limits
 
     @property
     def model_names(self) -> tuple[str, ...]:

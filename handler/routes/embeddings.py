@@ -45,6 +45,7 @@ async def create_embeddings(
             "input",
             "max_tokens_per_request",
         )
+    await wired.limiter(request, prompt_tokens)  # quotas: a rejected request is not run
     vectors = truncate_dimensions(embedder.run(tokenized), dimensions)
 
     payload = embeddings_body(vectors, served_model, prompt_tokens, body.encoding_format)

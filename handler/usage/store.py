@@ -32,9 +32,10 @@ Usage table (single-table design): partition key `pk` (S), sort key `sk` (S), TT
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botocore.config import Config
+if TYPE_CHECKING:
+    from botocore.config import Config
 
 KEY_HASH = "key_hash"
 PK = "pk"
@@ -46,6 +47,8 @@ Client = Any  # a botocore DynamoDB or SQS client; botocore ships no static type
 
 def client_config(connect_timeout: float, read_timeout: float, max_attempts: int) -> Config:
     """Bounded retries (botocore standard mode) and short timeouts, within a request's budget."""
+    from botocore.config import Config  # here, so the import runs on LazyClient's thread
+
     return Config(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,

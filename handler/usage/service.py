@@ -1,0 +1,203 @@
+"""The usage module as the app sees it: the authenticator, the limiter, the recorder and
+GET /v1/usage, built once at cold start from Settings.
+
+Failure policy: a DynamoDB error while checking a key or a quota fails the request (500,
+no vectors served unmetered); a usage write never fails it (see recorder.py).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from starlette.requests import Request
+from starlette.responses import Response
+
+from handler import errors
+from handler.hooks import UsageRecord as AppUsageRecord
+from handler.routes.common import api_key_id
+from handler.routes.json import json_response
+from handler.settings import Settings
+from handler.usage import store
+from handler.usage.fallback import SqsUsageQueue
+from handler.usage.keys import ApiKey, CachedKeyLookup, KeyStore
+from handler.usage.quotas import MONTHLY, QuotaExceededError, QuotaGate
+from handler.usage.recorder import UsageRecorder
+from handler.usage.records import UsageRecord
+from handler.usage.report import MAX_DAYS, UsageReader, usage_body
+from handler.usage.writer import UsageWriter
+
+ANONYMOUS = "anonymous"  # the key id usage is recorded under when auth is off
+BEARER = "bearer "
+
+
+class LazyClient:
+    """A botocore client built on a background thread from construction on, so its ~0.1-0.3 s
+    of imports and model loading overlap the model's load at cold start."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._client: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._build, args=(build,), daemon=True)
+        self._thread.start()
+
+    def _build(self, build: Callable[[], Any]) -> None:
+        try:
+            self._client = build()
+        except BaseException as exc:  # re-raised in the thread that needs the client
+            self._error = exc
+
+    def __getattr__(self, name: str) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return getattr(self._client, name)
+
+
+def bearer_secret(header: str | None) -> str | None:
+    if not header or not header[: len(BEARER)].lower() == BEARER:
+        return None
+    return header[len(BEARER) :].strip() or None
+
+
+def _parse_date(raw: str | None, name: str, default: date) -> date:
+    if raw is None or raw == "":
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise errors.invalid(f"'{name}' must be a date as YYYY-MM-DD; got {raw!r}.", name) from None
+
+
+class UsageService:
+    def __init__(
+        self,
+        lookup: Callable[[str], ApiKey | None],
+        gate: QuotaGate,
+        recorder: UsageRecorder,
+        reader: UsageReader,
+        auth_enabled: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.lookup = lookup
+        self.gate = gate
+        self.recorder = recorder
+        self.reader = reader
+        self.auth_enabled = auth_enabled
+        self.clock = clock
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, dynamodb: Any = None, sqs: Any = None
+    ) -> UsageService:
+        """Wire from Settings; clients are built in the background unless given."""
+
+        def build(service: str) -> Any:
+            config = store.client_config(
+                settings.dynamodb_connect_timeout_ms / 1000,
+                settings.dynamodb_read_timeout_ms / 1000,
+                settings.dynamodb_max_attempts,
+            )
+            return store.make_client(service, config)
+
+        if dynamodb is None:
+            dynamodb = LazyClient(lambda: build("dynamodb"))
+        queue = None
+        if settings.usage_queue_url:
+            if sqs is None:
+                sqs = LazyClient(lambda: build("sqs"))
+            queue = SqsUsageQueue(sqs, settings.usage_queue_url)
+        keys = KeyStore(dynamodb, settings.keys_table)
+        return cls(
+            lookup=CachedKeyLookup(keys.lookup, ttl=settings.key_cache_seconds),
+            gate=QuotaGate(dynamodb, settings.usage_table),
+            recorder=UsageRecorder(
+                UsageWriter(dynamodb, settings.usage_table, settings.usage_ttl_days * 86400),
+                queue,
+            ),
+            reader=UsageReader(dynamodb, settings.usage_table),
+            auth_enabled=settings.auth_enabled,
+        )
+
+    def hooks(self) -> dict[str, Any]:
+        """Keyword arguments for create_app."""
+        return {
+            "authenticator": self.authenticate,
+            "limiter": self.limit,
+            "recorder": self,
+            "routers": [self.router()],
+        }
+
+    async def authenticate(self, request: Request) -> str | None:
+        """The caller's key id; 401 for a missing, unknown or revoked key."""
+        if not self.auth_enabled:
+            return None
+        secret = bearer_secret(request.headers.get("authorization"))
+        if secret is None:
+            raise errors.missing_api_key()
+        key = self.lookup(secret)
+        if key is None or not key.active:
+            raise errors.invalid_api_key()
+        request.state.api_key = key
+        return key.key_id
+
+    async def limit(self, request: Request, prompt_tokens: int) -> None:
+        """Count the request against its key's quotas before the model runs; 429 over one."""
+        key: ApiKey | None = getattr(request.state, "api_key", None)
+        if key is None:
+            return
+        try:
+            state = self.gate.admit(key, prompt_tokens)
+        except QuotaExceededError as exc:
+            request.state.response_headers = exc.state.headers()
+            if exc.kind == MONTHLY:
+                raise errors.quota_exhausted(exc.message, exc.retry_after_header) from None
+            raise errors.rate_limited(exc.kind, exc.message, exc.retry_after_header) from None
+        if state is not None:
+            request.state.response_headers = state.headers()
+
+    def record(self, usage: AppUsageRecord) -> None:
+        """The app's recorder hook: never raises (the client already has its vectors)."""
+        self.recorder(
+            UsageRecord(
+                request_id=usage.request_id,
+                key_id=usage.api_key_id or ANONYMOUS,
+                model=usage.model,
+                prompt_tokens=usage.prompt_tokens,
+                total_tokens=usage.prompt_tokens,
+                inputs=usage.input_count,
+                dimensions=usage.dimensions,
+                encoding_format=usage.encoding_format,
+                user=usage.user,
+                latency_ms=usage.latency_ms,
+                timestamp=self.clock(),
+            )
+        )
+
+    def usage(self, key_id: str | None, start_date: str | None, end_date: str | None) -> Any:
+        today = datetime.fromtimestamp(self.clock(), UTC).date()
+        end = _parse_date(end_date, "end_date", today)
+        start = _parse_date(start_date, "start_date", end - timedelta(days=29))
+        if start > end:
+            raise errors.invalid("'start_date' must not be after 'end_date'.", "start_date")
+        if (end - start).days >= MAX_DAYS:
+            raise errors.invalid(f"Ask for at most {MAX_DAYS} days at a time.", "start_date")
+        owner = key_id or ANONYMOUS
+        return usage_body(owner, start, end, self.reader.daily(owner, start, end))
+
+    def router(self) -> APIRouter:
+        router = APIRouter()
+
+        @router.get("/v1/usage")
+        async def get_usage(
+            start_date: str | None = None,
+            end_date: str | None = None,
+            key_id: str | None = Depends(api_key_id),
+        ) -> Response:
+            return json_response(self.usage(key_id, start_date, end_date))
+
+        return router
