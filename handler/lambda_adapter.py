@@ -8,9 +8,12 @@ Mangum leaves in place, so routes would 404 on any stage but `$default`.
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 from mangum import Mangum
 from mangum.handlers import HTTPGateway
-from mangum.types import ASGI, Scope
+from mangum.types import ASGI, LambdaContext, LambdaEvent, Scope
 
 
 class StagedHTTPGateway(HTTPGateway):
@@ -26,10 +29,28 @@ class StagedHTTPGateway(HTTPGateway):
         return scope
 
 
-def lambda_handler_for(app: ASGI, api_base_path: str = "/") -> Mangum:
+class LambdaAdapter(Mangum):
+    """Mangum with its own event loop, set before each invocation: Mangum asks
+    asyncio.get_event_loop(), which on Python 3.12+ warns (and later fails) when no loop is
+    set, and would otherwise pick up whatever loop a previous caller left behind."""
+
+    def _setup_event_loop(self) -> None:
+        self.loop = asyncio.new_event_loop()
+
+    def __call__(self, event: LambdaEvent, context: LambdaContext) -> dict[str, Any]:
+        asyncio.set_event_loop(self.loop)
+        return super().__call__(event, context)
+
+    def close(self) -> None:
+        """Close the loop (tests and tools; a Lambda container keeps it for its lifetime)."""
+        asyncio.set_event_loop(None)
+        self.loop.close()
+
+
+def lambda_handler_for(app: ASGI, api_base_path: str = "/") -> LambdaAdapter:
     """The Lambda entry point for `app`. Nothing runs in the ASGI lifespan: Mangum would run
     it on every invocation, so everything heavy loads at import instead."""
-    return Mangum(
+    return LambdaAdapter(
         app,
         lifespan="off",
         api_gateway_base_path=api_base_path,

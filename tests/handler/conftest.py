@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 
 from handler.embedder import Embedder, load_embedder
 from handler.factory import create_app
-from handler.lambda_adapter import lambda_handler_for
+from handler.lambda_adapter import LambdaAdapter, lambda_handler_for
 from handler.settings import Settings
 
 
@@ -61,11 +61,16 @@ def client(make_app: Callable[..., FastAPI], recorder: ListRecorder) -> Iterator
 @pytest.fixture
 def lambda_handler(
     make_app: Callable[..., FastAPI],
-) -> Callable[..., Callable[[dict[str, Any], Any], dict[str, Any]]]:
-    def build(api_base_path: str = "/", **overrides: Any) -> Any:
-        return lambda_handler_for(make_app(**overrides), api_base_path)
+) -> Iterator[Callable[..., Callable[[dict[str, Any], Any], dict[str, Any]]]]:
+    built: list[LambdaAdapter] = []
 
-    return build
+    def build(api_base_path: str = "/", **overrides: Any) -> LambdaAdapter:
+        built.append(lambda_handler_for(make_app(**overrides), api_base_path))
+        return built[-1]
+
+    yield build
+    for adapter in built:
+        adapter.close()
 
 
 def _free_port() -> int:
