@@ -25,8 +25,10 @@ venv: $(VENV)/.installed
 
 setup: venv model
 
+# DynamoDB Local (Java 17; installed into build/ on first use) with the tables and the dev key
+# sk-local-dev, then uvicorn. Without Java: a loud warning and moto's in-process DynamoDB.
 serve: setup
-	$(PY) -m uvicorn handler.app:app --host 127.0.0.1 --port 8000
+	$(PY) -m tools.serve_local --host 127.0.0.1 --port 8000
 
 test: setup
 	$(PY) -m pytest

@@ -13,8 +13,10 @@ usage tests' fixture, by `make serve` (tools/serve_local.py) and by the benchmar
 from __future__ import annotations
 
 import argparse
+import ctypes
 import fcntl
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -76,6 +78,15 @@ def ensure_installed(install_dir: Path = INSTALL_DIR) -> Path:
         return jar.parent
 
 
+def _die_with_parent() -> None:
+    """Linux: the JVM gets SIGTERM when we die, even by a signal that skips our cleanup
+    (uvicorn re-raises SIGTERM after its shutdown, for one)."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -113,7 +124,9 @@ class DynamoDBLocal:
             str(self.port),
         ]
         log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(command, cwd=home, stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            command, cwd=home, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
         log.close()
         self._wait_ready(timeout)
         return self

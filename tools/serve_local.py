@@ -1,0 +1,77 @@
+"""`make serve`: the app on http://127.0.0.1:8000 with its DynamoDB tables and a dev key.
+
+Starts DynamoDB Local (installed on first use, in memory: every serve starts empty), creates
+the tables, stores the fixed dev key `sk-local-dev`, prints it, and serves the deployed app
+(handler.app) with uvicorn. Where Java is missing it warns and keeps the tables in this
+process with moto instead (same API, nothing persisted, not AWS's own emulator).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from contextlib import ExitStack
+
+from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal, java_available
+
+DEV_KEY = "sk-local-dev"
+DEV_LIMITS = {"rpm": 600, "tpm": 1_000_000}  # generous, but shows the x-ratelimit-* headers
+
+
+def start_dynamodb(stack: ExitStack) -> str:
+    """Point botocore at a local DynamoDB; return a description of it."""
+    for name, value in LOCAL_ENV.items():
+        os.environ.setdefault(name, value)
+    if java_available():
+        ddb = stack.enter_context(DynamoDBLocal())
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = ddb.endpoint_url
+        return f"DynamoDB Local at {ddb.endpoint_url} (in memory)"
+    print(
+        "WARNING: java not found, so DynamoDB Local cannot run. Falling back to moto's "
+        "in-process DynamoDB: keys and usage work but live only in this process, and it is "
+        "not AWS's emulator. Install Java 17 for the real thing.",
+        file=sys.stderr,
+    )
+    from moto import mock_aws
+
+    stack.enter_context(mock_aws())
+    return "moto's in-process DynamoDB (no Java)"
+
+
+def seed(settings_env: dict[str, str]) -> None:
+    from handler.settings import Settings
+    from handler.usage import store
+    from handler.usage.keys import KeyStore, Limits
+
+    settings = Settings.from_env(settings_env)
+    client = store.make_client("dynamodb", store.client_config(2.0, 5.0, 3))
+    store.create_tables(client, settings.keys_table, settings.usage_table)
+    keys = KeyStore(client, settings.keys_table)
+    if keys.lookup(DEV_KEY) is None:
+        keys.create("local dev key", Limits(**DEV_LIMITS), secret=DEV_KEY)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args(argv)
+    with ExitStack() as stack:
+        where = start_dynamodb(stack)
+        seed(dict(os.environ))
+        print(f"usage store: {where}\ndev API key: {DEV_KEY}", flush=True)
+        print(
+            f"try: curl http://{args.host}:{args.port}/v1/embeddings "
+            f'-H "Authorization: Bearer {DEV_KEY}" -H "Content-Type: application/json" '
+            """-d '{"model": "all-MiniLM-L6-v2", "input": "hello"}'""",
+            flush=True,
+        )
+        import uvicorn
+
+        uvicorn.run("handler.app:app", host=args.host, port=args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
