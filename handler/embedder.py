@@ -32,7 +32,7 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from handler.artifact import Manifest, load_manifest
+from handler.artifact import ArtifactError, Manifest, load_manifest
 
 Inputs = Sequence[str] | Sequence[Sequence[int]]
 
@@ -112,13 +112,27 @@ def truncate_dimensions(vectors: np.ndarray, dimensions: int) -> np.ndarray:
     return l2_normalize(vectors[:, :dimensions]).astype(np.float32, copy=False)
 
 
-def make_session(model_path: Path, threads: int) -> ort.InferenceSession:
+def session_level(manifest: Manifest) -> ort.GraphOptimizationLevel:
+    """The level the manifest asks for (onnx.graph_optimization.session_level): the build saved
+    an already-optimised graph, so optimising it again at load would only cost cold start."""
+    onnx = manifest.extra.get("onnx") or {}
+    name = (onnx.get("graph_optimization") or {}).get("session_level", "ORT_DISABLE_ALL")
+    level = getattr(ort.GraphOptimizationLevel, str(name), None)
+    if not isinstance(level, ort.GraphOptimizationLevel):
+        raise ArtifactError(f"manifest onnx.graph_optimization.session_level {name!r} is unknown")
+    return level
+
+
+def make_session(
+    model_path: Path,
+    threads: int,
+    level: ort.GraphOptimizationLevel = ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+) -> ort.InferenceSession:
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    # The build already saved an optimised graph; optimising again only costs cold start.
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.graph_optimization_level = level
     # Spinning threads burn the vCPU that Lambda bills for while waiting for work.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
@@ -260,5 +274,7 @@ def load_embedder(
     model_dir = Path(model_dir)
     manifest = load_manifest(model_dir, verify=verify)
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-    session = make_session(model_dir / "model.onnx", threads or os.cpu_count() or 1)
+    session = make_session(
+        model_dir / "model.onnx", threads or os.cpu_count() or 1, session_level(manifest)
+    )
     return Embedder(manifest, tokenizer, session, batch_size=batch_size)
