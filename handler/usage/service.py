@@ -7,6 +7,7 @@ no vectors served unmetered); a usage write never fails it (see recorder.py).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -58,6 +59,13 @@ class LazyClient:
         return getattr(self._client, name)
 
 
+def quiet_botocore() -> None:
+    """botocore's DEBUG lines print request and response bodies, which carry key hashes:
+    keep its loggers at INFO or above whatever the root level is."""
+    botocore_log = logging.getLogger("botocore")
+    botocore_log.setLevel(max(logging.INFO, botocore_log.getEffectiveLevel()))
+
+
 def bearer_secret(header: str | None) -> str | None:
     if not header or not header[: len(BEARER)].lower() == BEARER:
         return None
@@ -95,6 +103,7 @@ class UsageService:
         cls, settings: Settings, dynamodb: Any = None, sqs: Any = None
     ) -> UsageService:
         """Wire from Settings; clients are built in the background unless given."""
+        quiet_botocore()
 
         def build(service: str) -> Any:
             config = store.client_config(

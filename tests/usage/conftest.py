@@ -1,18 +1,24 @@
 """Fixtures for the usage tests: moto tables (unit), DynamoDB Local tables (integration),
-a moto SQS fallback queue (there is no SQS emulator offline), and fault injection."""
+a moto SQS fallback queue (there is no SQS emulator offline), and the app wired with them."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from moto import mock_aws
 from usage_support import Tables
 
+from handler.embedder import Embedder, load_embedder
+from handler.factory import create_app
+from handler.settings import Settings
 from handler.usage import store
 from handler.usage.fallback import SqsUsageQueue
+from handler.usage.service import UsageService
 from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal
 
 # DynamoDB Local runs on loopback: moto must let those calls through to it.
@@ -72,3 +78,32 @@ def queue(moto: None) -> SqsUsageQueue:
     client = store.make_client("sqs", store.client_config(1, 1, 3))
     url = client.create_queue(QueueName="usage-fallback-" + uuid.uuid4().hex[:8])["QueueUrl"]
     return SqsUsageQueue(client, url)
+
+
+@pytest.fixture(scope="session")
+def embedder(model_dir: Path) -> Embedder:
+    return load_embedder(model_dir, threads=2)
+
+
+@pytest.fixture
+def make_app(model_dir: Path, embedder: Embedder) -> Callable[..., tuple[FastAPI, UsageService]]:
+    """The app with the usage module wired to the given tables/queue, as handler/app.py does."""
+
+    def build(
+        tables: Tables, queue: SqsUsageQueue | None = None, **overrides: Any
+    ) -> tuple[FastAPI, UsageService]:
+        settings = Settings(
+            model_dir=model_dir,
+            onnx_threads=2,
+            keys_table=tables.keys,
+            usage_table=tables.usage,
+            usage_queue_url=queue.queue_url if queue else "",
+            key_cache_seconds=0,
+            **overrides,
+        )
+        service = UsageService.from_settings(
+            settings, dynamodb=tables.client, sqs=queue.client if queue else None
+        )
+        return create_app(settings, embedder, **service.hooks()), service
+
+    return build
