@@ -50,7 +50,10 @@ async def create_embeddings(
 
     payload = embeddings_body(vectors, served_model, prompt_tokens, body.encoding_format)
     content, headers = fit_response(
-        payload, request.headers.get("accept-encoding", ""), settings.max_response_bytes
+        payload,
+        request.headers.get("accept-encoding", ""),
+        settings.max_response_bytes,
+        compressible=body.encoding_format == "float",
     )
     if settings.truncate_inputs:
         headers[TRUNCATED_HEADER] = str(tokenized.truncated)

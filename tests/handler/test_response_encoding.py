@@ -82,6 +82,12 @@ def test_fit_response_gzips_when_accepted(vectors: np.ndarray) -> None:
     assert plain_headers == {}
 
 
+def test_fit_response_leaves_incompressible_bodies_alone(vectors: np.ndarray) -> None:
+    body = embeddings_body(vectors, "m", 1, "base64")
+    sent, headers = fit_response(body, "gzip", limit=10_000_000, compressible=False)
+    assert (sent, headers) == (body, {})
+
+
 def test_fit_response_413_when_even_gzip_is_too_big(vectors: np.ndarray) -> None:
     body = embeddings_body(vectors, "m", 1, "float")
     with pytest.raises(APIError) as caught:
