@@ -333,3 +333,18 @@ def test_gzip_of_error_is_not_needed_but_headers_are_present(client: TestClient)
                            headers={"accept-encoding": "gzip"})
     assert "content-encoding" not in response.headers
     assert gzip is not None and response.status_code == 400
+
+
+def test_oversized_body_without_content_length_is_413(make_app: Callable[..., FastAPI]) -> None:
+    def chunks() -> Any:
+        yield b'{"model": "' + ALIAS.encode() + b'", "input": ["'
+        for _ in range(10):
+            yield b"x" * 500
+        yield b'"]}'
+
+    with TestClient(make_app(max_body_bytes=2048)) as small:
+        response = small.post(URL, content=chunks(), headers={"content-type": "application/json"})
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+    assert_common_headers(response)
