@@ -18,6 +18,9 @@ MANIFEST_NAME = "manifest.json"
 SCHEMA_VERSION = 1
 POOLING_MODES = ("mean", "cls", "max")
 REQUIRED_FILES = ("model.onnx", "tokenizer.json")
+# Informational sections kept in Manifest.extra: how the artifact was made and measured, the
+# tokenizer settings shipped in tokenizer.json, the full onnx section (graph optimisation level).
+EXTRA_SECTIONS = ("quantization", "source", "fidelity", "speed", "tokenizer", "onnx", "build")
 
 
 class ArtifactError(Exception):
@@ -72,7 +75,7 @@ def parse_manifest(raw: dict[str, Any]) -> Manifest:
             onnx_inputs=tuple(onnx["inputs"]),
             onnx_output=str(onnx["output"]),
             files=dict(raw["files"]),
-            extra={k: raw[k] for k in ("quantization", "source", "fidelity", "speed") if k in raw},
+            extra={k: raw[k] for k in EXTRA_SECTIONS if k in raw},
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"manifest is missing or has a bad field: {exc}") from exc
