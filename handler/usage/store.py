@@ -6,14 +6,17 @@ Environment (read once in handler/settings.py):
   USAGE_FALLBACK_QUEUE_URL   SQS queue URL for usage records DynamoDB refused ("" = log only)
   AWS_ENDPOINT_URL_DYNAMODB / AWS_ENDPOINT_URL_SQS   botocore's own overrides (DynamoDB Local)
 
-IAM actions the FUNCTION calls:
+IAM actions the embeddings FUNCTION calls (nothing else):
   keys table:   dynamodb:GetItem
-  usage table:  dynamodb:UpdateItem, dynamodb:Query, dynamodb:PutItem (through the
-                transaction), dynamodb:ConditionCheckItem is NOT used;
-                TransactWriteItems needs dynamodb:PutItem + dynamodb:UpdateItem on the table
+  usage table:  dynamodb:UpdateItem (quota counters), dynamodb:Query (GET /v1/usage), and
+                dynamodb:PutItem + dynamodb:UpdateItem through TransactWriteItems (IAM checks
+                the actions inside a transaction, there is no TransactWriteItems action)
   queue:        sqs:SendMessage
-IAM actions of the operator CLI (`python -m handler.usage.cli`), not the function:
-  keys table:   dynamodb:PutItem, dynamodb:Scan, dynamodb:UpdateItem
+The optional queue-drain function (handler/usage/replay_handler.handler): dynamodb:PutItem,
+dynamodb:UpdateItem on the usage table; sqs:ReceiveMessage, sqs:DeleteMessage,
+sqs:GetQueueAttributes (for its event source mapping).
+The operator CLI (`python -m handler.usage.cli`, the operator's own credentials):
+  keys table:   dynamodb:PutItem, dynamodb:GetItem, dynamodb:Scan, dynamodb:UpdateItem
   usage table:  dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem (replay)
   queue:        sqs:ReceiveMessage, sqs:DeleteMessage
 

@@ -198,3 +198,21 @@ def test_replaying_every_record_again_changes_nothing(
             "request_ids": 12,
         }
     )
+
+
+@pytest.mark.unit
+def test_sqs_triggered_replay_reports_only_what_it_could_not_write(moto_tables: Tables) -> None:
+    from handler.usage.replay_handler import handle_batch
+
+    writer = UsageWriter(moto_tables.client, moto_tables.usage, ttl_seconds=3600)
+    first, second = make_record(tokens=4), make_record(tokens=6)
+    event = {
+        "Records": [
+            {"messageId": "m1", "body": first.to_json()},
+            {"messageId": "m2", "body": "garbage"},
+            {"messageId": "m3", "body": second.to_json()},
+            {"messageId": "m4", "body": first.to_json()},  # delivered twice
+        ]
+    }
+    assert handle_batch(event, writer) == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
+    assert table_totals(moto_tables)["total_tokens"] == 10

@@ -1,0 +1,51 @@
+"""Optional Lambda entry point that drains the fallback queue automatically.
+
+Wire it to the queue with an SQS event source mapping (FunctionResponseTypes:
+ReportBatchItemFailures). Each record goes through the same exactly-once write as
+`python -m handler.usage.cli replay`; a record DynamoDB still refuses is reported as a batch
+item failure, so SQS redelivers it (and moves it to the DLQ after maxReceiveCount).
+Needs USAGE_TABLE; IAM: dynamodb:PutItem and dynamodb:UpdateItem on the usage table, plus the
+sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes the mapping uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handler.settings import Settings
+from handler.usage import store
+from handler.usage.records import UsageRecord
+from handler.usage.writer import UsageWriter
+
+_writer: UsageWriter | None = None
+
+
+def _default_writer() -> UsageWriter:
+    global _writer
+    if _writer is None:
+        settings = Settings.from_env()
+        config = store.client_config(
+            settings.dynamodb_connect_timeout_ms / 1000,
+            settings.dynamodb_read_timeout_ms / 1000,
+            settings.dynamodb_max_attempts,
+        )
+        client = store.make_client("dynamodb", config)
+        _writer = UsageWriter(client, settings.usage_table, settings.usage_ttl_days * 86400)
+    return _writer
+
+
+def handle_batch(event: dict[str, Any], writer: UsageWriter) -> dict[str, Any]:
+    """Write each SQS record; return the ids of those to retry."""
+    failures = []
+    for message in event.get("Records", []):
+        try:
+            writer.write(UsageRecord.from_json(message["body"]))
+        except (ValueError, BotoCoreError, ClientError):
+            failures.append({"itemIdentifier": message["messageId"]})
+    return {"batchItemFailures": failures}
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    return handle_batch(event, _default_writer())
