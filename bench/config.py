@@ -49,6 +49,7 @@ class Sizes:
     load_requests: int  # total requests of the load test
     load_clients: int  # concurrent clients of the load test
     usage_requests: int  # requests per arm (auth on / off) of the usage-overhead test
+    usage_warmup: int  # untimed requests per arm first (DynamoDB Local's JVM warms up)
 
 
 FULL = Sizes(
@@ -63,6 +64,7 @@ FULL = Sizes(
     load_requests=3000,
     load_clients=50,
     usage_requests=200,
+    usage_warmup=30,
 )
 SMOKE = Sizes(
     corpus_limit=64,
@@ -76,4 +78,5 @@ SMOKE = Sizes(
     load_requests=100,
     load_clients=50,
     usage_requests=10,
+    usage_warmup=2,
 )

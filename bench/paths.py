@@ -7,21 +7,14 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.config import BUILD, EXPORT_PY, MODEL_DIR
-
-# Where `make model` leaves the fp32 ONNX export beside the int8 artifact; BENCH_FP32_ONNX wins.
-FP32_CANDIDATES = (
-    BUILD / "model-fp32" / "model.onnx",
-    BUILD / "fp32" / "model.onnx",
-    BUILD / "export" / "model_fp32.onnx",
-)
+from bench.config import EXPORT_PY, MODEL_DIR
+from bench.fp32 import ensure_fp32_export
 
 
-def fp32_onnx() -> Path | None:
+def fp32_onnx(source: Path) -> Path:
+    """BENCH_FP32_ONNX when set, else the bench's cached export of `source`."""
     override = os.environ.get("BENCH_FP32_ONNX")
-    if override:
-        return Path(override)
-    return next((p for p in FP32_CANDIDATES if p.is_file()), None)
+    return Path(override) if override else ensure_fp32_export(source)
 
 
 def source_model_dir() -> Path:
@@ -35,12 +28,13 @@ def resolve_paths() -> dict[str, Any]:
     from handler.artifact import load_manifest
 
     manifest = load_manifest(MODEL_DIR, verify=True)
-    fp32 = fp32_onnx()
+    st_dir = source_model_dir()
+    fp32 = fp32_onnx(st_dir)
     model_mb = (MODEL_DIR / "model.onnx").stat().st_size / 1e6
     return {
         "model_dir": MODEL_DIR,
         "fp32_onnx": fp32,
-        "st_dir": source_model_dir(),
+        "st_dir": st_dir,
         "max_input_tokens": manifest.max_input_tokens,
         "dimensions": manifest.dimensions,
         "artifact": {

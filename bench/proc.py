@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from bench.config import REPO
 
@@ -79,3 +80,49 @@ def time_to_first_line(
         raise WorkerError(f"{module} exited {child.returncode}:\n{tail}")
     result: dict[str, Any] = json.loads(line)
     return elapsed, result
+
+
+class WorkerSession:
+    """`python -m module args`, kept running; `ask(command)` writes a line, reads a JSON line."""
+
+    def __init__(self, python: Path, module: str, args: list[str]) -> None:
+        if not python.exists():
+            raise WorkerError(f"{python} does not exist (its venv is built by `make bench`)")
+        self.module = module
+        self._stderr: IO[str] = tempfile.TemporaryFile("w+")
+        self.process = subprocess.Popen(
+            [str(python), "-m", module, *args],
+            cwd=REPO,
+            env=worker_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
+        )
+
+    def read(self) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            self.process.wait(timeout=30)
+            self._stderr.seek(0)
+            tail = "\n".join(self._stderr.read().strip().splitlines()[-15:])
+            raise WorkerError(f"{self.module} exited {self.process.returncode}:\n{tail}")
+        result: dict[str, Any] = json.loads(line)
+        return result
+
+    def ask(self, command: str) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        return self.read()
+
+    def close(self) -> None:
+        if self.process.stdin is not None and not self.process.stdin.closed:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._stderr.close()

@@ -9,5 +9,5 @@ from bench.proc import run_worker
 
 
 def overhead(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
-    args = ["--requests", str(sizes.usage_requests)]
+    args = ["--requests", str(sizes.usage_requests), "--warmup", str(sizes.usage_warmup)]
     return run_worker(SERVICE_PY, "bench.workers.usage_overhead", args, env)

@@ -1,9 +1,16 @@
-"""Texts/s of one engine over the corpus: load, one warm-up batch, then timed full passes."""
+"""Texts/s of one engine over the corpus, driven over stdin so engines can take turns.
+
+The worker loads its engine, runs a warm-up batch and prints {"ready": ...}. Then each line
+`run` on stdin makes one timed pass over the corpus and prints {"seconds": ...}; `sample`
+prints the first vectors (so the orchestrator can check every engine embeds alike); end of
+input ends the worker. Waiting on stdin costs no CPU, so the other engines run undisturbed.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -11,7 +18,8 @@ from typing import Any
 from bench import engines
 from bench.corpus import read_corpus
 
-SAMPLE = 8  # vectors sent back so the orchestrator can check every engine agrees
+SAMPLE = 8  # vectors sent back for the agreement check
+WARMUP_TEXTS = 256
 
 
 def build(args: argparse.Namespace) -> engines.Embed:
@@ -26,8 +34,9 @@ def build(args: argparse.Namespace) -> engines.Embed:
     raise SystemExit(f"unknown engine {args.engine}")
 
 
-def to_rows(vectors: Any, count: int) -> list[list[float]]:
-    return [[round(float(x), 6) for x in vectors[i]] for i in range(count)]
+def reply(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload) + "\n")
+    sys.stdout.flush()
 
 
 def main() -> None:
@@ -35,7 +44,6 @@ def main() -> None:
     parser.add_argument("--engine", required=True)
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--limit", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model-dir", type=Path)
     parser.add_argument("--onnx", type=Path)
@@ -49,27 +57,23 @@ def main() -> None:
     started = time.perf_counter()
     embed = build(args)
     load_s = time.perf_counter() - started
-    embed(texts[: engines.BATCH_SIZE])  # warm-up: first-run allocations are not throughput
-    runs = []
-    vectors: Any = None
-    for _ in range(args.repeats):
-        started = time.perf_counter()
-        vectors = embed(texts)
-        runs.append(time.perf_counter() - started)
-    if hasattr(embed, "cleanup"):
-        embed.cleanup()
-    print(
-        json.dumps(
-            {
-                "engine": args.engine,
-                "threads": args.threads,
-                "texts": len(texts),
-                "load_s": round(load_s, 4),
-                "runs_s": [round(r, 4) for r in runs],
-                "sample": to_rows(vectors, min(SAMPLE, len(texts))),
-            }
-        )
-    )
+    # Warm-up over many lengths: torch and onnxruntime pay for each new shape's first run.
+    embed(texts[:WARMUP_TEXTS])
+    reply({"ready": True, "texts": len(texts), "threads": args.threads, "load_s": load_s})
+    try:
+        for line in sys.stdin:
+            command = line.strip()
+            if command == "run":
+                started = time.perf_counter()
+                embed(texts)
+                reply({"seconds": time.perf_counter() - started})
+            elif command == "sample":
+                vectors = embed(texts[:SAMPLE])
+                rows = [[round(float(x), 6) for x in vectors[i]] for i in range(len(vectors))]
+                reply({"sample": rows})
+    finally:
+        if hasattr(embed, "cleanup"):
+            embed.cleanup()
 
 
 if __name__ == "__main__":
