@@ -110,6 +110,11 @@ class DynamoDBLocal:
         if not java_available():
             raise DynamoDBLocalError("Java 17 is needed to run DynamoDB Local (java not on PATH)")
         home = ensure_installed(self.install_dir)
+        with socket.socket() as probe:  # else we might wait on, and then use, someone else's
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError:
+                raise DynamoDBLocalError(f"port {self.port} is already in use") from None
         command = [
             "java",
             "-Xms64m",

@@ -19,14 +19,19 @@ DEV_KEY = "sk-local-dev"
 DEV_LIMITS = {"rpm": 600, "tpm": 1_000_000}  # generous, but shows the x-ratelimit-* headers
 
 
-def start_dynamodb(stack: ExitStack) -> str:
+def start_dynamodb(stack: ExitStack, port: int) -> str:
     """Point botocore at a local DynamoDB; return a description of it."""
     for name, value in LOCAL_ENV.items():
         os.environ.setdefault(name, value)
     if java_available():
-        ddb = stack.enter_context(DynamoDBLocal())
+        ddb = stack.enter_context(DynamoDBLocal(port=port))
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = ddb.endpoint_url
-        return f"DynamoDB Local at {ddb.endpoint_url} (in memory)"
+        env = " ".join(f"{k}={v}" for k, v in LOCAL_ENV.items())
+        return (
+            f"DynamoDB Local at {ddb.endpoint_url} (in memory). For the key CLI, in another "
+            f"terminal:\n  export AWS_ENDPOINT_URL_DYNAMODB={ddb.endpoint_url} {env}\n"
+            "  .venv/bin/python -m handler.usage.cli list"
+        )
     print(
         "WARNING: java not found, so DynamoDB Local cannot run. Falling back to moto's "
         "in-process DynamoDB: keys and usage work but live only in this process, and it is "
@@ -56,9 +61,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--dynamodb-port", type=int, default=8001)
     args = parser.parse_args(argv)
     with ExitStack() as stack:
-        where = start_dynamodb(stack)
+        where = start_dynamodb(stack, args.dynamodb_port)
         seed(dict(os.environ))
         print(f"usage store: {where}\ndev API key: {DEV_KEY}", flush=True)
         print(
