@@ -27,9 +27,18 @@ def test_vectors_are_unit_norm_in_input_order(embedder: Embedder) -> None:
     assert batch.vectors.shape == (len(TEXTS), embedder.dimensions)
     assert batch.vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(batch.vectors, axis=1), 1.0, rtol=1e-5)
-    for text, vector in zip(TEXTS, batch.vectors, strict=True):
-        alone = embedder.embed([text]).vectors[0]
-        assert float(alone @ vector) > 0.9999  # batching/padding/sorting change nothing
+    order = [3, 0, 4, 2, 1]  # same batch, other order: sorting and restoring must undo it
+    shuffled = embedder.embed([TEXTS[i] for i in order]).vectors
+    cosines = np.sum(shuffled * batch.vectors[order], axis=1)
+    assert cosines.min() >= 0.9999
+
+
+def test_batch_mates_barely_move_a_vector(embedder: Embedder) -> None:
+    # A dynamically quantised int8 graph takes its activation ranges from the whole batch, so
+    # a text's vector depends slightly on what it is batched with; it must stay that slight.
+    batch = embedder.embed(TEXTS).vectors
+    alone = np.stack([embedder.embed([text]).vectors[0] for text in TEXTS])
+    assert np.sum(batch * alone, axis=1).min() >= 0.98
 
 
 def test_token_counts_come_from_the_tokenizer(embedder: Embedder) -> None:
