@@ -26,6 +26,9 @@ async def list_models(request: Request) -> Response:
 
 
 @router.get("/v1/models/{model_id:path}")
-async def retrieve_model(model_id: str, request: Request) -> Response:
+async def retrieve_model(request: Request) -> Response:
+    # Read from path_params: a typed parameter makes FastAPI import pydantic.v1 (~15-45 ms of
+    # cold start) to analyse it.
+    model_id: str = request.path_params["model_id"]
     services(request).resolve_model(model_id)  # 404 model_not_found if unknown
     return json_response(model_object(model_id))
