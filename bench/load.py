@@ -117,10 +117,13 @@ def run_load(
     headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Requests/s, latency percentiles and every error of one bounded load run."""
+    warmup = min(requests, 2 * clients)  # opens every connection before the clock starts
     with uvicorn_server(env) as base:
-        asyncio.run(_drive(base, texts, min(requests, 2 * clients), clients, headers or {}))
+        _, warm_errors, _ = asyncio.run(_drive(base, texts, warmup, clients, headers or {}))
         latencies, errors, wall = asyncio.run(_drive(base, texts, requests, clients, headers or {}))
     return {
+        "warmup_requests": warmup,
+        "warmup_ok": warmup - len(warm_errors),
         "requests": requests,
         "clients": clients,
         "ok": len(latencies),

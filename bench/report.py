@@ -70,7 +70,9 @@ def _table(header: list[str], body: list[list[Any]]) -> list[str]:
 
 
 def _failed(results: dict[str, Any], name: str) -> list[str]:
-    part = results.get(name) or {}
+    part = results.get(name)
+    if part is None:
+        return [f"_{name}: not run_", ""]
     if part.get("status") == "ok":
         return []
     return [
@@ -113,7 +115,10 @@ def _throughput(results: dict[str, Any]) -> list[str]:
 
 def _handler(results: dict[str, Any]) -> list[str]:
     part = results.get("handler") or {}
-    lines = ["### Through the Mangum handler (warm, in process)", ""]
+    lines = [
+        "### Through the Mangum handler (warm, in process; the service without usage hooks)",
+        "",
+    ]
     body = []
     n = (part.get("big_float") or {}).get("inputs")
     names = [
@@ -194,7 +199,11 @@ def _memory(results: dict[str, Any]) -> list[str]:
 
 def _load(results: dict[str, Any]) -> list[str]:
     r = results.get("load") or {}
-    lines = ["### Load (uvicorn on 127.0.0.1, one worker; single short input per request)", ""]
+    lines = [
+        "### Load (the deployed app under uvicorn on 127.0.0.1, one worker; one short input "
+        "per request)",
+        "",
+    ]
     if r.get("status") == "ok":
         lines += _table(
             ["requests", "clients", "requests/s", "p50 ms", "p99 ms", "errors"],
@@ -209,6 +218,13 @@ def _load(results: dict[str, Any]) -> list[str]:
                 ]
             ],
         )
+        if "usage_recorded" in r:
+            answered = r["ok"] + r.get("warmup_ok", 0)
+            lines += [
+                f"Auth on with the bench key; usage recorded for {r['usage_recorded']} of the "
+                f"{answered} answered requests (warm-up included).",
+                "",
+            ]
         if r.get("error_samples"):
             lines += ["Errors seen: " + "; ".join(r["error_samples"]), ""]
     return lines + _failed(results, "load")

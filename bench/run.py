@@ -19,6 +19,7 @@ from typing import Any
 from bench import cost, load, machine, report, sections, throughput, usage
 from bench.config import BENCH_PY, CORPUS, FULL, RESULTS, SMOKE, Sizes
 from bench.corpus import read_corpus, token_counts
+from bench.dynamo import dynamodb_local, requests_recorded
 from bench.paths import resolve_paths, service_env
 
 SECTIONS = ("throughput", "handler", "cold_start", "memory", "load", "usage_overhead", "cost")
@@ -53,9 +54,24 @@ def cost_section(results: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def load_section(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
+    """The deployed app with auth on, the bench key on every request; afterwards the key's
+    usage must count every answered request exactly once."""
+    key_id = env["BENCH_API_KEY_ID"]
+    before = requests_recorded(env, key_id)
+    result = load.run_load(
+        read_corpus(CORPUS),
+        sizes.load_requests,
+        sizes.load_clients,
+        {**env, "AUTH_ENABLED": "true"},
+        {"authorization": f"Bearer {env['BENCH_API_KEY']}"},
+    )
+    result["usage_recorded"] = requests_recorded(env, key_id) - before
+    return result
+
+
 def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
     paths = resolve_paths()
-    env = service_env(paths)
     texts = read_corpus(CORPUS, sizes.corpus_limit)
     tokens = token_counts(
         texts, Path(str(paths["model_dir"])) / "tokenizer.json", int(paths["max_input_tokens"])
@@ -69,16 +85,13 @@ def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
     }
     st_dir = Path(str(paths["st_dir"]))
     section(results, "throughput", lambda: throughput.run(sizes, paths, tokens), only)
-    section(results, "handler", lambda: sections.handler_latency(sizes, env), only)
-    section(results, "cold_start", lambda: sections.cold_start(sizes, st_dir, env), only)
-    section(results, "memory", lambda: sections.memory(sizes, st_dir, env), only)
-    section(
-        results,
-        "load",
-        lambda: load.run_load(read_corpus(CORPUS), sizes.load_requests, sizes.load_clients, env),
-        only,
-    )
-    section(results, "usage_overhead", lambda: usage.overhead(sizes, env), only)
+    with dynamodb_local() as ddb:  # the deployed app records usage on every request
+        env = {**service_env(paths), **ddb}
+        section(results, "handler", lambda: sections.handler_latency(sizes, env), only)
+        section(results, "cold_start", lambda: sections.cold_start(sizes, st_dir, env), only)
+        section(results, "memory", lambda: sections.memory(sizes, st_dir, env), only)
+        section(results, "load", lambda: load_section(sizes, env), only)
+        section(results, "usage_overhead", lambda: usage.overhead(sizes, env), only)
     section(results, "cost", lambda: cost_section(results), only)
     results["targets"] = report.targets(results)
     return results

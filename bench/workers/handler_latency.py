@@ -1,4 +1,5 @@
-"""Warm latency through the Mangum handler, in one process that imported `handler.app` once.
+"""Warm latency through the Mangum handler of the service alone (bench/service.py), in one
+process that built it once.
 
 Measures a single short input, 32 inputs, and a large request (2048 inputs) as float and as
 base64; then the large request's parts alone: the embedder's compute and the response body's
@@ -81,14 +82,10 @@ def median_ms(work: Callable[[], object], count: int) -> float:
     return round(median(runs) * 1000, 3)
 
 
-def big_parts(texts: list[str], count: int) -> dict[str, float]:
+def big_parts(settings: Any, embedder: Any, texts: list[str], count: int) -> dict[str, float]:
     """Median ms of the large request's parts: the embedder alone, and the response body built
     from its vectors (orjson, then gzip as for a client that accepts it), as the route does."""
-    from handler.app import embedder, settings  # type: ignore[import-not-found]
-    from handler.embedding_response import (  # type: ignore[import-not-found]
-        embeddings_body,
-        fit_response,
-    )
+    from handler.embedding_response import embeddings_body, fit_response
 
     result = embedder.embed(texts)
     vectors, tokens = result.vectors, result.total_tokens
@@ -117,7 +114,9 @@ def main() -> None:
     args = parser.parse_args()
 
     from bench.events import v2_embeddings_event
-    from handler.app import handler  # type: ignore[import-not-found]
+    from bench.service import service_alone
+
+    settings, embedder, handler = service_alone()
 
     texts = read_corpus(args.corpus)
     single, _ = timed_calls(
@@ -132,7 +131,7 @@ def main() -> None:
         "batch32": summary_ms(batch32),
         "big_float": large(handler, big, "float", args.big_requests),
         "big_base64": large(handler, big, "base64", args.big_requests),
-        "big_parts": big_parts(big, args.big_requests),
+        "big_parts": big_parts(settings, embedder, big, args.big_requests),
     }
     print(json.dumps(result))
 

@@ -1,28 +1,26 @@
 """What auth, the quota check and the usage write add to a request, against DynamoDB Local.
 
 One process, one embedder, two Mangum handlers: the deployed one (`handler.app`, imported with
-AUTH_ENABLED=true and DynamoDB pointed at a DynamoDB Local started here) and the same app built
-with auth off. The same single-input request alternates between them (order swapped each
-round, so drift hits both); the key has rpm/tpm/monthly limits so every request runs the quota
-gate. Afterwards the usage table must hold one record per authenticated request, or the
-figure would be measuring nothing.
+AUTH_ENABLED=true against the bench's DynamoDB Local, see bench/dynamo.py) and the same app
+built by `create_app` without the usage hooks. The same single-input request alternates
+between them (order swapped each round, so drift hits both); the bench key has rpm/tpm/monthly
+limits, so every request runs the quota gate. Afterwards the usage table must hold one record
+per authenticated request, or the figure would be measuring nothing.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import time
-from datetime import UTC, datetime
 from typing import Any
 
+from bench.dynamo import requests_recorded
 from bench.stats import median, summary_ms
 
 SHORT = "The food was delicious and the waiter was friendly."
 MODEL = "all-MiniLM-L6-v2"
-GENEROUS = {"rpm": 1_000_000, "tpm": 1_000_000_000, "monthly_tokens": 10**12}
 
 
 def call(handler: Any, headers: dict[str, str]) -> float:
@@ -38,46 +36,32 @@ def call(handler: Any, headers: dict[str, str]) -> float:
 
 
 def measure(requests: int, warmup: int) -> dict[str, Any]:
-    from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal  # type: ignore[import-not-found]
+    """Needs the environment of bench.dynamo.dynamodb_local (endpoint, tables, a bench key)."""
+    os.environ["AUTH_ENABLED"] = "true"
+    secret = os.environ["BENCH_API_KEY"]
+    key_id = os.environ["BENCH_API_KEY_ID"]
 
-    with DynamoDBLocal() as ddb:
-        os.environ.update(LOCAL_ENV)
-        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = ddb.endpoint_url
-        os.environ["AUTH_ENABLED"] = "true"
-        keys_table = os.environ.get("KEYS_TABLE", "embeddings-keys")
-        usage_table = os.environ.get("USAGE_TABLE", "embeddings-usage")
-        client = ddb.client("dynamodb")
+    import handler.app as deployed
+    from handler.factory import create_app
+    from handler.lambda_adapter import lambda_handler_for
 
-        from handler.usage.keys import KeyStore, Limits  # type: ignore[import-not-found]
-        from handler.usage.report import UsageReader  # type: ignore[import-not-found]
-        from handler.usage.store import create_tables  # type: ignore[import-not-found]
+    recorded_before = requests_recorded(dict(os.environ), key_id)
+    off_app = create_app(deployed.settings, deployed.embedder)  # no auth, quota or usage hooks
+    arms = {
+        "on": (deployed.handler, {"authorization": f"Bearer {secret}"}),
+        "off": (lambda_handler_for(off_app, deployed.settings.api_base_path), {}),
+    }
+    times: dict[str, list[float]] = {"on": [], "off": []}
+    for handler, headers in arms.values():
+        for _ in range(warmup):
+            call(handler, headers)
+    for round_ in range(requests):
+        order = ("on", "off") if round_ % 2 == 0 else ("off", "on")
+        for name in order:
+            handler, headers = arms[name]
+            times[name].append(call(handler, headers))
 
-        create_tables(client, keys_table, usage_table)
-        secret, key = KeyStore(client, keys_table).create("bench", Limits(**GENEROUS))
-
-        import handler.app as deployed  # type: ignore[import-not-found]
-        from handler.factory import create_app  # type: ignore[import-not-found]
-        from handler.lambda_adapter import lambda_handler_for  # type: ignore[import-not-found]
-
-        off_settings = dataclasses.replace(deployed.settings, auth_enabled=False)
-        off_app = create_app(off_settings, deployed.embedder)
-        arms = {
-            "on": (deployed.handler, {"authorization": f"Bearer {secret}"}),
-            "off": (lambda_handler_for(off_app, off_settings.api_base_path), {}),
-        }
-        times: dict[str, list[float]] = {"on": [], "off": []}
-        for handler, headers in arms.values():
-            for _ in range(warmup):
-                call(handler, headers)
-        for round_ in range(requests):
-            order = ("on", "off") if round_ % 2 == 0 else ("off", "on")
-            for name in order:
-                handler, headers = arms[name]
-                times[name].append(call(handler, headers))
-
-        today = datetime.now(UTC).date()
-        days = UsageReader(client, usage_table).daily(key.key_id, today, today)
-        recorded = sum(day.requests for day in days)
+    recorded = requests_recorded(dict(os.environ), key_id) - recorded_before
     expected = requests + warmup
     if recorded != expected:
         raise SystemExit(
