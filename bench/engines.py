@@ -27,7 +27,7 @@ FASTEMBED_TOKENIZER_FILES = (
 
 def load_ours(model_dir: Path, threads: int) -> Embed:
     """The service's own embedder on the int8 artifact, exactly as the handler builds it."""
-    from handler.embedder import load_embedder  # type: ignore[import-not-found]
+    from handler.embedder import load_embedder
 
     embedder = load_embedder(model_dir, threads=threads)
     return lambda texts: embedder.embed(list(texts)).vectors

@@ -48,10 +48,15 @@ def v2_embeddings_event(
 class LambdaContext:
     """The attributes Mangum and our handler may read from the Lambda context."""
 
-    function_name = "bench"
-    memory_limit_in_mb = 2048
-    aws_request_id = "bench-request"
-    invoked_function_arn = "arn:aws:lambda:us-east-1:000000000000:function:bench"
+    function_name: str = "bench"
+    function_version: str = "$LATEST"
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:000000000000:function:bench"
+    memory_limit_in_mb: int = 2048
+    aws_request_id: str = "bench-request"
+    log_group_name: str = "/aws/lambda/bench"
+    log_stream_name: str = "bench"
+    identity: Any = None
+    client_context: Any = None
 
     def get_remaining_time_in_millis(self) -> int:
         return 30_000

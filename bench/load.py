@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +34,7 @@ def free_port() -> int:
 def uvicorn_server(env: dict[str, str]) -> Iterator[str]:
     """Serve handler.app:app on a free loopback port; yields its base URL; stops it after."""
     port = free_port()
+    log = tempfile.TemporaryFile()
     server = subprocess.Popen(
         [
             str(SERVICE_PY),
@@ -50,17 +52,16 @@ def uvicorn_server(env: dict[str, str]) -> Iterator[str]:
         cwd=REPO,
         env=worker_env(env),
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+        stderr=log,  # a file, not a pipe: a full pipe would stall the server mid-test
     )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
             if server.poll() is not None:
-                raise RuntimeError(
-                    f"uvicorn exited {server.returncode}: {server.stderr.read()[-2000:]}"
-                )  # type: ignore[union-attr]
+                log.seek(0)
+                tail = log.read().decode(errors="replace")[-2000:]
+                raise RuntimeError(f"uvicorn exited {server.returncode}: {tail}")
             try:
                 if httpx.get(f"{base}/health", timeout=2).status_code == 200:
                     break
@@ -77,6 +78,7 @@ def uvicorn_server(env: dict[str, str]) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        log.close()
 
 
 async def _drive(

@@ -31,7 +31,8 @@ def _row(rows: list[dict[str, Any]], engine: str, threads: int = 2) -> dict[str,
 
 def _serialisation_ms(results: dict[str, Any]) -> float | None:
     """The 2048-input float body: orjson from numpy plus gzip, as the route builds it."""
-    return _get(results, "handler", "big_parts", "float_json_gzip_ms")
+    value = _get(results, "handler", "big_parts", "float_json_gzip_ms")
+    return None if value is None else float(value)
 
 
 def targets(results: dict[str, Any]) -> list[dict[str, Any]]:

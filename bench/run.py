@@ -75,7 +75,7 @@ def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
     texts = read_corpus(CORPUS, sizes.corpus_limit)
     tokens = token_counts(
         texts, Path(str(paths["model_dir"])) / "tokenizer.json", int(paths["max_input_tokens"])
-    )  # type: ignore[arg-type]
+    )
     results: dict[str, Any] = {
         "mode": "smoke" if smoke else "full",
         "started_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),

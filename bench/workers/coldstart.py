@@ -33,7 +33,7 @@ def ours(preload: list[str]) -> dict[str, object]:
         except ImportError:  # an optional extra a library probed for; the app did not need it
             pass
     imported = time.perf_counter()
-    from handler.app import handler  # type: ignore[import-not-found]
+    from handler.app import handler
 
     loaded = time.perf_counter()
     from bench.events import LambdaContext, v2_embeddings_event

@@ -27,9 +27,8 @@ def peak_rss_mb() -> float:
 
 
 def ours(texts: list[str]) -> float:
-    from handler.app import handler  # type: ignore[import-not-found]
-
     from bench.events import LambdaContext, v2_embeddings_event
+    from handler.app import handler
 
     loaded = rss_mb()
     event = v2_embeddings_event(
