@@ -25,8 +25,19 @@ for name in sys.argv[1:]:
 """
 
 
+# Keys are off here; any usage write the app still attempts goes to a closed loopback port
+# (refused at once) rather than to AWS.
+NO_AWS = {
+    "AWS_ENDPOINT_URL_DYNAMODB": "http://127.0.0.1:9",
+    "AWS_ENDPOINT_URL_SQS": "http://127.0.0.1:9",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+}
+
+
 def run(model_dir: Path | str, *events: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, "PYTHONPATH": str(REPO), "MODEL_DIR": str(model_dir),
+    environment = {**os.environ, **NO_AWS, "PYTHONPATH": str(REPO), "MODEL_DIR": str(model_dir),
                    "AUTH_ENABLED": "false", **env}
     return subprocess.run([sys.executable, "-c", FIRST_EVENT, *events], cwd=REPO, env=environment,
                           capture_output=True, text=True, timeout=120)
