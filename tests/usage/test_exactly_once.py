@@ -216,3 +216,27 @@ def test_sqs_triggered_replay_reports_only_what_it_could_not_write(moto_tables: 
     }
     assert handle_batch(event, writer) == {"batchItemFailures": [{"itemIdentifier": "m2"}]}
     assert table_totals(moto_tables)["total_tokens"] == 10
+
+
+@pytest.mark.integration
+def test_the_two_writes_land_together_or_not_at_all(
+    local_tables: Tables, queue: SqsUsageQueue
+) -> None:
+    """The second write (the day update) fails on a type clash in the stored item: the first
+    (the request put) does not land alone, the record is queued, and once the clash is gone
+    replay counts it once."""
+    record = make_record(tokens=9)
+    day = {"pk": {"S": f"KEY#{record.key_id}"}, "sk": {"S": f"DAY#{record.day}"}}
+    local_tables.client.put_item(
+        TableName=local_tables.usage, Item={**day, "requests": {"S": "not a number"}}
+    )
+    writer = UsageWriter(local_tables.client, local_tables.usage, ttl_seconds=86400)
+    assert UsageRecorder(writer, queue)(record) == "queued"
+    items = local_tables.client.scan(TableName=local_tables.usage, ConsistentRead=True)["Items"]
+    assert [i["pk"]["S"] for i in items] == [f"KEY#{record.key_id}"]  # no request item alone
+
+    local_tables.client.delete_item(TableName=local_tables.usage, Key=day)
+    report = replay(queue, writer, wait_seconds=0)
+    assert (report.written, report.duplicates) == (1, 0)
+    totals = table_totals(local_tables)
+    assert (totals["requests"], totals["total_tokens"], totals["request_items"]) == (1, 9, 1)
