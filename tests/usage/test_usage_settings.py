@@ -1,0 +1,63 @@
+"""The usage module's settings: defaults, environment variables, and bad values."""
+
+from __future__ import annotations
+
+import pytest
+
+from handler.settings import Settings, SettingsError
+
+
+@pytest.mark.unit
+def test_defaults_keep_auth_on_with_short_cache_and_bounded_retries() -> None:
+    settings = Settings.from_env({})
+    assert settings.auth_enabled is True
+    assert (settings.keys_table, settings.usage_table) == ("embeddings-keys", "embeddings-usage")
+    assert settings.usage_queue_url == ""
+    assert (settings.key_cache_seconds, settings.usage_ttl_days) == (30, 90)
+    assert (
+        settings.dynamodb_connect_timeout_ms,
+        settings.dynamodb_read_timeout_ms,
+        settings.dynamodb_max_attempts,
+    ) == (500, 1000, 3)
+
+
+@pytest.mark.unit
+def test_environment_fills_every_usage_field() -> None:
+    settings = Settings.from_env(
+        {
+            "AUTH_ENABLED": "false",
+            "KEYS_TABLE": "k",
+            "USAGE_TABLE": "u",
+            "USAGE_FALLBACK_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/q",
+            "KEY_CACHE_TTL_SECONDS": "0",
+            "USAGE_RECORD_TTL_DAYS": "7",
+            "DYNAMODB_CONNECT_TIMEOUT_MS": "200",
+            "DYNAMODB_READ_TIMEOUT_MS": "300",
+            "DYNAMODB_MAX_ATTEMPTS": "2",
+        }
+    )
+    assert settings.auth_enabled is False
+    assert (settings.keys_table, settings.usage_table) == ("k", "u")
+    assert settings.usage_queue_url.endswith("/1/q")
+    assert (settings.key_cache_seconds, settings.usage_ttl_days) == (0, 7)
+    assert (
+        settings.dynamodb_connect_timeout_ms,
+        settings.dynamodb_read_timeout_ms,
+        settings.dynamodb_max_attempts,
+    ) == (200, 300, 2)
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("KEY_CACHE_TTL_SECONDS", "-1"),
+        ("USAGE_RECORD_TTL_DAYS", "0"),
+        ("DYNAMODB_MAX_ATTEMPTS", "0"),
+        ("DYNAMODB_READ_TIMEOUT_MS", "soon"),
+        ("AUTH_ENABLED", "maybe"),
+    ],
+)
+def test_bad_values_fail_naming_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        Settings.from_env({name: value})
