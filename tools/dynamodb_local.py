@@ -138,7 +138,7 @@ class DynamoDBLocal:
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
-        client = self.client("dynamodb")
+        client = self.client("dynamodb", max_attempts=1)  # poll, don't back off
         while True:
             assert self.process is not None
             if self.process.poll() is not None:
@@ -150,14 +150,18 @@ class DynamoDBLocal:
                 return
             except Exception:  # not listening yet
                 if time.monotonic() > deadline:
-                    self.stop()
+                    assert self.process is not None
+                    self.process.kill()
+                    self.process.wait()
+                    self.process = None
                     raise DynamoDBLocalError(
                         f"DynamoDB Local not ready after {timeout}s; see {self.log_path}"
                     ) from None
                 time.sleep(0.1)
 
-    def client(self, service: str = "dynamodb", **config: Any) -> Any:
-        """A botocore client for this endpoint with dummy credentials."""
+    def client(self, service: str = "dynamodb", max_attempts: int = 3, **config: Any) -> Any:
+        """A botocore client for this endpoint with dummy credentials; `config` goes to
+        botocore's Config (timeouts, ...)."""
         import botocore.session
         from botocore.config import Config
 
@@ -168,7 +172,9 @@ class DynamoDBLocal:
             endpoint_url=self.endpoint_url,
             aws_access_key_id=LOCAL_ENV["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=LOCAL_ENV["AWS_SECRET_ACCESS_KEY"],
-            config=Config(retries={"mode": "standard", "total_max_attempts": 3}, **config),
+            config=Config(
+                retries={"mode": "standard", "total_max_attempts": max_attempts}, **config
+            ),
         )
 
     def stop(self) -> None:
@@ -181,6 +187,7 @@ class DynamoDBLocal:
             self.process.kill()
             self.process.wait()
         self.process = None
+        self.log_path.unlink(missing_ok=True)  # kept only when it failed to start
 
     def __enter__(self) -> DynamoDBLocal:
         return self.start()
