@@ -6,6 +6,7 @@ LlamaIndex's OpenAILikeEmbedding, exactly as users configure them with a base UR
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -23,8 +24,9 @@ TEXTS = ["The food was delicious and the waiter...", "A man is riding a horse.",
 
 
 @pytest.fixture(scope="module")
-def client(live_server: LiveServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=live_server.base_url, api_key=API_KEY, max_retries=0)
+def client(live_server: LiveServer) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=live_server.base_url, api_key=API_KEY, max_retries=0) as sdk:
+        yield sdk
 
 
 def cosines(got: list[list[float]], expected: np.ndarray) -> np.ndarray:
@@ -139,12 +141,13 @@ def test_concurrent_requests_never_mix_results(
 def test_langchain_openai_embeddings(live_server: LiveServer, embedder: Embedder) -> None:
     from langchain_openai import OpenAIEmbeddings
 
-    embeddings = OpenAIEmbeddings(
-        model=ALIAS, base_url=live_server.base_url, api_key=API_KEY,  # type: ignore[arg-type]
-        check_embedding_ctx_length=False, max_retries=0,
-    )
-    documents = embeddings.embed_documents(TEXTS)
-    query = embeddings.embed_query(TEXTS[0])
+    with httpx.Client() as http:  # ours, so that its connections are closed after
+        embeddings = OpenAIEmbeddings(
+            model=ALIAS, base_url=live_server.base_url, api_key=API_KEY,  # type: ignore[arg-type]
+            check_embedding_ctx_length=False, max_retries=0, http_client=http,
+        )
+        documents = embeddings.embed_documents(TEXTS)
+        query = embeddings.embed_query(TEXTS[0])
     expected = embedder.embed(TEXTS).vectors
     assert cosines(documents, expected).min() >= 0.9999
     alone = embedder.embed(TEXTS[:1]).vectors  # a query is sent alone: compare like with like
@@ -154,11 +157,13 @@ def test_langchain_openai_embeddings(live_server: LiveServer, embedder: Embedder
 def test_llamaindex_openai_like_embedding(live_server: LiveServer, embedder: Embedder) -> None:
     from llama_index.embeddings.openai_like import OpenAILikeEmbedding
 
-    embed_model = OpenAILikeEmbedding(
-        model_name=ALIAS, api_base=live_server.base_url, api_key=API_KEY, max_retries=0,
-    )
-    single = embed_model.get_text_embedding(TEXTS[1])
-    batch = embed_model.get_text_embedding_batch(TEXTS)
+    with httpx.Client() as http:
+        embed_model = OpenAILikeEmbedding(
+            model_name=ALIAS, api_base=live_server.base_url, api_key=API_KEY, max_retries=0,
+            http_client=http,
+        )
+        single = embed_model.get_text_embedding(TEXTS[1])
+        batch = embed_model.get_text_embedding_batch(TEXTS)
     expected = embedder.embed(TEXTS).vectors
     assert cosines([single], embedder.embed(TEXTS[1:2]).vectors).min() >= 0.9999
     assert cosines(batch, expected).min() >= 0.9999
