@@ -12,6 +12,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,13 @@ def cost_section(results: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def _raise(reason: str) -> Callable[[], dict[str, Any]]:
+    def fail() -> dict[str, Any]:
+        raise RuntimeError(reason)
+
+    return fail
+
+
 def load_section(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
     """The deployed app with auth on, the bench key on every request; afterwards the key's
     usage must count every answered request exactly once."""
@@ -85,13 +93,19 @@ def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
     }
     st_dir = Path(str(paths["st_dir"]))
     section(results, "throughput", lambda: throughput.run(sizes, paths, tokens), only)
-    with dynamodb_local() as ddb:  # the deployed app records usage on every request
-        env = {**service_env(paths), **ddb}
-        section(results, "handler", lambda: sections.handler_latency(sizes, env), only)
-        section(results, "cold_start", lambda: sections.cold_start(sizes, st_dir, env), only)
-        section(results, "memory", lambda: sections.memory(sizes, st_dir, env), only)
-        section(results, "load", lambda: load_section(sizes, env), only)
-        section(results, "usage_overhead", lambda: usage.overhead(sizes, env), only)
+    with ExitStack() as stack:
+        try:  # the deployed app records usage on every request, so it needs DynamoDB
+            env = {**service_env(paths), **stack.enter_context(dynamodb_local())}
+        except Exception as exc:  # noqa: BLE001 - the sections that need it say why they failed
+            reason = f"DynamoDB Local did not start: {type(exc).__name__}: {exc}"
+            for name in ("handler", "cold_start", "memory", "load", "usage_overhead"):
+                section(results, name, _raise(reason), only)
+        else:
+            section(results, "handler", lambda: sections.handler_latency(sizes, env), only)
+            section(results, "cold_start", lambda: sections.cold_start(sizes, st_dir, env), only)
+            section(results, "memory", lambda: sections.memory(sizes, st_dir, env), only)
+            section(results, "load", lambda: load_section(sizes, env), only)
+            section(results, "usage_overhead", lambda: usage.overhead(sizes, env), only)
     section(results, "cost", lambda: cost_section(results), only)
     results["targets"] = report.targets(results)
     return results
