@@ -106,6 +106,9 @@ def handler(ax: Axes, results: dict[str, Any]) -> None:
         ("big_base64", f"{n} base64"),
     ]
     present = [(label, part[k]) for k, label in keys if k in part]
+    usage = results.get("usage_overhead") or {}
+    if usage.get("status") == "ok":  # the same single input with auth, quota and usage write
+        present.insert(1, ("1 input,\nauth+usage", usage["on"]))
     if not present:
         return _note(ax, "handler latency: not measured")
     x = range(len(present))
@@ -120,14 +123,14 @@ def handler(ax: Axes, results: dict[str, Any]) -> None:
         p50,
         [f"{r['p50_ms']:.0f}" if r["p50_ms"] >= 10 else f"{r['p50_ms']:.1f}" for _, r in present],
     )
-    ax.set_xticks(list(x), [label for label, _ in present])
+    ax.set_xticks(list(x), [label for label, _ in present], fontsize=8)
     ax.set_yscale("log")
     ax.set_ylabel("ms, log scale (lower is better)")
     ax.set_title("Warm latency through the Mangum handler")
     ax.legend(fontsize=8, loc="upper left")
 
 
-def memory_and_load(ax: Axes, results: dict[str, Any]) -> None:
+def memory(ax: Axes, results: dict[str, Any]) -> None:
     part = results.get("memory") or {}
     rows = [
         (label, part[k])
@@ -172,7 +175,7 @@ def load_test(ax: Axes, results: dict[str, Any]) -> None:
     ax.set_ylim(0, r["p99_ms"] * 1.2)
     ax.set_ylabel("latency ms")
     ax.set_title(
-        f"Load: {r['clients']} clients, {r['requests']} requests\n"
+        f"Load, auth on: {r['clients']} clients, {r['requests']} requests\n"
         f"{r['requests_per_s']:.0f} requests/s, {r['errors']} errors",
         fontsize=10,
     )
@@ -193,7 +196,7 @@ def cost(ax: Axes, results: dict[str, Any]) -> None:
 
 def draw(results: dict[str, Any], out: Path) -> None:
     fig, axes = plt.subplots(2, 3, figsize=(16, 9.5))
-    panels = [throughput, cold_start, handler, memory_and_load, load_test, cost]
+    panels = [throughput, cold_start, handler, memory, load_test, cost]
     for panel, ax in zip(panels, axes.flat, strict=True):
         panel(ax, results)
     m = results.get("machine", {})
