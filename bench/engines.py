@@ -110,7 +110,7 @@ def load_fastembed(onnx_path: Path, st_dir: Path, threads: int, dim: int) -> Emb
     from fastembed.common.model_description import ModelSource, PoolingType
 
     folder = fastembed_dir(onnx_path, st_dir)
-    name = f"local/serverless-embeddings-{onnx_path.stem}"
+    name = f"local/serverless-embeddings-{folder.name}"
     TextEmbedding.add_custom_model(
         model=name,
         pooling=PoolingType.MEAN,

@@ -38,6 +38,8 @@ def engine_plan(paths: dict[str, Path | None]) -> list[tuple[str, str, Path, lis
         plan.append(("fp32 ONNX export", "onnx", SERVICE_PY, ["--onnx", str(fp32), *tokenizer]))
         fastembed = ["--onnx", str(fp32), "--st-dir", str(st_dir)]
         plan.append(("fastembed on our fp32 export", "fastembed", BENCH_PY, fastembed))
+    int8 = ["--onnx", str(Path(str(model)) / "model.onnx"), "--st-dir", str(st_dir)]
+    plan.append(("fastembed on our int8 artifact", "fastembed", BENCH_PY, int8))
     return plan
 
 
