@@ -158,7 +158,8 @@ def make_manifest(
         "tokenizer": tokenizer,
         "files": {name: sha256_file(staging / name) for name in ("model.onnx", "tokenizer.json")},
         "quantization": {**pipeline.RECIPE, "model_size_mb": round(size / 1e6, 2),
-                         "ops": result["ops"], "excluded_nodes": result["excluded"]},
+                         "ops": result["ops"], "weight_only_nodes": result["weight_only_nodes"],
+                         "offline_disabled_fusions": list(pipeline.DISABLED_FUSIONS)},
         "source": source_info(source, is_default),
         "fidelity": {**figures["fidelity"].as_dict(), "reference": "sentence-transformers fp32 "
                      "(torch)", "corpus": "model_artifacts/corpus/heldout.txt"},
