@@ -31,8 +31,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def uvicorn_server(env: dict[str, str]) -> Iterator[str]:
-    """Serve handler.app:app on a free loopback port; yields its base URL; stops it after."""
+def uvicorn_server(env: dict[str, str], app: str, factory: bool) -> Iterator[str]:
+    """Serve `app` (module:attribute) on a free loopback port; yields its base URL; stops it
+    after. With factory, the attribute is a function that returns the app."""
     port = free_port()
     log = tempfile.TemporaryFile()
     server = subprocess.Popen(
@@ -40,7 +41,8 @@ def uvicorn_server(env: dict[str, str]) -> Iterator[str]:
             str(SERVICE_PY),
             "-m",
             "uvicorn",
-            "handler.app:app",
+            app,
+            *(["--factory"] if factory else []),
             "--host",
             "127.0.0.1",
             "--port",
@@ -117,10 +119,12 @@ def run_load(
     clients: int,
     env: dict[str, str],
     headers: dict[str, str] | None = None,
+    app: str = "handler.app:app",
+    factory: bool = False,
 ) -> dict[str, Any]:
     """Requests/s, latency percentiles and every error of one bounded load run."""
     warmup = min(requests, 2 * clients)  # opens every connection before the clock starts
-    with uvicorn_server(env) as base:
+    with uvicorn_server(env, app, factory) as base:
         _, warm_errors, _ = asyncio.run(_drive(base, texts, warmup, clients, headers or {}))
         latencies, errors, wall = asyncio.run(_drive(base, texts, requests, clients, headers or {}))
     return {

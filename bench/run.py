@@ -63,18 +63,27 @@ def _raise(reason: str) -> Callable[[], dict[str, Any]]:
 
 
 def load_section(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
-    """The deployed app with auth on, the bench key on every request; afterwards the key's
-    usage must count every answered request exactly once."""
+    """The deployed app with auth on and the bench key on every request (afterwards the key's
+    usage must count every answered request once), then the service alone the same way."""
     key_id = env["BENCH_API_KEY_ID"]
+    texts = read_corpus(CORPUS)
     before = requests_recorded(env, key_id)
     result = load.run_load(
-        read_corpus(CORPUS),
+        texts,
         sizes.load_requests,
         sizes.load_clients,
         {**env, "AUTH_ENABLED": "true"},
         {"authorization": f"Bearer {env['BENCH_API_KEY']}"},
     )
     result["usage_recorded"] = requests_recorded(env, key_id) - before
+    result["service_alone"] = load.run_load(
+        texts,
+        sizes.load_requests,
+        sizes.load_clients,
+        env,
+        app="bench.service:service_app",
+        factory=True,
+    )
     return result
 
 

@@ -1,7 +1,8 @@
 """The embedding service alone: the deployed app's parts without the usage hooks.
 
-Used where a section measures issue 3's targets (warm latency, memory): `handler.app` would add
-a DynamoDB round trip per request, which the usage-overhead section measures on its own.
+Used where a section measures issue 3's targets (warm latency) and as the load test's second
+arm: `handler.app` adds DynamoDB round trips per request, which the usage-overhead section
+measures on their own.
 Mirrors handler/app.py line for line, minus `UsageService`.
 """
 
@@ -23,3 +24,11 @@ def service_alone() -> tuple[Any, Any, Any]:
     )
     app = create_app(settings, embedder)
     return settings, embedder, lambda_handler_for(app, settings.api_base_path)
+
+
+def service_app() -> Any:
+    """The ASGI app of the service alone, for `uvicorn --factory bench.service:service_app`."""
+    from handler.factory import create_app
+
+    settings, embedder, _ = service_alone()
+    return create_app(settings, embedder)
