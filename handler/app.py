@@ -12,6 +12,7 @@ from handler.embedder import load_embedder
 from handler.factory import create_app
 from handler.lambda_adapter import lambda_handler_for
 from handler.settings import Settings
+from handler.snapstart import register as register_snapstart_hooks
 from handler.usage.service import UsageService
 
 __all__ = ["app", "create_app", "embedder", "handler", "settings", "usage"]
@@ -23,3 +24,4 @@ embedder = load_embedder(
 )
 app = create_app(settings, embedder, **usage.hooks())
 handler = lambda_handler_for(app, settings.api_base_path)
+register_snapstart_hooks(embedder, usage, settings)  # no-op outside Lambda; see snapstart.py

@@ -122,8 +122,17 @@ def compile_bytecode(out: Path) -> bool:
         print(f"warning: Python {sys.version.split()[0]} is not {PYTHON_VERSION}: no .pyc shipped")
         return False
     subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", "-j", "0", "--invalidation-mode",
-         "unchecked-hash", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "compileall",
+            "-q",
+            "-j",
+            "0",
+            "--invalidation-mode",
+            "unchecked-hash",
+            str(out),
+        ],
         check=True,
     )
     return True

@@ -44,7 +44,12 @@ validate: $(TOOLS_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --quiet \
 		--compact --skip-download
 
-build/sam/%/.built: $(SAM_INPUTS) $(TOOLS_VENV)/.installed | model
+# The stamps only need *a* model (`make test` refreshes it first via setup); `make build`
+# above always asks model.mk whether its inputs changed.
+build/model/manifest.json:
+	$(MAKE) --no-print-directory model MODEL_DIR=build/model
+
+build/sam/%/.built: $(SAM_INPUTS) $(TOOLS_VENV)/.installed | build/model/manifest.json
 	rm -rf build/sam/$*/build && mkdir -p build/sam/$*
 	$(SAM_ENV) $(SAM) build --build-dir build/sam/$*/build --cache-dir build/sam/$*/cache \
 		--parameter-overrides Architecture=$* > build/sam/$*/build.log 2>&1 \
