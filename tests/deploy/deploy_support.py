@@ -29,6 +29,15 @@ CHECKOV_VENV = REPO / "build" / "checkov-venv"
 LAMBDA_RUNTIME = REPO / "build" / "lambda-runtime"
 ARCHES = ("arm64", "x86_64")
 MB = 1_000_000  # the budgets are in decimal megabytes, the stricter reading of "MB"
+DEV_KEY = "sk-local-dev"  # the key the events/ fixtures send
+
+
+@dataclass(frozen=True)
+class FunctionStore:
+    env: dict[str, str]  # what the deployed function's environment would say, but local
+    client: Any  # a botocore DynamoDB client on DynamoDB Local
+    keys_table: str
+    usage_table: str
 
 
 def built_dir(arch: str) -> Path:

@@ -17,7 +17,6 @@ import copy
 import json
 import os
 import subprocess
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,8 +24,10 @@ from typing import Any
 import numpy as np
 import pytest
 from deploy_support import (
+    DEV_KEY,
     EVENTS,
     REPO,
+    FunctionStore,
     RuntimeEmulator,
     built_dir,
     host_arch,
@@ -35,12 +36,9 @@ from deploy_support import (
 )
 
 from handler.usage import store
-from handler.usage.keys import KeyStore, Limits
-from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal
 
 pytestmark = pytest.mark.integration
 
-DEV_KEY = "sk-local-dev"  # the key the events/ fixtures send
 # Values that differ between two runs by design: timings, and quota counters that every
 # admitted request advances (the in-process run comes second).
 VOLATILE_HEADERS = {
@@ -69,31 +67,16 @@ class Runs:
     emulated: list[dict[str, Any]]
     in_process: list[dict[str, Any]]
     emulator: RuntimeEmulator
-    tables: tuple[Any, str, str]
+    store: FunctionStore
 
 
 @pytest.fixture(scope="module")
 def runs(
-    built: Path, dynamodb_local: DynamoDBLocal, tmp_path_factory: pytest.TempPathFactory
-) -> Any:
+    built: Path, function_store: FunctionStore, tmp_path_factory: pytest.TempPathFactory
+) -> Runs:
     arch = host_arch()
     tmp = tmp_path_factory.mktemp("rie")
-    client = dynamodb_local.client("dynamodb")
-    suffix = uuid.uuid4().hex[:8]
-    keys_table, usage_table = f"keys-{suffix}", f"usage-{suffix}"
-    store.create_tables(client, keys_table, usage_table)
-    KeyStore(client, keys_table).create(
-        "deploy test", Limits(rpm=10_000, tpm=10_000_000), secret=DEV_KEY
-    )
-    env = {
-        **LOCAL_ENV,
-        "AWS_REGION": LOCAL_ENV["AWS_DEFAULT_REGION"],  # Lambda sets both
-        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_local.endpoint_url,
-        "KEYS_TABLE": keys_table,
-        "USAGE_TABLE": usage_table,
-        "AUTH_ENABLED": "true",
-        "MODEL_ALIASES": "text-embedding-3-small",
-    }
+    env = function_store.env
     files = sorted(EVENTS.glob("*.json"))
     names = [f.name for f in files] + ["GET /v1/usage"]
     events = [json.loads(f.read_text()) for f in files] + [usage_event()]
@@ -128,14 +111,7 @@ def runs(
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return Runs(
-        names,
-        events,
-        emulated,
-        json.loads(done.stdout),
-        emulator,
-        (client, keys_table, usage_table),
-    )
+    return Runs(names, events, emulated, json.loads(done.stdout), emulator, function_store)
 
 
 def assert_close(emulated: Any, local: Any, path: str = "body") -> None:
@@ -190,7 +166,7 @@ def test_the_fixtures_reach_the_model_and_the_usage_store(runs: Runs) -> None:
     assert statuses["http-api-v2-stage-batch.json"] == 200
     assert statuses["rest-api-v1-embeddings.json"] == 200
     assert statuses["GET /v1/usage"] == 200
-    client, _, usage_table = runs.tables
+    client, usage_table = runs.store.client, runs.store.usage_table
     served = [
         event
         for event, response in zip(runs.events, runs.emulated, strict=True)
