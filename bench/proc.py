@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import tempfile
 import time
@@ -23,6 +24,10 @@ def worker_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env["HF_HUB_OFFLINE"] = "1"  # there is no hub here; fail fast instead of retrying
     env["TRANSFORMERS_OFFLINE"] = "1"
     env["TOKENIZERS_PARALLELISM"] = "false"
+    # torch's OpenMP threads wait passively, as ONNX Runtime's do with spinning off (the
+    # service's setting). On a shared machine torch's default busy-wait made it 2-3x slower,
+    # which would flatter every ratio against it.
+    env["OMP_WAIT_POLICY"] = "PASSIVE"
     env.pop("VIRTUAL_ENV", None)
     env.update(extra or {})
     return env
@@ -100,8 +105,13 @@ class WorkerSession:
             text=True,
         )
 
-    def read(self) -> dict[str, Any]:
+    def read(self, timeout: float = 300) -> dict[str, Any]:
+        """The worker's next JSON line; a worker silent for `timeout` seconds is killed."""
         assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        if not ready:
+            self.process.kill()
+            raise WorkerError(f"{self.module} said nothing for {timeout:.0f} s; killed it")
         line = self.process.stdout.readline()
         if not line:
             self.process.wait(timeout=30)
