@@ -24,6 +24,7 @@ from bench.config import (
     REQUEST_USD_PER_MILLION,
 )
 
+OTHER_MEMORY_MB = (1024, 1769, 2048, 3008, 3538)  # what other memory settings would cost
 INPUTS_PER_REQUEST = 32  # a typical client batch; only the small per-request charge depends on it
 MEMORY_PARAMETER = re.compile(
     r"^\s{2}(\w*Memory\w*):\s*\n((?:\s{4,}.*\n)+)", re.MULTILINE
@@ -51,6 +52,17 @@ def tokens_per_s_at(vcpus: float, one_thread: float, two_threads: float) -> floa
     return one_thread + (two_threads - one_thread) * (min(vcpus, 2.0) - 1)
 
 
+def _at_memory(
+    memory_mb: int, one_thread_tps: float, two_thread_tps: float, mean_tokens: float
+) -> tuple[float, float, float, float]:
+    """(vCPUs, tokens/s, compute USD, request USD) per million tokens at `memory_mb`."""
+    vcpus = memory_mb / LAMBDA_MB_PER_VCPU
+    tps = tokens_per_s_at(vcpus, one_thread_tps, two_thread_tps)
+    compute = 1e6 / tps * memory_mb / 1024 * ARM64_GB_SECOND_USD
+    requests = 1e6 / (INPUTS_PER_REQUEST * mean_tokens)
+    return vcpus, tps, compute, requests * REQUEST_USD_PER_MILLION / 1e6
+
+
 def lambda_cost(
     one_thread_tps: float,
     two_thread_tps: float,
@@ -59,13 +71,14 @@ def lambda_cost(
 ) -> dict[str, Any]:
     """USD per million of our tokens at the template's memory, with the figures behind it."""
     memory_mb, memory_source = configured_memory_mb(template)
-    vcpus = memory_mb / LAMBDA_MB_PER_VCPU
-    tps = tokens_per_s_at(vcpus, one_thread_tps, two_thread_tps)
-    seconds = 1e6 / tps
-    compute = seconds * memory_mb / 1024 * ARM64_GB_SECOND_USD
-    requests = 1e6 / (INPUTS_PER_REQUEST * mean_tokens)
-    request_charge = requests * REQUEST_USD_PER_MILLION / 1e6
+    vcpus, tps, compute, request_charge = _at_memory(
+        memory_mb, one_thread_tps, two_thread_tps, mean_tokens
+    )
     total = compute + request_charge
+    other_sizes = {
+        str(mb): round(sum(_at_memory(mb, one_thread_tps, two_thread_tps, mean_tokens)[2:]), 5)
+        for mb in OTHER_MEMORY_MB
+    }
     return {
         "memory_mb": memory_mb,
         "memory_source": memory_source,
@@ -77,6 +90,7 @@ def lambda_cost(
         "inputs_per_request": INPUTS_PER_REQUEST,
         "openai_text_embedding_3_small_usd": OPENAI_3_SMALL_USD_PER_MILLION_TOKENS,
         "ratio_to_openai": round(total / OPENAI_3_SMALL_USD_PER_MILLION_TOKENS, 3),
+        "usd_per_million_tokens_at_memory_mb": other_sizes,
         "prices": {
             "arm64_gb_second_usd": ARM64_GB_SECOND_USD,
             "requests_usd_per_million": REQUEST_USD_PER_MILLION,

@@ -271,6 +271,14 @@ def _cost(results: dict[str, Any]) -> list[str]:
             f"{r['note']}.",
             "",
         ]
+        others = r.get("usd_per_million_tokens_at_memory_mb") or {}
+        if others:
+            lines += [
+                "At other memory settings (USD per 1M tokens): "
+                + ", ".join(f"{mb} MB {usd:.4f}" for mb, usd in others.items())
+                + ".",
+                "",
+            ]
     return lines + _failed(results, "cost")
 
 
