@@ -9,6 +9,7 @@ handler/usage/store.create_tables gives them locally.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -119,3 +120,51 @@ def test_tables_match_the_layout_the_code_creates(
             assert declared["BillingMode"] == "PAY_PER_REQUEST"
             assert declared["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
             assert declared["SSESpecification"]["SSEEnabled"]
+
+
+@pytest.fixture(scope="module")
+def transformed(built: Path) -> dict[str, Any]:
+    """template.yaml after the SAM transform (what CloudFormation will create)."""
+    out = subprocess.run(
+        [str(TOOLS_VENV / "bin" / "python"), str(REPO / "tests/deploy/translate_template.py"),
+         str(REPO / "template.yaml")],
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    resources: dict[str, Any] = json.loads(out.stdout)["Resources"]
+    return resources
+
+
+def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
+    found = {name: r for name, r in resources.items() if r["Type"] == kind}
+    assert len(found) == 1, (kind, sorted(found))
+    resource: dict[str, Any] = next(iter(found.values()))
+    return resource
+
+
+def test_every_request_goes_to_the_live_alias_with_payload_v2(transformed: dict[str, Any]) -> None:
+    api = of_type(transformed, "AWS::ApiGatewayV2::Api")
+    route = api["Properties"]["Body"]["paths"]["$default"]["x-amazon-apigateway-any-method"]
+    integration = route["x-amazon-apigateway-integration"]
+    assert integration["payloadFormatVersion"] == "2.0"
+    # SnapStart and provisioned concurrency act on published versions: the alias, not $LATEST
+    assert "${EmbeddingsFunctionAliaslive}" in integration["uri"]["Fn::Sub"]
+    stage = of_type(transformed, "AWS::ApiGatewayV2::Stage")["Properties"]
+    assert stage["DefaultRouteSettings"] == {
+        "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+        "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
+    }
+
+
+def test_snapstart_and_provisioned_concurrency_exclude_each_other(
+    transformed: dict[str, Any], template: dict[str, Any]
+) -> None:
+    function = transformed["EmbeddingsFunction"]["Properties"]
+    alias = of_type(transformed, "AWS::Lambda::Alias")["Properties"]
+    assert function["SnapStart"]["Fn::If"][0] == "UseSnapStart"
+    assert alias["ProvisionedConcurrencyConfig"]["Fn::If"][0] == "UseProvisionedConcurrency"
+    conditions = template["Conditions"]
+    assert {"Fn::Not": [{"Condition": "UseSnapStart"}]} in conditions["UseProvisionedConcurrency"][
+        "Fn::And"
+    ]
+    rule = template["Rules"]["SnapStartExcludesProvisionedConcurrency"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "EnableSnapStart"}, "true"]}
