@@ -26,6 +26,7 @@ import pytest
 from deploy_support import (
     DEV_KEY,
     EVENTS,
+    LAMBDA_RUNTIME,
     REPO,
     FunctionStore,
     RuntimeEmulator,
@@ -215,3 +216,12 @@ def test_init_duration_is_reported(runs: Runs) -> None:
         )
     )
     print(f"\nRIE init duration: {rapid_ms:.0f} ms (REPORT line: {report_ms} ms)")
+
+
+def test_the_runtime_interpreter_has_none_of_the_layers_packages(built: Path) -> None:
+    # The emulated function can only have imported these from the dependency layer.
+    site = next((LAMBDA_RUNTIME / "lib").glob("python3.*/site-packages"))
+    for package in ("fastapi", "onnxruntime", "numpy", "tokenizers", "mangum", "orjson"):
+        assert not (site / package).exists(), (
+            f"{package} in {site}: the test would not see the layer"
+        )
