@@ -3,7 +3,9 @@
 # resource's CodeUri/ContentUri. LAMBDA_ARCH comes from layers/<arch>/Makefile.
 LAYERS_DIR := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 # Python 3.13 (Lambda's) so the shipped bytecode matches; another version ships sources only.
-LAYER_PYTHON ?= $(shell command -v python3.13 || command -v python3)
+# The first candidate that runs (a pyenv shim can exist for a version not selected).
+LAYER_PYTHON ?= $(shell for p in python3.13 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3 \
+	python3; do if "$$p" -c "" 2>/dev/null; then echo "$$p"; break; fi; done)
 
 .PHONY: build-DependencyLayer build-ModelLayer build-EmbeddingsFunction build-UsageReplayFunction
 
