@@ -44,6 +44,13 @@ def _env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) 
     return value
 
 
+def _env_limit(env: Mapping[str, str], name: str) -> int | None:
+    """A default quota: unset, empty or 0 = none (0 is how a CloudFormation Number says
+    "no default"); otherwise a whole number >= 1."""
+    value = _env_int(env, name, 0)
+    return value or None
+
+
 def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if not raw:
@@ -120,6 +127,13 @@ class Settings:
     dynamodb_connect_timeout_ms: int = 500
     dynamodb_read_timeout_ms: int = 1000
     dynamodb_max_attempts: int = 3
+    # Deployment-wide quota defaults, applied to each of a key's limits that the key does not
+    # set itself (a key's own limit wins; its own 0 means unlimited). None = no default.
+    # DEFAULT_RPM, DEFAULT_TPM, DEFAULT_MONTHLY_TOKENS: unset, empty or 0 all mean none,
+    # because the template's Number parameters default to 0.
+    default_rpm: int | None = None
+    default_tpm: int | None = None
+    default_monthly_tokens: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -147,6 +161,9 @@ class Settings:
             dynamodb_connect_timeout_ms=_env_int(env, "DYNAMODB_CONNECT_TIMEOUT_MS", 500, 1),
             dynamodb_read_timeout_ms=_env_int(env, "DYNAMODB_READ_TIMEOUT_MS", 1000, 1),
             dynamodb_max_attempts=_env_int(env, "DYNAMODB_MAX_ATTEMPTS", 3, minimum=1),
+            default_rpm=_env_limit(env, "DEFAULT_RPM"),
+            default_tpm=_env_limit(env, "DEFAULT_TPM"),
+            default_monthly_tokens=_env_limit(env, "DEFAULT_MONTHLY_TOKENS"),
         )
         if not settings.api_base_path.startswith("/"):
             raise SettingsError(f"API_BASE_PATH={settings.api_base_path!r} must start with '/'")

@@ -1,6 +1,7 @@
 """Operator's command line for keys and usage.
 
     python -m handler.usage.cli create NAME [--rpm N] [--tpm N] [--monthly-tokens N]
+                                      (a limit left out: the deployment's DEFAULT_*; 0: none)
     python -m handler.usage.cli list
     python -m handler.usage.cli revoke KEY_ID
     python -m handler.usage.cli usage KEY_ID [--start YYYY-MM-DD] [--end YYYY-MM-DD] [--json]
@@ -22,10 +23,17 @@ from typing import Any, TextIO
 from handler.settings import Settings
 from handler.usage import store
 from handler.usage.fallback import SqsUsageQueue
-from handler.usage.keys import ApiKey, KeyStore, Limits
+from handler.usage.keys import UNLIMITED, ApiKey, KeyStore, Limits
 from handler.usage.replay import replay
 from handler.usage.report import UsageReader, usage_body
 from handler.usage.writer import UsageWriter
+
+
+def _limit(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{raw} is negative: use 0 for no limit")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,9 +42,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     create = commands.add_parser("create", help="create a key and print it once")
     create.add_argument("name")
-    create.add_argument("--rpm", type=int, help="requests per minute")
-    create.add_argument("--tpm", type=int, help="tokens per minute")
-    create.add_argument("--monthly-tokens", type=int, help="token budget per calendar month")
+    # Left out, a limit follows the deployment's default (DEFAULT_RPM...); 0 opts out of it.
+    create.add_argument("--rpm", type=_limit, help="requests per minute (0 = unlimited)")
+    create.add_argument("--tpm", type=_limit, help="tokens per minute (0 = unlimited)")
+    create.add_argument(
+        "--monthly-tokens", type=_limit, help="token budget per calendar month (0 = unlimited)"
+    )
     create.add_argument("--secret", help=argparse.SUPPRESS)  # fixed dev key for local serve
     commands.add_parser("list", help="list keys (ids, names, status, limits; never secrets)")
     revoke = commands.add_parser("revoke", help="revoke a key by id")
@@ -54,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _limits_text(limits: Limits) -> str:
     parts = [
-        f"{label}={value}"
+        f"{label}={'unlimited' if value == UNLIMITED else value}"
         for label, value in (
             ("rpm", limits.rpm),
             ("tpm", limits.tpm),
@@ -62,7 +73,7 @@ def _limits_text(limits: Limits) -> str:
         )
         if value is not None
     ]
-    return " ".join(parts) or "unlimited"
+    return " ".join(parts) or "deployment defaults"
 
 
 def _key_line(key: ApiKey) -> str:

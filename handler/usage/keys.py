@@ -25,8 +25,14 @@ ACTIVE = "active"
 REVOKED = "revoked"
 
 
+UNLIMITED = 0  # a key's own limit of 0: no limit, whatever the deployment's default
+
+
 @dataclass(frozen=True)
 class Limits:
+    """A key's own limits as stored: None = not set (the deployment default applies),
+    UNLIMITED = explicitly none. The gate sees only effective_limits(): None or >= 1."""
+
     rpm: int | None = None  # requests per minute
     tpm: int | None = None  # tokens per minute
     monthly_tokens: int | None = None  # token budget per calendar month (UTC)
@@ -34,6 +40,21 @@ class Limits:
     @property
     def limited(self) -> bool:
         return any(v is not None for v in (self.rpm, self.tpm, self.monthly_tokens))
+
+
+def effective_limits(own: Limits, defaults: Limits) -> Limits:
+    """The limits enforced for a key: each of its own where set, else the deployment's
+    default; UNLIMITED (from either) becomes None."""
+
+    def pick(mine: int | None, default: int | None) -> int | None:
+        value = default if mine is None else mine
+        return None if value == UNLIMITED else value
+
+    return Limits(
+        rpm=pick(own.rpm, defaults.rpm),
+        tpm=pick(own.tpm, defaults.tpm),
+        monthly_tokens=pick(own.monthly_tokens, defaults.monthly_tokens),
+    )
 
 
 @dataclass(frozen=True)

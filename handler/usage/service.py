@@ -11,6 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -25,7 +26,7 @@ from handler.routes.json import json_response
 from handler.settings import Settings
 from handler.usage import store
 from handler.usage.fallback import SqsUsageQueue
-from handler.usage.keys import ApiKey, CachedKeyLookup, KeyStore
+from handler.usage.keys import ApiKey, CachedKeyLookup, KeyStore, Limits, effective_limits
 from handler.usage.quotas import MONTHLY, QuotaExceededError, QuotaGate
 from handler.usage.recorder import UsageRecorder
 from handler.usage.records import UsageRecord
@@ -90,8 +91,10 @@ class UsageService:
         reader: UsageReader,
         auth_enabled: bool = True,
         clock: Callable[[], float] = time.time,
+        default_limits: Limits | None = None,
     ) -> None:
         self.lookup = lookup
+        self.default_limits = default_limits or Limits()
         self.gate = gate
         self.recorder = recorder
         self.reader = reader
@@ -130,6 +133,11 @@ class UsageService:
             ),
             reader=UsageReader(dynamodb, settings.usage_table),
             auth_enabled=settings.auth_enabled,
+            default_limits=Limits(
+                rpm=settings.default_rpm,
+                tpm=settings.default_tpm,
+                monthly_tokens=settings.default_monthly_tokens,
+            ),
         )
 
     def hooks(self) -> dict[str, Any]:
@@ -159,6 +167,8 @@ class UsageService:
         key: ApiKey | None = getattr(request.state, "api_key", None)
         if key is None:
             return
+        # The one place deployment defaults meet a key's own limits.
+        key = replace(key, limits=effective_limits(key.limits, self.default_limits))
         try:
             state = self.gate.admit(key, prompt_tokens)
         except QuotaExceededError as exc:

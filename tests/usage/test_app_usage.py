@@ -100,6 +100,40 @@ def test_limited_key_gets_ratelimit_headers_then_a_429(
 
 
 @pytest.mark.functional
+def test_deployment_default_limits_keys_without_their_own(
+    make_app: MakeApp, moto_tables: Tables, keys: KeyStore
+) -> None:
+    # GIVEN a deployment default of 2 requests and 10,000 tokens per minute
+    plain, _ = keys.create("no limits of its own")
+    roomy, _ = keys.create("own higher rpm", Limits(rpm=100))
+    free, _ = keys.create("opted out", Limits(rpm=0, tpm=0))
+    app, _ = make_app(moto_tables, default_rpm=2, default_tpm=10_000)
+    with TestClient(app) as client:
+        # WHEN each key sends three requests in the same minute
+        plain_answers = [embed(client, plain) for _ in range(3)]
+        roomy_answers = [embed(client, roomy) for _ in range(3)]
+        free_answers = [embed(client, free) for _ in range(3)]
+    # THEN the key without limits gets the defaults' headers and a 429 on the third
+    assert [r.status_code for r in plain_answers] == [200, 200, 429]
+    limited = plain_answers[2]
+    assert limited.json()["error"]["code"] == "rate_limit_exceeded"
+    assert limited.json()["error"]["type"] == "requests"
+    assert "Limit 2, Used 2" in limited.json()["error"]["message"]
+    assert limited.headers["x-ratelimit-limit-requests"] == "2"
+    assert limited.headers["x-ratelimit-remaining-requests"] == "0"
+    assert limited.headers["x-ratelimit-limit-tokens"] == "10000"
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    # the key with its own higher rpm keeps it, and still takes the default tpm
+    assert [r.status_code for r in roomy_answers] == [200, 200, 200]
+    assert roomy_answers[2].headers["x-ratelimit-limit-requests"] == "100"
+    assert roomy_answers[2].headers["x-ratelimit-remaining-requests"] == "97"
+    assert roomy_answers[2].headers["x-ratelimit-limit-tokens"] == "10000"
+    # the key that opted out with 0 is not limited at all
+    assert [r.status_code for r in free_answers] == [200, 200, 200]
+    assert not any(h.startswith("x-ratelimit") for h in free_answers[2].headers)
+
+
+@pytest.mark.functional
 def test_tokens_limit_is_checked_before_the_model_runs(
     make_app: MakeApp, moto_tables: Tables, keys: KeyStore
 ) -> None:

@@ -12,7 +12,7 @@ from usage_support import Tables
 
 from handler.usage import cli
 from handler.usage.fallback import SqsUsageQueue
-from handler.usage.keys import KeyStore
+from handler.usage.keys import KeyStore, Limits
 from handler.usage.records import UsageRecord
 
 
@@ -38,6 +38,25 @@ def test_create_prints_the_key_once_and_it_authenticates(env_tables: Tables) -> 
     assert key is not None and key.name == "my app" and key.limits.rpm == 60
     _, listed = run(env_tables, "list")
     assert key.key_id in listed and "rpm=60 tpm=1000" in listed and secret not in listed
+
+
+@pytest.mark.unit
+def test_create_without_limits_follows_the_defaults_and_zero_opts_out(env_tables: Tables) -> None:
+    code, out = run(env_tables, "create", "default app")
+    assert code == 0 and "limits:  deployment defaults" in out
+    code, out = run(env_tables, "create", "free app", "--rpm", "0", "--tpm", "500")
+    assert code == 0 and "limits:  rpm=unlimited tpm=500" in out
+    stored = {k.name: k.limits for k in KeyStore(env_tables.client, env_tables.keys).list()}
+    assert stored == {"default app": Limits(), "free app": Limits(rpm=0, tpm=500)}
+
+
+@pytest.mark.unit
+def test_create_refuses_a_negative_limit(
+    env_tables: Tables, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run(env_tables, "create", "app", "--tpm", "-5")
+    assert exit_.value.code == 2 and "use 0 for no limit" in capsys.readouterr().err
 
 
 @pytest.mark.unit

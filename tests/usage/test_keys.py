@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from usage_support import Tables
 
-from handler.usage.keys import CachedKeyLookup, KeyStore, Limits, hash_key
+from handler.usage.keys import CachedKeyLookup, KeyStore, Limits, effective_limits, hash_key
 
 
 @pytest.mark.unit
@@ -91,3 +91,33 @@ def test_key_store_on_dynamodb_local(local_tables: Tables) -> None:
     found = keys.lookup(secret)
     assert found == key
     assert [k.key_id for k in keys.list()] == [key.key_id]
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    ("own", "defaults", "enforced"),
+    [
+        # no defaults: the key's own limits, and none for a key without any
+        (Limits(rpm=5), Limits(), Limits(rpm=5)),
+        (Limits(), Limits(), Limits()),
+        # each unset field takes the default; each set field keeps the key's own
+        (Limits(), Limits(rpm=2, tpm=100, monthly_tokens=9), Limits(2, 100, 9)),
+        (Limits(rpm=50), Limits(rpm=2, tpm=100), Limits(rpm=50, tpm=100)),
+        (Limits(rpm=1), Limits(rpm=2), Limits(rpm=1)),  # the key's own wins even when lower
+        # a key's own 0 opts out of the default, and is never enforced as a limit of 0
+        (Limits(rpm=0, tpm=7), Limits(rpm=2, tpm=100, monthly_tokens=9), Limits(None, 7, 9)),
+        (Limits(0, 0, 0), Limits(), Limits()),
+    ],
+)
+def test_effective_limits_merge_defaults_into_unset_fields(
+    own: Limits, defaults: Limits, enforced: Limits
+) -> None:
+    assert effective_limits(own, defaults) == enforced
+
+
+@pytest.mark.unit
+def test_a_zero_limit_is_stored_as_given(moto_tables: Tables) -> None:
+    keys = KeyStore(moto_tables.client, moto_tables.keys)
+    secret, _ = keys.create("app", Limits(rpm=0, tpm=10))
+    found = keys.lookup(secret)
+    assert found is not None and found.limits == Limits(rpm=0, tpm=10)

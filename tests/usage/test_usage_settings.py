@@ -56,8 +56,39 @@ def test_environment_fills_every_usage_field() -> None:
         ("DYNAMODB_MAX_ATTEMPTS", "0"),
         ("DYNAMODB_READ_TIMEOUT_MS", "soon"),
         ("AUTH_ENABLED", "maybe"),
+        ("DEFAULT_RPM", "-1"),
+        ("DEFAULT_TPM", "lots"),
+        ("DEFAULT_MONTHLY_TOKENS", "1e6"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         Settings.from_env({name: value})
+
+
+@pytest.mark.unit
+def test_quota_defaults_are_off_unless_set_and_zero_means_none() -> None:
+    # GIVEN no variables, empty ones, or the template's Number default of 0
+    for env in ({}, dict.fromkeys(QUOTA_DEFAULTS, ""), dict.fromkeys(QUOTA_DEFAULTS, "0")):
+        settings = Settings.from_env(env)
+        # THEN there is no deployment-wide default limit
+        assert (
+            settings.default_rpm,
+            settings.default_tpm,
+            settings.default_monthly_tokens,
+        ) == (None, None, None)
+
+
+@pytest.mark.unit
+def test_quota_defaults_from_the_environment() -> None:
+    settings = Settings.from_env(
+        {"DEFAULT_RPM": "60", "DEFAULT_TPM": " 150000 ", "DEFAULT_MONTHLY_TOKENS": "5000000"}
+    )
+    assert (settings.default_rpm, settings.default_tpm, settings.default_monthly_tokens) == (
+        60,
+        150_000,
+        5_000_000,
+    )
+
+
+QUOTA_DEFAULTS = ("DEFAULT_RPM", "DEFAULT_TPM", "DEFAULT_MONTHLY_TOKENS")
