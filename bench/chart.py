@@ -191,7 +191,7 @@ def load_test(ax: Axes, results: dict[str, Any]) -> None:
     )
     ax.set_ylim(0, max(a["requests_per_s"] for _, a, _ in arms) * 1.35)
     ax.set_ylabel("requests/s (higher is better)")
-    ax.set_title(f"Load: uvicorn, {r['clients']} clients, {r['requests']} requests each")
+    ax.set_title(f"Load: uvicorn, {r['clients']} clients, {r['requests']} requests per app")
 
 
 def cost(ax: Axes, results: dict[str, Any]) -> None:
@@ -204,7 +204,9 @@ def cost(ax: Axes, results: dict[str, Any]) -> None:
     _bar_labels(ax, bars, [f"${v:.4f}" for v in values])
     ax.set_ylim(0, max(values) * 1.2)
     ax.set_ylabel("USD per 1M tokens (lower is better)")
-    ax.set_title(f"Cost (prices as of {r['prices']['date']})")
+    ax.set_title(
+        f"Cost: ours {r['ratio_to_openai']:.2f}x OpenAI's (prices as of {r['prices']['date']})"
+    )
 
 
 def draw(results: dict[str, Any], out: Path) -> None:

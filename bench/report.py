@@ -141,7 +141,7 @@ def _handler(results: dict[str, Any]) -> list[str]:
             body.append(
                 [label, r["n"], r["p50_ms"], r["p95_ms"], f"{size / 1e6:.2f} MB" if size else ""]
             )
-    lines += _table(["request", "runs", "p50 ms", "p95 ms", "response body"], body)
+    lines += _table(["request", "runs", "p50 ms", "p95 ms", "body in the Lambda response"], body)
     parts = part.get("big_parts")
     if parts:
         lines += [
