@@ -115,3 +115,28 @@ def test_render_names_a_crashed_section() -> None:
 
 def test_big_batch_cycles_the_corpus() -> None:
     assert big_batch(["a", "b", "c"], 7) == ["a", "b", "c", "a", "b", "c", "a"]
+
+
+def test_events_carry_the_body_and_a_fresh_request_id() -> None:
+    import base64
+    import json
+
+    from bench.events import v2_embeddings_event
+
+    body = {"input": ["a", "b"], "model": "m"}
+    first = v2_embeddings_event(body, {"Authorization": "Bearer sk-x"})
+    second = v2_embeddings_event(body)
+    raw = first["body"]
+    decoded = base64.b64decode(raw).decode() if first["isBase64Encoded"] else raw
+    assert json.loads(decoded) == body
+    assert first["headers"]["authorization"] == "Bearer sk-x"
+    assert "authorization" not in second["headers"]  # the fixture's own key is not sent
+    assert first["requestContext"]["requestId"] != second["requestContext"]["requestId"]
+
+
+def test_measured_figures_carry_the_goal_unit() -> None:
+    results: dict[str, object] = {
+        "handler": {"status": "ok", "single": {"n": 3, "p50_ms": 4.2, "p95_ms": 5.0}}
+    }
+    results["targets"] = report.targets(results)
+    assert "| 4.2 ms | yes |" in report.render(results)
