@@ -17,6 +17,9 @@ from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal, java_available
 
 DEV_KEY = "sk-local-dev"
 DEV_LIMITS = {"rpm": 600, "tpm": 1_000_000}  # generous, but shows the x-ratelimit-* headers
+# The same drop-in names template.yaml's ModelAliases accepts by default, so code written
+# against OpenAI runs unchanged locally too.
+DEFAULT_ALIASES = "text-embedding-3-small,text-embedding-ada-002"
 
 
 def start_dynamodb(stack: ExitStack, port: int) -> str:
@@ -63,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--dynamodb-port", type=int, default=8001)
     args = parser.parse_args(argv)
+    os.environ.setdefault("MODEL_ALIASES", DEFAULT_ALIASES)
     with ExitStack() as stack:
         where = start_dynamodb(stack, args.dynamodb_port)
         seed(dict(os.environ))
