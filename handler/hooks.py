@@ -3,9 +3,12 @@
 `create_app(..., authenticator=..., recorder=...)` takes both. Until the usage module wires
 its own, requests are anonymous and usage records go nowhere (or to the log).
 
-- An Authenticator is awaited before each embeddings/models request with the Starlette
+- An Authenticator is called before each embeddings/models request with the Starlette
   Request; it returns the caller's key id (None when auth is off) or raises an APIError
   (401/429), which is rendered in OpenAI's envelope.
+- Every hook may block (DynamoDB round trips), so they are plain functions: the app calls
+  them through handler/offload.py, on a worker thread under uvicorn so the event loop stays
+  free, inline on Lambda (one request per container).
 - A UsageRecorder gets one UsageRecord per successful embeddings response, after the response
   body is built (so a 413 or a failure is never billed) and before it is returned. If
   `record` raises, the client gets a 500 and no vectors.
@@ -14,7 +17,7 @@ its own, requests are anonymous and usage records go nowhere (or to the log).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -54,17 +57,17 @@ class LogRecorder:
         logger.info("usage %s", asdict(usage))
 
 
-Authenticator = Callable[[Request], Awaitable[str | None]]
+Authenticator = Callable[[Request], str | None]
 
-# Awaited after tokenizing, before the model runs, with the request's prompt tokens; raises an
+# Called after tokenizing, before the model runs, with the request's prompt tokens; raises an
 # APIError (429) over a quota. Headers it leaves in request.state.response_headers go out on
 # the response, whatever its status.
-Limiter = Callable[[Request, int], Awaitable[None]]
+Limiter = Callable[[Request, int], None]
 
 
-async def no_auth(request: Request) -> str | None:
+def no_auth(request: Request) -> str | None:
     return None
 
 
-async def no_limits(request: Request, prompt_tokens: int) -> None:
+def no_limits(request: Request, prompt_tokens: int) -> None:
     return None

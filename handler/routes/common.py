@@ -9,6 +9,7 @@ from starlette.requests import Request
 from handler.embedder import Embedder
 from handler.errors import model_not_found
 from handler.hooks import Authenticator, Limiter, UsageRecorder, no_limits
+from handler.offload import off_loop
 from handler.settings import Settings
 
 
@@ -37,8 +38,14 @@ def services(request: Request) -> Services:
     return found
 
 
-async def api_key_id(request: Request) -> str | None:
-    """FastAPI dependency: the caller's key id from the wired authenticator."""
-    key_id = await services(request).authenticator(request)
+def authenticate(request: Request) -> str | None:
+    """The caller's key id from the wired authenticator, kept in request.state.api_key_id.
+    Blocking (a key lookup may read DynamoDB): call it through off_loop."""
+    key_id = services(request).authenticator(request)
     request.state.api_key_id = key_id
     return key_id
+
+
+async def api_key_id(request: Request) -> str | None:
+    """FastAPI dependency: `authenticate`, off the event loop."""
+    return await off_loop(request, authenticate, request)

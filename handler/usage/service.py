@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from handler import errors
 from handler.hooks import UsageRecord as AppUsageRecord
+from handler.offload import WORKERS, off_loop
 from handler.routes.common import api_key_id
 from handler.routes.json import json_response
 from handler.settings import Settings
@@ -113,6 +114,7 @@ class UsageService:
                 settings.dynamodb_connect_timeout_ms / 1000,
                 settings.dynamodb_read_timeout_ms / 1000,
                 settings.dynamodb_max_attempts,
+                connections=WORKERS,
             )
             return store.make_client(service, config)
 
@@ -149,8 +151,9 @@ class UsageService:
             "routers": [self.router()],
         }
 
-    async def authenticate(self, request: Request) -> str | None:
-        """The caller's key id; 401 for a missing, unknown or revoked key."""
+    def authenticate(self, request: Request) -> str | None:
+        """The caller's key id; 401 for a missing, unknown or revoked key. Blocking (a cache
+        miss reads DynamoDB), as every hook here: the app calls them through off_loop."""
         if not self.auth_enabled:
             return None
         secret = bearer_secret(request.headers.get("authorization"))
@@ -162,7 +165,7 @@ class UsageService:
         request.state.api_key = key
         return key.key_id
 
-    async def limit(self, request: Request, prompt_tokens: int) -> None:
+    def limit(self, request: Request, prompt_tokens: int) -> None:
         """Count the request against its key's quotas before the model runs; 429 over one."""
         key: ApiKey | None = getattr(request.state, "api_key", None)
         if key is None:
@@ -216,8 +219,12 @@ class UsageService:
         @router.get("/v1/usage", dependencies=[Depends(api_key_id)])
         async def get_usage(request: Request) -> Response:
             query = request.query_params
-            body = self.usage(
-                request.state.api_key_id, query.get("start_date"), query.get("end_date")
+            body = await off_loop(
+                request,
+                self.usage,
+                request.state.api_key_id,
+                query.get("start_date"),
+                query.get("end_date"),
             )
             return json_response(body)
 

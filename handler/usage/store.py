@@ -48,8 +48,11 @@ TTL_ATTRIBUTE = "expires_at"
 Client = Any  # a botocore DynamoDB or SQS client; botocore ships no static types
 
 
-def client_config(connect_timeout: float, read_timeout: float, max_attempts: int) -> Config:
-    """Bounded retries (botocore standard mode) and short timeouts, within a request's budget."""
+def client_config(
+    connect_timeout: float, read_timeout: float, max_attempts: int, connections: int = 10
+) -> Config:
+    """Bounded retries (botocore standard mode) and short timeouts, within a request's budget;
+    `connections`: as many as threads may call at once, or the extra ones are opened and dropped."""
     from botocore.config import Config  # here, so the import runs on LazyClient's thread
 
     return Config(
@@ -57,6 +60,7 @@ def client_config(connect_timeout: float, read_timeout: float, max_attempts: int
         read_timeout=read_timeout,
         retries={"mode": "standard", "total_max_attempts": max_attempts},
         tcp_keepalive=True,
+        max_pool_connections=connections,
     )
 
 
