@@ -34,50 +34,30 @@ def load_ours(model_dir: Path, threads: int) -> Embed:
 
 
 def load_onnx(model_path: Path, tokenizer_path: Path, threads: int, max_tokens: int) -> Embed:
-    """A plain onnxruntime pipeline (sort by length, batch, mean-pool, normalise).
+    """A plain onnxruntime pipeline: the model build's OnnxEmbedder (sort by length, batch,
+    mean-pool, normalise) on a session of its own.
 
     Used for the fp32 export, which has no manifest of its own, so that it runs the same
     length-sorted batching as the service and the comparison is about the model, not the loop.
     """
-    import numpy as np
     import onnxruntime as ort
-    from tokenizers import Tokenizer
+
+    from model_artifacts.embed import OnnxEmbedder, load_tokenizer
 
     options = ort.SessionOptions()  # as handler.embedder's, but letting ORT optimise the graph
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-    input_names = {i.name for i in session.get_inputs()}
-    tokenizer = Tokenizer.from_file(str(tokenizer_path))
-    tokenizer.no_padding()
-    tokenizer.enable_truncation(max_tokens)
-
-    def embed(texts: Sequence[str]) -> Any:
-        encodings = tokenizer.encode_batch(list(texts))
-        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
-        result: Any = None
-        for start in range(0, len(order), BATCH_SIZE):
-            rows = order[start : start + BATCH_SIZE]
-            width = max(len(encodings[i].ids) for i in rows)
-            ids = np.zeros((len(rows), width), dtype=np.int64)
-            mask = np.zeros_like(ids)
-            for r, i in enumerate(rows):
-                n = len(encodings[i].ids)
-                ids[r, :n] = encodings[i].ids
-                mask[r, :n] = 1
-            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            out = session.run(None, {k: v for k, v in feeds.items() if k in input_names})[0]
-            if out.ndim == 3:  # per-token states: mean over real tokens
-                weights = mask[..., None].astype(out.dtype)
-                out = (out * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
-            out = out / np.linalg.norm(out, axis=1, keepdims=True)
-            if result is None:
-                result = np.empty((len(texts), out.shape[1]), dtype=np.float32)
-            result[rows] = out
-        return result
-
-    return embed
+    embedder = OnnxEmbedder(
+        session,
+        load_tokenizer(tokenizer_path, max_tokens),
+        pooling="mean",
+        normalize=True,
+        pad_id=0,
+        output=session.get_outputs()[0].name,
+    )
+    return lambda texts: embedder.encode(texts, BATCH_SIZE)
 
 
 def load_sentence_transformers(st_dir: Path, threads: int) -> Embed:
