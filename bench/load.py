@@ -6,7 +6,6 @@ without an end: `requests` in total, each with a timeout.
 from __future__ import annotations
 
 import asyncio
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,15 +18,10 @@ import httpx
 from bench.config import REPO, SERVICE_PY
 from bench.proc import worker_env
 from bench.stats import summary_ms
+from tools.dynamodb_local import free_port
 
 MODEL = "all-MiniLM-L6-v2"
 REQUEST_TIMEOUT_S = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tools.dynamodb_local import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"
 TOOLS_VENV = REPO / "build" / "tools-venv"
@@ -74,13 +76,6 @@ def load_template(path: Path) -> dict[str, Any]:
     )
     parsed: dict[str, Any] = json.loads(out.stdout)
     return parsed
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def lay_out_opt(root: Path, arch: str) -> Path:
