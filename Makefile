@@ -37,6 +37,15 @@ lint: venv
 	$(VENV)/bin/ruff check handler model_artifacts tests bench
 	$(VENV)/bin/mypy handler
 
+# For the fragments: a Python 3.13 venv at $(1) with requirements file $(2), reinstalled when
+# that file changes. Use: $(eval $(call tool_venv,build/x-venv,path/requirements.txt))
+define tool_venv
+$(1)/.installed: $(2)
+	test -x $(1)/bin/python || $$(PY313) -m venv $(1)
+	$(1)/bin/python -m pip install -q --disable-pip-version-check -r $(2)
+	touch $$@
+endef
+
 -include model_artifacts/model.mk
 -include layers/layers.mk
 -include bench/bench.mk

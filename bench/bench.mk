@@ -3,12 +3,8 @@
 # tiny sizes (seconds), to bench/results/smoke/; `make test` runs it through tests/bench/.
 # Figures never fail a target; a section that crashes does.
 BENCH_VENV := build/bench-venv
-BENCH_PY := $(BENCH_VENV)/bin/python
 
-$(BENCH_VENV)/.installed: bench/requirements.txt
-	test -x $(BENCH_PY) || $(PY313) -m venv $(BENCH_VENV)
-	$(BENCH_PY) -m pip install -q -r bench/requirements.txt
-	touch $@
+$(eval $(call tool_venv,$(BENCH_VENV),bench/requirements.txt))
 
 .PHONY: bench bench-smoke bench-venv
 bench-venv: $(BENCH_VENV)/.installed

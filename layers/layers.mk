@@ -21,12 +21,6 @@ SAM_INPUTS := template.yaml requirements/runtime.txt $(wildcard layers/*.py laye
 
 .PHONY: build validate deploy-tools deploy-prereqs
 
-define tool_venv
-$(1)/.installed: $(2)
-	test -x $(1)/bin/python || $$(PY313) -m venv $(1)
-	$(1)/bin/python -m pip install -q --disable-pip-version-check -r $(2)
-	touch $$@
-endef
 $(eval $(call tool_venv,$(TOOLS_VENV),layers/requirements-tools.txt))
 $(eval $(call tool_venv,$(CHECKOV_VENV),layers/requirements-checkov.txt))
 $(eval $(call tool_venv,$(LAMBDA_RUNTIME),layers/requirements-lambda-runtime.txt))
