@@ -45,7 +45,7 @@ build/model/manifest.json:
 
 build/sam/%/.built: $(SAM_INPUTS) $(TOOLS_VENV)/.installed | build/model/manifest.json
 	rm -rf build/sam/$*/build && mkdir -p build/sam/$*
-	$(SAM_ENV) $(SAM) build --build-dir build/sam/$*/build --cache-dir build/sam/$*/cache \
+	$(SAM_ENV) $(SAM) build --build-dir build/sam/$*/build \
 		--parameter-overrides Architecture=$* > build/sam/$*/build.log 2>&1 \
 		|| { tail -n 40 build/sam/$*/build.log; exit 1; }
 	$(TOOLS_VENV)/bin/python layers/pin_arch.py build/sam/$*/build/template.yaml $*
