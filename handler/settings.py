@@ -139,28 +139,37 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Settings from `env` (default os.environ); raises SettingsError on a bad value."""
         env = os.environ if env is None else env
+        d = cls()  # each default is written once, on its field above
         settings = cls(
-            model_dir=Path(_env_str(env, "MODEL_DIR", "/opt/model")),
+            model_dir=Path(_env_str(env, "MODEL_DIR", str(d.model_dir))),
             model_aliases=_env_aliases(env, "MODEL_ALIASES"),
-            truncate_inputs=_env_bool(env, "TRUNCATE_INPUTS", False),
-            max_inputs=_env_int(env, "MAX_INPUTS_PER_REQUEST", 2048, minimum=1),
-            max_request_tokens=_env_int(env, "MAX_TOKENS_PER_REQUEST", 300_000, minimum=1),
-            max_body_bytes=_env_int(env, "MAX_BODY_BYTES", 6 * 1024 * 1024, minimum=1024),
-            max_response_bytes=_env_int(
-                env, "MAX_RESPONSE_BYTES", LAMBDA_RESPONSE_LIMIT - RESPONSE_HEADROOM, minimum=1024
+            truncate_inputs=_env_bool(env, "TRUNCATE_INPUTS", d.truncate_inputs),
+            max_inputs=_env_int(env, "MAX_INPUTS_PER_REQUEST", d.max_inputs, minimum=1),
+            max_request_tokens=_env_int(
+                env, "MAX_TOKENS_PER_REQUEST", d.max_request_tokens, minimum=1
             ),
-            batch_size=_env_int(env, "BATCH_SIZE", 32, minimum=1),
+            max_body_bytes=_env_int(env, "MAX_BODY_BYTES", d.max_body_bytes, minimum=1024),
+            max_response_bytes=_env_int(
+                env, "MAX_RESPONSE_BYTES", d.max_response_bytes, minimum=1024
+            ),
+            batch_size=_env_int(env, "BATCH_SIZE", d.batch_size, minimum=1),
             onnx_threads=onnx_threads_for(env),
-            api_base_path=_env_str(env, "API_BASE_PATH", "/"),
-            auth_enabled=_env_bool(env, "AUTH_ENABLED", True),
-            keys_table=_env_str(env, "KEYS_TABLE", "embeddings-keys"),
-            usage_table=_env_str(env, "USAGE_TABLE", "embeddings-usage"),
-            usage_queue_url=_env_str(env, "USAGE_FALLBACK_QUEUE_URL", ""),
-            key_cache_seconds=_env_int(env, "KEY_CACHE_TTL_SECONDS", 30),
-            usage_ttl_days=_env_int(env, "USAGE_RECORD_TTL_DAYS", 90, minimum=1),
-            dynamodb_connect_timeout_ms=_env_int(env, "DYNAMODB_CONNECT_TIMEOUT_MS", 500, 1),
-            dynamodb_read_timeout_ms=_env_int(env, "DYNAMODB_READ_TIMEOUT_MS", 1000, 1),
-            dynamodb_max_attempts=_env_int(env, "DYNAMODB_MAX_ATTEMPTS", 3, minimum=1),
+            api_base_path=_env_str(env, "API_BASE_PATH", d.api_base_path),
+            auth_enabled=_env_bool(env, "AUTH_ENABLED", d.auth_enabled),
+            keys_table=_env_str(env, "KEYS_TABLE", d.keys_table),
+            usage_table=_env_str(env, "USAGE_TABLE", d.usage_table),
+            usage_queue_url=_env_str(env, "USAGE_FALLBACK_QUEUE_URL", d.usage_queue_url),
+            key_cache_seconds=_env_int(env, "KEY_CACHE_TTL_SECONDS", d.key_cache_seconds),
+            usage_ttl_days=_env_int(env, "USAGE_RECORD_TTL_DAYS", d.usage_ttl_days, minimum=1),
+            dynamodb_connect_timeout_ms=_env_int(
+                env, "DYNAMODB_CONNECT_TIMEOUT_MS", d.dynamodb_connect_timeout_ms, 1
+            ),
+            dynamodb_read_timeout_ms=_env_int(
+                env, "DYNAMODB_READ_TIMEOUT_MS", d.dynamodb_read_timeout_ms, 1
+            ),
+            dynamodb_max_attempts=_env_int(
+                env, "DYNAMODB_MAX_ATTEMPTS", d.dynamodb_max_attempts, minimum=1
+            ),
             default_rpm=_env_limit(env, "DEFAULT_RPM"),
             default_tpm=_env_limit(env, "DEFAULT_TPM"),
             default_monthly_tokens=_env_limit(env, "DEFAULT_MONTHLY_TOKENS"),
