@@ -25,10 +25,6 @@ class EmbeddingRequest:
     dimensions: int | None
     user: str | None
 
-    @property
-    def is_token_ids(self) -> bool:
-        return bool(self.inputs) and not isinstance(self.inputs[0], str)
-
 
 def check_content_type(content_type: str) -> None:
     """415 for a body declared as something other than JSON; a missing header is let through

@@ -1,7 +1,7 @@
 """The seams where API keys and usage accounting plug into the app.
 
 `create_app(..., authenticator=..., recorder=...)` takes both. Until the usage module wires
-its own, requests are anonymous and usage records go nowhere (or to the log).
+its own, requests are anonymous and usage records go nowhere.
 
 - An Authenticator is called before each embeddings/models request with the Starlette
   Request; it returns the caller's key id (None when auth is off) or raises an APIError
@@ -16,14 +16,11 @@ its own, requests are anonymous and usage records go nowhere (or to the log).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Protocol
 
 from starlette.requests import Request
-
-logger = logging.getLogger("handler.usage")
 
 
 @dataclass(frozen=True)
@@ -48,13 +45,6 @@ class UsageRecorder(Protocol):
 class NullRecorder:
     def record(self, usage: UsageRecord) -> None:
         return None
-
-
-class LogRecorder:
-    """Logs each record as one line; handy when serving locally."""
-
-    def record(self, usage: UsageRecord) -> None:
-        logger.info("usage %s", asdict(usage))
 
 
 Authenticator = Callable[[Request], str | None]

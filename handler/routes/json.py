@@ -8,5 +8,6 @@ import orjson
 from starlette.responses import Response
 
 
-def json_response(content: Any, status_code: int = 200) -> Response:
-    return Response(orjson.dumps(content), status_code=status_code, media_type="application/json")
+def json_response(content: Any) -> Response:
+    """A 200; error statuses are decided in handler/errors.py alone."""
+    return Response(orjson.dumps(content), media_type="application/json")
