@@ -47,4 +47,3 @@ def create_app(
     for router in (embeddings.router, models.router, health.router, *routers):
         app.include_router(router)
     return app
-
