@@ -26,12 +26,7 @@ def _default_writer() -> UsageWriter:
     global _writer
     if _writer is None:
         settings = Settings.from_env()
-        config = store.client_config(
-            settings.dynamodb_connect_timeout_ms / 1000,
-            settings.dynamodb_read_timeout_ms / 1000,
-            settings.dynamodb_max_attempts,
-        )
-        client = store.make_client("dynamodb", config)
+        client = store.client_for("dynamodb", settings)
         _writer = UsageWriter(client, settings.usage_table, settings.usage_ttl_days * 86400)
     return _writer
 

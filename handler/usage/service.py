@@ -110,13 +110,7 @@ class UsageService:
         quiet_botocore()
 
         def build(service: str) -> Any:
-            config = store.client_config(
-                settings.dynamodb_connect_timeout_ms / 1000,
-                settings.dynamodb_read_timeout_ms / 1000,
-                settings.dynamodb_max_attempts,
-                connections=WORKERS,
-            )
-            return store.make_client(service, config)
+            return store.client_for(service, settings, connections=WORKERS)
 
         if dynamodb is None:
             dynamodb = LazyClient(lambda: build("dynamodb"))

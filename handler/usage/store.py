@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from botocore.config import Config
 
+    from handler.settings import Settings
+
 KEY_HASH = "key_hash"
 PK = "pk"
 SK = "sk"
@@ -70,6 +72,18 @@ def make_client(service: str, config: Config, endpoint_url: str | None = None) -
 
     session = botocore.session.get_session()
     return session.create_client(service, config=config, endpoint_url=endpoint_url or None)
+
+
+def client_for(service: str, settings: Settings, connections: int = 10) -> Client:
+    """A client with the deployment's DynamoDB timeouts and attempts (the function and the
+    replay function both use these)."""
+    config = client_config(
+        settings.dynamodb_connect_timeout_ms / 1000,
+        settings.dynamodb_read_timeout_ms / 1000,
+        settings.dynamodb_max_attempts,
+        connections=connections,
+    )
+    return make_client(service, config)
 
 
 def request_key(request_id: str) -> dict[str, Any]:
