@@ -12,6 +12,8 @@ from typing import Any
 from bench.config import REPO
 
 EVENTS = REPO / "events"
+MODEL = "all-MiniLM-L6-v2"  # the default artifact's id, what every bench request names
+SHORT_TEXT = "The food was delicious and the waiter was friendly."  # the single-input request
 
 
 @cache

@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 
 from bench.config import REPO, SERVICE_PY
+from bench.events import MODEL
 from bench.proc import worker_env
 from bench.stats import summary_ms
 from tools.dynamodb_local import free_port
 
-MODEL = "all-MiniLM-L6-v2"
 REQUEST_TIMEOUT_S = 60.0
 
 

@@ -18,15 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from bench.corpus import big_batch, read_corpus
+from bench.events import MODEL, SHORT_TEXT, LambdaContext, v2_embeddings_event
 from bench.stats import median, summary_ms
-
-SHORT = "The food was delicious and the waiter was friendly."
-MODEL = "all-MiniLM-L6-v2"
 
 
 def timed_calls(handler: Any, event: dict[str, Any], count: int) -> tuple[list[float], Any]:
-    from bench.events import LambdaContext
-
     context = LambdaContext()
     handler(event, context)  # warm this shape once
     durations = []
@@ -50,8 +46,6 @@ def body_bytes(response: dict[str, Any]) -> bytes:
 
 
 def large(handler: Any, texts: list[str], encoding: str, count: int) -> dict[str, Any]:
-    from bench.events import v2_embeddings_event
-
     event = v2_embeddings_event(
         {"input": texts, "model": MODEL, "encoding_format": encoding},
         {"accept-encoding": "gzip"},
@@ -113,14 +107,13 @@ def main() -> None:
     parser.add_argument("--big-requests", type=int, default=3)
     args = parser.parse_args()
 
-    from bench.events import v2_embeddings_event
     from bench.service import service_alone
 
     settings, embedder, handler = service_alone()
 
     texts = read_corpus(args.corpus)
     single, _ = timed_calls(
-        handler, v2_embeddings_event({"input": SHORT, "model": MODEL}), args.single
+        handler, v2_embeddings_event({"input": SHORT_TEXT, "model": MODEL}), args.single
     )
     batch32, _ = timed_calls(
         handler, v2_embeddings_event({"input": texts[:32], "model": MODEL}), args.batch32

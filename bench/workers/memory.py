@@ -27,12 +27,12 @@ def peak_rss_mb() -> float:
 
 
 def ours(texts: list[str]) -> float:
-    from bench.events import LambdaContext, v2_embeddings_event
+    from bench.events import MODEL, LambdaContext, v2_embeddings_event
     from handler.app import handler
 
     loaded = rss_mb()
     event = v2_embeddings_event(
-        {"input": texts, "model": "all-MiniLM-L6-v2", "encoding_format": "float"},
+        {"input": texts, "model": MODEL, "encoding_format": "float"},
         {"accept-encoding": "gzip"},
     )
     response = handler(event, LambdaContext())

@@ -17,16 +17,12 @@ import time
 from typing import Any
 
 from bench.dynamo import requests_recorded
+from bench.events import MODEL, SHORT_TEXT, LambdaContext, v2_embeddings_event
 from bench.stats import median, summary_ms
-
-SHORT = "The food was delicious and the waiter was friendly."
-MODEL = "all-MiniLM-L6-v2"
 
 
 def call(handler: Any, headers: dict[str, str]) -> float:
-    from bench.events import LambdaContext, v2_embeddings_event
-
-    event = v2_embeddings_event({"input": SHORT, "model": MODEL}, headers)
+    event = v2_embeddings_event({"input": SHORT_TEXT, "model": MODEL}, headers)
     started = time.perf_counter()
     response = handler(event, LambdaContext())
     elapsed = time.perf_counter() - started
