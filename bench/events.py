@@ -18,12 +18,8 @@ SHORT_TEXT = "The food was delicious and the waiter was friendly."  # the single
 
 @cache
 def _v2_template() -> dict[str, Any]:
-    candidates = sorted(EVENTS.glob("*v2*.json")) + sorted(EVENTS.glob("*http*api*.json"))
-    for path in candidates:
-        event: dict[str, Any] = json.loads(path.read_text())
-        if event.get("version") == "2.0" and event.get("rawPath", "").endswith("/v1/embeddings"):
-            return event
-    raise FileNotFoundError(f"no HTTP API v2 /v1/embeddings fixture in {EVENTS}")
+    event: dict[str, Any] = json.loads((EVENTS / "http-api-v2-embeddings.json").read_text())
+    return event
 
 
 def v2_embeddings_event(
