@@ -18,7 +18,7 @@ from typing import Any, cast
 from botocore.exceptions import ClientError
 
 from handler.usage.keys import ApiKey, Limits
-from handler.usage.store import TTL_ATTRIBUTE, Client, minute_key, month_key
+from handler.usage.store import TTL_ATTRIBUTE, Client, error_code, minute_key, month_key
 
 REQUESTS = "requests"
 TOKENS = "tokens"
@@ -81,7 +81,7 @@ def _month_bounds(now: datetime) -> tuple[str, float]:
 
 
 def _is_condition_failure(exc: ClientError) -> bool:
-    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
+    return error_code(exc) == "ConditionalCheckFailedException"
 
 
 class QuotaGate:

@@ -17,6 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from handler.usage.fallback import UsageQueue
 from handler.usage.records import UsageRecord
+from handler.usage.store import error_code
 from handler.usage.writer import UsageWriter
 
 log = logging.getLogger("handler.usage")
@@ -25,9 +26,7 @@ RecordOutcome = Literal["written", "duplicate", "queued", "logged"]
 
 
 def _reason(exc: Exception) -> str:
-    if isinstance(exc, ClientError):
-        return str(exc.response.get("Error", {}).get("Code", "ClientError"))
-    return type(exc).__name__
+    return error_code(exc) or type(exc).__name__
 
 
 class UsageRecorder:

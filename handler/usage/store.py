@@ -86,6 +86,12 @@ def client_for(service: str, settings: Settings, connections: int = 10) -> Clien
     return make_client(service, config)
 
 
+def error_code(exc: Exception) -> str:
+    """A botocore ClientError's code ("ConditionalCheckFailedException"...); "" for others."""
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
 def request_key(request_id: str) -> dict[str, Any]:
     return {PK: {"S": f"REQ#{request_id}"}, SK: {"S": "REQ"}}
 

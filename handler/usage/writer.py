@@ -14,7 +14,7 @@ from typing import Any, Literal
 from botocore.exceptions import ClientError
 
 from handler.usage.records import UsageRecord
-from handler.usage.store import PK, TTL_ATTRIBUTE, Client, day_key, request_key
+from handler.usage.store import PK, TTL_ATTRIBUTE, Client, day_key, error_code, request_key
 
 WriteOutcome = Literal["written", "duplicate"]
 
@@ -43,7 +43,7 @@ def _request_item(record: UsageRecord, ttl_seconds: int) -> dict[str, Any]:
 
 
 def _is_duplicate(exc: ClientError) -> bool:
-    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+    if error_code(exc) != "TransactionCanceledException":
         return False
     reasons = exc.response.get("CancellationReasons") or []
     if reasons:
