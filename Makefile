@@ -34,7 +34,7 @@ test: setup
 	$(PY) -m pytest
 
 lint: venv
-	$(VENV)/bin/ruff check handler model_artifacts tests bench
+	$(VENV)/bin/ruff check handler model_artifacts tests bench tools layers
 	$(VENV)/bin/mypy handler
 
 # For the fragments: a Python 3.13 venv at $(1) with requirements file $(2), reinstalled when
