@@ -191,8 +191,9 @@ def quota_exhausted(message: str, retry_after: str) -> APIError:
     )
 
 
-def to_api_error(exc: Exception) -> APIError | None:
-    """The APIError for a known domain error, or None for an unexpected one."""
+def to_api_error(exc: Exception, method: str = "", path: str = "") -> APIError | None:
+    """The APIError for a known domain error, or None for an unexpected one; `method` and
+    `path` name the request in routing errors."""
     if isinstance(exc, APIError):
         return exc
     if isinstance(exc, InputTooLongError):
@@ -206,7 +207,7 @@ def to_api_error(exc: Exception) -> APIError | None:
     if isinstance(exc, RequestValidationError):
         return _from_validation(exc)
     if isinstance(exc, StarletteHTTPException):
-        return _from_http_exception(exc)
+        return _from_http_exception(exc, method, path)
     return None
 
 
@@ -217,7 +218,11 @@ def _from_validation(exc: RequestValidationError) -> APIError:
     return invalid(f"{first.get('msg', 'Invalid request')} - '{param}'", param)
 
 
-def _from_http_exception(exc: StarletteHTTPException) -> APIError:
+def _from_http_exception(exc: StarletteHTTPException, method: str, path: str) -> APIError:
+    if exc.status_code == 404:  # no route matched
+        return route_not_found(method, path)
+    if exc.status_code == 405:
+        return method_not_allowed(method, path, (exc.headers or {}).get("Allow", ""))
     return APIError(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
 
 
@@ -236,16 +241,9 @@ def install_exception_handlers(app: FastAPI) -> None:
     for the request-context middleware, which answers a 500 with the request id."""
 
     async def handle(request: Request, exc: Exception) -> Response:
-        error = to_api_error(exc)
+        error = to_api_error(exc, request.method, request.url.path)
         if error is None:
             raise exc
-        if isinstance(exc, StarletteHTTPException) and exc.status_code in (404, 405):
-            path = request.url.path
-            if exc.status_code == 404:
-                error = route_not_found(request.method, path)
-            else:
-                allow = (exc.headers or {}).get("Allow", "")
-                error = method_not_allowed(request.method, path, allow)
         return error_response(error)
 
     for exc_type in (APIError, InputError, RequestValidationError, StarletteHTTPException):
