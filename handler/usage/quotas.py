@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -113,6 +113,11 @@ class QuotaGate:
             except QuotaExceededError as exc:
                 if per_minute:  # give back what the minute window just counted
                     self._adjust_minute(key.key_id, state.minute, -1, -tokens)
+                    state = replace(
+                        state,
+                        requests_used=state.requests_used - 1,
+                        tokens_used=state.tokens_used - tokens,
+                    )
                 raise QuotaExceededError(exc.kind, exc.message, exc.retry_after, state) from None
         return state
 

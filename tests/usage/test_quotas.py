@@ -82,6 +82,8 @@ def test_monthly_budget_spans_minutes_and_gives_back_the_minute(local_tables: Ta
     with pytest.raises(QuotaExceededError) as rejected:
         gate.admit(key, 30)
     assert rejected.value.kind == "monthly_tokens"
+    # its headers show the minute as it stands after the give-back
+    assert rejected.value.state.headers()["x-ratelimit-remaining-requests"] == "100"
     assert int(rejected.value.retry_after_header) == (
         datetime(2026, 12, 1, tzinfo=UTC).timestamp() - now[0]
     )
