@@ -129,7 +129,7 @@ def main(
         if not url:
             print("no queue: pass --queue-url or set USAGE_FALLBACK_QUEUE_URL", file=sys.stderr)
             return 2
-        writer = UsageWriter(dynamodb, settings.usage_table, settings.usage_ttl_days * 86400)
+        writer = UsageWriter.from_settings(dynamodb, settings)
         report = replay(SqsUsageQueue(sqs or _client("sqs"), url), writer)
         print(
             f"written {report.written}, already there {report.duplicates}, "

@@ -27,7 +27,7 @@ def _default_writer() -> UsageWriter:
     if _writer is None:
         settings = Settings.from_env()
         client = store.client_for("dynamodb", settings)
-        _writer = UsageWriter(client, settings.usage_table, settings.usage_ttl_days * 86400)
+        _writer = UsageWriter.from_settings(client, settings)
     return _writer
 
 

@@ -123,10 +123,7 @@ class UsageService:
         return cls(
             lookup=CachedKeyLookup(keys.lookup, ttl=settings.key_cache_seconds),
             gate=QuotaGate(dynamodb, settings.usage_table),
-            recorder=UsageRecorder(
-                UsageWriter(dynamodb, settings.usage_table, settings.usage_ttl_days * 86400),
-                queue,
-            ),
+            recorder=UsageRecorder(UsageWriter.from_settings(dynamodb, settings), queue),
             reader=UsageReader(dynamodb, settings.usage_table),
             auth_enabled=settings.auth_enabled,
             default_limits=Limits(

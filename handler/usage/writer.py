@@ -9,12 +9,15 @@ to the queue).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
 from handler.usage.records import UsageRecord
 from handler.usage.store import PK, TTL_ATTRIBUTE, Client, day_key, error_code, request_key
+
+if TYPE_CHECKING:
+    from handler.settings import Settings
 
 WriteOutcome = Literal["written", "duplicate"]
 
@@ -60,6 +63,11 @@ class UsageWriter:
         self.client = client
         self.table = table
         self.ttl_seconds = ttl_seconds
+
+    @classmethod
+    def from_settings(cls, client: Client, settings: Settings) -> UsageWriter:
+        """The deployment's usage table and record TTL (the app, the replay function, the CLI)."""
+        return cls(client, settings.usage_table, settings.usage_ttl_days * 86400)
 
     def write(self, record: UsageRecord) -> WriteOutcome:
         """Write once; "duplicate" when this request id was already recorded."""
