@@ -69,7 +69,8 @@ def run(sizes: Sizes, paths: dict[str, Any], tokens: dict[str, Any]) -> dict[str
     common = ["--corpus", str(CORPUS), "--threads", str(THREADS)]
     if sizes.corpus_limit:
         common += ["--limit", str(sizes.corpus_limit)]
-    sessions, rows = _start(engine_plan(paths), common)
+    plan = engine_plan(paths)
+    sessions, rows = _start(plan, common)
     seconds: dict[str, list[float]] = {label: [] for label in sessions}
     samples: dict[str, list[list[float]]] = {}
     try:
@@ -104,6 +105,6 @@ def run(sizes: Sizes, paths: dict[str, Any], tokens: dict[str, Any]) -> dict[str
             row["ratio_to_st"] = round(row["texts_per_s"] / baseline["texts_per_s"], 2)
             pairs = zip(samples[row["label"]], samples[baseline["label"]], strict=True)
             row["min_cosine_to_st"] = round(min(cosine(a, b) for a, b in pairs), 5)
-    order = {label: i for i, (label, *_rest) in enumerate(engine_plan(paths))}
+    order = {label: i for i, (label, *_rest) in enumerate(plan)}
     rows.sort(key=lambda r: order.get(r["label"], 99))
     return {"corpus": str(CORPUS.relative_to(CORPUS.parents[2])), **tokens, "rows": rows}
