@@ -15,13 +15,14 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handler.errors import APIError, body_too_large, error_response, internal_error
+from handler.offload import LAMBDA_EVENT
 
 logger = logging.getLogger("handler")
 
 
 def request_id_for(scope: Scope) -> str:
     """API Gateway's request id (v1 and v2 both carry requestContext.requestId), else a new one."""
-    event: dict[str, Any] = scope.get("aws.event") or {}
+    event: dict[str, Any] = scope.get(LAMBDA_EVENT) or {}
     request_id = (event.get("requestContext") or {}).get("requestId")
     return str(request_id) if request_id else f"req_{uuid.uuid4().hex}"
 
