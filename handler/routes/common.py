@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from handler.embedder import Embedder
 from handler.errors import model_not_found
-from handler.hooks import Authenticator, Limiter, UsageRecorder, no_limits
+from handler.hooks import Authenticator, Limiter, UsageRecorder
 from handler.offload import off_loop
 from handler.settings import Settings
 
@@ -19,7 +19,7 @@ class Services:
     embedder: Embedder
     authenticator: Authenticator
     recorder: UsageRecorder
-    limiter: Limiter = no_limits
+    limiter: Limiter
 
     @property
     def model_names(self) -> tuple[str, ...]:
