@@ -66,12 +66,13 @@ def client_config(
     )
 
 
-def make_client(service: str, config: Config, endpoint_url: str | None = None) -> Client:
-    """A botocore client (cheaper to import and build than boto3's)."""
+def make_client(service: str, config: Config) -> Client:
+    """A botocore client (cheaper to import and build than boto3's); the endpoint comes from
+    botocore's own AWS_ENDPOINT_URL_* variables."""
     import botocore.session
 
     session = botocore.session.get_session()
-    return session.create_client(service, config=config, endpoint_url=endpoint_url or None)
+    return session.create_client(service, config=config)
 
 
 def client_for(service: str, settings: Settings, connections: int = 10) -> Client:
