@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any, TextIO
 
 from handler.settings import Settings
@@ -25,7 +25,7 @@ from handler.usage import store
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.keys import UNLIMITED, ApiKey, KeyStore, Limits
 from handler.usage.replay import replay
-from handler.usage.report import UsageReader, usage_body
+from handler.usage.report import UsageReader, default_start, usage_body
 from handler.usage.writer import UsageWriter
 
 
@@ -113,7 +113,7 @@ def main(
         )
     elif args.command == "usage":
         end = args.end or datetime.now(UTC).date()
-        start = args.start or end - timedelta(days=29)
+        start = args.start or default_start(end)
         days = UsageReader(dynamodb, settings.usage_table).daily(args.key_id, start, end)
         if args.json:
             print(json.dumps(usage_body(args.key_id, start, end, days), indent=2), file=out)

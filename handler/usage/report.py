@@ -9,6 +9,7 @@ from typing import Any
 from handler.usage.store import PK, SK, Client
 
 MAX_DAYS = 366
+DEFAULT_DAYS = 30  # the window GET /v1/usage and `cli usage` show when no start is given
 COUNTERS = ("requests", "inputs", "prompt_tokens", "total_tokens")
 
 
@@ -19,6 +20,10 @@ class DayUsage:
     inputs: int = 0
     prompt_tokens: int = 0
     total_tokens: int = 0
+
+
+def default_start(end: date) -> date:
+    return end - timedelta(days=DEFAULT_DAYS - 1)
 
 
 class UsageReader:

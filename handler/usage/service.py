@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter
@@ -31,7 +31,7 @@ from handler.usage.keys import ApiKey, CachedKeyLookup, KeyStore, Limits, effect
 from handler.usage.quotas import MONTHLY, QuotaExceededError, QuotaGate
 from handler.usage.recorder import UsageRecorder
 from handler.usage.records import UsageRecord
-from handler.usage.report import MAX_DAYS, UsageReader, usage_body
+from handler.usage.report import MAX_DAYS, UsageReader, default_start, usage_body
 from handler.usage.writer import UsageWriter
 
 ANONYMOUS = "anonymous"  # the key id usage is recorded under when auth is off
@@ -194,7 +194,7 @@ class UsageService:
     def usage(self, key_id: str | None, start_date: str | None, end_date: str | None) -> Any:
         today = datetime.fromtimestamp(self.clock(), UTC).date()
         end = _parse_date(end_date, "end_date", today)
-        start = _parse_date(start_date, "start_date", end - timedelta(days=29))
+        start = _parse_date(start_date, "start_date", default_start(end))
         if start > end:
             raise errors.invalid("'start_date' must not be after 'end_date'.", "start_date")
         if (end - start).days >= MAX_DAYS:
