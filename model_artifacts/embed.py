@@ -14,6 +14,9 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Encoding, Tokenizer
 
+# The service's own pooling and normalisation, so the build measures what it serves.
+from handler.embedder import l2_normalize, pool
+
 SESSION_LEVELS = {
     "disable_all": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -28,34 +31,6 @@ def load_tokenizer(path: Path | str, max_length: int) -> Tokenizer:
     tokenizer.enable_truncation(max_length)
     tokenizer.no_padding()
     return tokenizer
-
-
-def make_session(
-    model_path: Path | str, threads: int = 2, level: str = "disable_all"
-) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.graph_optimization_level = SESSION_LEVELS[level]
-    return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-
-
-def pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
-    """Pool per-token states (batch, seq, dim) to (batch, dim) as sentence-transformers does."""
-    if mode == "cls":
-        return hidden[:, 0]
-    weights = mask[..., None].astype(hidden.dtype)
-    if mode == "mean":
-        return (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-    if mode == "max":
-        return np.where(weights > 0, hidden, -1e9).max(axis=1)
-    raise ValueError(f"unknown pooling mode {mode!r}")
-
-
-def l2_normalize(vectors: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / np.clip(norms, 1e-12, None)
 
 
 def length_sorted_batches(encodings: Sequence[Encoding], batch_size: int) -> list[list[int]]:

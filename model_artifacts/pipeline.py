@@ -10,10 +10,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from handler.embedder import make_session
 from model_artifacts import export, quantize
-from model_artifacts.embed import OnnxEmbedder, load_tokenizer, make_session
+from model_artifacts.embed import SESSION_LEVELS, OnnxEmbedder, load_tokenizer
 from model_artifacts.fidelity import measure
 from model_artifacts.inputs import CALIBRATION, read_lines
+from model_artifacts.recipe import SMOOTH_ALPHAS
 from model_artifacts.smooth import smooth
 from model_artifacts.speed import compare_texts_per_second
 from model_artifacts.st_config import SourceConfig
@@ -27,28 +29,6 @@ SPEED_ROUNDS = 3
 # FFN output projections (intermediate 4h -> h): their inputs are post-GELU, sparse and
 # heavy-tailed, which one per-tensor uint8 range renders worst of all the products.
 FFN_OUTPUT = re.compile(r"layer\.\d+/output/dense/MatMul$")
-SMOOTH_ALPHAS = {"qkv": 0.8, "ffn_in": 0.6}
-
-RECIPE: dict[str, Any] = {
-    "recipe_version": 2,
-    "method": "onnxruntime dynamic int8 after SmoothQuant, with weight-only int8 FFN outputs",
-    "weights": "int8 symmetric, per output channel (all MatMuls and the QKV projection)",
-    "activations": "uint8 asymmetric, per tensor, range computed at run time "
-                   "(QAttention, DynamicQuantizeMatMul)",
-    "smoothquant": {
-        "alphas": SMOOTH_ALPHAS,
-        "calibration": "model_artifacts/corpus/calibration.txt (400 sentences, disjoint from "
-                       "the held-out corpus): max |x| per input channel over real tokens",
-        "note": "qkv = the Attention input, ffn_in = the intermediate (h -> 4h) input; "
-                "X/s is a Mul before the product, s folded into the weight rows",
-    },
-    "ffn_output": "weight-only int8 per output column (DequantizeLinear -> MatMul, fused "
-                  "offline into MatMulNBits bits=8 block_size=32 accuracy_level=4)",
-    "word_embeddings": "int8 rows with one fp32 scale per row; only gathered rows are "
-                       "dequantized",
-    "fused_ops": "Attention, BiasGelu (onnxruntime.transformers BERT fusions, raw 2-D "
-                 "attention mask); SkipLayerNormalization left unfused (slower on CPU)",
-}
 
 
 def build(source: SourceConfig, work: Path, target: Path) -> dict[str, Any]:
@@ -104,7 +84,7 @@ def reference_encoder(source: SourceConfig) -> Any:
 
 def onnx_encoder(source: SourceConfig, model: Path, tokenizer: Path, level: str) -> OnnxEmbedder:
     return OnnxEmbedder(
-        make_session(model, threads=THREADS, level=level),
+        make_session(model, THREADS, SESSION_LEVELS[level]),
         load_tokenizer(tokenizer, source.max_seq_length),
         pooling=source.pooling,
         normalize=source.normalize,

@@ -20,7 +20,8 @@ import onnx
 from numpy.typing import NDArray
 from onnx import helper, numpy_helper
 
-from model_artifacts.embed import length_sorted_batches, make_session, pad_batch
+from handler.embedder import make_session
+from model_artifacts.embed import SESSION_LEVELS, length_sorted_batches, pad_batch
 
 Array = NDArray[np.float32]
 
@@ -43,7 +44,7 @@ def channel_amax(model_path: Path, tensors: Sequence[str], encodings: Sequence[o
                                                                     None))
     probe = model_path.with_name(model_path.stem + ".probe.onnx")
     onnx.save(model, str(probe))
-    session = make_session(probe, threads=2, level="disable_all")
+    session = make_session(probe, 2, SESSION_LEVELS["disable_all"])
     inputs = [i.name for i in session.get_inputs()]
     amax: dict[str, Array] = {}
     for batch in length_sorted_batches(encodings, batch_size):  # type: ignore[arg-type]

@@ -9,7 +9,8 @@ import pytest
 from tokenizers import Tokenizer
 
 from handler.artifact import Manifest, load_manifest
-from model_artifacts.embed import OnnxEmbedder, make_session
+from handler.embedder import make_session
+from model_artifacts.embed import SESSION_LEVELS, OnnxEmbedder
 
 pytestmark = pytest.mark.integration
 
@@ -31,8 +32,8 @@ def manifest(model_dir: Path) -> Manifest:
 def embedder(model_dir: Path, manifest: Manifest) -> OnnxEmbedder:
     level = manifest.extra["onnx"]["graph_optimization"]["session_level"]
     return OnnxEmbedder(
-        make_session(model_dir / "model.onnx", threads=2,
-                     level=level.removeprefix("ORT_").lower()),
+        make_session(model_dir / "model.onnx", 2,
+                     SESSION_LEVELS[level.removeprefix("ORT_").lower()]),
         Tokenizer.from_file(str(model_dir / "tokenizer.json")),  # as shipped, no changes
         pooling=manifest.pooling,
         normalize=manifest.normalize,

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from handler.artifact import load_manifest
+from model_artifacts import inputs
 from model_artifacts.build import up_to_date
 from model_artifacts.inputs import inputs_key
 
@@ -30,6 +31,15 @@ def test_key_follows_source_recipe_and_model_id(st_dir: Callable[..., Path]) -> 
     assert inputs_key(source, RECIPE, "m") != key
 
 
+def test_key_follows_the_shared_handler_code(st_dir: Callable[..., Path], tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    source = st_dir()
+    shared = tmp_path / "embedder.py"
+    shared.write_text("def pool(): ...\n")
+    monkeypatch.setattr(inputs, "SHARED_CODE", shared)
+    key = inputs_key(source, RECIPE, "m")
+    shared.write_text("def pool(): return 1\n")
+    assert inputs_key(source, RECIPE, "m") != key
 def test_installed_artifact_is_up_to_date_only_for_its_own_key(model_dir: Path,
                                                                tmp_path: Path) -> None:
     key = load_manifest(model_dir).extra["build"]["inputs_sha256"]

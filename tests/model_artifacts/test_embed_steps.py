@@ -1,4 +1,7 @@
-"""Pooling, normalisation and length-sorted batching, the steps between tokenizer and vectors."""
+"""Length-sorted batching and padding, the build's steps between tokenizer and model.
+
+Pooling and normalisation are handler.embedder's, tested in tests/handler/test_pooling.py.
+"""
 
 from __future__ import annotations
 
@@ -7,35 +10,13 @@ import pytest
 from st_dirs import tokenizer_json
 from tokenizers import Tokenizer
 
-from model_artifacts.embed import l2_normalize, length_sorted_batches, pad_batch, pool
+from model_artifacts.embed import length_sorted_batches, pad_batch
 
 pytestmark = pytest.mark.unit
 
 HIDDEN = np.array([[[1.0, 2.0], [3.0, -4.0], [100.0, 100.0]],
                    [[5.0, 6.0], [7.0, 8.0], [9.0, 10.0]]], dtype=np.float32)
 MASK = np.array([[1, 1, 0], [1, 1, 1]])
-
-
-def test_mean_ignores_padding() -> None:
-    np.testing.assert_allclose(pool(HIDDEN, MASK, "mean"), [[2.0, -1.0], [7.0, 8.0]])
-
-
-def test_max_ignores_padding() -> None:
-    np.testing.assert_allclose(pool(HIDDEN, MASK, "max"), [[3.0, 2.0], [9.0, 10.0]])
-
-
-def test_cls_takes_the_first_token() -> None:
-    np.testing.assert_allclose(pool(HIDDEN, MASK, "cls"), [[1.0, 2.0], [5.0, 6.0]])
-
-
-def test_unknown_pooling_is_an_error() -> None:
-    with pytest.raises(ValueError, match="unknown pooling"):
-        pool(HIDDEN, MASK, "sum")
-
-
-def test_l2_normalize_gives_unit_rows() -> None:
-    np.testing.assert_allclose(l2_normalize(np.array([[3.0, 4.0], [0.0, 2.0]])),
-                               [[0.6, 0.8], [0.0, 1.0]])
 
 
 @pytest.fixture
