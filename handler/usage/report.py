@@ -1,4 +1,5 @@
-"""Daily usage of one key, read from the day aggregates, in the GET /v1/usage shape."""
+"""Daily usage of one key, read from the day aggregates (summed over a day's shards), in the
+GET /v1/usage shape."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ class UsageReader:
 
     def daily(self, key_id: str, start: date, end: date) -> list[DayUsage]:
         """One bucket per day from start to end inclusive, zeros where nothing was used."""
-        found: dict[str, DayUsage] = {}
+        found: dict[str, dict[str, int]] = {}
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :lo AND :hi",
@@ -41,20 +42,21 @@ class UsageReader:
             "ExpressionAttributeValues": {
                 ":pk": {"S": f"KEY#{key_id}"},
                 ":lo": {"S": f"DAY#{start.isoformat()}"},
-                ":hi": {"S": f"DAY#{end.isoformat()}"},
+                ":hi": {"S": f"DAY#{end.isoformat()}#~"},  # "~" sorts after every shard
             },
         }
         while True:
             page = self.client.query(**kwargs)
             for item in page.get("Items", []):
-                day = item[SK]["S"].removeprefix("DAY#")
-                counts = {name: int(item.get(name, {"N": "0"})["N"]) for name in COUNTERS}
-                found[day] = DayUsage(date=day, **counts)
+                day = item[SK]["S"].removeprefix("DAY#")[:10]  # YYYY-MM-DD, any shard
+                counts = found.setdefault(day, dict.fromkeys(COUNTERS, 0))
+                for name in COUNTERS:
+                    counts[name] += int(item.get(name, {"N": "0"})["N"])
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         days = (start + timedelta(days=n) for n in range((end - start).days + 1))
-        return [found.get(d.isoformat(), DayUsage(date=d.isoformat())) for d in days]
+        return [DayUsage(date=d.isoformat(), **found.get(d.isoformat(), {})) for d in days]
 
 
 def usage_body(key_id: str, start: date, end: date, days: list[DayUsage]) -> dict[str, Any]:
