@@ -7,6 +7,7 @@ no vectors served unmetered); a usage write never fails it (see recorder.py).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -15,11 +16,13 @@ from dataclasses import replace
 from datetime import UTC, date, datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from handler import errors
+from handler.hooks import Refund
 from handler.hooks import UsageRecord as AppUsageRecord
 from handler.offload import WORKERS, off_loop
 from handler.routes.common import authenticate
@@ -33,6 +36,8 @@ from handler.usage.recorder import UsageRecorder
 from handler.usage.records import UsageRecord
 from handler.usage.report import MAX_DAYS, UsageReader, default_start, usage_body
 from handler.usage.writer import UsageWriter
+
+log = logging.getLogger("handler.usage")
 
 ANONYMOUS = "anonymous"  # the key id usage is recorded under when auth is off
 BEARER = "bearer "
@@ -156,11 +161,12 @@ class UsageService:
         request.state.api_key = key
         return key.key_id
 
-    def limit(self, request: Request, prompt_tokens: int) -> None:
-        """Count the request against its key's quotas before the model runs; 429 over one."""
+    def limit(self, request: Request, prompt_tokens: int) -> Refund | None:
+        """Count the request against its key's quotas before the model runs; 429 over one.
+        Returns how to give the charge back if the request then fails (None: no limits)."""
         key: ApiKey | None = getattr(request.state, "api_key", None)
         if key is None:
-            return
+            return None
         # The one place deployment defaults meet a key's own limits.
         key = replace(key, limits=effective_limits(key.limits, self.default_limits))
         try:
@@ -170,8 +176,19 @@ class UsageService:
             if exc.kind == MONTHLY:
                 raise errors.quota_exhausted(exc.message, exc.retry_after_header) from None
             raise errors.rate_limited(exc.kind, exc.message, exc.retry_after_header) from None
-        if state is not None:
-            request.state.response_headers = state.headers()
+        if state is None:
+            return None
+        request.state.response_headers = state.headers()
+        charged = key  # with the effective limits the gate counted against
+
+        def refund() -> None:
+            try:
+                self.gate.refund(charged, state, prompt_tokens)
+            except (BotoCoreError, ClientError) as exc:  # the request's own error matters more
+                line = {"event": "quota_refund_failed", "key_id": charged.key_id}
+                log.warning(json.dumps({**line, "error": type(exc).__name__}))
+
+        return refund
 
     def record(self, usage: AppUsageRecord) -> None:
         """The app's recorder hook: never raises (the client already has its vectors)."""
