@@ -52,6 +52,7 @@ def test_environment_fills_every_usage_field() -> None:
     ("name", "value"),
     [
         ("KEY_CACHE_TTL_SECONDS", "-1"),
+        ("KEY_CACHE_TTL_SECONDS", "301"),
         ("USAGE_RECORD_TTL_DAYS", "0"),
         ("DYNAMODB_MAX_ATTEMPTS", "0"),
         ("DYNAMODB_READ_TIMEOUT_MS", "soon"),
