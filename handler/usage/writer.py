@@ -10,6 +10,10 @@ meets another on the same item (TransactionConflict). botocore does not retry th
 writer does: a cancelled transaction applied nothing, and the conditional put keeps the retry
 idempotent. Retries are few and jittered (full jitter, capped), so a hot key costs a request
 at most about CONFLICT_ATTEMPTS * CONFLICT_CAP_SECONDS / 2 on average.
+A record older than the request item's TTL is refused (RecordExpiredError): its request item
+may already be gone, so nothing could tell a replay from a first write. Settings and the
+template keep the TTL above the queues' retention; this guard covers replay from logs (kept
+for up to ten years) and redriven dead letters.
 Failure policy: any other DynamoDB error, or conflicts past the last attempt, propagate to
 the caller (the recorder falls back to the queue).
 """
@@ -38,6 +42,11 @@ if TYPE_CHECKING:
     from handler.settings import Settings
 
 WriteOutcome = Literal["written", "duplicate"]
+
+
+class RecordExpiredError(ValueError):
+    """The record is older than the usage TTL: writing it could count it a second time."""
+
 
 CONFLICT_ATTEMPTS = 8  # transactions tried per record while they meet TransactionConflict
 CONFLICT_BASE_SECONDS = 0.01  # backoff before retry n: uniform(0, min(cap, base * 2**n))
@@ -106,11 +115,13 @@ class UsageWriter:
         table: str,
         ttl_seconds: int,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
         self.table = table
         self.ttl_seconds = ttl_seconds
         self.sleep = sleep
+        self.clock = clock
         self.conflicts = 0  # TransactionConflict cancellations met (and retried or raised)
 
     @classmethod
@@ -120,7 +131,12 @@ class UsageWriter:
 
     def write(self, record: UsageRecord) -> WriteOutcome:
         """Write once; "duplicate" when this request id was already recorded. Raises the
-        ClientError of the last attempt when conflicts outlast CONFLICT_ATTEMPTS."""
+        ClientError of the last attempt when conflicts outlast CONFLICT_ATTEMPTS, and
+        RecordExpiredError for a record older than the TTL."""
+        if record.timestamp + self.ttl_seconds <= self.clock():
+            raise RecordExpiredError(
+                f"record {record.request_id} is older than the {self.ttl_seconds} s usage TTL"
+            )
         items = self._transaction(record)
         for attempt in range(CONFLICT_ATTEMPTS):
             try:

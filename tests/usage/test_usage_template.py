@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 import yaml
 
-from handler.settings import MAX_KEY_CACHE_SECONDS, Settings, SettingsError
+from handler.settings import (
+    MAX_KEY_CACHE_SECONDS,
+    MIN_USAGE_TTL_DAYS,
+    Settings,
+    SettingsError,
+)
+from handler.usage.recorder import LOST_EVENT
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 
@@ -48,3 +54,30 @@ def test_key_cache_ttl_has_the_same_maximum_in_template_and_settings(
     assert Settings.from_env(env).key_cache_seconds == MAX_KEY_CACHE_SECONDS
     with pytest.raises(SettingsError, match="KEY_CACHE_TTL_SECONDS"):
         Settings.from_env({"KEY_CACHE_TTL_SECONDS": str(MAX_KEY_CACHE_SECONDS + 1)})
+
+
+@pytest.mark.unit
+def test_usage_ttl_outlives_every_wait_in_the_queues(template: dict[str, Any]) -> None:
+    parameter = template["Parameters"]["UsageRecordTtlDays"]
+    assert parameter["MinValue"] == MIN_USAGE_TTL_DAYS
+    resources = template["Resources"]
+    for queue in ("UsageFallbackQueue", "UsageFallbackDeadLetterQueue"):
+        retention = resources[queue]["Properties"]["MessageRetentionPeriod"]
+        assert MIN_USAGE_TTL_DAYS * 86400 > retention, queue
+    with pytest.raises(SettingsError, match="USAGE_RECORD_TTL_DAYS"):
+        Settings.from_env({"USAGE_RECORD_TTL_DAYS": str(MIN_USAGE_TTL_DAYS - 1)})
+
+
+@pytest.mark.unit
+def test_the_lost_record_alarm_counts_the_recorders_lost_lines(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+    metric_filter = resources["UsageRecordsLostFilter"]["Properties"]
+    assert metric_filter["LogGroupName"] == {"Ref": "EmbeddingsLogGroup"}
+    assert metric_filter["FilterPattern"] == f'"{LOST_EVENT}"'
+    (transform,) = metric_filter["MetricTransformations"]
+    alarm = resources["UsageRecordsLostAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        transform["MetricNamespace"],
+        transform["MetricName"],
+    )
+    assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"].startswith("GreaterThanOrEqual")
