@@ -69,8 +69,21 @@ def least_payload_size(
     """A lower bound of the uncompressed response's size in a Lambda payload, known before the
     model runs: exact for base64 (its length does not depend on the values), for float the
     body of zero vectors plus FLOAT_EXTRA_CHARS a component."""
-    zeros = np.zeros((count, dimensions), dtype=np.float32)
-    size = lambda_payload_size(embeddings_body(zeros, model, prompt_tokens, encoding_format), False)
+    if count < 1:
+        return 0
+
+    def size_of(rows: int) -> int:
+        zeros = np.zeros((rows, dimensions), dtype=np.float32)
+        return lambda_payload_size(
+            embeddings_body(zeros, model, prompt_tokens, encoding_format), False
+        )
+
+    # Sizes add up over the parts of the body, and entry i differs from entry 1 only in the
+    # digits of its index: from one- and two-entry bodies, with no count-sized body built.
+    one = size_of(1)
+    per_entry = size_of(2) - one  # the comma and entry 1
+    index_digits = sum(len(str(index)) for index in range(1, count))
+    size = one + (count - 1) * (per_entry - 1) + index_digits
     if encoding_format == "float" and dimensions > 1:
         size += count * dimensions * FLOAT_EXTRA_CHARS
     return size

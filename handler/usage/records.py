@@ -15,7 +15,6 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-
 MAX_USER_CHARS = 256  # OpenAI's `user` is a short end-user id; the request model's limit
 MAX_MODEL_CHARS = 256  # the request model's limit on `model` (records hold the served id)
 MAX_REQUEST_ID_CHARS = 128  # API Gateway's ids are 36-40; a longer one is hashed

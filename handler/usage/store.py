@@ -17,7 +17,7 @@ dynamodb:UpdateItem on the usage table; sqs:ReceiveMessage, sqs:DeleteMessage,
 sqs:GetQueueAttributes (for its event source mapping).
 The operator CLI (`python -m handler.usage.cli`, the operator's own credentials):
   keys table:   dynamodb:PutItem, dynamodb:GetItem, dynamodb:Scan, dynamodb:UpdateItem
-  usage table:  dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem (replay)
+  usage table:  dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem (replay, replay-logs)
   queue:        sqs:ReceiveMessage, sqs:DeleteMessage
 
 Keys table: partition key `key_hash` (S, sha256 hex of the secret), no sort key, no GSI,

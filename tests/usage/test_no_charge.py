@@ -157,7 +157,8 @@ def test_the_size_floor_never_exceeds_the_real_size(
     vectors = embedder.embed(texts, truncate=True).vectors[:, :dimensions]
     vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     for fmt in ("float", "base64"):
-        for row in vectors:
-            real = lambda_payload_size(embeddings_body(row[None, :], MODEL, 7, fmt), False)
-            floor = least_payload_size(1, dimensions, MODEL, 7, fmt)
+        batches = [row[None, :] for row in vectors] + [vectors, np.tile(vectors, (12, 1))]
+        for batch in batches:  # one vector at a time, 204 and 2,448 together
+            real = lambda_payload_size(embeddings_body(batch, MODEL, 7, fmt), False)
+            floor = least_payload_size(len(batch), dimensions, MODEL, 7, fmt)
             assert floor == real if fmt == "base64" else floor <= real
