@@ -9,10 +9,12 @@ PY := $(VENV)/bin/python
 MODEL_DIR ?= build/model
 export MODEL_DIR
 
-.PHONY: help venv setup serve test lint
+.PHONY: help venv setup serve test test-unit lint
 help:
-	@echo "make serve   set everything up (venv, model, local DynamoDB) and serve http://127.0.0.1:8000"
-	@echo "make test    run every test tier"
+	@echo "make serve      set everything up (venv, model, local DynamoDB) and serve http://127.0.0.1:8000"
+	@echo "make test       run every test tier (what CI runs)"
+	@echo "make test-unit  the everyday loop: unit and functional tiers, no SAM or Java (< 1 min)"
+	@echo "make lint       ruff format --check, ruff check and mypy"
 	@echo "make model   build the int8 ONNX artifact into $(MODEL_DIR)"
 	@echo "make bench   run the benchmarks"
 
@@ -32,6 +34,12 @@ serve: setup
 
 test: setup
 	$(PY) -m pytest
+
+# The quick loop: no SAM build, no tool venvs, no DynamoDB Local (Java); tests/deploy needs
+# them all. It needs a model artifact, built (with torch) only if there is none yet.
+test-unit: venv
+	@test -f $(MODEL_DIR)/manifest.json || $(MAKE) --no-print-directory model
+	$(PY) -m pytest -q -m "unit or functional" --ignore=tests/deploy
 
 lint: venv
 	$(VENV)/bin/ruff check handler model_artifacts tests bench tools layers

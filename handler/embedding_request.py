@@ -1,29 +1,124 @@
-"""Parse and validate a POST /v1/embeddings body into an EmbeddingRequest.
+"""The POST /v1/embeddings body as a pydantic model, validated with OpenAI's rules and messages.
 
-Validation is done by hand on the orjson-parsed body rather than by a pydantic model: the
-union of four input shapes gives unreadable pydantic errors, and OpenAI's clients expect
-OpenAI's messages. Checks that need the model (vocabulary, token lengths) happen in the embedder.
+`parse_embedding_request` validates the raw bytes in one pass (pydantic-core parses the JSON
+itself). The four input shapes and the encoding go through plain validators that raise
+OpenAI's wording; `json_schema_input_type` keeps the published schema the union OpenAI
+documents. Checks that need the model (vocabulary, token lengths) happen in the embedder.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-import orjson
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
-from handler.errors import APIError, invalid, invalid_field, malformed_json, unsupported_media_type
+from handler.errors import (
+    APIError,
+    invalid,
+    invalid_field,
+    malformed_json,
+    missing_parameter,
+    unsupported_media_type,
+)
 
 ENCODING_FORMATS = ("float", "base64")
+# Client-controlled strings that reach usage records and logs. OpenAI's `user` is a short
+# end-user id and its model ids are a few dozen characters: no real client comes near these.
+MAX_USER_CHARS = 256
+MAX_MODEL_CHARS = 256
+MAX_INPUTS_CONTEXT = "max_inputs"  # validation context key: Settings.max_inputs
+
+TokenIds = list[int]
+InputShapes = str | list[str] | TokenIds | list[TokenIds]
 
 
-@dataclass(frozen=True)
-class EmbeddingRequest:
-    inputs: list[str] | list[list[int]]
-    model: str
-    encoding_format: str  # "float" or "base64"
-    dimensions: int | None
-    user: str | None
+def _invalid(path: str) -> PydanticCustomError:
+    return PydanticCustomError("invalid_field", "{path}", {"path": path})
+
+
+def _is_int(value: object) -> bool:
+    return type(value) is int  # bool is an int subclass; true/false are not token ids
+
+
+def _token_array(value: Any, path: str) -> TokenIds:
+    if not isinstance(value, list) or not value or not all(_is_int(t) and t >= 0 for t in value):
+        raise _invalid(path)
+    return value
+
+
+class CreateEmbeddingRequest(BaseModel):
+    """OpenAI's CreateEmbeddingRequest; `input` is normalised to a list of strings or a list
+    of token arrays (the `inputs` property)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    input: list[str] | list[TokenIds] = Field(
+        description="Text or token ids to embed: a string, an array of strings, an array of "
+        "token ids or an array of token-id arrays; no empty string or array."
+    )
+    model: StrictStr = Field(min_length=1, max_length=MAX_MODEL_CHARS)
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: StrictInt | None = None  # its range depends on the model: checked by the route
+    user: StrictStr | None = Field(default=None, max_length=MAX_USER_CHARS)
+
+    @property
+    def inputs(self) -> list[str] | list[TokenIds]:
+        return self.input
+
+    @field_validator("input", mode="plain", json_schema_input_type=InputShapes)
+    @classmethod
+    def _one_of_four_shapes(cls, raw: Any, info: ValidationInfo) -> list[str] | list[TokenIds]:
+        if raw is None:  # OpenAI treats "input": null as missing
+            raise PydanticCustomError("missing", "missing")
+        if isinstance(raw, str):
+            if not raw:
+                raise _invalid("$.input")
+            return [raw]
+        if not isinstance(raw, list) or not raw:
+            raise _invalid("$.input")
+        max_inputs = (info.context or {}).get(MAX_INPUTS_CONTEXT)
+        if max_inputs is not None and len(raw) > max_inputs:
+            raise PydanticCustomError(
+                "too_many_inputs",
+                "'$.input' has {count} items; at most {limit} inputs are allowed per request.",
+                {"count": len(raw), "limit": max_inputs},
+            )
+        first = raw[0]
+        if isinstance(first, str):
+            for index, item in enumerate(raw):
+                if not isinstance(item, str) or not item:
+                    raise _invalid(f"$.input[{index}]")
+            return raw
+        if _is_int(first):
+            return [_token_array(raw, "$.input")]
+        if isinstance(first, list):
+            return [_token_array(item, f"$.input[{index}]") for index, item in enumerate(raw)]
+        raise _invalid("$.input[0]")
+
+    @field_validator(
+        "encoding_format", mode="plain", json_schema_input_type=Literal["float", "base64"] | None
+    )
+    @classmethod
+    def _float_or_base64(cls, raw: Any) -> str:
+        if raw is None or raw == "":  # OpenAI's default when absent, null or empty
+            return "float"
+        if raw not in ENCODING_FORMATS:
+            raise PydanticCustomError(
+                "encoding_format",
+                "{value} is not one of ['float', 'base64'] - 'encoding_format'",
+                {"value": repr(raw)},
+            )
+        return str(raw)
 
 
 def check_content_type(content_type: str) -> None:
@@ -36,77 +131,32 @@ def check_content_type(content_type: str) -> None:
         raise unsupported_media_type(content_type)
 
 
-def _missing(name: str) -> APIError:
-    return invalid(f"Missing required parameter: '{name}'.", name, "missing_required_parameter")
-
-
-def _is_int(value: object) -> bool:
-    return type(value) is int  # bool is an int subclass; true/false are not token ids
-
-
-def _token_array(value: Any, path: str) -> list[int]:
-    if not isinstance(value, list) or not value or not all(_is_int(t) and t >= 0 for t in value):
-        raise invalid_field(path, "input")
-    return value
-
-
-def parse_inputs(raw: Any, max_inputs: int) -> list[str] | list[list[int]]:
-    """One of OpenAI's four input shapes, as a list of strings or a list of token arrays."""
-    if isinstance(raw, str):
-        if not raw:
-            raise invalid_field("$.input", "input")
-        return [raw]
-    if not isinstance(raw, list) or not raw:
-        raise invalid_field("$.input", "input")
-    if len(raw) > max_inputs:
-        raise invalid(
-            f"'$.input' has {len(raw)} items; at most {max_inputs} inputs are allowed per request.",
-            "input",
-        )
-    first = raw[0]
-    if isinstance(first, str):
-        for index, item in enumerate(raw):
-            if not isinstance(item, str) or not item:
-                raise invalid_field(f"$.input[{index}]", "input")
-        return raw
-    if _is_int(first):
-        return [_token_array(raw, "$.input")]
-    if isinstance(first, list):
-        return [_token_array(item, f"$.input[{index}]") for index, item in enumerate(raw)]
-    raise invalid_field("$.input[0]", "input")
-
-
-def parse_embedding_request(body: bytes, max_inputs: int) -> EmbeddingRequest:
+def parse_embedding_request(body: bytes, max_inputs: int) -> CreateEmbeddingRequest:
     """The validated request; raises APIError (400) naming the bad parameter."""
     try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        raise malformed_json() from None
-    if not isinstance(raw, dict):
-        raise invalid("The request body must be a JSON object.")
-    if "input" not in raw or raw["input"] is None:
-        raise _missing("input")
-    model = raw.get("model")
-    if model is None:
-        raise _missing("model")
-    if not isinstance(model, str) or not model:
-        raise invalid_field("$.model", "model")
-    encoding_format = raw.get("encoding_format") or "float"
-    if encoding_format not in ENCODING_FORMATS:
-        raise invalid(
-            f"{encoding_format!r} is not one of ['float', 'base64'] - 'encoding_format'",
-            "encoding_format",
+        return CreateEmbeddingRequest.model_validate_json(
+            body, context={MAX_INPUTS_CONTEXT: max_inputs}
         )
-    dimensions = raw.get("dimensions")
-    if dimensions is not None and not _is_int(dimensions):
-        raise invalid_field("$.dimensions", "dimensions")
-    user = raw.get("user")
-    if user is not None and not isinstance(user, str):
-        raise invalid_field("$.user", "user")
-    return EmbeddingRequest(
-        inputs=parse_inputs(raw["input"], max_inputs),
-        model=model,
-        encoding_format=encoding_format,
-        dimensions=dimensions,
-        user=user,
-    )
+    except ValidationError as exc:
+        raise _to_api_error(exc) from None
+
+
+def _to_api_error(exc: ValidationError) -> APIError:
+    """OpenAI's message for the first problem pydantic found."""
+    first = exc.errors(include_url=False)[0]
+    kind, loc = first["type"], first["loc"]
+    if kind == "json_invalid":
+        return malformed_json()
+    if not loc:  # the body parsed, but is an array, a string, a number...
+        return invalid("The request body must be a JSON object.")
+    param = str(loc[0])
+    if kind == "missing":
+        return missing_parameter(param)
+    if kind == "invalid_field":
+        return invalid_field(first["ctx"]["path"], param)
+    if kind in ("too_many_inputs", "encoding_format"):
+        return invalid(first["msg"], param)
+    if kind == "string_too_long":
+        limit = first["ctx"]["max_length"]
+        return invalid(f"'{param}' must be at most {limit} characters long.", param)
+    return invalid_field("$." + ".".join(str(part) for part in loc), param)

@@ -2,7 +2,7 @@
 
 Every failure a client sees is an APIError rendered by `error_response` as
 `{"error": {"message", "type", "param", "code"}}`. Domain errors (the embedder's input
-errors, the framework's routing and validation errors) are translated in `to_api_error`;
+errors, the framework's routing errors) are translated in `to_api_error`;
 nothing else in the package decides a status code.
 """
 
@@ -12,7 +12,6 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
@@ -61,6 +60,10 @@ def invalid(message: str, param: str | None = None, code: str | None = None) -> 
 def invalid_field(path: str, param: str | None = None) -> APIError:
     """OpenAI's wording for a field with the wrong type or value."""
     return invalid(f"'{path}' is invalid. Please check the API reference: {API_REFERENCE}.", param)
+
+
+def missing_parameter(name: str) -> APIError:
+    return invalid(f"Missing required parameter: '{name}'.", name, "missing_required_parameter")
 
 
 def model_not_found(model: str) -> APIError:
@@ -206,18 +209,9 @@ def to_api_error(exc: Exception, method: str = "", path: str = "") -> APIError |
         return invalid_field(f"$.input[{exc.index}]", "input")
     if isinstance(exc, InputError):
         return invalid(str(exc), param="input")
-    if isinstance(exc, RequestValidationError):
-        return _from_validation(exc)
     if isinstance(exc, StarletteHTTPException):
         return _from_http_exception(exc, method, path)
     return None
-
-
-def _from_validation(exc: RequestValidationError) -> APIError:
-    first = exc.errors()[0] if exc.errors() else {}
-    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "path", "query")]
-    param = ".".join(loc) or None
-    return invalid(f"{first.get('msg', 'Invalid request')} - '{param}'", param)
 
 
 def _from_http_exception(exc: StarletteHTTPException, method: str, path: str) -> APIError:
@@ -248,5 +242,5 @@ def install_exception_handlers(app: FastAPI) -> None:
             raise exc
         return error_response(error)
 
-    for exc_type in (APIError, InputError, RequestValidationError, StarletteHTTPException):
+    for exc_type in (APIError, InputError, StarletteHTTPException):
         app.add_exception_handler(exc_type, handle)

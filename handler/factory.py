@@ -14,6 +14,7 @@ from handler.embedder import Embedder
 from handler.errors import install_exception_handlers
 from handler.hooks import Authenticator, Limiter, NullRecorder, UsageRecorder, no_auth, no_limits
 from handler.middleware import RequestContextMiddleware
+from handler.openapi import install_openapi
 from handler.routes import embeddings, health, models
 from handler.routes.common import Services
 from handler.settings import Settings
@@ -31,10 +32,11 @@ def create_app(
     a recorder usage goes nowhere."""
     app = FastAPI(
         title="serverless-embeddings",
-        docs_url=None,  # the contract is OpenAI's API reference, not a generated schema
+        docs_url=None,  # no HTML docs pages: the document is for tools (schemathesis, SDKs)
         redoc_url=None,
-        openapi_url=None,
+        openapi_url="/openapi.json",
     )
+    install_openapi(app)
     app.state.services = Services(
         settings=settings,
         embedder=embedder,

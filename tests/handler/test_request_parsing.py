@@ -114,3 +114,24 @@ def test_other_content_types_are_415(content_type: str) -> None:
     with pytest.raises(APIError) as caught:
         check_content_type(content_type)
     assert caught.value.status == 415
+
+
+@pytest.mark.parametrize(("name", "limit"), [("user", 256), ("model", 256)])
+def test_client_strings_that_reach_records_are_bounded(name: str, limit: int) -> None:
+    body: dict[str, object] = {"input": "x", "model": MODEL, name: "u" * limit}
+    if name == "user":
+        assert parse(**body).user == "u" * limit  # type: ignore[attr-defined]
+    body[name] = "u" * (limit + 1)
+    error = error_of(**body)
+    assert (error.status, error.param) == (400, name)
+    assert error.message == f"'{name}' must be at most {limit} characters long."
+
+
+def test_null_input_and_empty_encoding_format_follow_openai() -> None:
+    assert error_of(input=None, model=MODEL).code == "missing_required_parameter"
+    assert parse(input="x", model=MODEL, encoding_format=None).encoding_format == "float"  # type: ignore[attr-defined]
+    assert parse(input="x", model=MODEL, encoding_format="").encoding_format == "float"  # type: ignore[attr-defined]
+
+
+def test_unknown_fields_are_ignored_as_openai_does() -> None:
+    assert parse(input="x", model=MODEL, extra={"a": 1}).inputs == ["x"]  # type: ignore[attr-defined]
