@@ -15,8 +15,11 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
-MAX_USER_CHARS = 256  # OpenAI's `user` is a short end-user id; the request model's limit
-MAX_MODEL_CHARS = 256  # the request model's limit on `model` (records hold the served id)
+# The request model's limits (handler/embedding_request.py refuses longer values with a 400),
+# repeated rather than imported: the replay function runs without the dependency layer, so
+# this module must not pull in pydantic. tests/usage/test_record_size.py keeps them equal.
+MAX_USER_CHARS = 256  # OpenAI's `user` is a short end-user id
+MAX_MODEL_CHARS = 256  # records hold the served id
 MAX_REQUEST_ID_CHARS = 128  # API Gateway's ids are 36-40; a longer one is hashed
 MAX_KEY_ID_CHARS = 64  # ours: "key_" + 16 hex, or "anonymous"
 MAX_ENCODING_CHARS = 16  # "float" or "base64"

@@ -21,6 +21,7 @@ from usage_support import Faults, Tables
 from handler.embedder import Embedder, Tokenized
 from handler.embedding_response import embeddings_body, lambda_payload_size, least_payload_size
 from handler.usage.keys import KeyStore, Limits
+from handler.usage.records import MAX_MODEL_CHARS, MAX_USER_CHARS
 from handler.usage.service import UsageService
 
 MODEL = "all-MiniLM-L6-v2"
@@ -162,3 +163,24 @@ def test_the_size_floor_never_exceeds_the_real_size(
             real = lambda_payload_size(embeddings_body(batch, MODEL, 7, fmt), False)
             floor = least_payload_size(len(batch), dimensions, MODEL, 7, fmt)
             assert floor == real if fmt == "base64" else floor <= real
+
+
+@pytest.mark.integration
+def test_an_overlong_user_or_model_is_a_400_before_any_quota_or_model_work(
+    make_app: MakeApp, local_tables: Tables, model_calls: ModelCalls
+) -> None:
+    secret, _ = KeyStore(local_tables.client, local_tables.keys).create("app", LIMITS)
+    app, _ = make_app(local_tables)
+    with TestClient(app) as client:
+        user = post(client, secret, ["hello"], user="u" * (MAX_USER_CHARS + 1))
+        model = client.post(
+            "/v1/embeddings",
+            json={"model": "m" * (MAX_MODEL_CHARS + 1), "input": "hello"},
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+        fits = post(client, secret, ["hello"], user="u" * MAX_USER_CHARS)
+    assert user.status_code == 400 and user.json()["error"]["param"] == "user"
+    assert model.status_code == 400 and model.json()["error"]["param"] == "model"
+    assert fits.status_code == 200 and model_calls.calls == 1
+    tokens = fits.json()["usage"]["total_tokens"]
+    assert counters(local_tables) == {"MIN": (1, tokens), "MON": (0, tokens)}

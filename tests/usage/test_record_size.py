@@ -71,6 +71,14 @@ def largest_record() -> UsageRecord:
 
 
 @pytest.mark.unit
+def test_records_bound_strings_as_the_request_model_does() -> None:
+    from handler import embedding_request
+
+    assert MAX_USER_CHARS == embedding_request.MAX_USER_CHARS
+    assert MAX_MODEL_CHARS == embedding_request.MAX_MODEL_CHARS
+
+
+@pytest.mark.unit
 def test_every_string_in_a_record_is_bounded_by_construction() -> None:
     huge = "x" * 500_000
     record = replace(largest_record(), request_id=huge, user=huge, model=huge, key_id=huge)
