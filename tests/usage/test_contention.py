@@ -162,3 +162,27 @@ def test_hot_key_under_contention_counts_every_request_once(
     assert report.failed == 0 and report.malformed == 0
     assert {name: totals[name] for name in told} == told
     assert totals["request_items"] == totals["request_ids"] == told["requests"]
+
+
+@pytest.mark.unit
+def test_readers_sum_a_days_shards_and_an_unsharded_item_from_before(moto_tables: Tables) -> None:
+    from datetime import UTC, datetime
+
+    from handler.usage.report import UsageReader
+
+    writer = UsageWriter(moto_tables.client, moto_tables.usage, 3600)
+    records = [make_record(tokens=n + 1, inputs=1) for n in range(40)]  # spread over shards
+    for record in records:
+        writer.write(record)
+    items = moto_tables.client.scan(TableName=moto_tables.usage)["Items"]
+    assert len({i["sk"]["S"] for i in items if i["sk"]["S"].startswith("DAY#")}) > 8
+    day = records[0].day
+    legacy = {"pk": {"S": "KEY#key_test"}, "sk": {"S": f"DAY#{day}"}}  # one item a day, as before
+    counts = {
+        name: {"N": "100"} for name in ("requests", "inputs", "prompt_tokens", "total_tokens")
+    }
+    moto_tables.client.put_item(TableName=moto_tables.usage, Item={**legacy, **counts})
+    today = datetime.fromisoformat(day).replace(tzinfo=UTC).date()
+    (bucket,) = UsageReader(moto_tables.client, moto_tables.usage).daily("key_test", today, today)
+    assert (bucket.requests, bucket.inputs) == (140, 140)
+    assert bucket.total_tokens == 100 + sum(r.total_tokens for r in records)
