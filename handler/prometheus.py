@@ -9,7 +9,13 @@ PROMETHEUS_METRICS is on.
 from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+)
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
@@ -69,6 +75,7 @@ class PrometheusSink:
 
 def install(app: FastAPI) -> PrometheusSink:
     """Add the sink to the app's metrics and serve it at GET /metrics."""
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series per counter
     sink = PrometheusSink()
     app.state.metrics.sinks.append(sink)
     router = APIRouter()

@@ -50,6 +50,8 @@ def summarise(documents: list[dict[str, Any]]) -> dict[str, Any]:
     tokens = sum(int(d["Tokens"]) for d in embeddings)
     statuses = Counter(f"{int(d.get('statusCode', 0)) // 100}xx" for d in documents)
     cold = [d for d in documents if d.get("ColdStart")]
+    stamps = [int(d["_aws"]["Timestamp"]) for d in embeddings]
+    window_s = (max(stamps) - min(stamps)) / 1000 if len(stamps) > 1 else 0.0
     return {
         "requests": len(documents),
         "status": dict(sorted(statuses.items())),
@@ -59,7 +61,9 @@ def summarise(documents: list[dict[str, Any]]) -> dict[str, Any]:
         "latency_p50_ms": percentile(latency, 0.50) if latency else None,
         "latency_p99_ms": percentile(latency, 0.99) if latency else None,
         "latency_mean_ms": round(statistics.fmean(latency), 3) if latency else None,
-        # tokens per second of model time: the throughput one busy container sustains
+        # tokens over the wall time between the first and the last embeddings request
+        "tokens_per_second": round(tokens / window_s, 1) if window_s else None,
+        # tokens per second of model time: what one busy container sustains
         "tokens_per_model_second": round(tokens / (model_ms / 1000), 1) if model_ms else None,
         "cold_starts": len(cold),
         "init_ms": [d["InitDuration"] for d in cold if "InitDuration" in d],

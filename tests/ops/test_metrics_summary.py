@@ -64,6 +64,13 @@ def test_summary_of_the_last_requests_matches_what_clients_got(
     assert found["latency_p50_ms"] == latencies[math.ceil(0.5 * 5) - 1]
     assert found["latency_p99_ms"] == latencies[-1]
     assert found["tokens_per_model_second"] > 0
+    stamps = [
+        json.loads(line)["_aws"]["Timestamp"]
+        for line in log.read_text().splitlines()
+        if '"Tokens"' in line
+    ]
+    window = (max(stamps) - min(stamps)) / 1000
+    assert found["tokens_per_second"] == (round(sum(tokens) / window, 1) if window else None)
 
     last_two = json.loads(summary("--last", "2", "--json", str(log)).stdout)
     assert (last_two["requests"], last_two["embeddings_requests"]) == (2, 1)
