@@ -13,6 +13,8 @@ from fastapi import APIRouter, FastAPI
 from handler.embedder import Embedder
 from handler.errors import install_exception_handlers
 from handler.hooks import Authenticator, Limiter, NullRecorder, UsageRecorder, no_auth, no_limits
+from handler.logs import install as install_request_id_logging
+from handler.metrics import EmfSink, Metrics, MetricsSink
 from handler.middleware import RequestContextMiddleware
 from handler.openapi import install_openapi
 from handler.routes import embeddings, health, models
@@ -45,7 +47,24 @@ def create_app(
         limiter=limiter or no_limits,
     )
     install_exception_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    install_request_id_logging()
+    app.state.metrics = Metrics(emf_sinks(settings))  # handler/server.py may add Prometheus
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=app.state.metrics,
+        model=embedder.model_id,
+    )
     for router in (embeddings.router, models.router, health.router, *routers):
         app.include_router(router)
     return app
+
+
+def emf_sinks(settings: Settings) -> list[MetricsSink]:
+    """The EMF sink the settings ask for: stdout (Lambda), a file (METRICS_LOG), or none."""
+    if not settings.metrics_enabled:
+        return []
+    if not settings.metrics_log:
+        return [EmfSink(settings.metrics_namespace)]
+    stream = open(settings.metrics_log, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+    return [EmfSink(settings.metrics_namespace, stream)]

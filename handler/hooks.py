@@ -11,7 +11,8 @@ its own, requests are anonymous and usage records go nowhere.
   free, inline on Lambda (one request per container).
 - A UsageRecorder gets one UsageRecord per successful embeddings response, after the response
   body is built (so a 413 or a failure is never billed) and before it is returned. If
-  `record` raises, the client gets a 500 and no vectors.
+  `record` raises, the client gets a 500 and no vectors. What it returns (the usage
+  outcome: written, duplicate, queued or logged; None for none) becomes a metric.
 - A Limiter charges the quotas before the model runs and returns a Refund; any error after
   that (413, model error, exception) calls it, so a request that gets no vectors is not
   charged.
@@ -42,11 +43,11 @@ class UsageRecord:
 
 
 class UsageRecorder(Protocol):
-    def record(self, usage: UsageRecord) -> None: ...
+    def record(self, usage: UsageRecord) -> str | None: ...
 
 
 class NullRecorder:
-    def record(self, usage: UsageRecord) -> None:
+    def record(self, usage: UsageRecord) -> str | None:
         return None
 
 

@@ -121,6 +121,14 @@ class Settings:
     onnx_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     # Path prefix API Gateway puts before our routes (custom-domain base path mapping).
     api_base_path: str = "/"
+    # One CloudWatch EMF line per request (handler/metrics.py) in this namespace, to stdout,
+    # or appended to METRICS_LOG when set (`make serve` keeps a local file to summarise).
+    metrics_enabled: bool = True
+    metrics_namespace: str = "ServerlessEmbeddings"
+    metrics_log: str = ""
+    # Under uvicorn only (handler/server.py): GET /metrics in Prometheus text format. Off by
+    # default: it tells anyone who can reach the server how busy it is.
+    prometheus_metrics: bool = False
     # Require an API key; the usage module supplies the authenticator. Tests without keys
     # build Settings(auth_enabled=False).
     auth_enabled: bool = True
@@ -167,6 +175,10 @@ class Settings:
             batch_size=_env_int(env, "BATCH_SIZE", d.batch_size, minimum=1),
             onnx_threads=onnx_threads_for(env),
             api_base_path=_env_str(env, "API_BASE_PATH", d.api_base_path),
+            metrics_enabled=_env_bool(env, "METRICS_ENABLED", d.metrics_enabled),
+            metrics_namespace=_env_str(env, "METRICS_NAMESPACE", d.metrics_namespace),
+            metrics_log=_env_str(env, "METRICS_LOG", d.metrics_log),
+            prometheus_metrics=_env_bool(env, "PROMETHEUS_METRICS", d.prometheus_metrics),
             auth_enabled=_env_bool(env, "AUTH_ENABLED", d.auth_enabled),
             keys_table=_env_str(env, "KEYS_TABLE", d.keys_table),
             usage_table=_env_str(env, "USAGE_TABLE", d.usage_table),
@@ -190,6 +202,10 @@ class Settings:
             default_tpm=_env_limit(env, "DEFAULT_TPM"),
             default_monthly_tokens=_env_limit(env, "DEFAULT_MONTHLY_TOKENS"),
         )
+        namespace = settings.metrics_namespace
+        if len(namespace) > 255 or namespace.startswith("AWS/") or ":" in namespace:
+            # CloudWatch's rules for a custom namespace; a bad one would drop every metric.
+            raise SettingsError(f"METRICS_NAMESPACE={namespace!r} is not a custom namespace")
         if not settings.api_base_path.startswith("/"):
             raise SettingsError(f"API_BASE_PATH={settings.api_base_path!r} must start with '/'")
         return settings

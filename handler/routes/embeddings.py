@@ -24,6 +24,7 @@ from handler.embedding_request import check_content_type, parse_embedding_reques
 from handler.embedding_response import check_fits, embeddings_body, fit_response
 from handler.errors import invalid
 from handler.hooks import UsageRecord
+from handler.metrics import RequestMetrics
 from handler.offload import off_loop
 from handler.routes.common import authenticate, services
 
@@ -46,12 +47,14 @@ async def create_embeddings(request: Request) -> Response:
 def embed_request(request: Request, raw: bytes) -> Response:
     """The whole request after its body is read; blocking, so off the event loop. The key is
     checked here rather than by a dependency, to keep to one thread switch."""
-    key_id = authenticate(request)
+    measured: RequestMetrics = request.state.metrics
+    key_id = measured.key_id = authenticate(request)
     wired = services(request)
     settings, embedder = wired.settings, wired.embedder
     check_content_type(request.headers.get("content-type", ""))
     body = parse_embedding_request(raw, settings.max_inputs)
     served_model = wired.resolve_model(body.model)
+    measured.encoding = body.encoding_format
     dimensions = body.dimensions if body.dimensions is not None else embedder.dimensions
     if not 1 <= dimensions <= embedder.dimensions:
         raise invalid(
@@ -82,7 +85,10 @@ def embed_request(request: Request, raw: bytes) -> Response:
     refund = wired.limiter(request, prompt_tokens)  # quotas: a rejected request is not run
     try:
         with MODEL_LOCK:
+            model_started = time.perf_counter()
             vectors = truncate_dimensions(embedder.run(tokenized), dimensions)
+            measured.model_ms = round((time.perf_counter() - model_started) * 1000, 3)
+        measured.inputs, measured.tokens = len(body.inputs), prompt_tokens
         payload = embeddings_body(vectors, served_model, prompt_tokens, body.encoding_format)
         content, headers = fit_response(
             payload,
@@ -97,7 +103,7 @@ def embed_request(request: Request, raw: bytes) -> Response:
     if settings.truncate_inputs:
         headers[TRUNCATED_HEADER] = str(tokenized.truncated)
 
-    wired.recorder.record(
+    measured.usage_outcome = wired.recorder.record(
         UsageRecord(
             request_id=request.state.request_id,
             api_key_id=key_id,

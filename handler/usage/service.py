@@ -181,9 +181,10 @@ class UsageService:
 
         return refund
 
-    def record(self, usage: AppUsageRecord) -> None:
-        """The app's recorder hook: never raises (the client already has its vectors)."""
-        self.recorder(
+    def record(self, usage: AppUsageRecord) -> str:
+        """The app's recorder hook: never raises (the client already has its vectors);
+        returns the outcome (recorder.RecordOutcome) for the request's metrics."""
+        return self.recorder(
             UsageRecord(
                 request_id=usage.request_id,
                 key_id=usage.api_key_id or ANONYMOUS,

@@ -75,7 +75,7 @@ def test_the_lost_record_alarm_counts_the_recorders_lost_lines(template: dict[st
     assert metric_filter["LogGroupName"] == {"Ref": "EmbeddingsLogGroup"}
     assert metric_filter["FilterPattern"] == f'"{LOST_EVENT}"'
     (transform,) = metric_filter["MetricTransformations"]
-    alarm = resources["UsageRecordsLostAlarm"]["Properties"]
+    alarm = resources["UsageRecordsLostInLogsAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == (
         transform["MetricNamespace"],
         transform["MetricName"],
