@@ -13,6 +13,9 @@ its own, requests are anonymous and usage records go nowhere.
   body is built (so a 413 or a failure is never billed) and before it is returned. If
   `record` raises, the client gets a 500 and no vectors. What it returns (the usage
   outcome: written, duplicate, queued or logged; None for none) becomes a metric.
+- A Limiter charges the quotas before the model runs and returns a Refund; any error after
+  that (413, model error, exception) calls it, so a request that gets no vectors is not
+  charged.
 """
 
 from __future__ import annotations
@@ -50,15 +53,19 @@ class NullRecorder:
 
 Authenticator = Callable[[Request], str | None]
 
+# Gives back what a Limiter charged, for a request that then returns no embeddings (a 413,
+# a model error, any exception). Never raises.
+Refund = Callable[[], None]
+
 # Called after tokenizing, before the model runs, with the request's prompt tokens; raises an
 # APIError (429) over a quota. Headers it leaves in request.state.response_headers go out on
-# the response, whatever its status.
-Limiter = Callable[[Request, int], None]
+# the response, whatever its status. Returns the Refund of what it charged (None: nothing).
+Limiter = Callable[[Request, int], Refund | None]
 
 
 def no_auth(request: Request) -> str | None:
     return None
 
 
-def no_limits(request: Request, prompt_tokens: int) -> None:
+def no_limits(request: Request, prompt_tokens: int) -> Refund | None:
     return None

@@ -20,6 +20,13 @@ from pathlib import Path
 LAMBDA_RESPONSE_LIMIT = 6_291_556
 RESPONSE_HEADROOM = 16_384
 LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one full vCPU per 1,769 MB of memory
+# A revoked key keeps working in warm containers for up to the key cache TTL: at most 5
+# minutes (template.yaml's KeyCacheTtlSeconds has the same MaxValue).
+MAX_KEY_CACHE_SECONDS = 300
+# A usage record can wait in the fallback queue, then its dead-letter queue, for up to 14 days
+# in all (SQS's longest retention; a standard queue's DLQ keeps the original enqueue time).
+# Its request item must outlive that, or a late replay would count it again: 14 days + 1.
+MIN_USAGE_TTL_DAYS = 15
 
 
 class SettingsError(ValueError):
@@ -31,7 +38,9 @@ def _env_str(env: Mapping[str, str], name: str, default: str) -> str:
     return value or default
 
 
-def _env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _env_int(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
+) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -41,6 +50,8 @@ def _env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) 
         raise SettingsError(f"{name}={raw!r} is not an integer") from None
     if value < minimum:
         raise SettingsError(f"{name}={value} must be >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name}={value} must be <= {maximum}")
     return value
 
 
@@ -128,7 +139,8 @@ class Settings:
     usage_queue_url: str = ""
     # How long a key's verdict is cached per container: revocation takes up to this long.
     key_cache_seconds: int = 30
-    # How long per-request usage items live (DynamoDB TTL); daily aggregates are kept.
+    # How long per-request usage items live (DynamoDB TTL); daily aggregates are kept. At least
+    # MIN_USAGE_TTL_DAYS: the exactly-once check needs the item while a replay can still come.
     usage_ttl_days: int = 90
     # DynamoDB/SQS calls: short timeouts and few attempts (botocore standard retry mode) so
     # a struggling table costs a request well under a second or two, not its whole budget.
@@ -171,8 +183,12 @@ class Settings:
             keys_table=_env_str(env, "KEYS_TABLE", d.keys_table),
             usage_table=_env_str(env, "USAGE_TABLE", d.usage_table),
             usage_queue_url=_env_str(env, "USAGE_FALLBACK_QUEUE_URL", d.usage_queue_url),
-            key_cache_seconds=_env_int(env, "KEY_CACHE_TTL_SECONDS", d.key_cache_seconds),
-            usage_ttl_days=_env_int(env, "USAGE_RECORD_TTL_DAYS", d.usage_ttl_days, minimum=1),
+            key_cache_seconds=_env_int(
+                env, "KEY_CACHE_TTL_SECONDS", d.key_cache_seconds, maximum=MAX_KEY_CACHE_SECONDS
+            ),
+            usage_ttl_days=_env_int(
+                env, "USAGE_RECORD_TTL_DAYS", d.usage_ttl_days, minimum=MIN_USAGE_TTL_DAYS
+            ),
             dynamodb_connect_timeout_ms=_env_int(
                 env, "DYNAMODB_CONNECT_TIMEOUT_MS", d.dynamodb_connect_timeout_ms, 1
             ),

@@ -1,5 +1,8 @@
 """POST /v1/embeddings: validate, tokenize, check limits, run, serialise, record usage.
 
+A request is charged against its quotas only once it is known to fit (check_fits), and the
+charge is given back if anything fails before its embeddings are ready.
+
 Everything after reading the body blocks (the key check, the quota update and the usage write
 are DynamoDB round trips; tokenizing and the model are compute), so under uvicorn it runs as
 one piece on a worker thread (handler/offload.py): the event loop stays free for other
@@ -18,7 +21,7 @@ from starlette.responses import Response
 
 from handler.embedder import truncate_dimensions
 from handler.embedding_request import check_content_type, parse_embedding_request
-from handler.embedding_response import embeddings_body, fit_response
+from handler.embedding_response import check_fits, embeddings_body, fit_response
 from handler.errors import invalid
 from handler.hooks import UsageRecord
 from handler.metrics import RequestMetrics
@@ -69,20 +72,34 @@ def embed_request(request: Request, raw: bytes) -> Response:
             "input",
             "max_tokens_per_request",
         )
-    wired.limiter(request, prompt_tokens)  # quotas: a rejected request is not run
-    with MODEL_LOCK:
-        model_started = time.perf_counter()
-        vectors = truncate_dimensions(embedder.run(tokenized), dimensions)
-        measured.model_ms = round((time.perf_counter() - model_started) * 1000, 3)
-    measured.inputs, measured.tokens = len(body.inputs), prompt_tokens
-
-    payload = embeddings_body(vectors, served_model, prompt_tokens, body.encoding_format)
-    content, headers = fit_response(
-        payload,
-        request.headers.get("accept-encoding", ""),
+    accept_encoding = request.headers.get("accept-encoding", "")
+    check_fits(  # a response that cannot fit is refused before any quota is charged
+        len(body.inputs),
+        dimensions,
+        served_model,
+        prompt_tokens,
+        body.encoding_format,
+        accept_encoding,
         settings.max_response_bytes,
-        compressible=body.encoding_format == "float",
     )
+    refund = wired.limiter(request, prompt_tokens)  # quotas: a rejected request is not run
+    try:
+        with MODEL_LOCK:
+            model_started = time.perf_counter()
+            vectors = truncate_dimensions(embedder.run(tokenized), dimensions)
+            measured.model_ms = round((time.perf_counter() - model_started) * 1000, 3)
+        measured.inputs, measured.tokens = len(body.inputs), prompt_tokens
+        payload = embeddings_body(vectors, served_model, prompt_tokens, body.encoding_format)
+        content, headers = fit_response(
+            payload,
+            accept_encoding,
+            settings.max_response_bytes,
+            compressible=body.encoding_format == "float",
+        )
+    except BaseException:
+        if refund is not None:  # no embeddings: no charge
+            refund()
+        raise
     if settings.truncate_inputs:
         headers[TRUNCATED_HEADER] = str(tokenized.truncated)
 

@@ -13,14 +13,18 @@ import hmac
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from handler.usage.store import KEY_HASH, Client
 
 KEY_PREFIX = "sk-"
+# Longer than any key this service issues ("sk-" + 43 characters) or an operator would pick:
+# a longer bearer token is refused without hashing it or reading the table.
+MAX_SECRET_CHARS = 256
 ACTIVE = "active"
 REVOKED = "revoked"
 
@@ -64,7 +68,7 @@ class ApiKey:
     created: str
     status: str
     limits: Limits
-    key_hash: str  # never logged; kept to compare in constant time
+    key_hash: str = field(repr=False)  # never logged nor shown; kept to compare in constant time
 
     @property
     def active(self) -> bool:
@@ -182,8 +186,37 @@ class KeyStore:
         return True
 
 
+class _Lru:
+    """A bounded map that evicts its least recently used entry (not thread-safe alone)."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, ApiKey | None]] = OrderedDict()
+
+    def get(self, digest: str) -> tuple[float, ApiKey | None] | None:
+        hit = self._entries.get(digest)
+        if hit is not None:
+            self._entries.move_to_end(digest)
+        return hit
+
+    def put(self, digest: str, entry: tuple[float, ApiKey | None]) -> None:
+        self._entries[digest] = entry
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def pop(self, digest: str) -> None:
+        self._entries.pop(digest, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class CachedKeyLookup:
-    """Key lookups remembered for `ttl` seconds, hits and misses alike (keyed by sha256)."""
+    """Key lookups remembered for `ttl` seconds, keyed by sha256: keys found in the table
+    (active or revoked) and unknown keys in two separate bounded LRU maps, so a flood of
+    random keys only ever evicts other unknown keys, never a real one. A bearer token longer
+    than MAX_SECRET_CHARS is unknown without a read."""
 
     def __init__(
         self,
@@ -191,24 +224,38 @@ class CachedKeyLookup:
         ttl: float,
         clock: Callable[[], float] = time.monotonic,
         max_entries: int = 10_000,
+        max_unknown: int = 10_000,
     ) -> None:
         self._lookup = lookup
         self._ttl = ttl
         self._clock = clock
-        self._max_entries = max_entries
-        self._entries: dict[str, tuple[float, ApiKey | None]] = {}
+        self._known = _Lru(max_entries)
+        self._unknown = _Lru(max_unknown)
         self._lock = threading.Lock()
+        self.reads = 0  # table lookups made (cache misses)
 
     def __call__(self, secret: str) -> ApiKey | None:
+        if len(secret) > MAX_SECRET_CHARS:
+            return None
         digest = hash_key(secret)
         now = self._clock()
         with self._lock:
-            hit = self._entries.get(digest)
+            hit = self._known.get(digest) or self._unknown.get(digest)
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
         key = self._lookup(secret)
         with self._lock:
-            if len(self._entries) >= self._max_entries:
-                self._entries.clear()  # bounded memory under a flood of random keys
-            self._entries[digest] = (now, key)
+            self.reads += 1
+            if key is None:
+                self._known.pop(digest)  # deleted from the table since
+                self._unknown.put(digest, (now, None))
+            else:
+                self._unknown.pop(digest)  # created since a failed try
+                self._known.put(digest, (now, key))
         return key
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        """(known keys, unknown keys) cached now."""
+        with self._lock:
+            return len(self._known), len(self._unknown)

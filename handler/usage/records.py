@@ -1,11 +1,36 @@
-"""The usage record of one successful embeddings request, and its JSON form for the queue."""
+"""The usage record of one successful embeddings request, and its JSON form for the queue.
+
+A record's size is bounded by construction, whatever reaches it: every string field has a
+character limit (the request model refuses a longer `user` or `model` with a 400 first; a
+record cuts or hashes what gets past), and the numbers are counts. So the largest record is
+a few kilobytes, far inside DynamoDB's 400 KB item, SQS's 256 KiB message and a CloudWatch
+log event (tests/usage/test_record_size.py computes each).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
+
+# The request model's limits (handler/embedding_request.py refuses longer values with a 400),
+# repeated rather than imported: the replay function runs without the dependency layer, so
+# this module must not pull in pydantic. tests/usage/test_record_size.py keeps them equal.
+MAX_USER_CHARS = 256  # OpenAI's `user` is a short end-user id
+MAX_MODEL_CHARS = 256  # records hold the served id
+MAX_REQUEST_ID_CHARS = 128  # API Gateway's ids are 36-40; a longer one is hashed
+MAX_KEY_ID_CHARS = 64  # ours: "key_" + 16 hex, or "anonymous"
+MAX_ENCODING_CHARS = 16  # "float" or "base64"
+
+
+def bounded_request_id(request_id: str) -> str:
+    """The id itself when short enough, else a digest of it: still unique and stable, so a
+    retry or a replay of the same request keeps the same id (the exactly-once key)."""
+    if len(request_id) <= MAX_REQUEST_ID_CHARS:
+        return request_id
+    return "sha256:" + hashlib.sha256(request_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -21,6 +46,19 @@ class UsageRecord:
     user: str | None
     latency_ms: float
     timestamp: float  # epoch seconds (UTC) when the request finished
+
+    def __post_init__(self) -> None:
+        # Bound every string by construction (a frozen dataclass: set through object).
+        bounded = {
+            "request_id": bounded_request_id(self.request_id),
+            "key_id": self.key_id[:MAX_KEY_ID_CHARS],
+            "model": self.model[:MAX_MODEL_CHARS],
+            "encoding_format": self.encoding_format[:MAX_ENCODING_CHARS],
+            "user": None if self.user is None else self.user[:MAX_USER_CHARS],
+        }
+        for name, value in bounded.items():
+            if value != getattr(self, name):
+                object.__setattr__(self, name, value)
 
     @property
     def day(self) -> str:

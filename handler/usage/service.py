@@ -7,19 +7,22 @@ no vectors served unmetered); a usage write never fails it (see recorder.py).
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
 from handler import errors
+from handler.hooks import Refund
 from handler.hooks import UsageRecord as AppUsageRecord
 from handler.offload import WORKERS, off_loop
 from handler.routes.common import authenticate
@@ -31,8 +34,10 @@ from handler.usage.keys import ApiKey, CachedKeyLookup, KeyStore, Limits, effect
 from handler.usage.quotas import MONTHLY, QuotaExceededError, QuotaGate
 from handler.usage.recorder import UsageRecorder
 from handler.usage.records import UsageRecord
-from handler.usage.report import MAX_DAYS, UsageReader, default_start, usage_body
+from handler.usage.report import UsageReader, usage_body, usage_window
 from handler.usage.writer import UsageWriter
+
+log = logging.getLogger("handler.usage")
 
 ANONYMOUS = "anonymous"  # the key id usage is recorded under when auth is off
 BEARER = "bearer "
@@ -72,15 +77,6 @@ def bearer_secret(header: str | None) -> str | None:
     if not header or not header[: len(BEARER)].lower() == BEARER:
         return None
     return header[len(BEARER) :].strip() or None
-
-
-def _parse_date(raw: str | None, name: str, default: date) -> date:
-    if raw is None or raw == "":
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise errors.invalid(f"'{name}' must be a date as YYYY-MM-DD; got {raw!r}.", name) from None
 
 
 class UsageService:
@@ -156,11 +152,12 @@ class UsageService:
         request.state.api_key = key
         return key.key_id
 
-    def limit(self, request: Request, prompt_tokens: int) -> None:
-        """Count the request against its key's quotas before the model runs; 429 over one."""
+    def limit(self, request: Request, prompt_tokens: int) -> Refund | None:
+        """Count the request against its key's quotas before the model runs; 429 over one.
+        Returns how to give the charge back if the request then fails (None: no limits)."""
         key: ApiKey | None = getattr(request.state, "api_key", None)
         if key is None:
-            return
+            return None
         # The one place deployment defaults meet a key's own limits.
         key = replace(key, limits=effective_limits(key.limits, self.default_limits))
         try:
@@ -170,8 +167,19 @@ class UsageService:
             if exc.kind == MONTHLY:
                 raise errors.quota_exhausted(exc.message, exc.retry_after_header) from None
             raise errors.rate_limited(exc.kind, exc.message, exc.retry_after_header) from None
-        if state is not None:
-            request.state.response_headers = state.headers()
+        if state is None:
+            return None
+        request.state.response_headers = state.headers()
+        charged = key  # with the effective limits the gate counted against
+
+        def refund() -> None:
+            try:
+                self.gate.refund(charged, state, prompt_tokens)
+            except (BotoCoreError, ClientError) as exc:  # the request's own error matters more
+                line = {"event": "quota_refund_failed", "key_id": charged.key_id}
+                log.warning(json.dumps({**line, "error": type(exc).__name__}))
+
+        return refund
 
     def record(self, usage: AppUsageRecord) -> str:
         """The app's recorder hook: never raises (the client already has its vectors);
@@ -192,31 +200,25 @@ class UsageService:
             )
         )
 
-    def usage(self, key_id: str | None, start_date: str | None, end_date: str | None) -> Any:
+    def usage(self, key_id: str | None, query: list[tuple[str, str]]) -> Any:
         today = datetime.fromtimestamp(self.clock(), UTC).date()
-        end = _parse_date(end_date, "end_date", today)
-        start = _parse_date(start_date, "start_date", default_start(end))
-        if start > end:
-            raise errors.invalid("'start_date' must not be after 'end_date'.", "start_date")
-        if (end - start).days >= MAX_DAYS:
-            raise errors.invalid(f"Ask for at most {MAX_DAYS} days at a time.", "start_date")
+        start, end = usage_window(query, today)
         owner = key_id or ANONYMOUS
         return usage_body(owner, start, end, self.reader.daily(owner, start, end))
 
     def router(self) -> APIRouter:
         router = APIRouter()
 
-        def authenticated_usage(request: Request, start: str | None, end: str | None) -> Any:
-            return self.usage(authenticate(request), start, end)
+        def authenticated_usage(request: Request, query: list[tuple[str, str]]) -> Any:
+            return self.usage(authenticate(request), query)
 
         # Plain Request, no typed query parameters: analysing those makes FastAPI import
         # pydantic.v1, tens of milliseconds of cold start. The key check and the read share
         # one trip off the event loop (as in the embeddings route).
         @router.get("/v1/usage")
         async def get_usage(request: Request) -> Response:
-            query = request.query_params
-            start, end = query.get("start_date"), query.get("end_date")
-            body = await off_loop(request, authenticated_usage, request, start, end)
+            query = request.query_params.multi_items()
+            body = await off_loop(request, authenticated_usage, request, query)
             return json_response(body)
 
         return router

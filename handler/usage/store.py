@@ -17,7 +17,7 @@ dynamodb:UpdateItem on the usage table; sqs:ReceiveMessage, sqs:DeleteMessage,
 sqs:GetQueueAttributes (for its event source mapping).
 The operator CLI (`python -m handler.usage.cli`, the operator's own credentials):
   keys table:   dynamodb:PutItem, dynamodb:GetItem, dynamodb:Scan, dynamodb:UpdateItem
-  usage table:  dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem (replay)
+  usage table:  dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem (replay, replay-logs)
   queue:        sqs:ReceiveMessage, sqs:DeleteMessage
 
 Keys table: partition key `key_hash` (S, sha256 hex of the secret), no sort key, no GSI,
@@ -27,14 +27,18 @@ optional rpm, tpm, monthly_tokens (N).
 Usage table (single-table design): partition key `pk` (S), sort key `sk` (S), TTL attribute
 `expires_at` (N, epoch seconds), no GSI.
   pk="REQ#<request_id>"  sk="REQ"               one per successful request (exactly once)
-  pk="KEY#<key_id>"      sk="DAY#<YYYY-MM-DD>"  daily aggregate: requests, inputs,
-                                                prompt_tokens, total_tokens (no TTL)
+  pk="KEY#<key_id>"      sk="DAY#<YYYY-MM-DD>#<shard>"  daily aggregate, split over
+                                                DAY_SHARDS items (shard from the request id) so a
+                                                busy key's transactions rarely meet on one item:
+                                                requests, inputs, prompt_tokens, total_tokens
+                                                (no TTL); readers sum a day's shards
   pk="KEY#<key_id>"      sk="MIN#<YYYYMMDDHHMM>" quota window: requests, tokens (TTL)
   pk="KEY#<key_id>"      sk="MON#<YYYY-MM>"      monthly token budget counter (TTL)
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -46,6 +50,11 @@ KEY_HASH = "key_hash"
 PK = "pk"
 SK = "sk"
 TTL_ATTRIBUTE = "expires_at"
+# Day aggregates per key and day. DynamoDB cancels a transaction that meets another on the
+# same item, so one item per day caps a key at one usage write per round trip; with N shards
+# concurrent writes of one key conflict about N times less often. Readers query the day range
+# and sum, so changing N later needs no migration.
+DAY_SHARDS = 16
 
 Client = Any  # a botocore DynamoDB or SQS client; botocore ships no static types
 
@@ -97,8 +106,13 @@ def request_key(request_id: str) -> dict[str, Any]:
     return {PK: {"S": f"REQ#{request_id}"}, SK: {"S": "REQ"}}
 
 
-def day_key(key_id: str, day: str) -> dict[str, Any]:
-    return {PK: {"S": f"KEY#{key_id}"}, SK: {"S": f"DAY#{day}"}}
+def day_shard(request_id: str) -> int:
+    """A request's day-aggregate shard: stable, so a retry or replay picks the same item."""
+    return zlib.crc32(request_id.encode()) % DAY_SHARDS
+
+
+def day_key(key_id: str, day: str, shard: int) -> dict[str, Any]:
+    return {PK: {"S": f"KEY#{key_id}"}, SK: {"S": f"DAY#{day}#{shard:02d}"}}
 
 
 def minute_key(key_id: str, minute: str) -> dict[str, Any]:
