@@ -12,12 +12,20 @@ from fastapi import APIRouter, FastAPI
 
 from handler.embedder import Embedder
 from handler.errors import install_exception_handlers
-from handler.hooks import Authenticator, Limiter, NullRecorder, UsageRecorder, no_auth, no_limits
+from handler.hooks import (
+    Authenticator,
+    Limiter,
+    NullRecorder,
+    UsageRecorder,
+    UsageReport,
+    no_auth,
+    no_limits,
+)
 from handler.logs import install as install_request_id_logging
 from handler.metrics import EmfSink, Metrics, MetricsSink
 from handler.middleware import RequestContextMiddleware
 from handler.openapi import install_openapi
-from handler.routes import embeddings, health, models
+from handler.routes import embeddings, health, models, usage
 from handler.routes.common import Services
 from handler.settings import Settings
 
@@ -28,10 +36,11 @@ def create_app(
     authenticator: Authenticator | None = None,
     recorder: UsageRecorder | None = None,
     limiter: Limiter | None = None,
+    usage_report: UsageReport | None = None,
     routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """An app serving `embedder`; without an authenticator every caller is anonymous, without
-    a recorder usage goes nowhere."""
+    a recorder usage goes nowhere, without a usage report GET /v1/usage is not served."""
     app = FastAPI(
         title="serverless-embeddings",
         docs_url=None,  # no HTML docs pages: the document is for tools (schemathesis, SDKs)
@@ -45,6 +54,7 @@ def create_app(
         authenticator=authenticator or no_auth,
         recorder=recorder or NullRecorder(),
         limiter=limiter or no_limits,
+        usage_report=usage_report,
     )
     install_exception_handlers(app)
     install_request_id_logging()
@@ -55,7 +65,8 @@ def create_app(
         metrics=app.state.metrics,
         model=embedder.model_id,
     )
-    for router in (embeddings.router, models.router, health.router, *routers):
+    optional = [usage.router] if usage_report is not None else []
+    for router in (embeddings.router, models.router, health.router, *optional, *routers):
         app.include_router(router)
     return app
 

@@ -23,10 +23,10 @@ from handler.embedder import truncate_dimensions
 from handler.embedding_request import check_content_type, parse_embedding_request
 from handler.embedding_response import check_fits, embeddings_body, fit_response
 from handler.errors import invalid
-from handler.hooks import UsageRecord
 from handler.metrics import RequestMetrics
 from handler.offload import off_loop
 from handler.routes.common import authenticate, services
+from handler.usage.records import ANONYMOUS, UsageRecord
 
 router = APIRouter()
 TRUNCATED_HEADER = "x-truncated-inputs"
@@ -106,16 +106,18 @@ def embed_request(request: Request, raw: bytes) -> Response:
     measured.usage_outcome = wired.recorder.record(
         UsageRecord(
             request_id=request.state.request_id,
-            api_key_id=key_id,
+            key_id=key_id or ANONYMOUS,
             model=served_model,
             requested_model=body.model,
             prompt_tokens=prompt_tokens,
-            input_count=len(body.inputs),
+            total_tokens=prompt_tokens,
+            inputs=len(body.inputs),
             dimensions=dimensions,
             encoding_format=body.encoding_format,
             user=body.user,
             truncated_inputs=tokenized.truncated,
             latency_ms=round((time.perf_counter() - request.state.started) * 1000, 3),
+            timestamp=time.time(),
         )
     )
     return Response(content, media_type="application/json", headers=headers)

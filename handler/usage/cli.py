@@ -24,7 +24,7 @@ from typing import Any, TextIO
 from handler.settings import Settings
 from handler.usage import store
 from handler.usage.fallback import SqsUsageQueue
-from handler.usage.keys import UNLIMITED, ApiKey, KeyStore, Limits
+from handler.usage.keys import LIMIT_HELP, LIMIT_NAMES, UNLIMITED, ApiKey, KeyStore, Limits
 from handler.usage.log_replay import replay_lines
 from handler.usage.replay import ReplayReport, replay
 from handler.usage.report import UsageReader, default_start, usage_body
@@ -45,11 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     create = commands.add_parser("create", help="create a key and print it once")
     create.add_argument("name")
     # Left out, a limit follows the deployment's default (DEFAULT_RPM...); 0 opts out of it.
-    create.add_argument("--rpm", type=_limit, help="requests per minute (0 = unlimited)")
-    create.add_argument("--tpm", type=_limit, help="tokens per minute (0 = unlimited)")
-    create.add_argument(
-        "--monthly-tokens", type=_limit, help="token budget per calendar month (0 = unlimited)"
-    )
+    for name in LIMIT_NAMES:  # --rpm, --tpm, --monthly-tokens
+        option = "--" + name.replace("_", "-")
+        create.add_argument(option, type=_limit, help=f"{LIMIT_HELP[name]} (0 = unlimited)")
     create.add_argument("--secret", help=argparse.SUPPRESS)  # fixed dev key for local serve
     commands.add_parser("list", help="list keys (ids, names, status, limits; never secrets)")
     revoke = commands.add_parser("revoke", help="revoke a key by id")
@@ -73,11 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 def _limits_text(limits: Limits) -> str:
     parts = [
         f"{label}={'unlimited' if value == UNLIMITED else value}"
-        for label, value in (
-            ("rpm", limits.rpm),
-            ("tpm", limits.tpm),
-            ("monthly_tokens", limits.monthly_tokens),
-        )
+        for label, value in limits.items()
         if value is not None
     ]
     return " ".join(parts) or "deployment defaults"
@@ -113,7 +107,7 @@ def main(
     dynamodb = dynamodb or _client("dynamodb")
     keys = KeyStore(dynamodb, settings.keys_table)
     if args.command == "create":
-        limits = Limits(rpm=args.rpm, tpm=args.tpm, monthly_tokens=args.monthly_tokens)
+        limits = Limits(**{name: getattr(args, name) for name in LIMIT_NAMES})
         secret, key = keys.create(args.name, limits, secret=args.secret)
         print(f"key id:  {key.key_id}\nlimits:  {_limits_text(limits)}", file=out)
         print(f"api key: {secret}\n(shown once: store it now; only its sha256 is kept)", file=out)

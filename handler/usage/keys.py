@@ -15,11 +15,13 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
 from handler.usage.store import KEY_HASH, Client
+
+BEARER = "bearer "  # how every OpenAI client sends its key, case-insensitively
 
 KEY_PREFIX = "sk-"
 # Longer than any key this service issues ("sk-" + 43 characters) or an operator would pick:
@@ -37,13 +39,25 @@ class Limits:
     """A key's own limits as stored: None = not set (the deployment default applies),
     UNLIMITED = explicitly none. The gate sees only effective_limits(): None or >= 1."""
 
-    rpm: int | None = None  # requests per minute
-    tpm: int | None = None  # tokens per minute
-    monthly_tokens: int | None = None  # token budget per calendar month (UTC)
+    rpm: int | None = field(default=None, metadata={"help": "requests per minute"})
+    tpm: int | None = field(default=None, metadata={"help": "tokens per minute"})
+    monthly_tokens: int | None = field(
+        default=None, metadata={"help": "token budget per calendar month (UTC)"}
+    )
+
+    def items(self) -> list[tuple[str, int | None]]:
+        """(name, value) of every limit, in LIMIT_NAMES order."""
+        return [(name, getattr(self, name)) for name in LIMIT_NAMES]
 
     @property
     def limited(self) -> bool:
-        return any(v is not None for v in (self.rpm, self.tpm, self.monthly_tokens))
+        return any(value is not None for _, value in self.items())
+
+
+# The limit fields, named once (the class above): the keys table's attributes, the CLI's
+# options and the deployment defaults (Settings.default_<name>) all follow them.
+LIMIT_NAMES = tuple(f.name for f in fields(Limits))
+LIMIT_HELP = {f.name: str(f.metadata["help"]) for f in fields(Limits)}
 
 
 def effective_limits(own: Limits, defaults: Limits) -> Limits:
@@ -55,9 +69,7 @@ def effective_limits(own: Limits, defaults: Limits) -> Limits:
         return None if value == UNLIMITED else value
 
     return Limits(
-        rpm=pick(own.rpm, defaults.rpm),
-        tpm=pick(own.tpm, defaults.tpm),
-        monthly_tokens=pick(own.monthly_tokens, defaults.monthly_tokens),
+        **{name: pick(getattr(own, name), getattr(defaults, name)) for name in LIMIT_NAMES}
     )
 
 
@@ -75,6 +87,13 @@ class ApiKey:
         return self.status == ACTIVE
 
 
+def bearer_secret(header: str | None) -> str | None:
+    """The secret of an `Authorization: Bearer <secret>` header; None when there is none."""
+    if not header or not header[: len(BEARER)].lower() == BEARER:
+        return None
+    return header[len(BEARER) :].strip() or None
+
+
 def hash_key(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
@@ -84,8 +103,7 @@ def new_secret() -> str:
 
 
 def _limit_attrs(limits: Limits) -> dict[str, Any]:
-    pairs = (("rpm", limits.rpm), ("tpm", limits.tpm), ("monthly_tokens", limits.monthly_tokens))
-    return {name: {"N": str(value)} for name, value in pairs if value is not None}
+    return {name: {"N": str(value)} for name, value in limits.items() if value is not None}
 
 
 def _optional_int(item: dict[str, Any], name: str) -> int | None:
@@ -98,11 +116,7 @@ def _from_item(item: dict[str, Any]) -> ApiKey:
         name=item.get("name", {"S": ""})["S"],
         created=item["created"]["S"],
         status=item["status"]["S"],
-        limits=Limits(
-            rpm=_optional_int(item, "rpm"),
-            tpm=_optional_int(item, "tpm"),
-            monthly_tokens=_optional_int(item, "monthly_tokens"),
-        ),
+        limits=Limits(**{name: _optional_int(item, name) for name in LIMIT_NAMES}),
         key_hash=item[KEY_HASH]["S"],
     )
 

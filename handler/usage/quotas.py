@@ -137,21 +137,6 @@ class QuotaGate:
             month = f"{state.minute[:4]}-{state.minute[4:6]}"
             self._update_existing(month_key(key.key_id, month), "ADD tokens :t", {":t": -tokens})
 
-    def settle(self, key: ApiKey, state: RateLimitState | None, token_delta: int) -> None:
-        """Correct the token counters when the real count differs from the admitted estimate."""
-        if state is None or token_delta == 0:
-            return
-        if state.limits.tpm is not None:
-            self._adjust_minute(key.key_id, state.minute, 0, token_delta)
-        if state.limits.monthly_tokens is not None:
-            month = f"{state.minute[:4]}-{state.minute[4:6]}"
-            self.client.update_item(
-                TableName=self.table,
-                Key=month_key(key.key_id, month),
-                UpdateExpression="ADD tokens :t",
-                ExpressionAttributeValues={":t": {"N": str(token_delta)}},
-            )
-
     def _count_minute(
         self, key: ApiKey, tokens: int, state: RateLimitState, expires_at: int
     ) -> RateLimitState:

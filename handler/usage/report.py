@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from handler.errors import invalid
-from handler.usage.store import PK, SK, Client
+from handler.usage.store import PK, SK, Client, day_of, day_range, key_partition
 
 MAX_DAYS = 366
 QUERY_PARAMETERS = ("start_date", "end_date")  # all that GET /v1/usage takes
@@ -81,20 +81,21 @@ class UsageReader:
     def daily(self, key_id: str, start: date, end: date) -> list[DayUsage]:
         """One bucket per day from start to end inclusive, zeros where nothing was used."""
         found: dict[str, dict[str, int]] = {}
+        low, high = day_range(start.isoformat(), end.isoformat())
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :lo AND :hi",
             "ExpressionAttributeNames": {"#pk": PK, "#sk": SK},
             "ExpressionAttributeValues": {
-                ":pk": {"S": f"KEY#{key_id}"},
-                ":lo": {"S": f"DAY#{start.isoformat()}"},
-                ":hi": {"S": f"DAY#{end.isoformat()}#~"},  # "~" sorts after every shard
+                ":pk": {"S": key_partition(key_id)},
+                ":lo": {"S": low},
+                ":hi": {"S": high},
             },
         }
         while True:
             page = self.client.query(**kwargs)
             for item in page.get("Items", []):
-                day = item[SK]["S"].removeprefix("DAY#")[:10]  # YYYY-MM-DD, any shard
+                day = day_of(item[SK]["S"])
                 counts = found.setdefault(day, dict.fromkeys(COUNTERS, 0))
                 for name in COUNTERS:
                     counts[name] += int(item.get(name, {"N": "0"})["N"])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -17,66 +16,30 @@ from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from fastapi import APIRouter
 from starlette.requests import Request
-from starlette.responses import Response
 
 from handler import errors
 from handler.hooks import Refund
-from handler.hooks import UsageRecord as AppUsageRecord
-from handler.offload import WORKERS, off_loop
-from handler.routes.common import authenticate
-from handler.routes.json import json_response
+from handler.offload import WORKERS
 from handler.settings import Settings
 from handler.usage import store
 from handler.usage.fallback import SqsUsageQueue
-from handler.usage.keys import ApiKey, CachedKeyLookup, KeyStore, Limits, effective_limits
+from handler.usage.keys import (
+    LIMIT_NAMES,
+    ApiKey,
+    CachedKeyLookup,
+    KeyStore,
+    Limits,
+    bearer_secret,
+    effective_limits,
+)
 from handler.usage.quotas import MONTHLY, QuotaExceededError, QuotaGate
 from handler.usage.recorder import UsageRecorder
-from handler.usage.records import UsageRecord
+from handler.usage.records import ANONYMOUS, UsageRecord
 from handler.usage.report import UsageReader, usage_body, usage_window
 from handler.usage.writer import UsageWriter
 
 log = logging.getLogger("handler.usage")
-
-ANONYMOUS = "anonymous"  # the key id usage is recorded under when auth is off
-BEARER = "bearer "
-
-
-class LazyClient:
-    """A botocore client built on a background thread from construction on, so its ~0.1-0.3 s
-    of imports and model loading overlap the model's load at cold start."""
-
-    def __init__(self, build: Callable[[], Any]) -> None:
-        self._client: Any = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._build, args=(build,), daemon=True)
-        self._thread.start()
-
-    def _build(self, build: Callable[[], Any]) -> None:
-        try:
-            self._client = build()
-        except BaseException as exc:  # re-raised in the thread that needs the client
-            self._error = exc
-
-    def __getattr__(self, name: str) -> Any:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return getattr(self._client, name)
-
-
-def quiet_botocore() -> None:
-    """botocore's DEBUG lines print request and response bodies, which carry key hashes:
-    keep its loggers at INFO or above whatever the root level is."""
-    botocore_log = logging.getLogger("botocore")
-    botocore_log.setLevel(max(logging.INFO, botocore_log.getEffectiveLevel()))
-
-
-def bearer_secret(header: str | None) -> str | None:
-    if not header or not header[: len(BEARER)].lower() == BEARER:
-        return None
-    return header[len(BEARER) :].strip() or None
 
 
 class UsageService:
@@ -103,17 +66,17 @@ class UsageService:
         cls, settings: Settings, dynamodb: Any = None, sqs: Any = None
     ) -> UsageService:
         """Wire from Settings; clients are built in the background unless given."""
-        quiet_botocore()
+        store.quiet_botocore()
 
         def build(service: str) -> Any:
             return store.client_for(service, settings, connections=WORKERS)
 
         if dynamodb is None:
-            dynamodb = LazyClient(lambda: build("dynamodb"))
+            dynamodb = store.LazyClient(lambda: build("dynamodb"))
         queue = None
         if settings.usage_queue_url:
             if sqs is None:
-                sqs = LazyClient(lambda: build("sqs"))
+                sqs = store.LazyClient(lambda: build("sqs"))
             queue = SqsUsageQueue(sqs, settings.usage_queue_url)
         keys = KeyStore(dynamodb, settings.keys_table)
         return cls(
@@ -123,9 +86,7 @@ class UsageService:
             reader=UsageReader(dynamodb, settings.usage_table),
             auth_enabled=settings.auth_enabled,
             default_limits=Limits(
-                rpm=settings.default_rpm,
-                tpm=settings.default_tpm,
-                monthly_tokens=settings.default_monthly_tokens,
+                **{name: getattr(settings, f"default_{name}") for name in LIMIT_NAMES}
             ),
         )
 
@@ -135,8 +96,16 @@ class UsageService:
             "authenticator": self.authenticate,
             "limiter": self.limit,
             "recorder": self,
-            "routers": [self.router()],
+            "usage_report": self.usage,
         }
+
+    def reconnect(self, settings: Settings) -> None:
+        """After a SnapStart restore: the same service on fresh AWS clients (the pooled
+        connections and resolved credentials in the snapshot are stale). The cached key
+        verdicts go with the old clients."""
+        fresh = UsageService.from_settings(settings)
+        self.lookup, self.gate = fresh.lookup, fresh.gate
+        self.recorder, self.reader = fresh.recorder, fresh.reader
 
     def authenticate(self, request: Request) -> str | None:
         """The caller's key id; 401 for a missing, unknown or revoked key. Blocking (a cache
@@ -181,44 +150,15 @@ class UsageService:
 
         return refund
 
-    def record(self, usage: AppUsageRecord) -> str:
+    def record(self, usage: UsageRecord) -> str:
         """The app's recorder hook: never raises (the client already has its vectors);
-        returns the outcome (recorder.RecordOutcome) for the request's metrics."""
-        return self.recorder(
-            UsageRecord(
-                request_id=usage.request_id,
-                key_id=usage.api_key_id or ANONYMOUS,
-                model=usage.model,
-                prompt_tokens=usage.prompt_tokens,
-                total_tokens=usage.prompt_tokens,
-                inputs=usage.input_count,
-                dimensions=usage.dimensions,
-                encoding_format=usage.encoding_format,
-                user=usage.user,
-                latency_ms=usage.latency_ms,
-                timestamp=self.clock(),
-            )
-        )
+        returns the outcome (recorder.RecordOutcome) for the request's metrics. The
+        record is stamped with the ledger's clock: the day it is counted in."""
+        return self.recorder(replace(usage, timestamp=self.clock()))
 
-    def usage(self, key_id: str | None, query: list[tuple[str, str]]) -> Any:
+    def usage(self, key_id: str | None, query: list[tuple[str, str]]) -> dict[str, Any]:
+        """GET /v1/usage's body (the app's UsageReport hook); a 400 for a bad parameter."""
         today = datetime.fromtimestamp(self.clock(), UTC).date()
         start, end = usage_window(query, today)
         owner = key_id or ANONYMOUS
         return usage_body(owner, start, end, self.reader.daily(owner, start, end))
-
-    def router(self) -> APIRouter:
-        router = APIRouter()
-
-        def authenticated_usage(request: Request, query: list[tuple[str, str]]) -> Any:
-            return self.usage(authenticate(request), query)
-
-        # Plain Request, no typed query parameters: analysing those makes FastAPI import
-        # pydantic.v1, tens of milliseconds of cold start. The key check and the read share
-        # one trip off the event loop (as in the embeddings route).
-        @router.get("/v1/usage")
-        async def get_usage(request: Request) -> Response:
-            query = request.query_params.multi_items()
-            body = await off_loop(request, authenticated_usage, request, query)
-            return json_response(body)
-
-        return router

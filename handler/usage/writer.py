@@ -53,24 +53,10 @@ CONFLICT_BASE_SECONDS = 0.01  # backoff before retry n: uniform(0, min(cap, base
 CONFLICT_CAP_SECONDS = 0.2
 
 
-def _optional(value: object, kind: str) -> dict[str, Any]:
-    return {"NULL": True} if value is None else {kind: str(value)}
-
-
 def _request_item(record: UsageRecord, ttl_seconds: int) -> dict[str, Any]:
     return {
         **request_key(record.request_id),
-        "request_id": {"S": record.request_id},
-        "key_id": {"S": record.key_id},
-        "model": {"S": record.model},
-        "prompt_tokens": {"N": str(record.prompt_tokens)},
-        "total_tokens": {"N": str(record.total_tokens)},
-        "inputs": {"N": str(record.inputs)},
-        "dimensions": _optional(record.dimensions, "N"),
-        "encoding_format": {"S": record.encoding_format},
-        "user": _optional(record.user, "S"),
-        "latency_ms": {"N": f"{record.latency_ms:.3f}"},
-        "timestamp": {"N": f"{record.timestamp:.6f}"},
+        **record.attributes(),
         "day": {"S": record.day},
         TTL_ATTRIBUTE: {"N": str(int(record.timestamp) + ttl_seconds)},
     }
