@@ -26,12 +26,14 @@ RUNTIME_LEVEL = "ORT_DISABLE_ALL"
 
 def fuse_transformer(
     source: Path, target: Path, num_heads: int, hidden_size: int, embed_layer_norm: bool = True,
-    skip_layer_norm: bool = True,
+    skip_layer_norm: bool = True, multi_head: bool = False,
 ) -> dict[str, int]:
     """Fuse attention, skip layer norms and bias+GELU (onnxruntime's BERT fusions).
 
     Keeps the raw 2-D attention mask, so any padding side works. Without embed_layer_norm the
     embedding lookups stay plain Gathers (so their table can be stored as int8 rows).
+    With multi_head, attention becomes MultiHeadAttention fed by separate Q/K/V MatMuls (which
+    the caller can then quantize like any product) instead of Attention with the projection inside.
     Returns the fused-op counts.
     """
     options = FusionOptions("bert")
@@ -39,6 +41,7 @@ def fuse_transformer(
     options.enable_embed_layer_norm = embed_layer_norm
     options.enable_skip_layer_norm = skip_layer_norm
     options.enable_bias_skip_layer_norm = skip_layer_norm
+    options.use_multi_head_attention = multi_head
     model = optimize_model(
         str(source), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
         optimization_options=options, opt_level=0,
