@@ -71,7 +71,7 @@ def flops_per_token(config_json: Path, mean_tokens: float) -> float:
     h, layers = config["hidden_size"], config["num_hidden_layers"]
     inner = config.get("intermediate_size", 4 * h)
     macs = layers * (4 * h * h + 2 * h * inner + 2 * mean_tokens * h)
-    return 2.0 * macs
+    return float(2.0 * macs)
 
 
 def describe(config_json: Path, mean_tokens: float) -> dict[str, Any]:

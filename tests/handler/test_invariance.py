@@ -15,6 +15,7 @@ import numpy as np
 import openai
 import pytest
 from handler_support import ALIAS, LiveServer
+from starlette.testclient import TestClient
 
 from handler.embedder import Embedder, load_embedder
 from model_artifacts.inputs import HELDOUT, read_lines
@@ -71,7 +72,7 @@ def test_mixed_requests_match_each_text_alone(
 
 
 @pytest.fixture(scope="module")
-def client(live_server: LiveServer) -> Iterator[openai.OpenAI]:
+def sdk(live_server: LiveServer) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=live_server.base_url, api_key="sk-local-dev", max_retries=0) as sdk:
         yield sdk
 
@@ -86,9 +87,15 @@ def base64_vectors(client: openai.OpenAI, texts: list[str]) -> list[str]:
 
 @pytest.mark.integration
 def test_http_base64_alone_equals_inside_a_request(
-    client: openai.OpenAI, corpus: list[str]
+    sdk: openai.OpenAI, corpus: list[str]
 ) -> None:
     request = corpus[:40] + TEXTS
-    inside = base64_vectors(client, request)
+    inside = base64_vectors(sdk, request)
     for position in (0, 7, 39, 40, 44):
-        assert base64_vectors(client, [request[position]]) == [inside[position]]
+        assert base64_vectors(sdk, [request[position]]) == [inside[position]]
+
+
+@pytest.mark.functional
+def test_health_says_batch_invariant(client: TestClient) -> None:
+    body = client.get("/health").json()
+    assert body["batch_invariant"] is True
