@@ -24,7 +24,11 @@ from model_artifacts.fidelity import measure
 
 MODULE = "bench.workers.throughput"
 WHEELS = BUILD / "bench-wheels"
-PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
+# pip platform tags per Lambda architecture (Amazon Linux 2023, glibc 2.34), newest first
+PLATFORMS = {
+    "arm64": ("manylinux_2_28_aarch64", "manylinux_2_27_aarch64", "manylinux2014_aarch64"),
+    "x86_64": ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux2014_x86_64"),
+}
 # The runtime package each candidate adds to the function (numpy and tokenizers are common).
 RUNTIMES = {
     "ort": ("onnxruntime", "1.31.1"),
@@ -65,39 +69,23 @@ def plan(paths: dict[str, Any]) -> list[tuple[str, str, str, Path, list[str]]]:
     return rows
 
 
-def wheel_mb(package: str, version: str, platform: str) -> float | None:
-    """Unzipped MB of the package's CPython 3.13 wheel for `platform` (cached download)."""
+def wheel_mb(package: str, version: str, arch: str) -> float | None:
+    """Unzipped MB of the package's CPython 3.13 wheel for Lambda's `arch` (cached download)."""
     import subprocess
 
-    folder = WHEELS / platform
-    found = list(folder.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
-    if not found:
+    folder = WHEELS / arch
+    pattern = f"{package.replace('-', '_')}-{version}-*.whl"
+    if not list(folder.glob(pattern)):
         folder.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run(
-            [
-                str(SERVICE_PY),
-                "-m",
-                "pip",
-                "download",
-                "-q",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--platform",
-                platform,
-                "--python-version",
-                "3.13",
-                f"{package}=={version}",
-                "-d",
-                str(folder),
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
-        found = list(folder.glob(f"{package.replace('-', '_')}-{version}-*.whl"))
-        if done.returncode != 0 or not found:
-            return None
+        tags = [arg for tag in PLATFORMS[arch] for arg in ("--platform", tag)]
+        subprocess.run(
+            [str(SERVICE_PY), "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:",
+             *tags, "--python-version", "3.13", f"{package}=={version}", "-d", str(folder)],
+            capture_output=True, text=True, check=False, timeout=600,
+        )  # fmt: skip
+    found = list(folder.glob(pattern))
+    if not found:
+        return None
     with zipfile.ZipFile(found[0]) as wheel:
         return round(sum(info.file_size for info in wheel.infolist()) / 1e6, 1)
 
@@ -209,8 +197,6 @@ def run(sizes: Sizes, paths: dict[str, Any], tokens: dict[str, Any], smoke: bool
         row["wheel_unzipped_mb"] = (
             {}
             if smoke or package == "torch"
-            else {
-                arch: wheel_mb(package, version, platform) for arch, platform in PLATFORMS.items()
-            }
+            else {arch: wheel_mb(package, version, arch) for arch in PLATFORMS}
         )
     return {"rows": table, "alone_texts": alone_n, **figures}
