@@ -86,9 +86,7 @@ def base64_vectors(client: openai.OpenAI, texts: list[str]) -> list[str]:
 
 
 @pytest.mark.integration
-def test_http_base64_alone_equals_inside_a_request(
-    sdk: openai.OpenAI, corpus: list[str]
-) -> None:
+def test_http_base64_alone_equals_inside_a_request(sdk: openai.OpenAI, corpus: list[str]) -> None:
     request = corpus[:40] + TEXTS
     inside = base64_vectors(sdk, request)
     for position in (0, 7, 39, 40, 44):
