@@ -6,8 +6,15 @@ BENCH_VENV := build/bench-venv
 
 $(eval $(call tool_venv,$(BENCH_VENV),bench/requirements.txt))
 
+# CTranslate2, a bake-off candidate: its converter reads the torch weights, so it goes into the
+# export venv (bench only; the model build and the function never import it).
+CT2_STAMP := $(EXPORT_VENV)/.ctranslate2
+$(CT2_STAMP): $(EXPORT_VENV)/.installed
+	$(EXPORT_PY) -m pip install -q ctranslate2==4.6.2
+	touch $@
+
 .PHONY: bench bench-smoke bench-venv
-bench-venv: $(BENCH_VENV)/.installed
+bench-venv: $(BENCH_VENV)/.installed $(CT2_STAMP)
 
 bench: setup bench-venv
 	$(PY) -m bench.run

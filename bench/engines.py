@@ -34,30 +34,22 @@ def load_ours(model_dir: Path, threads: int) -> Embed:
 
 
 def load_onnx(model_path: Path, tokenizer_path: Path, threads: int, max_tokens: int) -> Embed:
-    """A plain onnxruntime pipeline: the model build's OnnxEmbedder (sort by length, batch,
-    mean-pool, normalise) on a session of its own.
-
-    Used for the fp32 export, which has no manifest of its own, so that it runs the same
-    length-sorted batching as the service and the comparison is about the model, not the loop.
+    """Another ONNX graph (the fp32 export, a bake-off candidate) run by the service's own loop:
+    handler.embedder.Embedder with the artifact's manifest and tokenizer (next to
+    `tokenizer_path`), on a session of its own that ORT may optimise. So the comparison is
+    about the model, not the loop. `max_tokens` is the manifest's; kept for the CLI.
     """
     import onnxruntime as ort
+    from tokenizers import Tokenizer
 
-    from model_artifacts.embed import OnnxEmbedder, load_tokenizer
+    from handler.artifact import load_manifest
+    from handler.embedder import Embedder, make_session
 
-    options = ort.SessionOptions()  # as handler.embedder's, but letting ORT optimise the graph
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
-    embedder = OnnxEmbedder(
-        session,
-        load_tokenizer(tokenizer_path, max_tokens),
-        pooling="mean",
-        normalize=True,
-        pad_id=0,
-        output=session.get_outputs()[0].name,
-    )
-    return lambda texts: embedder.encode(texts, BATCH_SIZE)
+    manifest = load_manifest(tokenizer_path.parent, verify=False)
+    session = make_session(model_path, threads, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
+    embedder = Embedder(manifest, Tokenizer.from_file(str(tokenizer_path)), session,
+                        batch_size=BATCH_SIZE)
+    return lambda texts: embedder.embed(list(texts), truncate=True).vectors
 
 
 def load_sentence_transformers(st_dir: Path, threads: int) -> Embed:
@@ -110,4 +102,35 @@ def load_fastembed(onnx_path: Path, st_dir: Path, threads: int, dim: int) -> Emb
         return list(model.embed(list(texts), batch_size=BATCH_SIZE))
 
     embed.cleanup = lambda: shutil.rmtree(folder, ignore_errors=True)  # type: ignore[attr-defined]
+    return embed
+
+
+def load_ct2(model_dir: Path, tokenizer_path: Path, threads: int, max_tokens: int) -> Embed:
+    """CTranslate2's Encoder (int8 weights, int8 activations quantized per row) on a converted
+    copy of the same weights, fed length-sorted batches and mean-pooled like ours."""
+    import ctranslate2
+    import numpy as np
+    from tokenizers import Tokenizer
+
+    from handler.embedder import l2_normalize
+
+    tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    tokenizer.enable_truncation(max_tokens)
+    tokenizer.no_padding()
+    encoder = ctranslate2.Encoder(str(model_dir), device="cpu", compute_type="int8",
+                                  intra_threads=threads, inter_threads=1)
+
+    def embed(texts: Sequence[str]) -> Any:
+        tokens = [e.tokens for e in tokenizer.encode_batch(list(texts))]
+        order = sorted(range(len(tokens)), key=lambda i: len(tokens[i]))
+        rows: dict[int, Any] = {}
+        for start in range(0, len(order), BATCH_SIZE):
+            batch = order[start : start + BATCH_SIZE]
+            hidden = np.asarray(encoder.forward_batch([tokens[i] for i in batch])
+                                .last_hidden_state)
+            for row, i in enumerate(batch):
+                rows[i] = hidden[row, : len(tokens[i])].sum(axis=0) / len(tokens[i])
+        out = np.stack([rows[i] for i in range(len(tokens))]).astype(np.float32)
+        return l2_normalize(out)
+
     return embed

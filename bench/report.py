@@ -62,6 +62,12 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         ("#4 auth + quota + usage write overhead, p50", "<= 15 ms",
          _get(results, "usage_overhead", "overhead_p50_ms"), lambda v: v <= 15),
         ("#6 load test errors (both arms)", "0", _load_errors(results), lambda v: v == 0),
+        ("#9 shipped int8 vs sentence-transformers, 1 thread", ">= 2.0x",
+         _get(_shipped(results), "ratio_to_st", "1"), lambda v: v >= 2.0),
+        ("#9 shipped int8 vs sentence-transformers, 2 threads", ">= 2.0x",
+         _get(_shipped(results), "ratio_to_st", "2"), lambda v: v >= 2.0),
+        ("#9 batch invariance, max |diff| per component", "<= 1e-6",
+         _get(_shipped(results), "invariance_max_abs_diff"), lambda v: v <= 1e-6),
     ]  # fmt: skip
     return [
         {"target": name, "goal": goal, "measured": value,
@@ -118,6 +124,48 @@ def _throughput(results: dict[str, Any]) -> list[str]:
         )
     header = ["engine", "threads", "texts/s", "tokens/s", "vs torch", "min cosine vs torch"]
     return lines + _table(header, body) + _failed(results, "throughput")
+
+
+def _shipped(results: dict[str, Any]) -> dict[str, Any]:
+    rows = _get(results, "bakeoff", "rows") or []
+    return next((r for r in rows if "shipped" in r["label"] and r["status"] == "ok"), {})
+
+
+def _bakeoff(results: dict[str, Any]) -> list[str]:
+    part = results.get("bakeoff") or {}
+    isa = part.get("isa") or {}
+    pk = part.get("int8_peak") or {}
+    lines = [
+        "### Bake-off (1 and 2 threads; 1 thread = a 1,769 MB, 1-vCPU Lambda function)",
+        "",
+        f"ISA: {', '.join(k for k, v in isa.items() if v) or 'unknown'}; absent: "
+        f"{', '.join(k for k, v in isa.items() if not v)}. int8 peak by {pk.get('path')}: "
+        f"{pk.get('ops_per_cycle_per_core')} ops/cycle/core x {pk.get('ghz')} GHz x "
+        f"{pk.get('cores')} cores = {pk.get('peak_gops')} GOPS; the model does "
+        f"{part.get('flops_per_token')} FLOP per token. Invariance: max |diff| of "
+        f"{part.get('alone_texts')} texts alone vs inside the corpus pass, and 1 vs 2 threads. "
+        "Fidelity against sentence-transformers (2 threads).",
+        "",
+    ]
+    body = []
+    for r in part.get("rows", []):
+        if r["status"] != "ok":
+            body.append([r["label"], r["status"], "", "", "", "", "", "", "", ""])
+            continue
+        fid = r.get("fidelity") or {}
+        tps, ratio, mb = r["texts_per_s"], r.get("ratio_to_st") or {}, r["wheel_unzipped_mb"]
+        body.append([
+            r["label"], f"{tps['1']} / {tps['2']}", f"{ratio.get('1')}x / {ratio.get('2')}x",
+            f"{r['tokens_per_s']['2']} ({r.get('share_of_int8_peak_2t')})",
+            f"{fid.get('mean_cosine')} / {fid.get('min_cosine')} / {fid.get('recall_at_10')}",
+            f"{r['invariance_max_abs_diff']:.2g}", r["load_s"],
+            f"{r['runtime_package']}: {mb.get('arm64')} / {mb.get('x86_64')}" if mb
+            else r["runtime_package"],
+        ])  # fmt: skip
+    header = ["engine", "texts/s 1t / 2t", "vs torch 1t / 2t", "tokens/s 2t (share of peak)",
+              "mean / min cosine / recall@10", "invariance max diff", "load s",
+              "runtime wheel MB unzipped arm64 / x86_64"]
+    return lines + _table(header, body) + _failed(results, "bakeoff")
 
 
 def _handler(results: dict[str, Any]) -> list[str]:
@@ -344,6 +392,7 @@ def render(results: dict[str, Any]) -> str:
         _machine(results),
         _targets(results),
         _throughput(results),
+        _bakeoff(results),
         _handler(results),
         _cold(results),
         _memory(results),

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import cost, load, machine, report, sections, throughput, usage
+from bench import bakeoff, cost, load, machine, report, sections, throughput, usage
 from bench.config import BENCH_PY, CORPUS, FULL, RESULTS, SERVICE_PY, SMOKE, Sizes
 from bench.corpus import read_corpus, token_counts
 from bench.dynamo import dynamodb_local, requests_recorded
@@ -25,7 +25,7 @@ from bench.paths import resolve_paths, service_env
 from bench.proc import run_worker
 
 SECTIONS = (
-    "throughput", "handler", "cold_start", "memory", "load", "usage_overhead",
+    "throughput", "bakeoff", "handler", "cold_start", "memory", "load", "usage_overhead",
     "metrics_overhead", "cost",
 )  # fmt: skip
 
@@ -114,6 +114,7 @@ def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
     }
     st_dir = Path(str(paths["st_dir"]))
     section(results, "throughput", lambda: throughput.run(sizes, paths, tokens), only)
+    section(results, "bakeoff", lambda: bakeoff.run(sizes, paths, tokens, smoke), only)
     with ExitStack() as stack:
         try:  # the deployed app records usage on every request, so it needs DynamoDB
             env = {**service_env(paths), **stack.enter_context(dynamodb_local())}

@@ -20,7 +20,9 @@ POOLING_MODES = ("mean", "cls", "max")
 REQUIRED_FILES = ("model.onnx", "tokenizer.json")
 # Informational sections kept in Manifest.extra: how the artifact was made and measured, the
 # tokenizer settings shipped in tokenizer.json, the full onnx section (graph optimisation level).
-EXTRA_SECTIONS = ("quantization", "source", "fidelity", "speed", "tokenizer", "onnx", "build")
+EXTRA_SECTIONS = (
+    "quantization", "source", "fidelity", "invariance", "speed", "tokenizer", "onnx", "build",
+)
 
 
 class ArtifactError(Exception):

@@ -91,7 +91,10 @@ def pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
         return hidden[:, 0]
     weights = mask.astype(hidden.dtype)
     if mode == "mean":
-        summed = (weights[:, None, :] @ hidden)[:, 0, :]  # batched matmul beats (h * w).sum
+        # Row by row over the real tokens only: a matmul over the padded width would sum in an
+        # order that depends on the padding, so a text's vector would move with its batch-mates.
+        real = mask.astype(bool)
+        summed = np.stack([hidden[r][real[r]].sum(axis=0) for r in range(hidden.shape[0])])
         return np.asarray(summed / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9))
     if mode == "max":
         return np.where(weights[..., None] > 0, hidden, -np.inf).max(axis=1)
@@ -175,6 +178,12 @@ class Embedder:
     @property
     def artifact_sha(self) -> str:
         return self.manifest.artifact_sha
+
+    @property
+    def batch_invariant(self) -> bool:
+        """The build measured that a text's vector does not depend on its batch-mates."""
+        invariance = self.manifest.extra.get("invariance") or {}
+        return bool(invariance.get("batch_invariant", False))
 
     def tokenize(self, inputs: Inputs, truncate: bool = False) -> Tokenized:
         """Token ids per input with special tokens; see the module docstring for errors."""

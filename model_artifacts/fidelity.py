@@ -6,9 +6,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-MIN_MEAN_COSINE = 0.99
-MIN_MIN_COSINE = 0.97
-MIN_RECALL_AT_10 = 0.90
+MIN_MEAN_COSINE = 0.999
+MIN_MIN_COSINE = 0.995
+MIN_RECALL_AT_10 = 0.96
 
 
 @dataclass(frozen=True)

@@ -1,22 +1,26 @@
 """The build steps in order (export, fuse, quantize, optimise) and the checks of their result.
 
 Imports torch through export.py and sentence-transformers for the reference, so it runs only
-in the export venv (build/export-venv).
+in the export venv (build/export-venv). Every figure the build records is measured through
+`handler.embedder`, the function's own embedding loop.
 """
 
 from __future__ import annotations
 
-import re
+import json
 from pathlib import Path
 from typing import Any
 
-from handler.embedder import make_session
-from model_artifacts import export, quantize
-from model_artifacts.embed import SESSION_LEVELS, OnnxEmbedder, load_tokenizer
+import onnx
+
+from handler.embedder import Embedder, load_embedder, make_session
+from model_artifacts import export, quantize, rowwise
+from model_artifacts.embed import SESSION_LEVELS, load_tokenizer
 from model_artifacts.fidelity import measure
 from model_artifacts.inputs import CALIBRATION, read_lines
+from model_artifacts.invariance import measure_invariance
 from model_artifacts.recipe import SMOOTH_ALPHAS
-from model_artifacts.smooth import smooth
+from model_artifacts.smooth import channel_amax
 from model_artifacts.speed import compare_texts_per_second
 from model_artifacts.st_config import SourceConfig
 
@@ -26,46 +30,37 @@ RUNTIME_LEVEL = quantize.RUNTIME_LEVEL
 THREADS = 2
 BATCH_SIZE = 32
 SPEED_ROUNDS = 3
-# FFN output projections (intermediate 4h -> h): their inputs are post-GELU, sparse and
-# heavy-tailed, which one per-tensor uint8 range renders worst of all the products.
-FFN_OUTPUT = re.compile(r"layer\.\d+/output/dense/MatMul$")
 
 
 def build(source: SourceConfig, work: Path, target: Path) -> dict[str, Any]:
-    """Write the int8, offline-optimised graph to `target`; keep intermediates in `work`."""
+    """Write the row-local int8, offline-optimised graph to `target`; intermediates in `work`."""
     fp32 = work / "fp32.onnx"
     export.export_fp32(source.path, fp32)
-    config = _hf_config(source)
+    config = json.loads((source.path / "config.json").read_text())
     fused = work / "fused.onnx"
     quantize.fuse_transformer(fp32, fused, config["num_attention_heads"], config["hidden_size"],
-                              embed_layer_norm=False, skip_layer_norm=False)
+                              embed_layer_norm=False, skip_layer_norm=False, multi_head=True)
+    merged = work / "merged.onnx"
+    rowwise.merge_qkv(fused, merged)
     rows = work / "embeddings.onnx"
-    quantize.int8_embedding_rows(fused, rows)
-    smoothed = work / "smoothed.onnx"
+    quantize.int8_embedding_rows(merged, rows)
     tokenizer = load_tokenizer(source.path / "tokenizer.json", source.max_seq_length)
-    calibration = tokenizer.encode_batch(read_lines(CALIBRATION))
-    smooth(rows, smoothed, calibration, int(source.special_tokens["pad_token_id"]), SMOOTH_ALPHAS)
-    ffn_outputs = [n for n in quantize.node_names(smoothed, "MatMul") if FFN_OUTPUT.search(n)]
-    if not ffn_outputs:
-        raise RuntimeError("found no FFN output MatMul: unexpected graph node names")
-    dynamic = work / "dynamic.onnx"
-    quantize.quantize_int8(smoothed, dynamic, exclude=ffn_outputs)
-    weight_only = work / "weight_only.onnx"
-    quantize.weight_only_int8(dynamic, weight_only, ffn_outputs)
-    quantize.optimize_offline(weight_only, target)
+    graph = onnx.load(str(rows), load_external_data=False).graph
+    tensors = sorted({n.input[0] for n in rowwise.weighted_matmuls(graph)})
+    amax = channel_amax(rows, tensors, tokenizer.encode_batch(read_lines(CALIBRATION)),
+                        int(source.special_tokens["pad_token_id"]))
+    smoothed = work / "smoothed.onnx"
+    rowwise.smooth(rows, smoothed, amax, SMOOTH_ALPHAS)
+    row_int8 = work / "row_int8.onnx"
+    products = rowwise.quantize_rows(smoothed, row_int8)
+    quantize.optimize_offline(row_int8, target)
     return {
         "inputs": list(export.INPUTS),
         "output": export.OUTPUT,
-        "opset": export.OPSET,
+        "opset": rowwise.OPSET,
         "ops": quantize.op_counts(target),
-        "weight_only_nodes": ffn_outputs,
+        "int8_products": products,
     }
-
-
-def _hf_config(source: SourceConfig) -> dict[str, Any]:
-    import json
-
-    return dict(json.loads((source.path / "config.json").read_text()))
 
 
 def reference_encoder(source: SourceConfig) -> Any:
@@ -82,28 +77,25 @@ def reference_encoder(source: SourceConfig) -> Any:
     return encode
 
 
-def onnx_encoder(source: SourceConfig, model: Path, tokenizer: Path, level: str) -> OnnxEmbedder:
-    return OnnxEmbedder(
-        make_session(model, THREADS, SESSION_LEVELS[level]),
-        load_tokenizer(tokenizer, source.max_seq_length),
-        pooling=source.pooling,
-        normalize=source.normalize,
-        pad_id=int(source.special_tokens["pad_token_id"]),
-        output=export.OUTPUT,
-    )
-
-
 def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) -> dict[str, Any]:
-    """Fidelity of the staged artifact against torch, and texts/s of int8, fp32 ONNX and torch."""
+    """Fidelity and invariance of the staged artifact, and texts/s of it, fp32 ONNX and torch.
+
+    `staging` must already hold model.onnx, tokenizer.json and a manifest (without figures).
+    """
     reference = reference_encoder(source)
-    int8 = onnx_encoder(source, staging / "model.onnx", staging / "tokenizer.json",
-                        level=RUNTIME_LEVEL.removeprefix("ORT_").lower())
-    fp32 = onnx_encoder(source, work / "fp32.onnx", staging / "tokenizer.json", level="all")
-    fidelity = measure(reference(texts), int8.encode(texts, BATCH_SIZE))
+    int8 = load_embedder(staging, threads=THREADS, batch_size=BATCH_SIZE)
+    fp32 = Embedder(int8.manifest, load_tokenizer(staging / "tokenizer.json",
+                                                  source.max_seq_length),
+                    make_session(work / "fp32.onnx", THREADS, SESSION_LEVELS["all"]),
+                    batch_size=BATCH_SIZE)
+    fidelity = measure(reference(texts), int8.embed(texts).vectors)
+    invariance = measure_invariance(
+        lambda threads, batch: load_embedder(staging, threads=threads, batch_size=batch,
+                                             verify=False), texts)
     tps = compare_texts_per_second(
         {
-            "int8_onnx": lambda t: int8.encode(t, BATCH_SIZE),
-            "fp32_onnx": lambda t: fp32.encode(t, BATCH_SIZE),
+            "int8_onnx": lambda t: int8.embed(t),
+            "fp32_onnx": lambda t: fp32.embed(t),
             "torch_fp32": reference,
         },
         texts,
@@ -111,6 +103,7 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
     )
     return {
         "fidelity": fidelity,
+        "invariance": invariance,
         "speed": {
             "texts_per_second": {name: round(value, 1) for name, value in tps.items()},
             "int8_vs_torch": round(tps["int8_onnx"] / tps["torch_fp32"], 2),
@@ -121,5 +114,6 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
             "rounds": SPEED_ROUNDS,
             "statistic": "median of interleaved rounds",
             "fp32_onnx_session_level": "ORT_ENABLE_ALL",
+            "loop": "handler.embedder.Embedder.embed (int8 and fp32 ONNX)",
         },
     }

@@ -26,12 +26,14 @@ RUNTIME_LEVEL = "ORT_DISABLE_ALL"
 
 def fuse_transformer(
     source: Path, target: Path, num_heads: int, hidden_size: int, embed_layer_norm: bool = True,
-    skip_layer_norm: bool = True,
+    skip_layer_norm: bool = True, multi_head: bool = False,
 ) -> dict[str, int]:
     """Fuse attention, skip layer norms and bias+GELU (onnxruntime's BERT fusions).
 
     Keeps the raw 2-D attention mask, so any padding side works. Without embed_layer_norm the
     embedding lookups stay plain Gathers (so their table can be stored as int8 rows).
+    With multi_head, attention becomes MultiHeadAttention fed by separate Q/K/V MatMuls (which
+    the caller can then quantize like any product) instead of Attention with the projection inside.
     Returns the fused-op counts.
     """
     options = FusionOptions("bert")
@@ -39,6 +41,7 @@ def fuse_transformer(
     options.enable_embed_layer_norm = embed_layer_norm
     options.enable_skip_layer_norm = skip_layer_norm
     options.enable_bias_skip_layer_norm = skip_layer_norm
+    options.use_multi_head_attention = multi_head
     model = optimize_model(
         str(source), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
         optimization_options=options, opt_level=0,
@@ -50,7 +53,11 @@ def fuse_transformer(
 
 def quantize_int8(source: Path, target: Path, exclude: list[str],
                   op_types: tuple[str, ...] = ("MatMul", "Attention")) -> None:
-    """Dynamic int8: int8 weights per output channel, uint8 activations per tensor at run time."""
+    """Dynamic int8: int8 weights per output channel, uint8 activations per tensor at run time.
+
+    Recipe v2's design, kept for the bench's bake-off (bench/candidates.py): one activation
+    range per tensor couples the rows of a batch, so the artifact uses model_artifacts.rowwise.
+    """
     logging.getLogger().setLevel(logging.ERROR)  # the quantizer logs every tensor at INFO
     quantize_dynamic(
         str(source),
@@ -71,8 +78,7 @@ DISABLED_FUSIONS = ("SkipLayerNormFusion",)
 def optimize_offline(source: Path, target: Path, threads: int = 1) -> None:
     """Run onnxruntime's EXTENDED graph optimisations once and save the result.
 
-    EXTENDED, not ALL: ALL adds layout transforms tied to this machine's CPU. This is where
-    DequantizeLinear -> MatMul becomes MatMulNBits (int8 weights, int8 compute per block).
+    EXTENDED, not ALL: ALL adds layout transforms tied to this machine's CPU.
     """
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
@@ -82,47 +88,12 @@ def optimize_offline(source: Path, target: Path, threads: int = 1) -> None:
                          disabled_optimizers=list(DISABLED_FUSIONS))
 
 
-def node_names(path: Path, op_type: str, name_contains: str = "") -> list[str]:
-    model = onnx.load(str(path), load_external_data=False)
-    return [n.name for n in model.graph.node if n.op_type == op_type and name_contains in n.name]
-
-
 def op_counts(path: Path) -> dict[str, Any]:
     model = onnx.load(str(path), load_external_data=False)
     counts: dict[str, int] = {}
     for node in model.graph.node:
         counts[node.op_type] = counts.get(node.op_type, 0) + 1
     return dict(sorted(counts.items()))
-
-
-def weight_only_int8(source: Path, target: Path, nodes: list[str]) -> None:
-    """Store the named MatMuls' weights as int8 (per output column) that a DequantizeLinear
-    expands at run time: int8 size on disk, fp32 arithmetic on unquantized activations."""
-    model = onnx.load(str(source))
-    graph = model.graph
-    inits = {init.name: init for init in graph.initializer}
-    wanted = set(nodes)
-    rebuilt = []
-    for node in graph.node:
-        if node.name in wanted:
-            weight = onnx.numpy_helper.to_array(inits[node.input[1]]).astype(np.float32)
-            scale = np.maximum(np.abs(weight).max(axis=0), 1e-12) / 127.0
-            q = np.clip(np.rint(weight / scale), -127, 127).astype(np.int8)
-            base = f"{node.name}_w"
-            graph.initializer.extend([
-                onnx.numpy_helper.from_array(q, f"{base}_int8"),
-                onnx.numpy_helper.from_array(scale.astype(np.float32), f"{base}_scale"),
-                onnx.numpy_helper.from_array(np.zeros_like(q[0]), f"{base}_zero"),
-            ])
-            rebuilt.append(onnx.helper.make_node(
-                "DequantizeLinear", [f"{base}_int8", f"{base}_scale", f"{base}_zero"],
-                [f"{base}_dequantized"], name=f"{base}_dequantize", axis=1))
-            graph.initializer.remove(inits.pop(node.input[1]))
-            node.input[1] = f"{base}_dequantized"
-        rebuilt.append(node)
-    del graph.node[:]
-    graph.node.extend(rebuilt)
-    onnx.save(model, str(target))
 
 
 def int8_embedding_rows(source: Path, target: Path, ids_input: str = "input_ids") -> str:

@@ -1,6 +1,6 @@
 """Texts per second of several encoders on the same texts, measured fairly on a busy machine.
 
-Each encoder sorts its texts by length before padding (OnnxEmbedder does; so does
+Each encoder sorts its texts by length before padding (handler.embedder does; so does
 sentence-transformers' encode). The encoders take turns, round after round, so a burst of load
 from another process hits all of them alike, and each figure is the median of its rounds.
 """

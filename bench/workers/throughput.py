@@ -2,8 +2,10 @@
 
 The worker loads its engine, runs a warm-up batch and prints {"ready": ...}. Then each line
 `run` on stdin makes one timed pass over the corpus and prints {"seconds": ...}; `sample`
-prints the first vectors (so the orchestrator can check every engine embeds alike); end of
-input ends the worker. Waiting on stdin costs no CPU, so the other engines run undisturbed.
+prints the first vectors (so the orchestrator can check every engine embeds alike); `vectors
+PATH` saves every vector of one pass and `alone N PATH` the first N texts embedded one request
+each (the bake-off's fidelity and invariance); end of input ends the worker. Waiting on stdin
+costs no CPU, so the other engines run undisturbed.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from bench import engines
 from bench.corpus import read_corpus
@@ -29,6 +33,8 @@ def build(args: argparse.Namespace) -> engines.Embed:
         return engines.load_onnx(args.onnx, args.tokenizer, args.threads, args.max_tokens)
     if args.engine == "st":
         return engines.load_sentence_transformers(args.st_dir, args.threads)
+    if args.engine == "ct2":
+        return engines.load_ct2(args.ct2_dir, args.tokenizer, args.threads, args.max_tokens)
     if args.engine == "fastembed":
         return engines.load_fastembed(args.onnx, args.st_dir, args.threads, args.dim)
     raise SystemExit(f"unknown engine {args.engine}")
@@ -49,6 +55,7 @@ def main() -> None:
     parser.add_argument("--onnx", type=Path)
     parser.add_argument("--tokenizer", type=Path)
     parser.add_argument("--st-dir", type=Path)
+    parser.add_argument("--ct2-dir", type=Path)
     parser.add_argument("--dim", type=int, default=384)
     parser.add_argument("--max-tokens", type=int, default=256)
     args = parser.parse_args()
@@ -67,6 +74,14 @@ def main() -> None:
                 started = time.perf_counter()
                 embed(texts)
                 reply({"seconds": time.perf_counter() - started})
+            elif command.startswith("vectors "):  # every text's vector, in one pass, to .npy
+                np.save(command.split(" ", 1)[1], np.asarray(embed(texts), dtype=np.float32))
+                reply({"saved": True})
+            elif command.startswith("alone "):  # the first N texts one request each, to .npy
+                _, count, path = command.split(" ", 2)
+                alone = [np.asarray(embed([text]))[0] for text in texts[: int(count)]]
+                np.save(path, np.stack(alone).astype(np.float32))
+                reply({"saved": True})
             elif command == "sample":
                 vectors = embed(texts[:SAMPLE])
                 rows = [[round(float(x), 6) for x in vectors[i]] for i in range(len(vectors))]

@@ -22,6 +22,8 @@ async def health(request: Request) -> Response:
             "artifact_sha": embedder.artifact_sha,
             "dimensions": embedder.dimensions,
             "max_input_tokens": embedder.max_input_tokens,
+            # the build's gate found a text's vector independent of its batch-mates and threads
+            "batch_invariant": embedder.batch_invariant,
             "cold": bool(request.state.cold),  # first request this container has served
         }
     )

@@ -67,3 +67,21 @@ def test_table_and_chart_are_written(smoke: tuple[subprocess.CompletedProcess[st
         assert heading in table
         assert heading in done.stdout
     assert (out / "latest.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bakeoff_measures_every_candidate_or_says_why(
+    smoke: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    _, out = smoke
+    part = json.loads((out / "latest.json").read_text())["bakeoff"]
+    rows = {row["label"]: row for row in part["rows"]}
+    assert {row["runtime"] for row in rows.values()} == {"torch", "ort", "ct2"}
+    for row in rows.values():
+        if row["runtime"] == "ct2" and row["status"] == "unavailable":
+            assert row["reason"].strip()  # ctranslate2 is installed by `make bench-venv`
+            continue
+        assert row["status"] == "ok", row
+        assert row["texts_per_s"]["1"] > 0 and row["texts_per_s"]["2"] > 0
+    shipped = rows["onnxruntime row-local int8 (shipped)"]
+    assert shipped["invariance_max_abs_diff"] <= 1e-6  # the shipped engine is batch-invariant
+    assert part["isa"] and part["flops_per_token"] > 0

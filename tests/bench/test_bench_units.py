@@ -140,3 +140,23 @@ def test_measured_figures_carry_the_goal_unit() -> None:
     }
     results["targets"] = report.targets(results)
     assert "| 4.2 ms | yes |" in report.render(results)
+
+
+def test_flops_per_token_from_the_model_shape(tmp_path: Path) -> None:
+    from bench.peak import flops_per_token
+
+    config = tmp_path / "config.json"
+    config.write_text('{"hidden_size": 384, "num_hidden_layers": 6, "intermediate_size": 1536}')
+    # all-MiniLM-L6-v2: 6 x (4 h^2 + 2 h i + 2 s h) multiply-adds, 2 FLOP each
+    assert flops_per_token(config, 22.0) == 2 * 6 * (4 * 384**2 + 2 * 384 * 1536 + 2 * 22 * 384)
+
+
+def test_int8_peak_takes_the_best_path_the_flags_allow() -> None:
+    from bench.peak import cpu_flags, int8_peak
+
+    flags = cpu_flags("processor : 0\nflags : fpu avx2 avx512f avx512_vnni amx_int8\n")
+    assert int8_peak(flags, 2.0, 2) == {"path": "amx_int8", "ops_per_cycle_per_core": 2048,
+                                        "ghz": 2.0, "cores": 2, "peak_gops": 8192.0}
+    graviton = cpu_flags("Features : fp asimd crc32 atomics asimddp\n")
+    assert int8_peak(graviton, 2.5, 1)["peak_gops"] == 160.0
+    assert int8_peak(set(), 2.0, 2) == {"path": None, "peak_gops": None}

@@ -26,6 +26,22 @@ def test_mean_pooling_ignores_padding(batch: tuple[np.ndarray, np.ndarray]) -> N
         np.testing.assert_allclose(pooled[row], hidden[row, :length].mean(axis=0), rtol=1e-5)
 
 
+@pytest.mark.parametrize("mode", ["mean", "max", "cls"])
+def test_pooling_is_bit_identical_whatever_the_padding(mode: str) -> None:
+    # GIVEN one sequence's states alone and inside a wider, padded batch with other rows
+    rng = np.random.default_rng(7)
+    states = rng.standard_normal((37, 384)).astype(np.float32)
+    wide = rng.standard_normal((4, 101, 384)).astype(np.float32)
+    wide[2, :37] = states
+    mask = np.zeros((4, 101), dtype=np.int64)
+    mask[:, :60] = 1
+    mask[2] = 0
+    mask[2, :37] = 1
+    alone = pool(states[None], np.ones((1, 37), dtype=np.int64), mode)[0]
+    # THEN its pooled vector is the same bits (a padded-width matmul would not guarantee it)
+    np.testing.assert_array_equal(pool(wide, mask, mode)[2], alone)
+
+
 def test_max_pooling_ignores_padding(batch: tuple[np.ndarray, np.ndarray]) -> None:
     hidden, mask = batch
     hidden[1, 3] = 100.0  # a padded position must not win

@@ -48,8 +48,34 @@ def test_recall_counts_shared_neighbours() -> None:
 
 
 def test_failures_name_the_missed_threshold() -> None:
-    assert Fidelity(0.995, 0.96, 0.93, 1200).failures() == ["min cosine 0.9600 < 0.97"]
-    assert Fidelity(0.995, 0.98, 0.89, 1200).failures() == ["recall@10 0.8900 < 0.9"]
+    assert Fidelity(0.9995, 0.994, 0.97, 1200).failures() == ["min cosine 0.9940 < 0.995"]
+    assert Fidelity(0.9995, 0.998, 0.955, 1200).failures() == ["recall@10 0.9550 < 0.96"]
+    assert Fidelity(0.9989, 0.998, 0.97, 1200).failures() == ["mean cosine 0.9989 < 0.999"]
+
+
+def test_gate_is_mean_0999_min_0995_recall_096_inclusive() -> None:
+    # The raised gate (issue 9): exactly at every threshold passes, a hair below fails.
+    assert Fidelity(0.999, 0.995, 0.96, 1200).failures() == []
+    hair = 1e-9
+    assert len(Fidelity(0.999 - hair, 0.995, 0.96, 1200).failures()) == 1
+    assert len(Fidelity(0.999, 0.995 - hair, 0.96, 1200).failures()) == 1
+    assert len(Fidelity(0.999, 0.995, 0.96 - hair, 1200).failures()) == 1
+    # the previous recipe's figures (0.9989 / 0.9972 / 0.952) no longer pass
+    assert len(Fidelity(0.9989, 0.9972, 0.952, 1200).failures()) == 2
+
+
+def test_recall_of_one_swapped_neighbour() -> None:
+    # GIVEN 12 points on a circle arc; k=2 neighbours of point 0 are 1 and 2
+    angles = np.linspace(0, 1.0, 12)
+    ref = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    cand = ref.copy()
+    cand[2] = [np.cos(-0.5), np.sin(-0.5)]  # move point 2 far from 0 and 1, beyond the arc
+    # THEN recall@2 = mean over points of |shared| / 2, computed by hand from the geometry
+    ref_nn = [set(np.argsort(-(ref @ ref[i]))[1:3].tolist()) for i in range(12)]
+    cand_nn = [set(np.argsort(-(cand @ cand[i]))[1:3].tolist()) for i in range(12)]
+    expected = np.mean([len(r & c) / 2 for r, c in zip(ref_nn, cand_nn, strict=True)])
+    assert expected < 1.0
+    assert recall_at_k(ref, cand, k=2) == pytest.approx(expected)
 
 
 def test_shapes_must_match() -> None:

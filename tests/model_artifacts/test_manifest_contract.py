@@ -11,6 +11,8 @@ import pytest
 
 from handler.artifact import ArtifactError, load_manifest, parse_manifest, sha256_file
 from model_artifacts.fidelity import MIN_MEAN_COSINE, MIN_MIN_COSINE, MIN_RECALL_AT_10
+from model_artifacts.invariance import MAX_ABS_DIFF
+from model_artifacts.recipe import RECIPE
 
 pytestmark = pytest.mark.unit
 
@@ -61,6 +63,31 @@ def test_built_manifest_carries_passing_figures(raw: dict[str, Any]) -> None:
     assert raw["speed"]["threads"] == 2
     assert raw["onnx"]["graph_optimization"]["session_level"] == "ORT_DISABLE_ALL"
     assert raw["tokenizer"]["truncation"]["max_length"] == raw["max_input_tokens"]
+
+
+def test_built_manifest_records_batch_invariance(raw: dict[str, Any]) -> None:
+    invariance = raw["invariance"]
+    assert invariance["batch_invariant"] is True
+    assert invariance["max_abs_diff"] <= MAX_ABS_DIFF == invariance["gate_max_abs_diff"]
+    assert invariance["texts"] >= 1000
+    assert set(invariance["threads"]) == {1, 2}
+
+
+def test_built_manifest_describes_the_recipe_that_was_built(raw: dict[str, Any]) -> None:
+    quantization = raw["quantization"]
+    # GIVEN the recipe as data in model_artifacts/recipe.py, recorded verbatim
+    assert {key: quantization[key] for key in RECIPE} == RECIPE
+    # THEN the op counts (taken from the built model.onnx) show that recipe and not another:
+    # one row-quantized product per int8 projection, fp32 attention, no per-tensor int8 left
+    ops = quantization["ops"]
+    products = quantization["int8_products"]
+    layers = ops["MultiHeadAttention"]
+    assert len(products) == 4 * layers  # merged QKV, attention output, FFN in, FFN out
+    assert ops["MatMulIntegerToFloat"] == ops["QuantizeLinear"] == len(products)
+    for per_tensor in ("DynamicQuantizeMatMul", "QAttention", "DynamicQuantizeLinear",
+                       "MatMulNBits", "Attention", "MatMul"):
+        assert per_tensor not in ops
+    assert raw["onnx"]["opset"] == 21
 
 
 def test_corrupted_model_is_refused(copy: Path) -> None:
@@ -123,5 +150,6 @@ def test_artifact_sha_follows_the_files(raw: dict[str, Any]) -> None:
 
 def test_extra_sections_reach_the_service(raw: dict[str, Any]) -> None:
     extra = parse_manifest(raw).extra
-    for section in ("quantization", "source", "fidelity", "speed", "tokenizer", "onnx", "build"):
+    for section in ("quantization", "source", "fidelity", "invariance", "speed", "tokenizer",
+                    "onnx", "build"):
         assert extra[section] == raw[section]
