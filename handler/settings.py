@@ -4,16 +4,18 @@ Every environment variable is named once, here, next to the field it fills. A ba
 SettingsError naming the variable, so a misconfigured deployment fails its cold start with a
 clear message instead of serving wrong answers.
 
-To add a setting: add a field with a default and a comment saying why, then read it in
-`from_env` with one of the `_env_*` helpers. Tests build `Settings(...)` directly.
+To add a setting: add a field with a default, a comment saying why and
+`metadata=env_var(NAME, reader, bounds)`; `from_env` reads every field that names a variable.
+Tests build `Settings(...)` directly.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 # Lambda caps a synchronous invocation's response at 6 MB (6,291,556 bytes of JSON, the whole
 # payload). Keep headroom for the status, headers and JSON framing around the body.
@@ -55,7 +57,7 @@ def _env_int(
     return value
 
 
-def _env_limit(env: Mapping[str, str], name: str) -> int | None:
+def _env_limit(env: Mapping[str, str], name: str, default: int | None = None) -> int | None:
     """A default quota: unset, empty or 0 = none (0 is how a CloudFormation Number says
     "no default"); otherwise a whole number >= 1."""
     value = _env_int(env, name, 0)
@@ -73,7 +75,9 @@ def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
 
 
-def _env_aliases(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+def _env_aliases(
+    env: Mapping[str, str], name: str, default: tuple[str, ...] = ()
+) -> tuple[str, ...]:
     raw = env.get(name, "")
     aliases = tuple(dict.fromkeys(a.strip() for a in raw.split(",") if a.strip()))
     bad = [a for a in aliases if any(c.isspace() or c in "/=" for c in a)]
@@ -82,13 +86,17 @@ def _env_aliases(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return aliases
 
 
-def onnx_threads_for(env: Mapping[str, str]) -> int:
+def _env_path(env: Mapping[str, str], name: str, default: Path) -> Path:
+    return Path(_env_str(env, name, str(default)))
+
+
+def onnx_threads_for(env: Mapping[str, str], name: str = "ORT_THREADS", default: int = 0) -> int:
     """ONNX Runtime intra-op threads: ORT_THREADS, else Lambda's vCPUs, else the cores present.
 
     Lambda reports the host's cores in os.cpu_count() but only grants CPU in proportion to
     memory, so more threads than granted vCPUs just contend.
     """
-    explicit = _env_int(env, "ORT_THREADS", 0)
+    explicit = _env_int(env, name, 0)
     if explicit:
         return explicit
     cores = os.cpu_count() or 1
@@ -99,109 +107,123 @@ def onnx_threads_for(env: Mapping[str, str]) -> int:
 
 
 @dataclass(frozen=True)
+class EnvVar:
+    """Where a Settings field comes from: the variable's name, its reader and the bounds."""
+
+    name: str
+    read: Callable[..., Any]
+    bounds: dict[str, int]
+
+
+def env_var(name: str, read: Callable[..., Any] = _env_str, **bounds: int) -> dict[str, EnvVar]:
+    """A field's metadata: read `name` with `read` (default: a string), within `bounds`."""
+    return {"env": EnvVar(name, read, bounds)}
+
+
+def _default(f: Field[Any]) -> Any:
+    if f.default is MISSING and f.default_factory is not MISSING:
+        return f.default_factory()
+    return f.default
+
+
+@dataclass(frozen=True)
 class Settings:
     # Where the model artifact lives: the layer mounts it at /opt/model; locally build/model.
-    model_dir: Path = Path("/opt/model")
+    model_dir: Path = field(default=Path("/opt/model"), metadata=env_var("MODEL_DIR", _env_path))
     # Extra model names accepted as the served model (e.g. text-embedding-3-small), so apps
     # written against OpenAI work with no code change. The response always names the served id.
-    model_aliases: tuple[str, ...] = ()
+    model_aliases: tuple[str, ...] = field(
+        default=(), metadata=env_var("MODEL_ALIASES", _env_aliases)
+    )
     # OpenAI answers an over-long input with a 400; True truncates it to the model's max tokens
     # instead and counts the truncated inputs in the x-truncated-inputs response header.
-    truncate_inputs: bool = False
+    truncate_inputs: bool = field(default=False, metadata=env_var("TRUNCATE_INPUTS", _env_bool))
     # OpenAI's request limits: inputs per request and tokens summed over a request.
-    max_inputs: int = 2048
-    max_request_tokens: int = 300_000
+    max_inputs: int = field(
+        default=2048, metadata=env_var("MAX_INPUTS_PER_REQUEST", _env_int, minimum=1)
+    )
+    max_request_tokens: int = field(
+        default=300_000, metadata=env_var("MAX_TOKENS_PER_REQUEST", _env_int, minimum=1)
+    )
     # Largest request body accepted; Lambda's own synchronous payload limit is 6 MB.
-    max_body_bytes: int = 6 * 1024 * 1024
+    max_body_bytes: int = field(
+        default=6 * 1024 * 1024, metadata=env_var("MAX_BODY_BYTES", _env_int, minimum=1024)
+    )
     # Largest response body, as it will be counted inside Lambda's 6 MB response payload.
-    max_response_bytes: int = LAMBDA_RESPONSE_LIMIT - RESPONSE_HEADROOM
+    max_response_bytes: int = field(
+        default=LAMBDA_RESPONSE_LIMIT - RESPONSE_HEADROOM,
+        metadata=env_var("MAX_RESPONSE_BYTES", _env_int, minimum=1024),
+    )
     # Sequences per ONNX run; inputs are length-sorted first so padding stays small.
-    batch_size: int = 32
+    batch_size: int = field(default=32, metadata=env_var("BATCH_SIZE", _env_int, minimum=1))
     # ONNX Runtime intra-op threads (see onnx_threads_for).
-    onnx_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
+    onnx_threads: int = field(
+        default_factory=lambda: os.cpu_count() or 1,
+        metadata=env_var("ORT_THREADS", onnx_threads_for),
+    )
     # Path prefix API Gateway puts before our routes (custom-domain base path mapping).
-    api_base_path: str = "/"
+    api_base_path: str = field(default="/", metadata=env_var("API_BASE_PATH"))
     # One CloudWatch EMF line per request (handler/metrics.py) in this namespace, to stdout,
     # or appended to METRICS_LOG when set (`make serve` keeps a local file to summarise).
-    metrics_enabled: bool = True
-    metrics_namespace: str = "ServerlessEmbeddings"
-    metrics_log: str = ""
+    metrics_enabled: bool = field(default=True, metadata=env_var("METRICS_ENABLED", _env_bool))
+    metrics_namespace: str = field(
+        default="ServerlessEmbeddings", metadata=env_var("METRICS_NAMESPACE")
+    )
+    metrics_log: str = field(default="", metadata=env_var("METRICS_LOG"))
     # Under uvicorn only (handler/server.py): GET /metrics in Prometheus text format. Off by
     # default: it tells anyone who can reach the server how busy it is.
-    prometheus_metrics: bool = False
+    prometheus_metrics: bool = field(
+        default=False, metadata=env_var("PROMETHEUS_METRICS", _env_bool)
+    )
     # Require an API key; the usage module supplies the authenticator. Tests without keys
     # build Settings(auth_enabled=False).
-    auth_enabled: bool = True
+    auth_enabled: bool = field(default=True, metadata=env_var("AUTH_ENABLED", _env_bool))
     # DynamoDB tables of API keys and of usage (see handler/usage/store.py for their layout).
-    keys_table: str = "embeddings-keys"
-    usage_table: str = "embeddings-usage"
+    keys_table: str = field(default="embeddings-keys", metadata=env_var("KEYS_TABLE"))
+    usage_table: str = field(default="embeddings-usage", metadata=env_var("USAGE_TABLE"))
     # SQS queue that keeps usage records DynamoDB refused, for `cli replay`; "" = log line only.
-    usage_queue_url: str = ""
+    usage_queue_url: str = field(default="", metadata=env_var("USAGE_FALLBACK_QUEUE_URL"))
     # How long a key's verdict is cached per container: revocation takes up to this long.
-    key_cache_seconds: int = 30
+    key_cache_seconds: int = field(
+        default=30,
+        metadata=env_var("KEY_CACHE_TTL_SECONDS", _env_int, maximum=MAX_KEY_CACHE_SECONDS),
+    )
     # How long per-request usage items live (DynamoDB TTL); daily aggregates are kept. At least
     # MIN_USAGE_TTL_DAYS: the exactly-once check needs the item while a replay can still come.
-    usage_ttl_days: int = 90
+    usage_ttl_days: int = field(
+        default=90, metadata=env_var("USAGE_RECORD_TTL_DAYS", _env_int, minimum=MIN_USAGE_TTL_DAYS)
+    )
     # DynamoDB/SQS calls: short timeouts and few attempts (botocore standard retry mode) so
     # a struggling table costs a request well under a second or two, not its whole budget.
-    dynamodb_connect_timeout_ms: int = 500
-    dynamodb_read_timeout_ms: int = 1000
-    dynamodb_max_attempts: int = 3
+    dynamodb_connect_timeout_ms: int = field(
+        default=500, metadata=env_var("DYNAMODB_CONNECT_TIMEOUT_MS", _env_int, minimum=1)
+    )
+    dynamodb_read_timeout_ms: int = field(
+        default=1000, metadata=env_var("DYNAMODB_READ_TIMEOUT_MS", _env_int, minimum=1)
+    )
+    dynamodb_max_attempts: int = field(
+        default=3, metadata=env_var("DYNAMODB_MAX_ATTEMPTS", _env_int, minimum=1)
+    )
     # Deployment-wide quota defaults, applied to each of a key's limits that the key does not
     # set itself (a key's own limit wins; its own 0 means unlimited). None = no default.
     # DEFAULT_RPM, DEFAULT_TPM, DEFAULT_MONTHLY_TOKENS: unset, empty or 0 all mean none,
     # because the template's Number parameters default to 0.
-    default_rpm: int | None = None
-    default_tpm: int | None = None
-    default_monthly_tokens: int | None = None
+    default_rpm: int | None = field(default=None, metadata=env_var("DEFAULT_RPM", _env_limit))
+    default_tpm: int | None = field(default=None, metadata=env_var("DEFAULT_TPM", _env_limit))
+    default_monthly_tokens: int | None = field(
+        default=None, metadata=env_var("DEFAULT_MONTHLY_TOKENS", _env_limit)
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Settings from `env` (default os.environ); raises SettingsError on a bad value."""
         env = os.environ if env is None else env
-        d = cls()  # each default is written once, on its field above
-        settings = cls(
-            model_dir=Path(_env_str(env, "MODEL_DIR", str(d.model_dir))),
-            model_aliases=_env_aliases(env, "MODEL_ALIASES"),
-            truncate_inputs=_env_bool(env, "TRUNCATE_INPUTS", d.truncate_inputs),
-            max_inputs=_env_int(env, "MAX_INPUTS_PER_REQUEST", d.max_inputs, minimum=1),
-            max_request_tokens=_env_int(
-                env, "MAX_TOKENS_PER_REQUEST", d.max_request_tokens, minimum=1
-            ),
-            max_body_bytes=_env_int(env, "MAX_BODY_BYTES", d.max_body_bytes, minimum=1024),
-            max_response_bytes=_env_int(
-                env, "MAX_RESPONSE_BYTES", d.max_response_bytes, minimum=1024
-            ),
-            batch_size=_env_int(env, "BATCH_SIZE", d.batch_size, minimum=1),
-            onnx_threads=onnx_threads_for(env),
-            api_base_path=_env_str(env, "API_BASE_PATH", d.api_base_path),
-            metrics_enabled=_env_bool(env, "METRICS_ENABLED", d.metrics_enabled),
-            metrics_namespace=_env_str(env, "METRICS_NAMESPACE", d.metrics_namespace),
-            metrics_log=_env_str(env, "METRICS_LOG", d.metrics_log),
-            prometheus_metrics=_env_bool(env, "PROMETHEUS_METRICS", d.prometheus_metrics),
-            auth_enabled=_env_bool(env, "AUTH_ENABLED", d.auth_enabled),
-            keys_table=_env_str(env, "KEYS_TABLE", d.keys_table),
-            usage_table=_env_str(env, "USAGE_TABLE", d.usage_table),
-            usage_queue_url=_env_str(env, "USAGE_FALLBACK_QUEUE_URL", d.usage_queue_url),
-            key_cache_seconds=_env_int(
-                env, "KEY_CACHE_TTL_SECONDS", d.key_cache_seconds, maximum=MAX_KEY_CACHE_SECONDS
-            ),
-            usage_ttl_days=_env_int(
-                env, "USAGE_RECORD_TTL_DAYS", d.usage_ttl_days, minimum=MIN_USAGE_TTL_DAYS
-            ),
-            dynamodb_connect_timeout_ms=_env_int(
-                env, "DYNAMODB_CONNECT_TIMEOUT_MS", d.dynamodb_connect_timeout_ms, 1
-            ),
-            dynamodb_read_timeout_ms=_env_int(
-                env, "DYNAMODB_READ_TIMEOUT_MS", d.dynamodb_read_timeout_ms, 1
-            ),
-            dynamodb_max_attempts=_env_int(
-                env, "DYNAMODB_MAX_ATTEMPTS", d.dynamodb_max_attempts, minimum=1
-            ),
-            default_rpm=_env_limit(env, "DEFAULT_RPM"),
-            default_tpm=_env_limit(env, "DEFAULT_TPM"),
-            default_monthly_tokens=_env_limit(env, "DEFAULT_MONTHLY_TOKENS"),
-        )
+        values = {
+            f.name: source.read(env, source.name, _default(f), **source.bounds)
+            for f in fields(cls)
+            if (source := f.metadata.get("env")) is not None
+        }
+        settings = cls(**values)
         namespace = settings.metrics_namespace
         if len(namespace) > 255 or namespace.startswith("AWS/") or ":" in namespace:
             # CloudWatch's rules for a custom namespace; a bad one would drop every metric.

@@ -65,3 +65,13 @@ def test_threads_follow_lambda_memory(
 
 def test_explicit_threads_win() -> None:
     assert onnx_threads_for({"ORT_THREADS": "3", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1769"}) == 3
+
+
+def test_each_variable_is_named_once_beside_its_field() -> None:
+    from dataclasses import fields
+
+    variables = [f.metadata["env"].name for f in fields(Settings) if "env" in f.metadata]
+    assert len(variables) == len(set(variables))
+    # every field but none is read from the environment
+    assert len(variables) == len(fields(Settings))
+    assert Settings.from_env({}) == Settings()
