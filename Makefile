@@ -41,9 +41,11 @@ test-unit: venv
 	@test -f $(MODEL_DIR)/manifest.json || $(MAKE) --no-print-directory model
 	$(PY) -m pytest -q -m "unit or functional" --ignore=tests/deploy
 
+LINTED := handler model_artifacts tools layers bench
 lint: venv
-	$(VENV)/bin/ruff check handler model_artifacts tests bench tools layers
-	$(VENV)/bin/mypy handler
+	$(VENV)/bin/ruff format --check $(LINTED) tests
+	$(VENV)/bin/ruff check $(LINTED) tests
+	$(VENV)/bin/mypy --explicit-package-bases $(LINTED)
 
 # For the fragments: a Python 3.13 venv at $(1) with requirements file $(2), reinstalled when
 # that file changes. Use: $(eval $(call tool_venv,build/x-venv,path/requirements.txt))

@@ -47,8 +47,9 @@ def load_onnx(model_path: Path, tokenizer_path: Path, threads: int, max_tokens: 
 
     manifest = load_manifest(tokenizer_path.parent, verify=False)
     session = make_session(model_path, threads, ort.GraphOptimizationLevel.ORT_ENABLE_ALL)
-    embedder = Embedder(manifest, Tokenizer.from_file(str(tokenizer_path)), session,
-                        batch_size=BATCH_SIZE)
+    embedder = Embedder(
+        manifest, Tokenizer.from_file(str(tokenizer_path)), session, batch_size=BATCH_SIZE
+    )
     return lambda texts: embedder.embed(list(texts), truncate=True).vectors
 
 
@@ -117,8 +118,9 @@ def load_ct2(model_dir: Path, tokenizer_path: Path, threads: int, max_tokens: in
     tokenizer = Tokenizer.from_file(str(tokenizer_path))
     tokenizer.enable_truncation(max_tokens)
     tokenizer.no_padding()
-    encoder = ctranslate2.Encoder(str(model_dir), device="cpu", compute_type="int8",
-                                  intra_threads=threads, inter_threads=1)
+    encoder = ctranslate2.Encoder(
+        str(model_dir), device="cpu", compute_type="int8", intra_threads=threads, inter_threads=1
+    )
 
     def embed(texts: Sequence[str]) -> Any:
         tokens = [e.tokens for e in tokenizer.encode_batch(list(texts))]
@@ -126,8 +128,7 @@ def load_ct2(model_dir: Path, tokenizer_path: Path, threads: int, max_tokens: in
         rows: dict[int, Any] = {}
         for start in range(0, len(order), BATCH_SIZE):
             batch = order[start : start + BATCH_SIZE]
-            hidden = np.asarray(encoder.forward_batch([tokens[i] for i in batch])
-                                .last_hidden_state)
+            hidden = np.asarray(encoder.forward_batch([tokens[i] for i in batch]).last_hidden_state)
             for row, i in enumerate(batch):
                 rows[i] = hidden[row, : len(tokens[i])].sum(axis=0) / len(tokens[i])
         out = np.stack([rows[i] for i in range(len(tokens))]).astype(np.float32)

@@ -162,9 +162,16 @@ def _bakeoff(results: dict[str, Any]) -> list[str]:
             f"{r['runtime_package']}: {mb.get('arm64')} / {mb.get('x86_64')}" if mb
             else r["runtime_package"],
         ])  # fmt: skip
-    header = ["engine", "texts/s 1t / 2t", "vs torch 1t / 2t", "tokens/s 2t (share of peak)",
-              "mean / min cosine / recall@10", "invariance max diff", "load s",
-              "runtime wheel MB unzipped arm64 / x86_64"]
+    header = [
+        "engine",
+        "texts/s 1t / 2t",
+        "vs torch 1t / 2t",
+        "tokens/s 2t (share of peak)",
+        "mean / min cosine / recall@10",
+        "invariance max diff",
+        "load s",
+        "runtime wheel MB unzipped arm64 / x86_64",
+    ]
     return lines + _table(header, body) + _failed(results, "bakeoff")
 
 

@@ -21,7 +21,14 @@ REQUIRED_FILES = ("model.onnx", "tokenizer.json")
 # Informational sections kept in Manifest.extra: how the artifact was made and measured, the
 # tokenizer settings shipped in tokenizer.json, the full onnx section (graph optimisation level).
 EXTRA_SECTIONS = (
-    "quantization", "source", "fidelity", "invariance", "speed", "tokenizer", "onnx", "build",
+    "quantization",
+    "source",
+    "fidelity",
+    "invariance",
+    "speed",
+    "tokenizer",
+    "onnx",
+    "build",
 )
 
 

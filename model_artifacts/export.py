@@ -21,16 +21,18 @@ OUTPUT = "last_hidden_state"
 OPSET = 17
 
 
-class _HiddenStates(torch.nn.Module):
+class _HiddenStates(torch.nn.Module):  # type: ignore[misc]  # torch is untyped in the service venv
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor) -> torch.Tensor:
-        out = self.model(input_ids=input_ids, attention_mask=attention_mask,
-                         token_type_ids=token_type_ids)
-        return out.last_hidden_state  # type: ignore[no-any-return]
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor
+    ) -> torch.Tensor:
+        out = self.model(
+            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+        )
+        return out.last_hidden_state
 
 
 def export_fp32(source: Path, target: Path) -> None:

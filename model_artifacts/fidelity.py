@@ -35,7 +35,9 @@ class Fidelity:
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
     vectors = vectors.astype(np.float64)
-    return vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+    norms: np.ndarray = np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+    rows: np.ndarray = vectors / norms
+    return rows
 
 
 def top_k_neighbours(unit: np.ndarray, k: int) -> np.ndarray:

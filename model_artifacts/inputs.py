@@ -22,8 +22,15 @@ CORPUS_DIR = HERE / "corpus"
 HELDOUT = CORPUS_DIR / "heldout.txt"
 CALIBRATION = CORPUS_DIR / "calibration.txt"
 # Packages whose versions change the bytes of the artifact or the reference it is gated on.
-PINNED = ("torch", "transformers", "sentence-transformers", "onnx", "onnxruntime", "tokenizers",
-          "numpy")
+PINNED = (
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "onnx",
+    "onnxruntime",
+    "tokenizers",
+    "numpy",
+)
 
 
 def read_lines(path: Path) -> list[str]:
@@ -45,8 +52,9 @@ def tree_hashes(root: Path) -> dict[str, str]:
     out = {}
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
-        if path.is_file() and not any(part.startswith(".") or part == "__pycache__"
-                                      for part in rel.parts):
+        if path.is_file() and not any(
+            part.startswith(".") or part == "__pycache__" for part in rel.parts
+        ):
             out[rel.as_posix()] = sha256_file(path)
     return out
 

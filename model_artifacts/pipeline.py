@@ -38,8 +38,15 @@ def build(source: SourceConfig, work: Path, target: Path) -> dict[str, Any]:
     export.export_fp32(source.path, fp32)
     config = json.loads((source.path / "config.json").read_text())
     fused = work / "fused.onnx"
-    quantize.fuse_transformer(fp32, fused, config["num_attention_heads"], config["hidden_size"],
-                              embed_layer_norm=False, skip_layer_norm=False, multi_head=True)
+    quantize.fuse_transformer(
+        fp32,
+        fused,
+        config["num_attention_heads"],
+        config["hidden_size"],
+        embed_layer_norm=False,
+        skip_layer_norm=False,
+        multi_head=True,
+    )
     merged = work / "merged.onnx"
     rowwise.merge_qkv(fused, merged)
     rows = work / "embeddings.onnx"
@@ -47,8 +54,12 @@ def build(source: SourceConfig, work: Path, target: Path) -> dict[str, Any]:
     tokenizer = load_tokenizer(source.path / "tokenizer.json", source.max_seq_length)
     graph = onnx.load(str(rows), load_external_data=False).graph
     tensors = sorted({n.input[0] for n in rowwise.weighted_matmuls(graph)})
-    amax = channel_amax(rows, tensors, tokenizer.encode_batch(read_lines(CALIBRATION)),
-                        int(source.special_tokens["pad_token_id"]))
+    amax = channel_amax(
+        rows,
+        tensors,
+        tokenizer.encode_batch(read_lines(CALIBRATION)),
+        int(source.special_tokens["pad_token_id"]),
+    )
     smoothed = work / "smoothed.onnx"
     rowwise.smooth(rows, smoothed, amax, SMOOTH_ALPHAS)
     row_int8 = work / "row_int8.onnx"
@@ -84,14 +95,19 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
     """
     reference = reference_encoder(source)
     int8 = load_embedder(staging, threads=THREADS, batch_size=BATCH_SIZE)
-    fp32 = Embedder(int8.manifest, load_tokenizer(staging / "tokenizer.json",
-                                                  source.max_seq_length),
-                    make_session(work / "fp32.onnx", THREADS, SESSION_LEVELS["all"]),
-                    batch_size=BATCH_SIZE)
+    fp32 = Embedder(
+        int8.manifest,
+        load_tokenizer(staging / "tokenizer.json", source.max_seq_length),
+        make_session(work / "fp32.onnx", THREADS, SESSION_LEVELS["all"]),
+        batch_size=BATCH_SIZE,
+    )
     fidelity = measure(reference(texts), int8.embed(texts).vectors)
     invariance = measure_invariance(
-        lambda threads, batch: load_embedder(staging, threads=threads, batch_size=batch,
-                                             verify=False), texts)
+        lambda threads, batch: load_embedder(
+            staging, threads=threads, batch_size=batch, verify=False
+        ),
+        texts,
+    )
     tps = compare_texts_per_second(
         {
             "int8_onnx": lambda t: int8.embed(t),

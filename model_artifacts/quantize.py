@@ -25,8 +25,13 @@ RUNTIME_LEVEL = "ORT_DISABLE_ALL"
 
 
 def fuse_transformer(
-    source: Path, target: Path, num_heads: int, hidden_size: int, embed_layer_norm: bool = True,
-    skip_layer_norm: bool = True, multi_head: bool = False,
+    source: Path,
+    target: Path,
+    num_heads: int,
+    hidden_size: int,
+    embed_layer_norm: bool = True,
+    skip_layer_norm: bool = True,
+    multi_head: bool = False,
 ) -> dict[str, int]:
     """Fuse attention, skip layer norms and bias+GELU (onnxruntime's BERT fusions).
 
@@ -43,16 +48,24 @@ def fuse_transformer(
     options.enable_bias_skip_layer_norm = skip_layer_norm
     options.use_multi_head_attention = multi_head
     model = optimize_model(
-        str(source), model_type="bert", num_heads=num_heads, hidden_size=hidden_size,
-        optimization_options=options, opt_level=0,
+        str(source),
+        model_type="bert",
+        num_heads=num_heads,
+        hidden_size=hidden_size,
+        optimization_options=options,
+        opt_level=0,
     )
     model.save_model_to_file(str(target))
     stats: dict[str, int] = model.get_fused_operator_statistics()
     return {op: count for op, count in stats.items() if count}
 
 
-def quantize_int8(source: Path, target: Path, exclude: list[str],
-                  op_types: tuple[str, ...] = ("MatMul", "Attention")) -> None:
+def quantize_int8(
+    source: Path,
+    target: Path,
+    exclude: list[str],
+    op_types: tuple[str, ...] = ("MatMul", "Attention"),
+) -> None:
     """Dynamic int8: int8 weights per output channel, uint8 activations per tensor at run time.
 
     Recipe v2's design, kept for the bench's bake-off (bench/candidates.py): one activation
@@ -84,8 +97,12 @@ def optimize_offline(source: Path, target: Path, threads: int = 1) -> None:
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
     options.optimized_model_filepath = str(target)
     options.intra_op_num_threads = threads
-    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"],
-                         disabled_optimizers=list(DISABLED_FUSIONS))
+    ort.InferenceSession(
+        str(source),
+        options,
+        providers=["CPUExecutionProvider"],
+        disabled_optimizers=list(DISABLED_FUSIONS),
+    )
 
 
 def op_counts(path: Path) -> dict[str, Any]:
@@ -103,29 +120,40 @@ def int8_embedding_rows(source: Path, target: Path, ids_input: str = "input_ids"
     model = onnx.load(str(source))
     graph = model.graph
     inits = {init.name: init for init in graph.initializer}
-    gathers = [n for n in graph.node if n.op_type == "Gather" and n.input[0] in inits
-               and n.input[1] in (ids_input, f"{ids_input}_int32")]
+    gathers = [
+        n
+        for n in graph.node
+        if n.op_type == "Gather"
+        and n.input[0] in inits
+        and n.input[1] in (ids_input, f"{ids_input}_int32")
+    ]
     if len(gathers) != 1:
-        raise RuntimeError(f"expected one word-embedding Gather on {ids_input}; "
-                           f"found {[n.name for n in gathers]}")
+        raise RuntimeError(
+            f"expected one word-embedding Gather on {ids_input}; found {[n.name for n in gathers]}"
+        )
     gather = gathers[0]
     table = onnx.numpy_helper.to_array(inits[gather.input[0]]).astype(np.float32)
     scale = np.maximum(np.abs(table).max(axis=1), 1e-12) / 127.0
     q = np.clip(np.rint(table / scale[:, None]), -127, 127).astype(np.int8)
     base = "word_embeddings_int8"
     graph.initializer.remove(inits[gather.input[0]])
-    graph.initializer.extend([
-        onnx.numpy_helper.from_array(q, f"{base}_rows"),
-        onnx.numpy_helper.from_array(scale.astype(np.float32)[:, None], f"{base}_scales"),
-    ])
+    graph.initializer.extend(
+        [
+            onnx.numpy_helper.from_array(q, f"{base}_rows"),
+            onnx.numpy_helper.from_array(scale.astype(np.float32)[:, None], f"{base}_scales"),
+        ]
+    )
     ids, out = gather.input[1], gather.output[0]
     replacement = [
-        onnx.helper.make_node("Gather", [f"{base}_rows", ids], [f"{base}_q"],
-                              name=f"{base}_gather"),
-        onnx.helper.make_node("Gather", [f"{base}_scales", ids], [f"{base}_s"],
-                              name=f"{base}_gather_scale"),
-        onnx.helper.make_node("Cast", [f"{base}_q"], [f"{base}_f"], name=f"{base}_cast",
-                              to=onnx.TensorProto.FLOAT),
+        onnx.helper.make_node(
+            "Gather", [f"{base}_rows", ids], [f"{base}_q"], name=f"{base}_gather"
+        ),
+        onnx.helper.make_node(
+            "Gather", [f"{base}_scales", ids], [f"{base}_s"], name=f"{base}_gather_scale"
+        ),
+        onnx.helper.make_node(
+            "Cast", [f"{base}_q"], [f"{base}_f"], name=f"{base}_cast", to=onnx.TensorProto.FLOAT
+        ),
         onnx.helper.make_node("Mul", [f"{base}_f", f"{base}_s"], [out], name=f"{base}_scale"),
     ]
     rebuilt = []
@@ -134,4 +162,4 @@ def int8_embedding_rows(source: Path, target: Path, ids_input: str = "input_ids"
     del graph.node[:]
     graph.node.extend(rebuilt)
     onnx.save(model, str(target))
-    return gather.name
+    return str(gather.name)

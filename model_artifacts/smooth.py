@@ -21,15 +21,21 @@ from model_artifacts.embed import SESSION_LEVELS, length_sorted_batches, pad_bat
 Array = NDArray[np.float32]
 
 
-def channel_amax(model_path: Path, tensors: Sequence[str], encodings: Sequence[object],
-                 pad_id: int, batch_size: int = 16) -> dict[str, Array]:
+def channel_amax(
+    model_path: Path,
+    tensors: Sequence[str],
+    encodings: Sequence[object],
+    pad_id: int,
+    batch_size: int = 16,
+) -> dict[str, Array]:
     """max |x| per last-axis channel of each tensor, over the real (unpadded) tokens."""
     model = onnx.load(str(model_path))
     known = {o.name for o in model.graph.output}
     for name in tensors:
         if name not in known:
-            model.graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT,
-                                                                    None))
+            model.graph.output.append(
+                helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
+            )
     probe = model_path.with_name(model_path.stem + ".probe.onnx")
     onnx.save(model, str(probe))
     session = make_session(probe, 2, SESSION_LEVELS["disable_all"])

@@ -113,8 +113,10 @@ def _special_token_names(path: Path) -> dict[str, str]:
 
 def parse_special_tokens(path: Path) -> dict[str, Any]:
     tokenizer = _read_json(path / "tokenizer.json")
-    ids = {f"{role}_token_id": _token_id(name, tokenizer)
-           for role, name in _special_token_names(path).items()}
+    ids = {
+        f"{role}_token_id": _token_id(name, tokenizer)
+        for role, name in _special_token_names(path).items()
+    }
     return {"add_special_tokens": True, **ids}
 
 

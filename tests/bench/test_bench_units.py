@@ -155,8 +155,13 @@ def test_int8_peak_takes_the_best_path_the_flags_allow() -> None:
     from bench.peak import cpu_flags, int8_peak
 
     flags = cpu_flags("processor : 0\nflags : fpu avx2 avx512f avx512_vnni amx_int8\n")
-    assert int8_peak(flags, 2.0, 2) == {"path": "amx_int8", "ops_per_cycle_per_core": 2048,
-                                        "ghz": 2.0, "cores": 2, "peak_gops": 8192.0}
+    assert int8_peak(flags, 2.0, 2) == {
+        "path": "amx_int8",
+        "ops_per_cycle_per_core": 2048,
+        "ghz": 2.0,
+        "cores": 2,
+        "peak_gops": 8192.0,
+    }
     graviton = cpu_flags("Features : fp asimd crc32 atomics asimddp\n")
     assert int8_peak(graviton, 2.5, 1)["peak_gops"] == 160.0
     assert int8_peak(set(), 2.0, 2) == {"path": None, "peak_gops": None}

@@ -34,9 +34,7 @@ def embedder(model_dir: Path) -> Embedder:
 
 @pytest.fixture(scope="session")
 def base_settings(model_dir: Path) -> Settings:
-    return Settings(
-        model_dir=model_dir, model_aliases=(ALIAS,), onnx_threads=2, auth_enabled=False
-    )
+    return Settings(model_dir=model_dir, model_aliases=(ALIAS,), onnx_threads=2, auth_enabled=False)
 
 
 @pytest.fixture

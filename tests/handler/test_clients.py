@@ -19,8 +19,12 @@ from handler.embedder import Embedder
 
 pytestmark = pytest.mark.integration
 API_KEY = "sk-local-dev"  # what the README uses; accepted whether or not auth is on
-TEXTS = ["The food was delicious and the waiter...", "A man is riding a horse.", "Hi",
-         "Serverless embeddings in your own AWS account"]
+TEXTS = [
+    "The food was delicious and the waiter...",
+    "A man is riding a horse.",
+    "Hi",
+    "Serverless embeddings in your own AWS account",
+]
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +49,9 @@ def test_openai_default_base64_path(client: openai.OpenAI, embedder: Embedder) -
 
 
 def test_openai_explicit_float(client: openai.OpenAI, embedder: Embedder) -> None:
-    result = client.embeddings.create(model=embedder.model_id, input=TEXTS[0],
-                                      encoding_format="float")
+    result = client.embeddings.create(
+        model=embedder.model_id, input=TEXTS[0], encoding_format="float"
+    )
     expected = embedder.embed(TEXTS[:1]).vectors
     assert cosines([result.data[0].embedding], expected).min() >= 0.9999
 
@@ -122,11 +127,10 @@ def test_raw_http_errors_are_in_the_envelope(live_server: LiveServer) -> None:
         assert "openai-processing-ms" in response.headers
 
 
-def test_concurrent_requests_never_mix_results(
-    client: openai.OpenAI, embedder: Embedder
-) -> None:
-    batches = [[f"request {n} sentence {k} {'x ' * (n % 5)}" for k in range(1 + n % 4)]
-               for n in range(24)]
+def test_concurrent_requests_never_mix_results(client: openai.OpenAI, embedder: Embedder) -> None:
+    batches = [
+        [f"request {n} sentence {k} {'x ' * (n % 5)}" for k in range(1 + n % 4)] for n in range(24)
+    ]
     expected = [embedder.embed(batch).vectors for batch in batches]
 
     def call(batch: list[str]) -> list[list[float]]:
@@ -143,8 +147,12 @@ def test_langchain_openai_embeddings(live_server: LiveServer, embedder: Embedder
 
     with httpx.Client() as http:  # ours, so that its connections are closed after
         embeddings = OpenAIEmbeddings(
-            model=ALIAS, base_url=live_server.base_url, api_key=API_KEY,  # type: ignore[arg-type]
-            check_embedding_ctx_length=False, max_retries=0, http_client=http,
+            model=ALIAS,
+            base_url=live_server.base_url,
+            api_key=API_KEY,  # type: ignore[arg-type]
+            check_embedding_ctx_length=False,
+            max_retries=0,
+            http_client=http,
         )
         documents = embeddings.embed_documents(TEXTS)
         query = embeddings.embed_query(TEXTS[0])
@@ -159,7 +167,10 @@ def test_llamaindex_openai_like_embedding(live_server: LiveServer, embedder: Emb
 
     with httpx.Client() as http:
         embed_model = OpenAILikeEmbedding(
-            model_name=ALIAS, api_base=live_server.base_url, api_key=API_KEY, max_retries=0,
+            model_name=ALIAS,
+            api_base=live_server.base_url,
+            api_key=API_KEY,
+            max_retries=0,
             http_client=http,
         )
         single = embed_model.get_text_embedding(TEXTS[1])

@@ -37,10 +37,22 @@ NO_AWS = {
 
 
 def run(model_dir: Path | str, *events: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {**os.environ, **NO_AWS, "PYTHONPATH": str(REPO), "MODEL_DIR": str(model_dir),
-                   "AUTH_ENABLED": "false", **env}
-    return subprocess.run([sys.executable, "-c", FIRST_EVENT, *events], cwd=REPO, env=environment,
-                          capture_output=True, text=True, timeout=120)
+    environment = {
+        **os.environ,
+        **NO_AWS,
+        "PYTHONPATH": str(REPO),
+        "MODEL_DIR": str(model_dir),
+        "AUTH_ENABLED": "false",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", FIRST_EVENT, *events],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def answers(result: subprocess.CompletedProcess[str]) -> list[dict[str, object]]:

@@ -19,8 +19,9 @@ pytestmark = pytest.mark.functional
 URL = "/v1/embeddings"
 
 
-def envelope(message: str, param: str | None, code: str | None,
-             type: str = "invalid_request_error") -> dict[str, Any]:
+def envelope(
+    message: str, param: str | None, code: str | None, type: str = "invalid_request_error"
+) -> dict[str, Any]:
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
@@ -31,8 +32,10 @@ def assert_common_headers(response: Any) -> None:
 
 
 def test_float_embeddings_response_shape(client: TestClient, embedder: Embedder) -> None:
-    response = client.post(URL, json={"input": ["a cat", "a dog"], "model": embedder.model_id,
-                                      "encoding_format": "float"})
+    response = client.post(
+        URL,
+        json={"input": ["a cat", "a dog"], "model": embedder.model_id, "encoding_format": "float"},
+    )
     assert response.status_code == 200
     assert_common_headers(response)
     body = response.json()
@@ -41,8 +44,10 @@ def test_float_embeddings_response_shape(client: TestClient, embedder: Embedder)
     assert body["model"] == embedder.model_id
     assert [(d["object"], d["index"]) for d in body["data"]] == [("embedding", 0), ("embedding", 1)]
     expected = embedder.embed(["a cat", "a dog"])
-    assert body["usage"] == {"prompt_tokens": expected.total_tokens,
-                             "total_tokens": expected.total_tokens}
+    assert body["usage"] == {
+        "prompt_tokens": expected.total_tokens,
+        "total_tokens": expected.total_tokens,
+    }
     vectors = np.array([d["embedding"] for d in body["data"]], dtype=np.float32)
     assert vectors.shape == (2, embedder.dimensions)
     cosines = np.sum(vectors * expected.vectors, axis=1)
@@ -72,8 +77,9 @@ def test_alias_answers_with_the_served_id(client: TestClient, embedder: Embedder
 def test_dimensions_truncate_and_renormalise(
     client: TestClient, embedder: Embedder, dimensions: int
 ) -> None:
-    body = client.post(URL, json={"input": "hello there", "model": embedder.model_id,
-                                  "dimensions": dimensions}).json()
+    body = client.post(
+        URL, json={"input": "hello there", "model": embedder.model_id, "dimensions": dimensions}
+    ).json()
     vector = np.array(body["data"][0]["embedding"], dtype=np.float32)
     assert vector.shape == (dimensions,)
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
@@ -96,15 +102,27 @@ def test_token_id_inputs(client: TestClient, embedder: Embedder) -> None:
 def test_user_and_usage_are_recorded(
     client: TestClient, recorder: ListRecorder, embedder: Embedder
 ) -> None:
-    response = client.post(URL, json={"input": ["a", "b c"], "model": ALIAS, "user": "u-42",
-                                      "dimensions": 8, "encoding_format": "base64"})
+    response = client.post(
+        URL,
+        json={
+            "input": ["a", "b c"],
+            "model": ALIAS,
+            "user": "u-42",
+            "dimensions": 8,
+            "encoding_format": "base64",
+        },
+    )
     (record,) = recorder.records
     assert record.request_id == response.headers["x-request-id"]
     assert (record.model, record.requested_model) == (embedder.model_id, ALIAS)
     assert record.prompt_tokens == response.json()["usage"]["prompt_tokens"]
     # one record type from route to ledger (handler/usage/records.py): the ledger's names
     assert (record.inputs, record.dimensions, record.encoding_format, record.user) == (
-        2, 8, "base64", "u-42")
+        2,
+        8,
+        "base64",
+        "u-42",
+    )
     assert record.key_id == "anonymous"  # auth off
     assert record.latency_ms >= 0
 
@@ -116,8 +134,11 @@ def test_errors_are_not_recorded(client: TestClient, recorder: ListRecorder) -> 
 
 
 def test_gzip_when_accepted(client: TestClient, embedder: Embedder) -> None:
-    response = client.post(URL, json={"input": ["a"] * 20, "model": embedder.model_id},
-                           headers={"accept-encoding": "gzip"})
+    response = client.post(
+        URL,
+        json={"input": ["a"] * 20, "model": embedder.model_id},
+        headers={"accept-encoding": "gzip"},
+    )
     assert response.headers["content-encoding"] == "gzip"
     assert len(response.json()["data"]) == 20  # the client decompressed it
 
@@ -130,13 +151,19 @@ def test_models_list_and_retrieve(client: TestClient, embedder: Embedder) -> Non
     assert ids == [embedder.model_id, ALIAS]
     assert listed.json()["object"] == "list"
     one = client.get(f"/v1/models/{embedder.model_id}").json()
-    assert one == {"id": embedder.model_id, "object": "model", "created": 0,
-                   "owned_by": "serverless-embeddings"}
+    assert one == {
+        "id": embedder.model_id,
+        "object": "model",
+        "created": 0,
+        "owned_by": "serverless-embeddings",
+    }
     missing = client.get("/v1/models/gpt-4")
     assert missing.status_code == 404
     assert missing.json() == envelope(
-        "The model `gpt-4` does not exist or you do not have access to it.", "model",
-        "model_not_found")
+        "The model `gpt-4` does not exist or you do not have access to it.",
+        "model",
+        "model_not_found",
+    )
 
 
 def test_health(make_app: Callable[..., FastAPI], embedder: Embedder) -> None:
@@ -158,7 +185,9 @@ def test_unknown_model_is_404(client: TestClient) -> None:
     assert_common_headers(response)
     assert response.json() == envelope(
         "The model `text-embedding-ada-002` does not exist or you do not have access to it.",
-        "model", "model_not_found")
+        "model",
+        "model_not_found",
+    )
 
 
 def test_validation_errors_are_400_not_422(client: TestClient) -> None:
@@ -167,14 +196,18 @@ def test_validation_errors_are_400_not_422(client: TestClient) -> None:
     assert_common_headers(response)
     assert response.json() == envelope(
         "'$.input' is invalid. Please check the API reference: "
-        "https://platform.openai.com/docs/api-reference.", "input", None)
+        "https://platform.openai.com/docs/api-reference.",
+        "input",
+        None,
+    )
 
 
 def test_missing_model(client: TestClient) -> None:
     response = client.post(URL, json={"input": "x"})
     assert response.status_code == 400
-    assert response.json() == envelope("Missing required parameter: 'model'.", "model",
-                                       "missing_required_parameter")
+    assert response.json() == envelope(
+        "Missing required parameter: 'model'.", "model", "missing_required_parameter"
+    )
 
 
 @pytest.mark.parametrize("dimensions", [0, -3, 385, 4096])
@@ -183,7 +216,10 @@ def test_dimensions_out_of_range(client: TestClient, embedder: Embedder, dimensi
     assert response.status_code == 400
     assert response.json() == envelope(
         f"dimensions must be between 1 and {embedder.dimensions} for model "
-        f"{embedder.model_id}; got {dimensions}.", "dimensions", None)
+        f"{embedder.model_id}; got {dimensions}.",
+        "dimensions",
+        None,
+    )
 
 
 def test_out_of_vocabulary_token_ids_point_langchain_users_at_the_fix(
@@ -194,7 +230,10 @@ def test_out_of_vocabulary_token_ids_point_langchain_users_at_the_fix(
     assert response.status_code == 400
     error = response.json()["error"]
     assert (error["type"], error["param"], error["code"]) == (
-        "invalid_request_error", "input", "invalid_token_id")
+        "invalid_request_error",
+        "input",
+        "invalid_token_id",
+    )
     assert f"Input 1 contains token id {vocab + 5}" in error["message"]
     assert "check_embedding_ctx_length=False" in error["message"]
 
@@ -209,7 +248,10 @@ def test_over_long_input_gets_openais_message(client: TestClient, embedder: Embe
     assert response.json() == envelope(
         f"This model's maximum context length is {limit} tokens, however you requested "
         f"{tokens} tokens ({tokens} in your prompt; 0 for the completion). Please reduce your "
-        "prompt; or completion length.", "input", "context_length_exceeded")
+        "prompt; or completion length.",
+        "input",
+        "context_length_exceeded",
+    )
 
 
 def test_truncation_setting_counts_truncated_inputs(
@@ -217,8 +259,9 @@ def test_truncation_setting_counts_truncated_inputs(
 ) -> None:
     limit = embedder.max_input_tokens
     with TestClient(make_app(truncate_inputs=True)) as truncating:
-        response = truncating.post(URL, json={"input": ["ok", "word " * (limit + 10), "x " * 999],
-                                              "model": ALIAS})
+        response = truncating.post(
+            URL, json={"input": ["ok", "word " * (limit + 10), "x " * 999], "model": ALIAS}
+        )
     assert response.status_code == 200
     assert response.headers["x-truncated-inputs"] == "2"
     assert response.json()["usage"]["prompt_tokens"] == 3 + 2 * limit
@@ -230,11 +273,14 @@ def test_request_token_limit(make_app: Callable[..., FastAPI], embedder: Embedde
     with TestClient(make_app(max_request_tokens=tokens - 1)) as small:
         response = small.post(URL, json={"input": texts, "model": ALIAS})
         at_limit = TestClient(make_app(max_request_tokens=tokens)).post(
-            URL, json={"input": texts, "model": ALIAS})
+            URL, json={"input": texts, "model": ALIAS}
+        )
     assert response.status_code == 400
     assert response.json() == envelope(
-        f"Requested {tokens} tokens, max {tokens - 1} tokens per request", "input",
-        "max_tokens_per_request")
+        f"Requested {tokens} tokens, max {tokens - 1} tokens per request",
+        "input",
+        "max_tokens_per_request",
+    )
     assert at_limit.status_code == 200
 
 
@@ -242,27 +288,36 @@ def test_too_many_inputs(client: TestClient) -> None:
     response = client.post(URL, json={"input": ["x"] * 2049, "model": ALIAS})
     assert response.status_code == 400
     assert response.json() == envelope(
-        "'$.input' has 2049 items; at most 2048 inputs are allowed per request.", "input", None)
+        "'$.input' has 2049 items; at most 2048 inputs are allowed per request.", "input", None
+    )
 
 
 def test_malformed_json(client: TestClient) -> None:
-    response = client.post(URL, content=b'{"input": "x",', headers={"content-type":
-                                                                       "application/json"})
+    response = client.post(
+        URL, content=b'{"input": "x",', headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert_common_headers(response)
     assert response.json()["error"]["message"].startswith(
-        "We could not parse the JSON body of your request.")
+        "We could not parse the JSON body of your request."
+    )
     assert response.json()["error"]["param"] is None
 
 
 def test_wrong_content_type_is_415(client: TestClient) -> None:
-    response = client.post(URL, content=b"input=x&model=y",
-                           headers={"content-type": "application/x-www-form-urlencoded"})
+    response = client.post(
+        URL,
+        content=b"input=x&model=y",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 415
     assert_common_headers(response)
     assert response.json() == envelope(
         "Unsupported Content-Type 'application/x-www-form-urlencoded': send the request body as "
-        "JSON with 'Content-Type: application/json'.", None, "unsupported_media_type")
+        "JSON with 'Content-Type: application/json'.",
+        None,
+        "unsupported_media_type",
+    )
 
 
 def test_unknown_route_is_404(client: TestClient) -> None:
@@ -278,8 +333,8 @@ def test_wrong_method_is_405(client: TestClient) -> None:
     assert response.headers["allow"] == "POST"
     assert_common_headers(response)
     assert response.json() == envelope(
-        "Method GET is not allowed for /v1/embeddings; allowed: POST.", None,
-        "method_not_allowed")
+        "Method GET is not allowed for /v1/embeddings; allowed: POST.", None, "method_not_allowed"
+    )
 
 
 def test_oversized_body_is_413(make_app: Callable[..., FastAPI]) -> None:
@@ -290,7 +345,10 @@ def test_oversized_body_is_413(make_app: Callable[..., FastAPI]) -> None:
     size = int(response.request.headers["content-length"])
     assert response.json() == envelope(
         f"The request body ({size} bytes) exceeds the limit of 2048 bytes. Send fewer or "
-        "shorter inputs per request.", None, "request_too_large")
+        "shorter inputs per request.",
+        None,
+        "request_too_large",
+    )
 
 
 def test_response_over_the_lambda_limit_is_413(make_app: Callable[..., FastAPI]) -> None:
@@ -298,13 +356,19 @@ def test_response_over_the_lambda_limit_is_413(make_app: Callable[..., FastAPI])
     with TestClient(make_app(max_response_bytes=40_000)) as small:
         response = small.post(URL, json=request, headers={"accept-encoding": "identity"})
         gzipped = small.post(URL, json=request, headers={"accept-encoding": "gzip"})
-        as_base64 = small.post(URL, json={**request, "encoding_format": "base64"},
-                               headers={"accept-encoding": "identity"})
+        as_base64 = small.post(
+            URL,
+            json={**request, "encoding_format": "base64"},
+            headers={"accept-encoding": "identity"},
+        )
     assert (gzipped.status_code, as_base64.status_code) == (200, 200)  # the advice works
     assert response.status_code == 413
     error = response.json()["error"]
     assert (error["type"], error["param"], error["code"]) == (
-        "invalid_request_error", "input", "response_too_large")
+        "invalid_request_error",
+        "input",
+        "response_too_large",
+    )
     assert "encoding_format='base64'" in error["message"]
 
 
@@ -324,14 +388,19 @@ def test_unexpected_error_is_500_with_request_id_and_no_internals(
     request_id = response.headers["x-request-id"]
     assert response.json() == envelope(
         "The server had an error while processing your request. Sorry about that! "
-        f"Quote request id {request_id} if you report it.", None, None, type="server_error")
+        f"Quote request id {request_id} if you report it.",
+        None,
+        None,
+        type="server_error",
+    )
     assert "secret" not in response.text
     assert any(request_id in r.getMessage() for r in caplog.records)  # logged for operators
 
 
 def test_gzip_of_error_is_not_needed_but_headers_are_present(client: TestClient) -> None:
-    response = client.post(URL, json={"input": "", "model": ALIAS},
-                           headers={"accept-encoding": "gzip"})
+    response = client.post(
+        URL, json={"input": "", "model": ALIAS}, headers={"accept-encoding": "gzip"}
+    )
     assert "content-encoding" not in response.headers
     assert gzip is not None and response.status_code == 400
 

@@ -46,8 +46,9 @@ def with_body(
     return event
 
 
-def test_http_api_v2_with_a_base64_body(lambda_handler: Callable[..., Handler],
-                                         embedder: Embedder) -> None:
+def test_http_api_v2_with_a_base64_body(
+    lambda_handler: Callable[..., Handler], embedder: Embedder
+) -> None:
     event = load_event("http-api-v2-embeddings.json")
     assert event["isBase64Encoded"] is True  # as `sam local generate-event` makes it
     response = lambda_handler()(event, None)
@@ -62,8 +63,9 @@ def test_http_api_v2_with_a_base64_body(lambda_handler: Callable[..., Handler],
     assert float(vector @ expected.vectors[0]) >= 0.9999
 
 
-def test_http_api_v2_named_stage_base64_batch(lambda_handler: Callable[..., Handler],
-                                              embedder: Embedder) -> None:
+def test_http_api_v2_named_stage_base64_batch(
+    lambda_handler: Callable[..., Handler], embedder: Embedder
+) -> None:
     event = load_event("http-api-v2-stage-batch.json")
     assert event["rawPath"].startswith("/prod/")
     request = request_body(event)
@@ -90,8 +92,9 @@ def test_http_api_v2_health_reports_a_cold_then_warm_container(
     assert body_of(first)["artifact_sha"] == embedder.artifact_sha
 
 
-def test_rest_api_v1_with_stage_and_gzip(lambda_handler: Callable[..., Handler],
-                                         embedder: Embedder) -> None:
+def test_rest_api_v1_with_stage_and_gzip(
+    lambda_handler: Callable[..., Handler], embedder: Embedder
+) -> None:
     event = load_event("rest-api-v1-embeddings.json")
     assert event["requestContext"]["path"].startswith("/Prod/")
     response = lambda_handler()(event, None)
@@ -139,8 +142,10 @@ def test_a_full_float_batch_fits_lambda_only_gzipped(
     # response under Lambda's 6 MB payload limit (base64 included) with it.
     texts = [f"sentence number {i} about topic {i % 17}" for i in range(2048)]
     handler = lambda_handler()
-    event = with_body(load_event("http-api-v2-embeddings.json"),
-                      {"input": texts, "model": embedder.model_id, "encoding_format": "float"})
+    event = with_body(
+        load_event("http-api-v2-embeddings.json"),
+        {"input": texts, "model": embedder.model_id, "encoding_format": "float"},
+    )
     plain = handler(event, None)
     assert plain["statusCode"] == 413
     assert body_of(plain)["error"]["code"] == "response_too_large"

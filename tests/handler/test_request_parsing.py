@@ -43,8 +43,23 @@ def test_defaults_are_float_and_no_dimensions() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["", [], [""], ["a", ""], [[]], [[1], []], [True], [[1, True]], [-1], [1.5], [{"a": 1}],
-     ["a", 1], [[1], "a"], 5, {"text": "x"}],
+    [
+        "",
+        [],
+        [""],
+        ["a", ""],
+        [[]],
+        [[1], []],
+        [True],
+        [[1, True]],
+        [-1],
+        [1.5],
+        [{"a": 1}],
+        ["a", 1],
+        [[1], "a"],
+        5,
+        {"text": "x"},
+    ],
 )
 def test_bad_inputs_are_400_on_param_input(raw: object) -> None:
     error = error_of(input=raw, model=MODEL)
@@ -87,8 +102,8 @@ def test_bad_encoding_format() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("dimensions", "12"), ("dimensions", 1.5), ("dimensions", True),
-                        ("user", 5), ("model", 3)]
+    ("name", "value"),
+    [("dimensions", "12"), ("dimensions", 1.5), ("dimensions", True), ("user", 5), ("model", 3)],
 )
 def test_wrongly_typed_optional_fields(name: str, value: object) -> None:
     body: dict[str, object] = {"input": "x", "model": MODEL, name: value}
@@ -102,14 +117,17 @@ def test_malformed_json_and_non_object_bodies() -> None:
         assert caught.value.status == 400
 
 
-@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8",
-                                          "Application/JSON", ""])
+@pytest.mark.parametrize(
+    "content_type", ["application/json", "application/json; charset=utf-8", "Application/JSON", ""]
+)
 def test_json_content_types_pass(content_type: str) -> None:
     check_content_type(content_type)
 
 
-@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded",
-                                          "multipart/form-data; boundary=x"])
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"],
+)
 def test_other_content_types_are_415(content_type: str) -> None:
     with pytest.raises(APIError) as caught:
         check_content_type(content_type)

@@ -59,8 +59,15 @@ def test_base64_and_float_agree(vectors: np.ndarray) -> None:
 
 @pytest.mark.parametrize(
     ("header", "expected"),
-    [("gzip, deflate, br", True), ("br, gzip;q=0.5", True), ("*", True), ("gzip;q=0", False),
-     ("deflate", False), ("", False), ("identity", False)],
+    [
+        ("gzip, deflate, br", True),
+        ("br, gzip;q=0.5", True),
+        ("*", True),
+        ("gzip;q=0", False),
+        ("deflate", False),
+        ("", False),
+        ("identity", False),
+    ],
 )
 def test_accepts_gzip(header: str, expected: bool) -> None:
     assert accepts_gzip(header) is expected

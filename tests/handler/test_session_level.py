@@ -14,8 +14,15 @@ from handler.embedder import session_level
 pytestmark = pytest.mark.unit
 
 MANIFEST = Manifest(
-    model_id="m", dimensions=4, max_input_tokens=8, pooling="mean", normalize=True,
-    vocab_size=10, special_tokens={}, onnx_inputs=("input_ids",), onnx_output="out",
+    model_id="m",
+    dimensions=4,
+    max_input_tokens=8,
+    pooling="mean",
+    normalize=True,
+    vocab_size=10,
+    special_tokens={},
+    onnx_inputs=("input_ids",),
+    onnx_output="out",
     files={"model.onnx": "0", "tokenizer.json": "0"},
 )
 

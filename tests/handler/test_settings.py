@@ -39,8 +39,14 @@ def test_values_from_env() -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("TRUNCATE_INPUTS", "maybe"), ("MAX_INPUTS_PER_REQUEST", "lots"), ("BATCH_SIZE", "0"),
-     ("ORT_THREADS", "-2"), ("MODEL_ALIASES", "a b"), ("API_BASE_PATH", "embeddings")],
+    [
+        ("TRUNCATE_INPUTS", "maybe"),
+        ("MAX_INPUTS_PER_REQUEST", "lots"),
+        ("BATCH_SIZE", "0"),
+        ("ORT_THREADS", "-2"),
+        ("MODEL_ALIASES", "a b"),
+        ("API_BASE_PATH", "embeddings"),
+    ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):

@@ -37,8 +37,7 @@ def test_graph_matches_the_manifest(embedder: Embedder, manifest: Manifest) -> N
     assert manifest.onnx_output in [o.name for o in embedder.session.get_outputs()]
 
 
-def test_unit_vectors_of_the_manifest_dimensions(embedder: Embedder,
-                                                 manifest: Manifest) -> None:
+def test_unit_vectors_of_the_manifest_dimensions(embedder: Embedder, manifest: Manifest) -> None:
     vectors = embedder.embed(SENTENCES).vectors
     assert vectors.shape == (len(SENTENCES), manifest.dimensions)
     assert vectors.dtype == np.float32
@@ -61,9 +60,9 @@ def test_batching_leaves_a_vector_bit_identical(model_dir: Path) -> None:
     np.testing.assert_array_equal(alone, batched)
 
 
-def test_shipped_tokenizer_truncates_at_max_input_tokens(model_dir: Path,
-                                                         manifest: Manifest,
-                                                         embedder: Embedder) -> None:
+def test_shipped_tokenizer_truncates_at_max_input_tokens(
+    model_dir: Path, manifest: Manifest, embedder: Embedder
+) -> None:
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     long_text = "word " * (manifest.max_input_tokens * 3)
     encoding = tokenizer.encode(long_text)
@@ -79,7 +78,10 @@ def test_graph_takes_any_batch_and_length(embedder: Embedder, manifest: Manifest
     for batch, length in ((1, 3), (7, 40), (2, manifest.max_input_tokens)):
         ids = np.full((batch, length), 1000, dtype=np.int64)
         ids[:, 0], ids[:, -1] = 101, 102
-        feed = {"input_ids": ids, "attention_mask": np.ones_like(ids),
-                "token_type_ids": np.zeros_like(ids)}
+        feed = {
+            "input_ids": ids,
+            "attention_mask": np.ones_like(ids),
+            "token_type_ids": np.zeros_like(ids),
+        }
         (hidden,) = embedder.session.run([manifest.onnx_output], feed)
         assert hidden.shape == (batch, length, manifest.dimensions)

@@ -31,8 +31,9 @@ def test_key_follows_source_recipe_and_model_id(st_dir: Callable[..., Path]) -> 
     assert inputs_key(source, RECIPE, "m") != key
 
 
-def test_key_follows_the_shared_handler_code(st_dir: Callable[..., Path], tmp_path: Path,
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_key_follows_the_shared_handler_code(
+    st_dir: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     source = st_dir()
     shared = tmp_path / "embedder.py"
     shared.write_text("def pool(): ...\n")
@@ -40,8 +41,11 @@ def test_key_follows_the_shared_handler_code(st_dir: Callable[..., Path], tmp_pa
     key = inputs_key(source, RECIPE, "m")
     shared.write_text("def pool(): return 1\n")
     assert inputs_key(source, RECIPE, "m") != key
-def test_installed_artifact_is_up_to_date_only_for_its_own_key(model_dir: Path,
-                                                               tmp_path: Path) -> None:
+
+
+def test_installed_artifact_is_up_to_date_only_for_its_own_key(
+    model_dir: Path, tmp_path: Path
+) -> None:
     key = load_manifest(model_dir).extra["build"]["inputs_sha256"]
     copy = tmp_path / "model"
     shutil.copytree(model_dir, copy)

@@ -16,7 +16,11 @@ def run_build(source: Path, out: Path) -> subprocess.CompletedProcess[str]:
     # The refusal happens before anything heavy is imported, so this runs without torch.
     return subprocess.run(
         [sys.executable, "-m", "model_artifacts.build", "--source", str(source), "--out", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=60, check=False,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -25,9 +29,11 @@ def test_plain_directory_is_refused_with_the_missing_files(tmp_path: Path) -> No
     (tmp_path / "src" / "README.md").write_text("some other project")
     result = run_build(tmp_path / "src", tmp_path / "out")
     assert result.returncode == 2
-    assert "is not a sentence-transformers model directory: missing modules.json, " \
-           "sentence_bert_config.json, config.json, tokenizer.json, model.safetensors or " \
-           "pytorch_model.bin" in result.stderr
+    assert (
+        "is not a sentence-transformers model directory: missing modules.json, "
+        "sentence_bert_config.json, config.json, tokenizer.json, model.safetensors or "
+        "pytorch_model.bin" in result.stderr
+    )
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "out").exists()
 

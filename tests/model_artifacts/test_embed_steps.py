@@ -14,8 +14,10 @@ from model_artifacts.embed import length_sorted_batches, pad_batch
 
 pytestmark = pytest.mark.unit
 
-HIDDEN = np.array([[[1.0, 2.0], [3.0, -4.0], [100.0, 100.0]],
-                   [[5.0, 6.0], [7.0, 8.0], [9.0, 10.0]]], dtype=np.float32)
+HIDDEN = np.array(
+    [[[1.0, 2.0], [3.0, -4.0], [100.0, 100.0]], [[5.0, 6.0], [7.0, 8.0], [9.0, 10.0]]],
+    dtype=np.float32,
+)
 MASK = np.array([[1, 1, 0], [1, 1, 1]])
 
 

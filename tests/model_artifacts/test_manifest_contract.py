@@ -43,11 +43,18 @@ def test_built_manifest_records_the_source_configs(model_dir: Path, raw: dict[st
         pytest.skip("figures below are all-MiniLM-L6-v2's; MODEL_DIR holds another model")
     # GIVEN all-MiniLM-L6-v2's sentence_bert_config.json, 1_Pooling and modules.json
     assert (manifest.model_id, manifest.dimensions, manifest.max_input_tokens) == (
-        "all-MiniLM-L6-v2", 384, 256)
+        "all-MiniLM-L6-v2",
+        384,
+        256,
+    )
     assert (manifest.pooling, manifest.normalize, manifest.vocab_size) == ("mean", True, 30522)
-    assert manifest.special_tokens == {"add_special_tokens": True, "cls_token_id": 101,
-                                       "sep_token_id": 102, "pad_token_id": 0,
-                                       "unk_token_id": 100}
+    assert manifest.special_tokens == {
+        "add_special_tokens": True,
+        "cls_token_id": 101,
+        "sep_token_id": 102,
+        "pad_token_id": 0,
+        "unk_token_id": 100,
+    }
     assert raw["quantization"]["model_size_mb"] <= 25
     assert (model_dir / "model.onnx").stat().st_size <= 25_000_000
 
@@ -84,8 +91,14 @@ def test_built_manifest_describes_the_recipe_that_was_built(raw: dict[str, Any])
     layers = ops["MultiHeadAttention"]
     assert len(products) == 4 * layers  # merged QKV, attention output, FFN in, FFN out
     assert ops["MatMulIntegerToFloat"] == ops["QuantizeLinear"] == len(products)
-    for per_tensor in ("DynamicQuantizeMatMul", "QAttention", "DynamicQuantizeLinear",
-                       "MatMulNBits", "Attention", "MatMul"):
+    for per_tensor in (
+        "DynamicQuantizeMatMul",
+        "QAttention",
+        "DynamicQuantizeLinear",
+        "MatMulNBits",
+        "Attention",
+        "MatMul",
+    ):
         assert per_tensor not in ops
     assert raw["onnx"]["opset"] == 21
 
@@ -122,8 +135,20 @@ def test_invalid_json_is_refused(copy: Path) -> None:
         load_manifest(copy)
 
 
-@pytest.mark.parametrize("field", ["model_id", "dimensions", "max_input_tokens", "pooling",
-                                   "normalize", "vocab_size", "special_tokens", "onnx", "files"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "model_id",
+        "dimensions",
+        "max_input_tokens",
+        "pooling",
+        "normalize",
+        "vocab_size",
+        "special_tokens",
+        "onnx",
+        "files",
+    ],
+)
 def test_missing_field_is_named(raw: dict[str, Any], field: str) -> None:
     del raw[field]
     with pytest.raises(ArtifactError, match=field):
@@ -132,8 +157,12 @@ def test_missing_field_is_named(raw: dict[str, Any], field: str) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value", "message"),
-    [("schema_version", 2, "schema_version 2"), ("pooling", "sum", "pooling 'sum'"),
-     ("dimensions", 0, ">= 1"), ("files", {"model.onnx": "00"}, "no sha256 for tokenizer.json")],
+    [
+        ("schema_version", 2, "schema_version 2"),
+        ("pooling", "sum", "pooling 'sum'"),
+        ("dimensions", 0, ">= 1"),
+        ("files", {"model.onnx": "00"}, "no sha256 for tokenizer.json"),
+    ],
 )
 def test_bad_field_is_refused(raw: dict[str, Any], field: str, value: object, message: str) -> None:
     raw[field] = value
@@ -150,6 +179,14 @@ def test_artifact_sha_follows_the_files(raw: dict[str, Any]) -> None:
 
 def test_extra_sections_reach_the_service(raw: dict[str, Any]) -> None:
     extra = parse_manifest(raw).extra
-    for section in ("quantization", "source", "fidelity", "invariance", "speed", "tokenizer",
-                    "onnx", "build"):
+    for section in (
+        "quantization",
+        "source",
+        "fidelity",
+        "invariance",
+        "speed",
+        "tokenizer",
+        "onnx",
+        "build",
+    ):
         assert extra[section] == raw[section]

@@ -25,13 +25,19 @@ def test_reads_everything_the_manifest_needs(st_dir: StDir) -> None:
     source = read_source(st_dir(max_seq_length=200))
     assert (source.pooling, source.max_seq_length, source.normalize) == ("mean", 200, True)
     assert (source.dimensions, source.vocab_size, source.model_type) == (32, 8, "bert")
-    assert source.special_tokens == {"add_special_tokens": True, "cls_token_id": 2,
-                                     "sep_token_id": 3, "pad_token_id": 0, "unk_token_id": 1}
+    assert source.special_tokens == {
+        "add_special_tokens": True,
+        "cls_token_id": 2,
+        "sep_token_id": 3,
+        "pad_token_id": 0,
+        "unk_token_id": 1,
+    }
     assert source.weights_file == "model.safetensors"
 
 
-@pytest.mark.parametrize(("flag", "mode"),
-                         [("cls_token", "cls"), ("mean_tokens", "mean"), ("max_tokens", "max")])
+@pytest.mark.parametrize(
+    ("flag", "mode"), [("cls_token", "cls"), ("mean_tokens", "mean"), ("max_tokens", "max")]
+)
 def test_pooling_flag_selects_mode(st_dir: StDir, flag: str, mode: str) -> None:
     assert read_source(st_dir(pooling=pooling(**{flag: True}))).pooling == mode
 
@@ -49,8 +55,12 @@ def test_max_length_is_capped_by_position_embeddings(st_dir: StDir) -> None:
 def test_no_normalize_module_means_no_normalisation(st_dir: StDir) -> None:
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling",
-         "type": "sentence_transformers.models.Pooling"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
     ]
     assert read_source(st_dir(modules=modules)).normalize is False
 
@@ -70,8 +80,9 @@ def test_pooling_dir_is_found_through_modules_json(st_dir: StDir) -> None:
 def test_missing_file_is_named(st_dir: StDir, missing: str) -> None:
     root = st_dir()
     (root / missing).unlink()
-    with pytest.raises(SourceError, match=f"not a sentence-transformers model directory: "
-                                          f"missing {missing}$"):
+    with pytest.raises(
+        SourceError, match=f"not a sentence-transformers model directory: missing {missing}$"
+    ):
         read_source(root)
 
 
@@ -87,8 +98,13 @@ def test_plain_directory_lists_every_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as caught:
         read_source(tmp_path)
     message = str(caught.value)
-    for name in ("modules.json", "sentence_bert_config.json", "config.json", "tokenizer.json",
-                 "model.safetensors or pytorch_model.bin"):
+    for name in (
+        "modules.json",
+        "sentence_bert_config.json",
+        "config.json",
+        "tokenizer.json",
+        "model.safetensors or pytorch_model.bin",
+    ):
         assert name in message
 
 
@@ -106,8 +122,11 @@ def test_not_a_directory(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "config",
-    [pooling(mean_sqrt_len_tokens=True, mean_tokens=True), pooling(), pooling(cls_token=True,
-                                                                               max_tokens=True)],
+    [
+        pooling(mean_sqrt_len_tokens=True, mean_tokens=True),
+        pooling(),
+        pooling(cls_token=True, max_tokens=True),
+    ],
     ids=["unsupported-mode", "none", "two"],
 )
 def test_pooling_that_cannot_be_served_is_refused(st_dir: StDir, config: dict[str, object]) -> None:
@@ -123,8 +142,12 @@ def test_non_bert_model_is_refused(st_dir: StDir) -> None:
 def test_extra_modules_are_refused(st_dir: StDir) -> None:
     modules = [
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling",
-         "type": "sentence_transformers.models.Pooling"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
         {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"},
     ]
     with pytest.raises(SourceError, match="can't export: \\['Dense'\\]"):
