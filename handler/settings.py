@@ -134,6 +134,15 @@ class Settings:
     default_rpm: int | None = None
     default_tpm: int | None = None
     default_monthly_tokens: int | None = None
+    # Batch API (handler/batch/): the S3 bucket of files, the DynamoDB table of files, batches
+    # and shards, and the SQS queue of work. No bucket = the /v1/files and /v1/batches routes
+    # are not served.
+    batch_bucket: str = ""
+    batch_table: str = "embeddings-batches"
+    batch_queue_url: str = ""
+    # Lines per shard (one SQS message, one worker invocation): small enough that a shard
+    # finishes well inside a Lambda timeout, large enough that per-shard overhead is small.
+    batch_shard_lines: int = 500
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -173,6 +182,10 @@ class Settings:
             default_rpm=_env_limit(env, "DEFAULT_RPM"),
             default_tpm=_env_limit(env, "DEFAULT_TPM"),
             default_monthly_tokens=_env_limit(env, "DEFAULT_MONTHLY_TOKENS"),
+            batch_bucket=_env_str(env, "BATCH_BUCKET", d.batch_bucket),
+            batch_table=_env_str(env, "BATCH_TABLE", d.batch_table),
+            batch_queue_url=_env_str(env, "BATCH_QUEUE_URL", d.batch_queue_url),
+            batch_shard_lines=_env_int(env, "BATCH_SHARD_LINES", d.batch_shard_lines, minimum=1),
         )
         if not settings.api_base_path.startswith("/"):
             raise SettingsError(f"API_BASE_PATH={settings.api_base_path!r} must start with '/'")
