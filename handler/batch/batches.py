@@ -136,7 +136,7 @@ class BatchStore:
     ) -> bool:
         """Set status `to` (and its timestamp and `fields`) if the status is one of
         `from_statuses`; False when it was not."""
-        values = {"status": to, **fields}
+        values = {"status": to, **{k: v for k, v in fields.items() if v is not None}}
         if to in STAMP:
             values[STAMP[to]] = int(time.time())
         names = {f"#f{i}": name for i, name in enumerate(values)}

@@ -5,9 +5,10 @@
     batch#<batch id>   meta          a batch: owner, status, counts, timestamps, shard totals
     batch#<batch id>   shard#00001   a shard: byte range, first line, state, its counts
 
-Files and batches also carry `owner_kind` ("<key id>#file" or "<key id>#batch") and `created`
-("<microseconds since 1970, 16 digits>#<id>"), the keys of the OWNER_INDEX GSI that lists one key's files
-or batches newest first. Ownership is checked on every read: another key's item is a 404.
+Files and batches also carry `owner_kind` ("<key id>#file" or "<key id>#batch") and
+`created` ("<microseconds since 1970, 16 digits>#<id>"), the keys of the OWNER_INDEX GSI that
+lists one key's files or batches newest first. Ownership is checked on every read: another
+key's item is a 404.
 """
 
 from __future__ import annotations

@@ -107,7 +107,9 @@ def wait_for(
         time.sleep(0.2)
 
 
-def drain(stack: Stack, worker: Worker | None = None, check: Callable[[], bool] | None = None) -> None:
+def drain(
+    stack: Stack, worker: Worker | None = None, check: Callable[[], bool] | None = None
+) -> None:
     """Handle messages by hand until the queue is empty."""
     while stack.poll(worker):
         if check is not None and check():

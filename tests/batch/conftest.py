@@ -89,9 +89,8 @@ def stack(settings: Settings, embedder: Embedder, dynamodb_local: DynamoDBLocal)
     hooks["routers"] = [*hooks["routers"], files.router(service), batches.router(service)]
     app = create_app(settings, embedder, **hooks)
     keys = KeyStore(dynamodb_local.client("dynamodb"), settings.keys_table)
-    secrets = {
-        name: keys.create(name, Limits(rpm=100_000, tpm=100_000_000))[0] for name in ("alice", "bob")
-    }
+    limits = Limits(rpm=100_000, tpm=100_000_000)
+    secrets = {name: keys.create(name, limits)[0] for name in ("alice", "bob")}
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
