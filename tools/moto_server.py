@@ -19,10 +19,11 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from types import TracebackType
-from typing import Any
+from typing import IO, Any
 
 from tools.dynamodb_local import LOCAL_ENV, _die_with_parent, free_port
 
@@ -35,22 +36,26 @@ class MotoServer:
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self.log: IO[bytes] = tempfile.TemporaryFile()
 
     @property
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> MotoServer:
+        # Its log (a line per request) goes to a file: a pipe nobody reads fills up and
+        # blocks the server mid-request.
         self.process = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while True:
             if self.process.poll() is not None:
-                error = self.process.stderr.read().decode() if self.process.stderr else ""
+                self.log.seek(0)
+                error = self.log.read().decode(errors="replace")
                 raise MotoServerError(f"moto server exited: {error[-2000:]}")
             try:
                 with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1):
@@ -82,8 +87,7 @@ class MotoServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        if self.process.stderr:
-            self.process.stderr.close()
+        self.log.close()
         self.process = None
 
     def __enter__(self) -> MotoServer:

@@ -78,9 +78,10 @@ class Worker:
         if batch["status"] == b.VALIDATING and not self._plan_validating(batch):
             return
         # (Re)send the pending shards: a plan that died after its transition resends them
-        # all, and a shard run twice is harmless.
+        # all, and a shard run twice is harmless. After a cancel they are still sent, to be
+        # skipped: the last one to finish is what makes the batch cancelled.
         batch = self.batches.get(batch_id) or batch
-        if batch["status"] != b.IN_PROGRESS:
+        if batch["status"] not in (b.IN_PROGRESS, b.CANCELLING):
             return
         for index in range(1, batch["shards_total"] + 1):
             shard = self.batches.get_shard(batch_id, index)

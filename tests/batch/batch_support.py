@@ -114,3 +114,11 @@ def drain(
     while stack.poll(worker):
         if check is not None and check():
             return
+
+
+def corpus_free_rows(count: int) -> list[dict[str, Any]]:
+    """`count` one-sentence request lines."""
+    return [
+        request_line(f"line-{i}", {"model": MODEL, "input": f"sentence number {i} of the test"})
+        for i in range(count)
+    ]
