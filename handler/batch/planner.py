@@ -7,8 +7,11 @@ its lines as the file does. Only one chunk of the file is in memory at a time.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import orjson
 
 from handler.batch.batches import Shard
 
@@ -46,9 +49,21 @@ def split_lines(chunks: Iterable[bytes]) -> Iterable[tuple[int, int, bytes]]:
         yield offset, offset + len(pending), pending
 
 
+def _custom_id(line: bytes) -> str | None:
+    """The line's custom_id, or None when the line is not a request (the worker reports it)."""
+    try:
+        request = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    custom_id = request.get("custom_id") if isinstance(request, dict) else None
+    return custom_id if isinstance(custom_id, str) else None
+
+
 def plan_shards(batch_id: str, chunks: Iterable[bytes], lines_per_shard: int) -> Plan:
-    """The shards of the file read as `chunks`; raises PlanError for an empty file or one with
-    more than MAX_REQUESTS requests."""
+    """The shards of the file read as `chunks`; raises PlanError for an empty file, one with
+    more than MAX_REQUESTS requests, or a custom_id used twice (as OpenAI fails such a batch:
+    results are matched to requests by it)."""
+    seen: set[bytes] = set()  # digests, so 50,000 long ids stay a few MB
     shards: list[Shard] = []
     total = 0
     start = first_line = in_shard = 0
@@ -66,6 +81,16 @@ def plan_shards(batch_id: str, chunks: Iterable[bytes], lines_per_shard: int) ->
                 "too_many_requests",
                 f"The batch input file has more than the maximum of {MAX_REQUESTS} requests.",
             )
+        custom_id = _custom_id(line)
+        if custom_id is not None:
+            digest = hashlib.blake2b(custom_id.encode(), digest_size=16).digest()
+            if digest in seen:
+                raise PlanError(
+                    "duplicate_custom_id",
+                    f"Line {number}: the custom_id {custom_id[:64]!r} is used more than once; "
+                    "each request's custom_id must be unique.",
+                )
+            seen.add(digest)
         if in_shard == lines_per_shard:
             shards.append(Shard(batch_id, len(shards) + 1, start, end, first_line))
             in_shard = 0

@@ -347,3 +347,22 @@ def test_bad_create_requests_get_openai_errors(
     assert got.status_code == status
     error = got.json()["error"]
     assert error["param"] == param and error["message"]
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (jsonl(corpus_rows(2) + corpus_rows(1)), "duplicate_custom_id"),
+        (b"\n\n", "empty_file"),
+    ],
+)
+def test_a_file_that_cannot_be_a_batch_fails_it(stack: Stack, data: bytes, code: str) -> None:
+    client = stack.client()
+    stack.start_workers(1)
+    batch = client.batches.create(
+        input_file_id=upload(client, data), endpoint="/v1/embeddings", completion_window="24h"
+    )
+    failed = wait_for(client, batch.id, ("failed",), timeout=60)
+    assert failed.failed_at and failed.errors is not None and failed.errors.data
+    assert failed.errors.data[0].code == code
+    assert failed.output_file_id is None and usage_total(stack, "alice")["requests"] == 0

@@ -39,8 +39,16 @@ def test_empty_and_blank_files_are_refused() -> None:
 
 
 def test_more_than_openai_limit_of_requests_is_refused() -> None:
-    data = b"{}\n" * (MAX_REQUESTS + 1)
+    data = b"{}\n" * (MAX_REQUESTS + 1)  # no custom_id: the worker reports those lines
     with pytest.raises(PlanError) as caught:
         plan_shards("batch_x", chunked(data, 65536), 1000)
     assert caught.value.code == "too_many_requests"
     assert plan_shards("batch_x", [b"{}\n" * MAX_REQUESTS], 1000).total == MAX_REQUESTS
+
+
+def test_a_custom_id_used_twice_fails_the_plan() -> None:
+    data = b'{"custom_id":"a"}\n{"custom_id":"b"}\nnot json\n{"custom_id":"a"}\n'
+    with pytest.raises(PlanError) as caught:
+        plan_shards("batch_x", [data], 10)
+    assert caught.value.code == "duplicate_custom_id"
+    assert caught.value.message.startswith("Line 4: the custom_id 'a'")
