@@ -195,6 +195,15 @@ class BatchStore:
             batch_id, index, values["start"], values["end"], values["first_line"], values["state"]
         )
 
+    def mark_expired(self, batch_id: str) -> None:
+        """Flag the batch as past its window; finalizing then ends it `expired`."""
+        self.dynamodb.update_item(
+            TableName=self.table,
+            Key=self._key(batch_id),
+            UpdateExpression="SET expired = :yes",
+            ExpressionAttributeValues=to_item({":yes": True}),
+        )
+
     def finish_shard(
         self, batch_id: str, index: int, state: str, completed: int, failed: int
     ) -> bool:

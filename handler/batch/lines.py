@@ -84,6 +84,22 @@ def _refused(batch_id: str, line_no: int, custom_id: str, error: APIError) -> Li
     return LineResult(False, _line(values))
 
 
+def expired_line(raw: bytes, line_no: int, batch_id: str) -> LineResult:
+    """The error line of a request not run before its batch's completion window ended."""
+    try:
+        request = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        request = None
+    custom_id = request.get("custom_id") if isinstance(request, dict) else None
+    return _broken(
+        batch_id,
+        line_no,
+        custom_id,
+        "batch_expired",
+        "This request could not be executed before the completion window expired.",
+    )
+
+
 def process_line(
     raw: bytes, line_no: int, batch_id: str, endpoint: str, embedder: Embedder, settings: Settings
 ) -> LineResult:

@@ -32,7 +32,7 @@ from handler.batch import table
 from handler.batch.batches import BatchStore, Shard
 from handler.batch.concat import concat_objects
 from handler.batch.files import CHUNK_BYTES, PURPOSE_OUTPUT, FileStore
-from handler.batch.lines import LineResult, process_line, request_id
+from handler.batch.lines import LineResult, expired_line, process_line, request_id
 from handler.batch.planner import PlanError, plan_shards, split_lines
 from handler.embedder import Embedder
 from handler.hooks import UsageRecord, UsageRecorder
@@ -57,6 +57,7 @@ class Worker:
     batches: BatchStore
     send: Callable[[dict[str, Any]], None]  # puts a message on the work queue
     recorder: UsageRecorder
+    clock: Callable[[], float] = time.time  # tests move it past a batch's window
 
     def handle(self, message: dict[str, Any]) -> None:
         if message.get("kind") == "plan":
@@ -128,13 +129,18 @@ class Worker:
             return
         if shard.state == b.PENDING:
             if batch["status"] == b.IN_PROGRESS:
-                completed, failed = self._embed_shard(batch, shard)
+                # Past the completion window, the shard's lines fail with batch_expired (as
+                # OpenAI's do) and the batch ends `expired`, keeping what was done in time.
+                expired = self.clock() > batch["expires_at"]
+                completed, failed = self._embed_shard(batch, shard, expired)
+                if expired:
+                    self.batches.mark_expired(batch_id)
                 self.batches.finish_shard(batch_id, index, b.DONE, completed, failed)
             else:  # cancelling (or over): cancel stops new shards
                 self.batches.finish_shard(batch_id, index, b.SKIPPED, 0, 0)
         self.finalize_if_last(batch_id)
 
-    def _embed_shard(self, batch: dict[str, Any], shard: Shard) -> tuple[int, int]:
+    def _embed_shard(self, batch: dict[str, Any], shard: Shard, expired: bool) -> tuple[int, int]:
         batch_id, owner = batch["id"], batch["owner"]
         source = self.files.get(owner, batch["input_file_id"])
         if source is None:
@@ -147,9 +153,12 @@ class Worker:
             if not raw.strip():
                 continue
             started = time.perf_counter()
-            result = process_line(
-                raw, line_no, batch_id, batch["endpoint"], self.embedder, self.settings
-            )
+            if expired:
+                result = expired_line(raw, line_no, batch_id)
+            else:
+                result = process_line(
+                    raw, line_no, batch_id, batch["endpoint"], self.embedder, self.settings
+                )
             if result.ok:
                 out += result.line
                 completed += 1
@@ -201,7 +210,10 @@ class Worker:
         ):
             if count:
                 ids[field] = self._assemble(batch, kind)
-        final = b.COMPLETED if batch["status"] == b.FINALIZING else b.CANCELLED
+        if batch["status"] == b.CANCELLING:
+            final = b.CANCELLED
+        else:
+            final = b.EXPIRED if batch.get("expired") else b.COMPLETED
         self.batches.transition(batch_id, (batch["status"],), final, **ids)
 
     def _assemble(self, batch: dict[str, Any], kind: str) -> str:

@@ -366,3 +366,34 @@ def test_a_file_that_cannot_be_a_batch_fails_it(stack: Stack, data: bytes, code:
     assert failed.failed_at and failed.errors is not None and failed.errors.data
     assert failed.errors.data[0].code == code
     assert failed.output_file_id is None and usage_total(stack, "alice")["requests"] == 0
+
+
+def test_a_batch_past_its_window_expires_keeping_the_finished_lines(stack: Stack) -> None:
+    import dataclasses
+    import time
+
+    client = stack.client()
+    rows = corpus_rows(250)  # 3 shards
+    batch = client.batches.create(
+        input_file_id=upload(client, jsonl(rows)),
+        endpoint="/v1/embeddings",
+        completion_window="24h",
+    )
+    [plan] = stack.receive()
+    stack.worker().handle(orjson.loads(plan["Body"]))
+    shards = sorted((orjson.loads(m["Body"]) for m in stack.receive()), key=lambda b: b["shard"])
+    stack.worker().handle(shards[0])  # in time
+    late = dataclasses.replace(stack.worker(), clock=lambda: time.time() + 25 * 3600)
+    for body in shards[1:]:
+        late.handle(body)
+
+    done = client.batches.retrieve(batch.id)
+    assert done.status == "expired" and done.expired_at
+    counts = done.request_counts
+    assert (counts.total, counts.completed, counts.failed) == (250, 100, 150)
+    out = output_lines(client, done.output_file_id)
+    assert [line["custom_id"] for line in out] == [r["custom_id"] for r in rows[:100]]
+    errors = output_lines(client, done.error_file_id)
+    assert [e["custom_id"] for e in errors] == [r["custom_id"] for r in rows[100:]]
+    assert {e["error"]["code"] for e in errors} == {"batch_expired"}
+    assert usage_total(stack, "alice")["requests"] == 100  # expired lines are not metered
