@@ -93,4 +93,8 @@ def run_worker(worker: Worker, sqs: Any, queue_url: str, stop: threading.Event) 
     """The local worker: poll the queue until `stop` is set (a Lambda SQS trigger does this
     on AWS; see handler/batch/lambda_worker.py)."""
     while not stop.is_set():
-        poll_once(worker, sqs, queue_url)
+        try:
+            poll_once(worker, sqs, queue_url)
+        except Exception:  # the queue itself failed: keep polling, as Lambda's poller does
+            log.exception("receiving batch messages failed")
+            stop.wait(1.0)
