@@ -247,6 +247,22 @@ def _usage(results: dict[str, Any]) -> list[str]:
     return lines + _failed(results, "usage_overhead")
 
 
+def _metrics_overhead(results: dict[str, Any]) -> list[str]:
+    r = results.get("metrics_overhead") or {}
+    lines = ["### Metrics overhead (warm single input via Mangum, arms interleaved)", ""]
+    if r.get("status") == "ok":
+        body = [
+            [name, r["requests"], r[f"{name}_p50_ms"], r[name]["p99_ms"],
+             r[f"{name}_added_p50_ms"], r[f"{name}_paired_p50_ms"]]
+            for name in ("off", "emf", "emf_prometheus")
+        ]  # fmt: skip
+        lines += _table(
+            ["metrics", "requests", "p50 ms", "p99 ms", "added p50 ms", "paired diff p50 ms"],
+            body,
+        )
+    return lines + _failed(results, "metrics_overhead")
+
+
 def _cost(results: dict[str, Any]) -> list[str]:
     r = results.get("cost") or {}
     lines = ["### Cost per million tokens", ""]
@@ -333,6 +349,7 @@ def render(results: dict[str, Any]) -> str:
         _memory(results),
         _load(results),
         _usage(results),
+        _metrics_overhead(results),
         _cost(results),
     ]
     return "\n".join(line for part in parts for line in part)

@@ -18,12 +18,16 @@ from pathlib import Path
 from typing import Any
 
 from bench import cost, load, machine, report, sections, throughput, usage
-from bench.config import BENCH_PY, CORPUS, FULL, RESULTS, SMOKE, Sizes
+from bench.config import BENCH_PY, CORPUS, FULL, RESULTS, SERVICE_PY, SMOKE, Sizes
 from bench.corpus import read_corpus, token_counts
 from bench.dynamo import dynamodb_local, requests_recorded
 from bench.paths import resolve_paths, service_env
+from bench.proc import run_worker
 
-SECTIONS = ("throughput", "handler", "cold_start", "memory", "load", "usage_overhead", "cost")
+SECTIONS = (
+    "throughput", "handler", "cold_start", "memory", "load", "usage_overhead",
+    "metrics_overhead", "cost",
+)  # fmt: skip
 
 
 def section(
@@ -52,6 +56,14 @@ def cost_section(results: dict[str, Any]) -> dict[str, Any]:
     ours = {r["threads"]: r for r in rows if r["engine"] == "ours" and r["status"] == "ok"}
     return cost.lambda_cost(
         ours[1]["tokens_per_s"], ours[2]["tokens_per_s"], results["throughput"]["mean_tokens"]
+    )
+
+
+def metrics_overhead(sizes: Sizes) -> dict[str, Any]:
+    """EMF metrics on vs off (and Prometheus too), interleaved in one process; no DynamoDB."""
+    args = ["--requests", str(sizes.single_requests), "--warmup", str(sizes.usage_warmup)]
+    return run_worker(
+        SERVICE_PY, "bench.workers.metrics_overhead", args, service_env(resolve_paths())
     )
 
 
@@ -115,6 +127,7 @@ def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
             section(results, "memory", lambda: sections.memory(sizes, st_dir, env), only)
             section(results, "load", lambda: load_section(sizes, env), only)
             section(results, "usage_overhead", lambda: usage.overhead(sizes, env), only)
+    section(results, "metrics_overhead", lambda: metrics_overhead(sizes), only)
     section(results, "cost", lambda: cost_section(results), only)
     results["targets"] = report.targets(results)
     return results

@@ -44,6 +44,10 @@ class CreateEmbeddingResponse(BaseModel):
 
 GZIP_MIN_BYTES = 1024  # below this the gzip header costs more than it saves
 GZIP_LEVEL = 1  # the fastest level already shrinks float JSON about 2x
+# A unit vector's float32 component prints as at least 8 characters with its comma
+# ("-0.0123," or "0.70710677,"; measured: 9.5 a component at 2 dimensions, 12 at 384), "0.0,"
+# as 4. Only a 1-dimension vector is exactly +-1.0.
+FLOAT_EXTRA_CHARS = 4
 
 
 def embeddings_body(
@@ -84,6 +88,51 @@ def lambda_payload_size(body: bytes, binary: bool) -> int:
     if binary:
         return 4 * ((len(body) + 2) // 3)
     return len(body) + body.count(b'"') + body.count(b"\\")
+
+
+def least_payload_size(
+    count: int, dimensions: int, model: str, prompt_tokens: int, encoding_format: str
+) -> int:
+    """A lower bound of the uncompressed response's size in a Lambda payload, known before the
+    model runs: exact for base64 (its length does not depend on the values), for float the
+    body of zero vectors plus FLOAT_EXTRA_CHARS a component."""
+    if count < 1:
+        return 0
+
+    def size_of(rows: int) -> int:
+        zeros = np.zeros((rows, dimensions), dtype=np.float32)
+        return lambda_payload_size(
+            embeddings_body(zeros, model, prompt_tokens, encoding_format), False
+        )
+
+    # Sizes add up over the parts of the body, and entry i differs from entry 1 only in the
+    # digits of its index: from one- and two-entry bodies, with no count-sized body built.
+    one = size_of(1)
+    per_entry = size_of(2) - one  # the comma and entry 1
+    index_digits = sum(len(str(index)) for index in range(1, count))
+    size = one + (count - 1) * (per_entry - 1) + index_digits
+    if encoding_format == "float" and dimensions > 1:
+        size += count * dimensions * FLOAT_EXTRA_CHARS
+    return size
+
+
+def check_fits(
+    count: int,
+    dimensions: int,
+    model: str,
+    prompt_tokens: int,
+    encoding_format: str,
+    accept_encoding: str,
+    limit: int,
+) -> None:
+    """Raise the 413 of fit_response before the model runs (and before any quota is charged)
+    when the response cannot fit. A float response the client takes gzipped is only known
+    once built."""
+    if encoding_format == "float" and accepts_gzip(accept_encoding):
+        return
+    size = least_payload_size(count, dimensions, model, prompt_tokens, encoding_format)
+    if size > limit:
+        raise response_too_large(size, limit, at_least=encoding_format == "float")
 
 
 def fit_response(

@@ -101,10 +101,12 @@ def body_too_large(size: int, limit: int) -> APIError:
     )
 
 
-def response_too_large(size: int, limit: int) -> APIError:
+def response_too_large(size: int, limit: int, at_least: bool = False) -> APIError:
+    """`at_least`: `size` is a lower bound, known before the model ran."""
     return APIError(
         413,
-        f"The response would be {size} bytes, over the {limit}-byte limit of an AWS Lambda "
+        f"The response would be {'at least ' if at_least else ''}{size} bytes, over the "
+        f"{limit}-byte limit of an AWS Lambda "
         "response. Request encoding_format='base64' (the openai client's default), accept gzip, "
         "ask for fewer `dimensions`, or send smaller batches.",
         param="input",

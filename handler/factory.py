@@ -12,10 +12,20 @@ from fastapi import APIRouter, FastAPI
 
 from handler.embedder import Embedder
 from handler.errors import install_exception_handlers
-from handler.hooks import Authenticator, Limiter, NullRecorder, UsageRecorder, no_auth, no_limits
+from handler.hooks import (
+    Authenticator,
+    Limiter,
+    NullRecorder,
+    UsageRecorder,
+    UsageReport,
+    no_auth,
+    no_limits,
+)
+from handler.logs import install as install_request_id_logging
+from handler.metrics import EmfSink, Metrics, MetricsSink
 from handler.middleware import RequestContextMiddleware
 from handler.openapi import install_openapi
-from handler.routes import embeddings, health, models
+from handler.routes import embeddings, health, models, usage
 from handler.routes.common import Services
 from handler.settings import Settings
 
@@ -26,10 +36,11 @@ def create_app(
     authenticator: Authenticator | None = None,
     recorder: UsageRecorder | None = None,
     limiter: Limiter | None = None,
+    usage_report: UsageReport | None = None,
     routers: Sequence[APIRouter] = (),
 ) -> FastAPI:
     """An app serving `embedder`; without an authenticator every caller is anonymous, without
-    a recorder usage goes nowhere."""
+    a recorder usage goes nowhere, without a usage report GET /v1/usage is not served."""
     app = FastAPI(
         title="serverless-embeddings",
         docs_url=None,  # no HTML docs pages: the document is for tools (schemathesis, SDKs)
@@ -43,9 +54,28 @@ def create_app(
         authenticator=authenticator or no_auth,
         recorder=recorder or NullRecorder(),
         limiter=limiter or no_limits,
+        usage_report=usage_report,
     )
     install_exception_handlers(app)
-    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
-    for router in (embeddings.router, models.router, health.router, *routers):
+    install_request_id_logging()
+    app.state.metrics = Metrics(emf_sinks(settings))  # handler/server.py may add Prometheus
+    app.add_middleware(
+        RequestContextMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        metrics=app.state.metrics,
+        model=embedder.model_id,
+    )
+    optional = [usage.router] if usage_report is not None else []
+    for router in (embeddings.router, models.router, health.router, *optional, *routers):
         app.include_router(router)
     return app
+
+
+def emf_sinks(settings: Settings) -> list[MetricsSink]:
+    """The EMF sink the settings ask for: stdout (Lambda), a file (METRICS_LOG), or none."""
+    if not settings.metrics_enabled:
+        return []
+    if not settings.metrics_log:
+        return [EmfSink(settings.metrics_namespace)]
+    stream = open(settings.metrics_log, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+    return [EmfSink(settings.metrics_namespace, stream)]

@@ -9,55 +9,58 @@ its own, requests are anonymous and usage records go nowhere.
 - Every hook may block (DynamoDB round trips), so they are plain functions: the app calls
   them through handler/offload.py, on a worker thread under uvicorn so the event loop stays
   free, inline on Lambda (one request per container).
+- A UsageReport answers GET /v1/usage (handler/routes/usage.py); without one the route is
+  not served.
 - A UsageRecorder gets one UsageRecord per successful embeddings response, after the response
   body is built (so a 413 or a failure is never billed) and before it is returned. If
-  `record` raises, the client gets a 500 and no vectors.
+  `record` raises, the client gets a 500 and no vectors. What it returns (the usage
+  outcome: written, duplicate, queued or logged; None for none) becomes a metric.
+- A Limiter charges the quotas before the model runs and returns a Refund; any error after
+  that (413, model error, exception) calls it, so a request that gets no vectors is not
+  charged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from starlette.requests import Request
 
+from handler.usage.records import UsageRecord
 
-@dataclass(frozen=True)
-class UsageRecord:
-    request_id: str  # API Gateway's request id when there is one: the idempotency key
-    api_key_id: str | None  # from the authenticator; None when auth is off
-    model: str  # the served model id
-    requested_model: str  # what the client asked for (an alias, perhaps)
-    prompt_tokens: int
-    input_count: int
-    dimensions: int  # of the returned vectors
-    encoding_format: str
-    user: str | None
-    truncated_inputs: int
-    latency_ms: float  # from request arrival to response body built
+__all__ = ["UsageRecord"]  # the one record type (handler/usage/records.py), for the seams
 
 
 class UsageRecorder(Protocol):
-    def record(self, usage: UsageRecord) -> None: ...
+    def record(self, usage: UsageRecord) -> str | None: ...
 
 
 class NullRecorder:
-    def record(self, usage: UsageRecord) -> None:
+    def record(self, usage: UsageRecord) -> str | None:
         return None
 
 
 Authenticator = Callable[[Request], str | None]
 
+# Gives back what a Limiter charged, for a request that then returns no embeddings (a 413,
+# a model error, any exception). Never raises.
+Refund = Callable[[], None]
+
 # Called after tokenizing, before the model runs, with the request's prompt tokens; raises an
 # APIError (429) over a quota. Headers it leaves in request.state.response_headers go out on
-# the response, whatever its status.
-Limiter = Callable[[Request, int], None]
+# the response, whatever its status. Returns the Refund of what it charged (None: nothing).
+Limiter = Callable[[Request, int], Refund | None]
+
+
+# GET /v1/usage: (the caller's key id, the query's (name, value) pairs) -> the response body;
+# raises an APIError (400) for a bad parameter. Blocking (DynamoDB reads).
+UsageReport = Callable[[str | None, list[tuple[str, str]]], dict[str, Any]]
 
 
 def no_auth(request: Request) -> str | None:
     return None
 
 
-def no_limits(request: Request, prompt_tokens: int) -> None:
+def no_limits(request: Request, prompt_tokens: int) -> Refund | None:
     return None

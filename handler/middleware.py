@@ -1,4 +1,5 @@
-"""Pure ASGI middleware: request id, timing headers, body-size limit, last-resort 500.
+"""Pure ASGI middleware: request id, timing and cold-start headers, body-size limit,
+last-resort 500, and the request's metrics (handler/metrics.py), emitted once it is answered.
 
 It sits inside Starlette's ServerErrorMiddleware, so an unexpected exception is answered here
 in OpenAI's envelope with the request id (and logged with its traceback) instead of reaching
@@ -15,9 +16,12 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from handler.errors import APIError, body_too_large, error_response, internal_error
-from handler.offload import LAMBDA_EVENT
+from handler.logs import current_request_id
+from handler.metrics import Metrics, RequestMetrics
+from handler.offload import LAMBDA_CONTEXT, LAMBDA_EVENT
 
 logger = logging.getLogger("handler")
+COLD_START_HEADER = b"x-cold-start"  # "true" on a container's first response, else "false"
 
 
 def request_id_for(scope: Scope) -> str:
@@ -37,10 +41,19 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
+def route_template(scope: Scope) -> str | None:
+    """The matched route's template (`/v1/models/{model_id:path}`), never the raw path."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else None
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, metrics: Metrics, model: str) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
+        self.model = model
         self.served = 0  # requests this process has seen: 0 means a cold container
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -49,19 +62,44 @@ class RequestContextMiddleware:
             return
         started = time.perf_counter()
         request_id = request_id_for(scope)
-        state = scope.setdefault("state", {})
-        state.update(request_id=request_id, started=started, cold=self.served == 0)
+        cold = self.served == 0
         self.served += 1
+        context = scope.get(LAMBDA_CONTEXT)
+        measured = RequestMetrics(
+            request_id=request_id,
+            model=self.model,
+            cold=cold,
+            lambda_request_id=getattr(context, "aws_request_id", None),
+            init_ms=self.metrics.init_ms if cold else None,
+        )
+        state = scope.setdefault("state", {})
+        state.update(request_id=request_id, started=started, cold=cold, metrics=measured)
+        id_token = current_request_id.set(request_id)
+        try:
+            await self._serve(scope, receive, send, measured)
+        finally:
+            current_request_id.reset(id_token)
+            measured.route = route_template(scope) or measured.route
+            measured.latency_ms = (time.perf_counter() - started) * 1000
+            self.metrics.emit(measured)
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, send: Send, measured: RequestMetrics
+    ) -> None:
+        state = scope["state"]
+        started, request_id = state["started"], measured.request_id
         response_started = False
 
         async def send_with_headers(message: Message) -> None:
             nonlocal response_started
             if message["type"] == "http.response.start":
                 response_started = True
+                measured.status = message["status"]
                 elapsed_ms = int((time.perf_counter() - started) * 1000)
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.append((b"openai-processing-ms", str(elapsed_ms).encode()))
+                headers.append((COLD_START_HEADER, b"true" if measured.cold else b"false"))
                 extra = state.get("response_headers") or {}  # e.g. x-ratelimit-* from quotas
                 headers.extend((k.encode(), v.encode()) for k, v in extra.items())
                 message = {**message, "headers": headers}

@@ -12,6 +12,7 @@ asyncio backend (~11 ms), and its hop measured slower (~0.1 ms against ~0.05 ms)
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, TypeVar, TypeVarTuple
@@ -28,6 +29,7 @@ Ts = TypeVarTuple("Ts")
 # connections (store.client_config), so none is opened and dropped under load.
 WORKERS = 32
 LAMBDA_EVENT = "aws.event"  # in the ASGI scope of every request Mangum passes in
+LAMBDA_CONTEXT = "aws.context"
 
 
 @cache
@@ -39,7 +41,9 @@ def _pool() -> ThreadPoolExecutor:
 
 async def off_loop(request: HTTPConnection, work: Callable[[*Ts], T], *args: *Ts) -> T:
     """`work(*args)` on a worker thread, or inline for a Lambda invocation. If the awaiting
-    task is cancelled, the work still runs to its end: a usage write is never cut short."""
+    task is cancelled, the work still runs to its end: a usage write is never cut short.
+    The work sees the caller's context variables (the request id its log lines carry)."""
     if LAMBDA_EVENT in request.scope:
         return work(*args)
-    return await asyncio.get_running_loop().run_in_executor(_pool(), work, *args)
+    context = contextvars.copy_context()
+    return await asyncio.get_running_loop().run_in_executor(_pool(), context.run, work, *args)

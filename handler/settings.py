@@ -20,6 +20,13 @@ from pathlib import Path
 LAMBDA_RESPONSE_LIMIT = 6_291_556
 RESPONSE_HEADROOM = 16_384
 LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one full vCPU per 1,769 MB of memory
+# A revoked key keeps working in warm containers for up to the key cache TTL: at most 5
+# minutes (template.yaml's KeyCacheTtlSeconds has the same MaxValue).
+MAX_KEY_CACHE_SECONDS = 300
+# A usage record can wait in the fallback queue, then its dead-letter queue, for up to 14 days
+# in all (SQS's longest retention; a standard queue's DLQ keeps the original enqueue time).
+# Its request item must outlive that, or a late replay would count it again: 14 days + 1.
+MIN_USAGE_TTL_DAYS = 15
 
 
 class SettingsError(ValueError):
@@ -31,7 +38,9 @@ def _env_str(env: Mapping[str, str], name: str, default: str) -> str:
     return value or default
 
 
-def _env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+def _env_int(
+    env: Mapping[str, str], name: str, default: int, minimum: int = 0, maximum: int | None = None
+) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -41,6 +50,8 @@ def _env_int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) 
         raise SettingsError(f"{name}={raw!r} is not an integer") from None
     if value < minimum:
         raise SettingsError(f"{name}={value} must be >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise SettingsError(f"{name}={value} must be <= {maximum}")
     return value
 
 
@@ -110,6 +121,14 @@ class Settings:
     onnx_threads: int = field(default_factory=lambda: os.cpu_count() or 1)
     # Path prefix API Gateway puts before our routes (custom-domain base path mapping).
     api_base_path: str = "/"
+    # One CloudWatch EMF line per request (handler/metrics.py) in this namespace, to stdout,
+    # or appended to METRICS_LOG when set (`make serve` keeps a local file to summarise).
+    metrics_enabled: bool = True
+    metrics_namespace: str = "ServerlessEmbeddings"
+    metrics_log: str = ""
+    # Under uvicorn only (handler/server.py): GET /metrics in Prometheus text format. Off by
+    # default: it tells anyone who can reach the server how busy it is.
+    prometheus_metrics: bool = False
     # Require an API key; the usage module supplies the authenticator. Tests without keys
     # build Settings(auth_enabled=False).
     auth_enabled: bool = True
@@ -120,7 +139,8 @@ class Settings:
     usage_queue_url: str = ""
     # How long a key's verdict is cached per container: revocation takes up to this long.
     key_cache_seconds: int = 30
-    # How long per-request usage items live (DynamoDB TTL); daily aggregates are kept.
+    # How long per-request usage items live (DynamoDB TTL); daily aggregates are kept. At least
+    # MIN_USAGE_TTL_DAYS: the exactly-once check needs the item while a replay can still come.
     usage_ttl_days: int = 90
     # DynamoDB/SQS calls: short timeouts and few attempts (botocore standard retry mode) so
     # a struggling table costs a request well under a second or two, not its whole budget.
@@ -164,12 +184,20 @@ class Settings:
             batch_size=_env_int(env, "BATCH_SIZE", d.batch_size, minimum=1),
             onnx_threads=onnx_threads_for(env),
             api_base_path=_env_str(env, "API_BASE_PATH", d.api_base_path),
+            metrics_enabled=_env_bool(env, "METRICS_ENABLED", d.metrics_enabled),
+            metrics_namespace=_env_str(env, "METRICS_NAMESPACE", d.metrics_namespace),
+            metrics_log=_env_str(env, "METRICS_LOG", d.metrics_log),
+            prometheus_metrics=_env_bool(env, "PROMETHEUS_METRICS", d.prometheus_metrics),
             auth_enabled=_env_bool(env, "AUTH_ENABLED", d.auth_enabled),
             keys_table=_env_str(env, "KEYS_TABLE", d.keys_table),
             usage_table=_env_str(env, "USAGE_TABLE", d.usage_table),
             usage_queue_url=_env_str(env, "USAGE_FALLBACK_QUEUE_URL", d.usage_queue_url),
-            key_cache_seconds=_env_int(env, "KEY_CACHE_TTL_SECONDS", d.key_cache_seconds),
-            usage_ttl_days=_env_int(env, "USAGE_RECORD_TTL_DAYS", d.usage_ttl_days, minimum=1),
+            key_cache_seconds=_env_int(
+                env, "KEY_CACHE_TTL_SECONDS", d.key_cache_seconds, maximum=MAX_KEY_CACHE_SECONDS
+            ),
+            usage_ttl_days=_env_int(
+                env, "USAGE_RECORD_TTL_DAYS", d.usage_ttl_days, minimum=MIN_USAGE_TTL_DAYS
+            ),
             dynamodb_connect_timeout_ms=_env_int(
                 env, "DYNAMODB_CONNECT_TIMEOUT_MS", d.dynamodb_connect_timeout_ms, 1
             ),
@@ -187,6 +215,10 @@ class Settings:
             batch_queue_url=_env_str(env, "BATCH_QUEUE_URL", d.batch_queue_url),
             batch_shard_lines=_env_int(env, "BATCH_SHARD_LINES", d.batch_shard_lines, minimum=1),
         )
+        namespace = settings.metrics_namespace
+        if len(namespace) > 255 or namespace.startswith("AWS/") or ":" in namespace:
+            # CloudWatch's rules for a custom namespace; a bad one would drop every metric.
+            raise SettingsError(f"METRICS_NAMESPACE={namespace!r} is not a custom namespace")
         if not settings.api_base_path.startswith("/"):
             raise SettingsError(f"API_BASE_PATH={settings.api_base_path!r} must start with '/'")
         return settings

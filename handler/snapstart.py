@@ -47,12 +47,7 @@ def warm(embedder: Embedder) -> None:
 
 
 def reconnect(usage: UsageService, settings: Settings) -> None:
-    """Swap in parts built on fresh clients (the cached key verdicts go with the old ones)."""
-    fresh = UsageService.from_settings(settings)
-    usage.lookup = fresh.lookup
-    usage.gate = fresh.gate
-    usage.recorder = fresh.recorder
-    usage.reader = fresh.reader
+    usage.reconnect(settings)
     log.info("snapstart: restored; AWS clients rebuilt")
 
 

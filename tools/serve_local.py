@@ -4,6 +4,8 @@ Starts DynamoDB Local (installed on first use, in memory: every serve starts emp
 the tables, stores the fixed dev key `sk-local-dev`, prints it, and serves the deployed app
 (handler.app) with uvicorn. Where Java is missing it warns and keeps the tables in this
 process with moto instead (same API, nothing persisted, not AWS's own emulator).
+The app's EMF metrics go to build/serve/metrics.log (METRICS_LOG), for
+`python -m tools.metrics_summary`; PROMETHEUS_METRICS=true adds GET /metrics.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import os
 import sys
 from contextlib import ExitStack
+from pathlib import Path
 
 from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal, java_available
 
@@ -20,6 +23,22 @@ DEV_LIMITS = {"rpm": 600, "tpm": 1_000_000}  # generous, but shows the x-ratelim
 # The same drop-in names template.yaml's ModelAliases accepts by default, so code written
 # against OpenAI runs unchanged locally too.
 DEFAULT_ALIASES = "text-embedding-3-small,text-embedding-ada-002"
+METRICS_LOG = Path("build/serve/metrics.log")  # one EMF line per request, as on Lambda
+
+
+def where_to_look(host: str, port: int, metrics_log: str) -> str:
+    """The lines `make serve` prints about its metrics."""
+    summary = f".venv/bin/python -m tools.metrics_summary --last 100 {metrics_log}"
+    if os.environ.get("PROMETHEUS_METRICS", "").strip().lower() in ("1", "true", "yes", "on"):
+        prometheus = f"http://{host}:{port}/metrics"
+    else:
+        prometheus = "off (PROMETHEUS_METRICS=true make serve turns on GET /metrics)"
+    return (
+        f"metrics: one EMF JSON line per request in {metrics_log}\n"
+        f"  summary (p50/p99, tokens/s, cold starts): {summary}\n"
+        f"  Prometheus: {prometheus}\n"
+        "  every response says x-cold-start: true|false; GET /health says cold"
+    )
 
 
 def start_dynamodb(stack: ExitStack, port: int) -> str:
@@ -68,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-workers", type=int, default=1, help="0: no Batch API")
     args = parser.parse_args(argv)
     os.environ.setdefault("MODEL_ALIASES", DEFAULT_ALIASES)
+    os.environ.setdefault("METRICS_LOG", str(METRICS_LOG))
+    Path(os.environ["METRICS_LOG"]).parent.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:
         where = start_dynamodb(stack, args.dynamodb_port)
         seed(dict(os.environ))
@@ -82,9 +103,11 @@ def main(argv: list[str] | None = None) -> int:
             """-d '{"model": "all-MiniLM-L6-v2", "input": "hello"}'""",
             flush=True,
         )
+        print(where_to_look(args.host, args.port, os.environ["METRICS_LOG"]), flush=True)
         import uvicorn
 
-        uvicorn.run("handler.app:app", host=args.host, port=args.port)
+        # handler.server: handler.app's app, plus /metrics when PROMETHEUS_METRICS is on
+        uvicorn.run("handler.server:app", host=args.host, port=args.port)
     return 0
 
 

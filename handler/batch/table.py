@@ -16,8 +16,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from handler.usage.records import ANONYMOUS  # the owner when auth is off, as the ledger says
+
 META = "meta"
-ANONYMOUS = "anonymous"  # the owner when auth is off, as the usage ledger names it
 OWNER_INDEX = "owner-created"
 
 

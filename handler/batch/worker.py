@@ -28,7 +28,6 @@ from typing import Any
 import orjson
 
 from handler.batch import batches as b
-from handler.batch import table
 from handler.batch.batches import BatchStore, Shard
 from handler.batch.concat import concat_objects
 from handler.batch.files import CHUNK_BYTES, PURPOSE_OUTPUT, FileStore
@@ -177,16 +176,18 @@ class Worker:
         self.recorder.record(
             UsageRecord(
                 request_id=request_id(batch_id, line_no),
-                api_key_id=None if owner == table.ANONYMOUS else owner,
+                key_id=owner,  # ANONYMOUS when auth is off, as the ledger names it
                 model=result.model,
                 requested_model=result.requested_model,
                 prompt_tokens=result.prompt_tokens,
-                input_count=result.input_count,
+                total_tokens=result.prompt_tokens,
+                inputs=result.input_count,
                 dimensions=result.dimensions,
                 encoding_format=result.encoding_format,
                 user=result.user,
                 truncated_inputs=result.truncated,
                 latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                timestamp=time.time(),
             )
         )
 

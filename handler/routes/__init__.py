@@ -1,1 +1,1 @@
-"""One router per resource: embeddings, models, health."""
+"""One router per resource: embeddings, models, health, usage."""

@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from handler.embedder import Embedder
 from handler.errors import model_not_found
-from handler.hooks import Authenticator, Limiter, UsageRecorder
+from handler.hooks import Authenticator, Limiter, UsageRecorder, UsageReport
 from handler.offload import off_loop
 from handler.settings import Settings
 
@@ -20,6 +20,7 @@ class Services:
     authenticator: Authenticator
     recorder: UsageRecorder
     limiter: Limiter
+    usage_report: UsageReport | None = None  # GET /v1/usage is served only with one
 
     @property
     def model_names(self) -> tuple[str, ...]:

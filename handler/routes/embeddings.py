@@ -1,5 +1,8 @@
 """POST /v1/embeddings: validate, tokenize, check limits, run, serialise, record usage.
 
+A request is charged against its quotas only once it is known to fit (check_fits), and the
+charge is given back if anything fails before its embeddings are ready.
+
 Everything after reading the body blocks (the key check, the quota update and the usage write
 are DynamoDB round trips; tokenizing and the model are compute), so under uvicorn it runs as
 one piece on a worker thread (handler/offload.py): the event loop stays free for other
@@ -18,11 +21,12 @@ from starlette.responses import Response
 
 from handler.embedder import truncate_dimensions
 from handler.embedding_request import check_content_type, parse_embedding_request
-from handler.embedding_response import embeddings_body, fit_response
+from handler.embedding_response import check_fits, embeddings_body, fit_response
 from handler.errors import invalid
-from handler.hooks import UsageRecord
+from handler.metrics import RequestMetrics
 from handler.offload import off_loop
 from handler.routes.common import authenticate, services
+from handler.usage.records import ANONYMOUS, UsageRecord
 
 router = APIRouter()
 TRUNCATED_HEADER = "x-truncated-inputs"
@@ -43,12 +47,14 @@ async def create_embeddings(request: Request) -> Response:
 def embed_request(request: Request, raw: bytes) -> Response:
     """The whole request after its body is read; blocking, so off the event loop. The key is
     checked here rather than by a dependency, to keep to one thread switch."""
-    key_id = authenticate(request)
+    measured: RequestMetrics = request.state.metrics
+    key_id = measured.key_id = authenticate(request)
     wired = services(request)
     settings, embedder = wired.settings, wired.embedder
     check_content_type(request.headers.get("content-type", ""))
     body = parse_embedding_request(raw, settings.max_inputs)
     served_model = wired.resolve_model(body.model)
+    measured.encoding = body.encoding_format
     dimensions = body.dimensions if body.dimensions is not None else embedder.dimensions
     if not 1 <= dimensions <= embedder.dimensions:
         raise invalid(
@@ -66,33 +72,52 @@ def embed_request(request: Request, raw: bytes) -> Response:
             "input",
             "max_tokens_per_request",
         )
-    wired.limiter(request, prompt_tokens)  # quotas: a rejected request is not run
-    with MODEL_LOCK:
-        vectors = truncate_dimensions(embedder.run(tokenized), dimensions)
-
-    payload = embeddings_body(vectors, served_model, prompt_tokens, body.encoding_format)
-    content, headers = fit_response(
-        payload,
-        request.headers.get("accept-encoding", ""),
+    accept_encoding = request.headers.get("accept-encoding", "")
+    check_fits(  # a response that cannot fit is refused before any quota is charged
+        len(body.inputs),
+        dimensions,
+        served_model,
+        prompt_tokens,
+        body.encoding_format,
+        accept_encoding,
         settings.max_response_bytes,
-        compressible=body.encoding_format == "float",
     )
+    refund = wired.limiter(request, prompt_tokens)  # quotas: a rejected request is not run
+    try:
+        with MODEL_LOCK:
+            model_started = time.perf_counter()
+            vectors = truncate_dimensions(embedder.run(tokenized), dimensions)
+            measured.model_ms = round((time.perf_counter() - model_started) * 1000, 3)
+        measured.inputs, measured.tokens = len(body.inputs), prompt_tokens
+        payload = embeddings_body(vectors, served_model, prompt_tokens, body.encoding_format)
+        content, headers = fit_response(
+            payload,
+            accept_encoding,
+            settings.max_response_bytes,
+            compressible=body.encoding_format == "float",
+        )
+    except BaseException:
+        if refund is not None:  # no embeddings: no charge
+            refund()
+        raise
     if settings.truncate_inputs:
         headers[TRUNCATED_HEADER] = str(tokenized.truncated)
 
-    wired.recorder.record(
+    measured.usage_outcome = wired.recorder.record(
         UsageRecord(
             request_id=request.state.request_id,
-            api_key_id=key_id,
+            key_id=key_id or ANONYMOUS,
             model=served_model,
             requested_model=body.model,
             prompt_tokens=prompt_tokens,
-            input_count=len(body.inputs),
+            total_tokens=prompt_tokens,
+            inputs=len(body.inputs),
             dimensions=dimensions,
             encoding_format=body.encoding_format,
             user=body.user,
             truncated_inputs=tokenized.truncated,
             latency_ms=round((time.perf_counter() - request.state.started) * 1000, 3),
+            timestamp=time.time(),
         )
     )
     return Response(content, media_type="application/json", headers=headers)

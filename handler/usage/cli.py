@@ -6,6 +6,7 @@
     python -m handler.usage.cli revoke KEY_ID
     python -m handler.usage.cli usage KEY_ID [--start YYYY-MM-DD] [--end YYYY-MM-DD] [--json]
     python -m handler.usage.cli replay [--queue-url URL]
+    python -m handler.usage.cli replay-logs [FILE ...]   # lost records from log lines; - = stdin
     python -m handler.usage.cli create-tables          # local DynamoDB only
 
 Tables and queue come from KEYS_TABLE, USAGE_TABLE and USAGE_FALLBACK_QUEUE_URL; the
@@ -23,8 +24,9 @@ from typing import Any, TextIO
 from handler.settings import Settings
 from handler.usage import store
 from handler.usage.fallback import SqsUsageQueue
-from handler.usage.keys import UNLIMITED, ApiKey, KeyStore, Limits
-from handler.usage.replay import replay
+from handler.usage.keys import LIMIT_HELP, LIMIT_NAMES, UNLIMITED, ApiKey, KeyStore, Limits
+from handler.usage.log_replay import replay_lines
+from handler.usage.replay import ReplayReport, replay
 from handler.usage.report import UsageReader, default_start, usage_body
 from handler.usage.writer import UsageWriter
 
@@ -43,11 +45,9 @@ def _parser() -> argparse.ArgumentParser:
     create = commands.add_parser("create", help="create a key and print it once")
     create.add_argument("name")
     # Left out, a limit follows the deployment's default (DEFAULT_RPM...); 0 opts out of it.
-    create.add_argument("--rpm", type=_limit, help="requests per minute (0 = unlimited)")
-    create.add_argument("--tpm", type=_limit, help="tokens per minute (0 = unlimited)")
-    create.add_argument(
-        "--monthly-tokens", type=_limit, help="token budget per calendar month (0 = unlimited)"
-    )
+    for name in LIMIT_NAMES:  # --rpm, --tpm, --monthly-tokens
+        option = "--" + name.replace("_", "-")
+        create.add_argument(option, type=_limit, help=f"{LIMIT_HELP[name]} (0 = unlimited)")
     create.add_argument("--secret", help=argparse.SUPPRESS)  # fixed dev key for local serve
     commands.add_parser("list", help="list keys (ids, names, status, limits; never secrets)")
     revoke = commands.add_parser("revoke", help="revoke a key by id")
@@ -59,6 +59,11 @@ def _parser() -> argparse.ArgumentParser:
     usage.add_argument("--json", action="store_true", help="print GET /v1/usage's JSON")
     replay_cmd = commands.add_parser("replay", help="write queued usage records, idempotently")
     replay_cmd.add_argument("--queue-url", help="default: USAGE_FALLBACK_QUEUE_URL")
+    logs_cmd = commands.add_parser(
+        "replay-logs",
+        help="write the records of usage_record_lost log lines (files or stdin), idempotently",
+    )
+    logs_cmd.add_argument("files", nargs="*", default=["-"], help="log files; - or none: stdin")
     commands.add_parser("create-tables", help="create the tables (DynamoDB Local)")
     return parser
 
@@ -66,11 +71,7 @@ def _parser() -> argparse.ArgumentParser:
 def _limits_text(limits: Limits) -> str:
     parts = [
         f"{label}={'unlimited' if value == UNLIMITED else value}"
-        for label, value in (
-            ("rpm", limits.rpm),
-            ("tpm", limits.tpm),
-            ("monthly_tokens", limits.monthly_tokens),
-        )
+        for label, value in limits.items()
         if value is not None
     ]
     return " ".join(parts) or "deployment defaults"
@@ -78,6 +79,16 @@ def _limits_text(limits: Limits) -> str:
 
 def _key_line(key: ApiKey) -> str:
     return f"{key.key_id}  {key.status:<7}  {key.created}  {key.name}  [{_limits_text(key.limits)}]"
+
+
+def _summary(report: ReplayReport, out: TextIO) -> int:
+    """Print a replay's counts; exit status 1 when anything was left unwritten."""
+    print(
+        f"written {report.written}, already there {report.duplicates}, "
+        f"failed {report.failed}, malformed {report.malformed}, expired {report.expired}",
+        file=out,
+    )
+    return 1 if report.failed or report.malformed or report.expired else 0
 
 
 def _client(service: str) -> Any:
@@ -89,13 +100,14 @@ def main(
     out: TextIO = sys.stdout,
     dynamodb: Any = None,
     sqs: Any = None,
+    stdin: TextIO = sys.stdin,
 ) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env()
     dynamodb = dynamodb or _client("dynamodb")
     keys = KeyStore(dynamodb, settings.keys_table)
     if args.command == "create":
-        limits = Limits(rpm=args.rpm, tpm=args.tpm, monthly_tokens=args.monthly_tokens)
+        limits = Limits(**{name: getattr(args, name) for name in LIMIT_NAMES})
         secret, key = keys.create(args.name, limits, secret=args.secret)
         print(f"key id:  {key.key_id}\nlimits:  {_limits_text(limits)}", file=out)
         print(f"api key: {secret}\n(shown once: store it now; only its sha256 is kept)", file=out)
@@ -130,13 +142,19 @@ def main(
             print("no queue: pass --queue-url or set USAGE_FALLBACK_QUEUE_URL", file=sys.stderr)
             return 2
         writer = UsageWriter.from_settings(dynamodb, settings)
-        report = replay(SqsUsageQueue(sqs or _client("sqs"), url), writer)
-        print(
-            f"written {report.written}, already there {report.duplicates}, "
-            f"failed {report.failed}, malformed {report.malformed}",
-            file=out,
-        )
-        return 1 if report.failed or report.malformed else 0
+        return _summary(replay(SqsUsageQueue(sqs or _client("sqs"), url), writer), out)
+    elif args.command == "replay-logs":
+        writer = UsageWriter.from_settings(dynamodb, settings)
+        total = ReplayReport()
+        for name in args.files:
+            if name == "-":
+                report = replay_lines(stdin, writer)
+            else:
+                with open(name, encoding="utf-8", errors="replace") as lines:
+                    report = replay_lines(lines, writer)
+            for field in vars(total):
+                setattr(total, field, getattr(total, field) + getattr(report, field))
+        return _summary(total, out)
     elif args.command == "create-tables":
         store.create_tables(dynamodb, settings.keys_table, settings.usage_table)
         print(f"tables ready: {settings.keys_table}, {settings.usage_table}", file=out)

@@ -13,14 +13,20 @@ import hmac
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from typing import Any
 
 from handler.usage.store import KEY_HASH, Client
 
+BEARER = "bearer "  # how every OpenAI client sends its key, case-insensitively
+
 KEY_PREFIX = "sk-"
+# Longer than any key this service issues ("sk-" + 43 characters) or an operator would pick:
+# a longer bearer token is refused without hashing it or reading the table.
+MAX_SECRET_CHARS = 256
 ACTIVE = "active"
 REVOKED = "revoked"
 
@@ -33,13 +39,25 @@ class Limits:
     """A key's own limits as stored: None = not set (the deployment default applies),
     UNLIMITED = explicitly none. The gate sees only effective_limits(): None or >= 1."""
 
-    rpm: int | None = None  # requests per minute
-    tpm: int | None = None  # tokens per minute
-    monthly_tokens: int | None = None  # token budget per calendar month (UTC)
+    rpm: int | None = field(default=None, metadata={"help": "requests per minute"})
+    tpm: int | None = field(default=None, metadata={"help": "tokens per minute"})
+    monthly_tokens: int | None = field(
+        default=None, metadata={"help": "token budget per calendar month (UTC)"}
+    )
+
+    def items(self) -> list[tuple[str, int | None]]:
+        """(name, value) of every limit, in LIMIT_NAMES order."""
+        return [(name, getattr(self, name)) for name in LIMIT_NAMES]
 
     @property
     def limited(self) -> bool:
-        return any(v is not None for v in (self.rpm, self.tpm, self.monthly_tokens))
+        return any(value is not None for _, value in self.items())
+
+
+# The limit fields, named once (the class above): the keys table's attributes, the CLI's
+# options and the deployment defaults (Settings.default_<name>) all follow them.
+LIMIT_NAMES = tuple(f.name for f in fields(Limits))
+LIMIT_HELP = {f.name: str(f.metadata["help"]) for f in fields(Limits)}
 
 
 def effective_limits(own: Limits, defaults: Limits) -> Limits:
@@ -51,9 +69,7 @@ def effective_limits(own: Limits, defaults: Limits) -> Limits:
         return None if value == UNLIMITED else value
 
     return Limits(
-        rpm=pick(own.rpm, defaults.rpm),
-        tpm=pick(own.tpm, defaults.tpm),
-        monthly_tokens=pick(own.monthly_tokens, defaults.monthly_tokens),
+        **{name: pick(getattr(own, name), getattr(defaults, name)) for name in LIMIT_NAMES}
     )
 
 
@@ -64,11 +80,18 @@ class ApiKey:
     created: str
     status: str
     limits: Limits
-    key_hash: str  # never logged; kept to compare in constant time
+    key_hash: str = field(repr=False)  # never logged nor shown; kept to compare in constant time
 
     @property
     def active(self) -> bool:
         return self.status == ACTIVE
+
+
+def bearer_secret(header: str | None) -> str | None:
+    """The secret of an `Authorization: Bearer <secret>` header; None when there is none."""
+    if not header or not header[: len(BEARER)].lower() == BEARER:
+        return None
+    return header[len(BEARER) :].strip() or None
 
 
 def hash_key(secret: str) -> str:
@@ -80,8 +103,7 @@ def new_secret() -> str:
 
 
 def _limit_attrs(limits: Limits) -> dict[str, Any]:
-    pairs = (("rpm", limits.rpm), ("tpm", limits.tpm), ("monthly_tokens", limits.monthly_tokens))
-    return {name: {"N": str(value)} for name, value in pairs if value is not None}
+    return {name: {"N": str(value)} for name, value in limits.items() if value is not None}
 
 
 def _optional_int(item: dict[str, Any], name: str) -> int | None:
@@ -94,11 +116,7 @@ def _from_item(item: dict[str, Any]) -> ApiKey:
         name=item.get("name", {"S": ""})["S"],
         created=item["created"]["S"],
         status=item["status"]["S"],
-        limits=Limits(
-            rpm=_optional_int(item, "rpm"),
-            tpm=_optional_int(item, "tpm"),
-            monthly_tokens=_optional_int(item, "monthly_tokens"),
-        ),
+        limits=Limits(**{name: _optional_int(item, name) for name in LIMIT_NAMES}),
         key_hash=item[KEY_HASH]["S"],
     )
 
@@ -182,8 +200,37 @@ class KeyStore:
         return True
 
 
+class _Lru:
+    """A bounded map that evicts its least recently used entry (not thread-safe alone)."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: OrderedDict[str, tuple[float, ApiKey | None]] = OrderedDict()
+
+    def get(self, digest: str) -> tuple[float, ApiKey | None] | None:
+        hit = self._entries.get(digest)
+        if hit is not None:
+            self._entries.move_to_end(digest)
+        return hit
+
+    def put(self, digest: str, entry: tuple[float, ApiKey | None]) -> None:
+        self._entries[digest] = entry
+        self._entries.move_to_end(digest)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def pop(self, digest: str) -> None:
+        self._entries.pop(digest, None)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class CachedKeyLookup:
-    """Key lookups remembered for `ttl` seconds, hits and misses alike (keyed by sha256)."""
+    """Key lookups remembered for `ttl` seconds, keyed by sha256: keys found in the table
+    (active or revoked) and unknown keys in two separate bounded LRU maps, so a flood of
+    random keys only ever evicts other unknown keys, never a real one. A bearer token longer
+    than MAX_SECRET_CHARS is unknown without a read."""
 
     def __init__(
         self,
@@ -191,24 +238,38 @@ class CachedKeyLookup:
         ttl: float,
         clock: Callable[[], float] = time.monotonic,
         max_entries: int = 10_000,
+        max_unknown: int = 10_000,
     ) -> None:
         self._lookup = lookup
         self._ttl = ttl
         self._clock = clock
-        self._max_entries = max_entries
-        self._entries: dict[str, tuple[float, ApiKey | None]] = {}
+        self._known = _Lru(max_entries)
+        self._unknown = _Lru(max_unknown)
         self._lock = threading.Lock()
+        self.reads = 0  # table lookups made (cache misses)
 
     def __call__(self, secret: str) -> ApiKey | None:
+        if len(secret) > MAX_SECRET_CHARS:
+            return None
         digest = hash_key(secret)
         now = self._clock()
         with self._lock:
-            hit = self._entries.get(digest)
+            hit = self._known.get(digest) or self._unknown.get(digest)
         if hit is not None and now - hit[0] < self._ttl:
             return hit[1]
         key = self._lookup(secret)
         with self._lock:
-            if len(self._entries) >= self._max_entries:
-                self._entries.clear()  # bounded memory under a flood of random keys
-            self._entries[digest] = (now, key)
+            self.reads += 1
+            if key is None:
+                self._known.pop(digest)  # deleted from the table since
+                self._unknown.put(digest, (now, None))
+            else:
+                self._unknown.pop(digest)  # created since a failed try
+                self._known.put(digest, (now, key))
         return key
+
+    @property
+    def sizes(self) -> tuple[int, int]:
+        """(known keys, unknown keys) cached now."""
+        with self._lock:
+            return len(self._known), len(self._unknown)

@@ -119,22 +119,23 @@ class QuotaGate:
                         tokens_used=state.tokens_used - tokens,
                     )
                 raise QuotaExceededError(exc.kind, exc.message, exc.retry_after, state) from None
+            except Exception:
+                if per_minute:  # the request fails: it must not keep the minute's charge
+                    self._adjust_minute(key.key_id, state.minute, -1, -tokens)
+                raise
         return state
 
-    def settle(self, key: ApiKey, state: RateLimitState | None, token_delta: int) -> None:
-        """Correct the token counters when the real count differs from the admitted estimate."""
-        if state is None or token_delta == 0:
-            return
-        if state.limits.tpm is not None:
-            self._adjust_minute(key.key_id, state.minute, 0, token_delta)
-        if state.limits.monthly_tokens is not None:
+    def refund(self, key: ApiKey, state: RateLimitState, tokens: int) -> None:
+        """Give back what admit() counted for a request that then got no embeddings.
+
+        Conditional on the counter still existing, so a refund after its window expired (TTL)
+        creates no stray item. Raises a DynamoDB error as is (the caller logs it)."""
+        limits = state.limits
+        if limits.rpm is not None or limits.tpm is not None:
+            self._adjust_minute(key.key_id, state.minute, -1, -tokens, only_existing=True)
+        if limits.monthly_tokens is not None:
             month = f"{state.minute[:4]}-{state.minute[4:6]}"
-            self.client.update_item(
-                TableName=self.table,
-                Key=month_key(key.key_id, month),
-                UpdateExpression="ADD tokens :t",
-                ExpressionAttributeValues={":t": {"N": str(token_delta)}},
-            )
+            self._update_existing(month_key(key.key_id, month), "ADD tokens :t", {":t": -tokens})
 
     def _count_minute(
         self, key: ApiKey, tokens: int, state: RateLimitState, expires_at: int
@@ -234,13 +235,36 @@ class QuotaGate:
                 raise
             raise QuotaExceededError(MONTHLY, message, retry_after, _EMPTY) from None
 
-    def _adjust_minute(self, key_id: str, minute: str, requests: int, tokens: int) -> None:
+    def _adjust_minute(
+        self, key_id: str, minute: str, requests: int, tokens: int, only_existing: bool = False
+    ) -> None:
+        key = minute_key(key_id, minute)
+        expression = "ADD requests :r, tokens :t"
+        values = {":r": requests, ":t": tokens}
+        if only_existing:
+            self._update_existing(key, expression, values)
+            return
         self.client.update_item(
             TableName=self.table,
-            Key=minute_key(key_id, minute),
-            UpdateExpression="ADD requests :r, tokens :t",
-            ExpressionAttributeValues={":r": {"N": str(requests)}, ":t": {"N": str(tokens)}},
+            Key=key,
+            UpdateExpression=expression,
+            ExpressionAttributeValues={k: {"N": str(v)} for k, v in values.items()},
         )
+
+    def _update_existing(
+        self, key: dict[str, Any], expression: str, values: dict[str, int]
+    ) -> None:
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key=key,
+                UpdateExpression=expression,
+                ConditionExpression=f"attribute_exists({TTL_ATTRIBUTE})",
+                ExpressionAttributeValues={k: {"N": str(v)} for k, v in values.items()},
+            )
+        except ClientError as exc:
+            if not _is_condition_failure(exc):
+                raise
 
 
 _EMPTY = RateLimitState(Limits(), "", 0, 0, 0.0)

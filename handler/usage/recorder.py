@@ -4,6 +4,11 @@ Failure policy: never raises. The client already has its embeddings; a record Dy
 refuses (after botocore's bounded retries) goes to the fallback queue and to one structured
 log line carrying the whole record, so `replay` (or the logs) can restore it. Records hold
 ids and counts only: no key, key hash or input text.
+
+The log line's event says where the record is: "usage_fallback" (WARNING) when the queue has
+it, LOST_EVENT (ERROR) when it reached neither DynamoDB nor the queue. template.yaml counts
+LOST_EVENT lines with a metric filter and alarms on them; `cli replay-logs` writes the records
+of such lines back, idempotently.
 """
 
 from __future__ import annotations
@@ -13,8 +18,6 @@ import logging
 from dataclasses import asdict
 from typing import Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from handler.usage.fallback import UsageQueue
 from handler.usage.records import UsageRecord
 from handler.usage.store import error_code
@@ -23,6 +26,8 @@ from handler.usage.writer import UsageWriter
 log = logging.getLogger("handler.usage")
 
 RecordOutcome = Literal["written", "duplicate", "queued", "logged"]
+FALLBACK_EVENT = "usage_fallback"
+LOST_EVENT = "usage_record_lost"  # template.yaml's UsageRecordsLost filter matches this term
 
 
 def _reason(exc: Exception) -> str:
@@ -37,16 +42,18 @@ class UsageRecorder:
     def __call__(self, record: UsageRecord) -> RecordOutcome:
         try:
             return self.writer.write(record)
-        except (BotoCoreError, ClientError) as exc:
+        except Exception as exc:  # DynamoDB's errors, and any other: the record is kept below
             reason = _reason(exc)
         outcome: RecordOutcome = "logged"
         if self.queue is not None:
             try:
                 self.queue.send(record.to_json())
                 outcome = "queued"
-            except (BotoCoreError, ClientError) as exc:
+            except Exception as exc:
                 reason = f"{reason}; queue: {_reason(exc)}"
-        level = logging.WARNING if outcome == "queued" else logging.ERROR
-        line = {"event": "usage_fallback", "outcome": outcome, "reason": reason}
+        queued = outcome == "queued"
+        level = logging.WARNING if queued else logging.ERROR
+        event = FALLBACK_EVENT if queued else LOST_EVENT
+        line = {"event": event, "outcome": outcome, "reason": reason}
         log.log(level, json.dumps({**line, "record": asdict(record)}, sort_keys=True))
         return outcome

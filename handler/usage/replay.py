@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from handler.usage.fallback import UsageQueue
 from handler.usage.records import UsageRecord
-from handler.usage.writer import UsageWriter
+from handler.usage.writer import RecordExpiredError, UsageWriter
 
 log = logging.getLogger("handler.usage")
 
@@ -26,6 +26,7 @@ class ReplayReport:
     duplicates: int = 0
     failed: int = 0
     malformed: int = 0
+    expired: int = 0  # older than the usage TTL: left for a person (see writer.py)
 
 
 def replay(
@@ -45,6 +46,9 @@ def replay(
                 continue
             try:
                 outcome = writer.write(record)
+            except RecordExpiredError:
+                report.expired += 1  # left for the DLQ
+                continue
             except (BotoCoreError, ClientError) as exc:
                 report.failed += 1
                 log.warning(

@@ -7,80 +7,39 @@ no vectors served unmetered); a usage write never fails it (see recorder.py).
 
 from __future__ import annotations
 
+import json
 import logging
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter
+from botocore.exceptions import BotoCoreError, ClientError
 from starlette.requests import Request
-from starlette.responses import Response
 
 from handler import errors
-from handler.hooks import UsageRecord as AppUsageRecord
-from handler.offload import WORKERS, off_loop
-from handler.routes.common import authenticate
-from handler.routes.json import json_response
+from handler.hooks import Refund
+from handler.offload import WORKERS
 from handler.settings import Settings
 from handler.usage import store
 from handler.usage.fallback import SqsUsageQueue
-from handler.usage.keys import ApiKey, CachedKeyLookup, KeyStore, Limits, effective_limits
+from handler.usage.keys import (
+    LIMIT_NAMES,
+    ApiKey,
+    CachedKeyLookup,
+    KeyStore,
+    Limits,
+    bearer_secret,
+    effective_limits,
+)
 from handler.usage.quotas import MONTHLY, QuotaExceededError, QuotaGate
 from handler.usage.recorder import UsageRecorder
-from handler.usage.records import UsageRecord
-from handler.usage.report import MAX_DAYS, UsageReader, default_start, usage_body
+from handler.usage.records import ANONYMOUS, UsageRecord
+from handler.usage.report import UsageReader, usage_body, usage_window
 from handler.usage.writer import UsageWriter
 
-ANONYMOUS = "anonymous"  # the key id usage is recorded under when auth is off
-BEARER = "bearer "
-
-
-class LazyClient:
-    """A botocore client built on a background thread from construction on, so its ~0.1-0.3 s
-    of imports and model loading overlap the model's load at cold start."""
-
-    def __init__(self, build: Callable[[], Any]) -> None:
-        self._client: Any = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._build, args=(build,), daemon=True)
-        self._thread.start()
-
-    def _build(self, build: Callable[[], Any]) -> None:
-        try:
-            self._client = build()
-        except BaseException as exc:  # re-raised in the thread that needs the client
-            self._error = exc
-
-    def __getattr__(self, name: str) -> Any:
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return getattr(self._client, name)
-
-
-def quiet_botocore() -> None:
-    """botocore's DEBUG lines print request and response bodies, which carry key hashes:
-    keep its loggers at INFO or above whatever the root level is."""
-    botocore_log = logging.getLogger("botocore")
-    botocore_log.setLevel(max(logging.INFO, botocore_log.getEffectiveLevel()))
-
-
-def bearer_secret(header: str | None) -> str | None:
-    if not header or not header[: len(BEARER)].lower() == BEARER:
-        return None
-    return header[len(BEARER) :].strip() or None
-
-
-def _parse_date(raw: str | None, name: str, default: date) -> date:
-    if raw is None or raw == "":
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise errors.invalid(f"'{name}' must be a date as YYYY-MM-DD; got {raw!r}.", name) from None
+log = logging.getLogger("handler.usage")
 
 
 class UsageService:
@@ -107,17 +66,17 @@ class UsageService:
         cls, settings: Settings, dynamodb: Any = None, sqs: Any = None
     ) -> UsageService:
         """Wire from Settings; clients are built in the background unless given."""
-        quiet_botocore()
+        store.quiet_botocore()
 
         def build(service: str) -> Any:
             return store.client_for(service, settings, connections=WORKERS)
 
         if dynamodb is None:
-            dynamodb = LazyClient(lambda: build("dynamodb"))
+            dynamodb = store.LazyClient(lambda: build("dynamodb"))
         queue = None
         if settings.usage_queue_url:
             if sqs is None:
-                sqs = LazyClient(lambda: build("sqs"))
+                sqs = store.LazyClient(lambda: build("sqs"))
             queue = SqsUsageQueue(sqs, settings.usage_queue_url)
         keys = KeyStore(dynamodb, settings.keys_table)
         return cls(
@@ -127,9 +86,7 @@ class UsageService:
             reader=UsageReader(dynamodb, settings.usage_table),
             auth_enabled=settings.auth_enabled,
             default_limits=Limits(
-                rpm=settings.default_rpm,
-                tpm=settings.default_tpm,
-                monthly_tokens=settings.default_monthly_tokens,
+                **{name: getattr(settings, f"default_{name}") for name in LIMIT_NAMES}
             ),
         )
 
@@ -139,8 +96,16 @@ class UsageService:
             "authenticator": self.authenticate,
             "limiter": self.limit,
             "recorder": self,
-            "routers": [self.router()],
+            "usage_report": self.usage,
         }
+
+    def reconnect(self, settings: Settings) -> None:
+        """After a SnapStart restore: the same service on fresh AWS clients (the pooled
+        connections and resolved credentials in the snapshot are stale). The cached key
+        verdicts go with the old clients."""
+        fresh = UsageService.from_settings(settings)
+        self.lookup, self.gate = fresh.lookup, fresh.gate
+        self.recorder, self.reader = fresh.recorder, fresh.reader
 
     def authenticate(self, request: Request) -> str | None:
         """The caller's key id; 401 for a missing, unknown or revoked key. Blocking (a cache
@@ -156,11 +121,12 @@ class UsageService:
         request.state.api_key = key
         return key.key_id
 
-    def limit(self, request: Request, prompt_tokens: int) -> None:
-        """Count the request against its key's quotas before the model runs; 429 over one."""
+    def limit(self, request: Request, prompt_tokens: int) -> Refund | None:
+        """Count the request against its key's quotas before the model runs; 429 over one.
+        Returns how to give the charge back if the request then fails (None: no limits)."""
         key: ApiKey | None = getattr(request.state, "api_key", None)
         if key is None:
-            return
+            return None
         # The one place deployment defaults meet a key's own limits.
         key = replace(key, limits=effective_limits(key.limits, self.default_limits))
         try:
@@ -170,52 +136,29 @@ class UsageService:
             if exc.kind == MONTHLY:
                 raise errors.quota_exhausted(exc.message, exc.retry_after_header) from None
             raise errors.rate_limited(exc.kind, exc.message, exc.retry_after_header) from None
-        if state is not None:
-            request.state.response_headers = state.headers()
+        if state is None:
+            return None
+        request.state.response_headers = state.headers()
+        charged = key  # with the effective limits the gate counted against
 
-    def record(self, usage: AppUsageRecord) -> None:
-        """The app's recorder hook: never raises (the client already has its vectors)."""
-        self.recorder(
-            UsageRecord(
-                request_id=usage.request_id,
-                key_id=usage.api_key_id or ANONYMOUS,
-                model=usage.model,
-                prompt_tokens=usage.prompt_tokens,
-                total_tokens=usage.prompt_tokens,
-                inputs=usage.input_count,
-                dimensions=usage.dimensions,
-                encoding_format=usage.encoding_format,
-                user=usage.user,
-                latency_ms=usage.latency_ms,
-                timestamp=self.clock(),
-            )
-        )
+        def refund() -> None:
+            try:
+                self.gate.refund(charged, state, prompt_tokens)
+            except (BotoCoreError, ClientError) as exc:  # the request's own error matters more
+                line = {"event": "quota_refund_failed", "key_id": charged.key_id}
+                log.warning(json.dumps({**line, "error": type(exc).__name__}))
 
-    def usage(self, key_id: str | None, start_date: str | None, end_date: str | None) -> Any:
+        return refund
+
+    def record(self, usage: UsageRecord) -> str:
+        """The app's recorder hook: never raises (the client already has its vectors);
+        returns the outcome (recorder.RecordOutcome) for the request's metrics. The
+        record is stamped with the ledger's clock: the day it is counted in."""
+        return self.recorder(replace(usage, timestamp=self.clock()))
+
+    def usage(self, key_id: str | None, query: list[tuple[str, str]]) -> dict[str, Any]:
+        """GET /v1/usage's body (the app's UsageReport hook); a 400 for a bad parameter."""
         today = datetime.fromtimestamp(self.clock(), UTC).date()
-        end = _parse_date(end_date, "end_date", today)
-        start = _parse_date(start_date, "start_date", default_start(end))
-        if start > end:
-            raise errors.invalid("'start_date' must not be after 'end_date'.", "start_date")
-        if (end - start).days >= MAX_DAYS:
-            raise errors.invalid(f"Ask for at most {MAX_DAYS} days at a time.", "start_date")
+        start, end = usage_window(query, today)
         owner = key_id or ANONYMOUS
         return usage_body(owner, start, end, self.reader.daily(owner, start, end))
-
-    def router(self) -> APIRouter:
-        router = APIRouter()
-
-        def authenticated_usage(request: Request, start: str | None, end: str | None) -> Any:
-            return self.usage(authenticate(request), start, end)
-
-        # Plain Request, no typed query parameters: analysing those makes FastAPI import
-        # pydantic.v1, tens of milliseconds of cold start. The key check and the read share
-        # one trip off the event loop (as in the embeddings route).
-        @router.get("/v1/usage")
-        async def get_usage(request: Request) -> Response:
-            query = request.query_params
-            start, end = query.get("start_date"), query.get("end_date")
-            body = await off_loop(request, authenticated_usage, request, start, end)
-            return json_response(body)
-
-        return router

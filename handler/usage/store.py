@@ -17,7 +17,7 @@ dynamodb:UpdateItem on the usage table; sqs:ReceiveMessage, sqs:DeleteMessage,
 sqs:GetQueueAttributes (for its event source mapping).
 The operator CLI (`python -m handler.usage.cli`, the operator's own credentials):
   keys table:   dynamodb:PutItem, dynamodb:GetItem, dynamodb:Scan, dynamodb:UpdateItem
-  usage table:  dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem (replay)
+  usage table:  dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem (replay, replay-logs)
   queue:        sqs:ReceiveMessage, sqs:DeleteMessage
 
 Keys table: partition key `key_hash` (S, sha256 hex of the secret), no sort key, no GSI,
@@ -27,14 +27,21 @@ optional rpm, tpm, monthly_tokens (N).
 Usage table (single-table design): partition key `pk` (S), sort key `sk` (S), TTL attribute
 `expires_at` (N, epoch seconds), no GSI.
   pk="REQ#<request_id>"  sk="REQ"               one per successful request (exactly once)
-  pk="KEY#<key_id>"      sk="DAY#<YYYY-MM-DD>"  daily aggregate: requests, inputs,
-                                                prompt_tokens, total_tokens (no TTL)
+  pk="KEY#<key_id>"      sk="DAY#<YYYY-MM-DD>#<shard>"  daily aggregate, split over
+                                                DAY_SHARDS items (shard from the request id) so a
+                                                busy key's transactions rarely meet on one item:
+                                                requests, inputs, prompt_tokens, total_tokens
+                                                (no TTL); readers sum a day's shards
   pk="KEY#<key_id>"      sk="MIN#<YYYYMMDDHHMM>" quota window: requests, tokens (TTL)
   pk="KEY#<key_id>"      sk="MON#<YYYY-MM>"      monthly token budget counter (TTL)
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import zlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -46,8 +53,44 @@ KEY_HASH = "key_hash"
 PK = "pk"
 SK = "sk"
 TTL_ATTRIBUTE = "expires_at"
+DAY_PREFIX = "DAY#"
+# Day aggregates per key and day. DynamoDB cancels a transaction that meets another on the
+# same item, so one item per day caps a key at one usage write per round trip; with N shards
+# concurrent writes of one key conflict about N times less often. Readers query the day range
+# and sum, so changing N later needs no migration.
+DAY_SHARDS = 16
 
 Client = Any  # a botocore DynamoDB or SQS client; botocore ships no static types
+
+
+class LazyClient:
+    """A botocore client built on a background thread from construction on, so its ~0.1-0.3 s
+    of imports and model loading overlap the model's load at cold start."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self._client: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._build, args=(build,), daemon=True)
+        self._thread.start()
+
+    def _build(self, build: Callable[[], Any]) -> None:
+        try:
+            self._client = build()
+        except BaseException as exc:  # re-raised in the thread that needs the client
+            self._error = exc
+
+    def __getattr__(self, name: str) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return getattr(self._client, name)
+
+
+def quiet_botocore() -> None:
+    """botocore's DEBUG lines print request and response bodies, which carry key hashes:
+    keep its loggers at INFO or above whatever the root level is."""
+    botocore_log = logging.getLogger("botocore")
+    botocore_log.setLevel(max(logging.INFO, botocore_log.getEffectiveLevel()))
 
 
 def client_config(
@@ -97,16 +140,37 @@ def request_key(request_id: str) -> dict[str, Any]:
     return {PK: {"S": f"REQ#{request_id}"}, SK: {"S": "REQ"}}
 
 
-def day_key(key_id: str, day: str) -> dict[str, Any]:
-    return {PK: {"S": f"KEY#{key_id}"}, SK: {"S": f"DAY#{day}"}}
+def day_shard(request_id: str) -> int:
+    """A request's day-aggregate shard: stable, so a retry or replay picks the same item."""
+    return zlib.crc32(request_id.encode()) % DAY_SHARDS
+
+
+def key_partition(key_id: str) -> str:
+    """The partition holding one key's day aggregates and quota counters."""
+    return f"KEY#{key_id}"
+
+
+def day_key(key_id: str, day: str, shard: int) -> dict[str, Any]:
+    return {PK: {"S": key_partition(key_id)}, SK: {"S": f"{DAY_PREFIX}{day}#{shard:02d}"}}
+
+
+def day_range(start: str, end: str) -> tuple[str, str]:
+    """Sort-key bounds of every day item from `start` to `end` (YYYY-MM-DD), any shard,
+    including the unsharded DAY#<date> items written before sharding."""
+    return f"{DAY_PREFIX}{start}", f"{DAY_PREFIX}{end}#~"  # "~" sorts after every shard
+
+
+def day_of(sort_key: str) -> str:
+    """The YYYY-MM-DD of a day item's sort key, sharded or not."""
+    return sort_key.removeprefix(DAY_PREFIX)[:10]
 
 
 def minute_key(key_id: str, minute: str) -> dict[str, Any]:
-    return {PK: {"S": f"KEY#{key_id}"}, SK: {"S": f"MIN#{minute}"}}
+    return {PK: {"S": key_partition(key_id)}, SK: {"S": f"MIN#{minute}"}}
 
 
 def month_key(key_id: str, month: str) -> dict[str, Any]:
-    return {PK: {"S": f"KEY#{key_id}"}, SK: {"S": f"MON#{month}"}}
+    return {PK: {"S": key_partition(key_id)}, SK: {"S": f"MON#{month}"}}
 
 
 def create_tables(client: Client, keys_table: str, usage_table: str) -> None:

@@ -1,20 +1,42 @@
 """Write a usage record and its daily aggregate together, exactly once.
 
 One TransactWriteItems: Put the request item on condition that its request id is new, and
-ADD the record's counts to the key's day item. A retry or a replay of a record already
-written cancels the whole transaction on that condition, so nothing is counted twice.
-Failure policy: any other DynamoDB error propagates to the caller (the recorder falls back
-to the queue).
+ADD the record's counts to one of the key's day items (store.DAY_SHARDS per day). A retry or
+a replay of a record already written cancels the whole transaction on that condition, so
+nothing is counted twice.
+
+A busy key's requests all update its day items, and DynamoDB cancels a transaction that
+meets another on the same item (TransactionConflict). botocore does not retry that, so the
+writer does: a cancelled transaction applied nothing, and the conditional put keeps the retry
+idempotent. Retries are few and jittered (full jitter, capped), so a hot key costs a request
+at most about CONFLICT_ATTEMPTS * CONFLICT_CAP_SECONDS / 2 on average.
+A record older than the request item's TTL is refused (RecordExpiredError): its request item
+may already be gone, so nothing could tell a replay from a first write. Settings and the
+template keep the TTL above the queues' retention; this guard covers replay from logs (kept
+for up to ten years) and redriven dead letters.
+Failure policy: any other DynamoDB error, or conflicts past the last attempt, propagate to
+the caller (the recorder falls back to the queue).
 """
 
 from __future__ import annotations
 
+import random
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
 from handler.usage.records import UsageRecord
-from handler.usage.store import PK, TTL_ATTRIBUTE, Client, day_key, error_code, request_key
+from handler.usage.store import (
+    PK,
+    TTL_ATTRIBUTE,
+    Client,
+    day_key,
+    day_shard,
+    error_code,
+    request_key,
+)
 
 if TYPE_CHECKING:
     from handler.settings import Settings
@@ -22,47 +44,71 @@ if TYPE_CHECKING:
 WriteOutcome = Literal["written", "duplicate"]
 
 
-def _optional(value: object, kind: str) -> dict[str, Any]:
-    return {"NULL": True} if value is None else {kind: str(value)}
+class RecordExpiredError(ValueError):
+    """The record is older than the usage TTL: writing it could count it a second time."""
+
+
+CONFLICT_ATTEMPTS = 8  # transactions tried per record while they meet TransactionConflict
+CONFLICT_BASE_SECONDS = 0.01  # backoff before retry n: uniform(0, min(cap, base * 2**n))
+CONFLICT_CAP_SECONDS = 0.2
 
 
 def _request_item(record: UsageRecord, ttl_seconds: int) -> dict[str, Any]:
     return {
         **request_key(record.request_id),
-        "request_id": {"S": record.request_id},
-        "key_id": {"S": record.key_id},
-        "model": {"S": record.model},
-        "prompt_tokens": {"N": str(record.prompt_tokens)},
-        "total_tokens": {"N": str(record.total_tokens)},
-        "inputs": {"N": str(record.inputs)},
-        "dimensions": _optional(record.dimensions, "N"),
-        "encoding_format": {"S": record.encoding_format},
-        "user": _optional(record.user, "S"),
-        "latency_ms": {"N": f"{record.latency_ms:.3f}"},
-        "timestamp": {"N": f"{record.timestamp:.6f}"},
+        **record.attributes(),
         "day": {"S": record.day},
         TTL_ATTRIBUTE: {"N": str(int(record.timestamp) + ttl_seconds)},
     }
 
 
-def _is_duplicate(exc: ClientError) -> bool:
+def _cancellation_codes(exc: ClientError) -> list[str]:
+    """The per-item reasons of a cancelled transaction ("None" where an item was fine)."""
     if error_code(exc) != "TransactionCanceledException":
-        return False
+        return []
     reasons = exc.response.get("CancellationReasons") or []
     if reasons:
-        return bool(reasons[0].get("Code") == "ConditionalCheckFailed")
-    # Some endpoints only put the reasons in the message: "[ConditionalCheckFailed, None]".
+        return [str(reason.get("Code") or "None") for reason in reasons]
+    # Some endpoints only put the reasons in the message: "... [ConditionalCheckFailed, None]".
     message = str(exc.response.get("Error", {}).get("Message", ""))
-    return "[ConditionalCheckFailed" in message
+    listed = message.rpartition("[")[2].partition("]")[0]
+    return [code.strip() for code in listed.split(",")] if listed else []
+
+
+def _is_duplicate(exc: ClientError) -> bool:
+    codes = _cancellation_codes(exc)
+    return bool(codes) and codes[0] == "ConditionalCheckFailed"
+
+
+def _is_conflict(exc: ClientError) -> bool:
+    """Cancelled only because another transaction held one of the items (nothing applied)."""
+    codes = _cancellation_codes(exc)
+    return "TransactionConflict" in codes and "ConditionalCheckFailed" not in codes
+
+
+def backoff(attempt: int, rand: Callable[[], float] = random.random) -> float:
+    """Seconds to wait after failed attempt `attempt` (0-based): full jitter, capped."""
+    ceiling: float = min(CONFLICT_CAP_SECONDS, CONFLICT_BASE_SECONDS * 2**attempt)
+    return rand() * ceiling
 
 
 class UsageWriter:
     """The usage table. `ttl_seconds` is how long per-request items live (aggregates stay)."""
 
-    def __init__(self, client: Client, table: str, ttl_seconds: int) -> None:
+    def __init__(
+        self,
+        client: Client,
+        table: str,
+        ttl_seconds: int,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.client = client
         self.table = table
         self.ttl_seconds = ttl_seconds
+        self.sleep = sleep
+        self.clock = clock
+        self.conflicts = 0  # TransactionConflict cancellations met (and retried or raised)
 
     @classmethod
     def from_settings(cls, client: Client, settings: Settings) -> UsageWriter:
@@ -70,39 +116,55 @@ class UsageWriter:
         return cls(client, settings.usage_table, settings.usage_ttl_days * 86400)
 
     def write(self, record: UsageRecord) -> WriteOutcome:
-        """Write once; "duplicate" when this request id was already recorded."""
-        try:
-            self.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": _request_item(record, self.ttl_seconds),
-                            "ConditionExpression": "attribute_not_exists(#pk)",
-                            "ExpressionAttributeNames": {"#pk": PK},
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table,
-                            "Key": day_key(record.key_id, record.day),
-                            "UpdateExpression": (
-                                "ADD requests :one, inputs :n, prompt_tokens :p, "
-                                "total_tokens :t SET key_id = :k"
-                            ),
-                            "ExpressionAttributeValues": {
-                                ":one": {"N": "1"},
-                                ":n": {"N": str(record.inputs)},
-                                ":p": {"N": str(record.prompt_tokens)},
-                                ":t": {"N": str(record.total_tokens)},
-                                ":k": {"S": record.key_id},
-                            },
-                        }
-                    },
-                ]
+        """Write once; "duplicate" when this request id was already recorded. Raises the
+        ClientError of the last attempt when conflicts outlast CONFLICT_ATTEMPTS, and
+        RecordExpiredError for a record older than the TTL."""
+        if record.timestamp + self.ttl_seconds <= self.clock():
+            raise RecordExpiredError(
+                f"record {record.request_id} is older than the {self.ttl_seconds} s usage TTL"
             )
-        except ClientError as exc:
-            if _is_duplicate(exc):
-                return "duplicate"
-            raise
-        return "written"
+        items = self._transaction(record)
+        for attempt in range(CONFLICT_ATTEMPTS):
+            try:
+                self.client.transact_write_items(TransactItems=items)
+            except ClientError as exc:
+                if _is_duplicate(exc):
+                    return "duplicate"
+                if not _is_conflict(exc):
+                    raise
+                self.conflicts += 1
+                if attempt == CONFLICT_ATTEMPTS - 1:
+                    raise
+                self.sleep(backoff(attempt))
+            else:
+                return "written"
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    def _transaction(self, record: UsageRecord) -> list[dict[str, Any]]:
+        return [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": _request_item(record, self.ttl_seconds),
+                    "ConditionExpression": "attribute_not_exists(#pk)",
+                    "ExpressionAttributeNames": {"#pk": PK},
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": day_key(record.key_id, record.day, day_shard(record.request_id)),
+                    "UpdateExpression": (
+                        "ADD requests :one, inputs :n, prompt_tokens :p, "
+                        "total_tokens :t SET key_id = :k"
+                    ),
+                    "ExpressionAttributeValues": {
+                        ":one": {"N": "1"},
+                        ":n": {"N": str(record.inputs)},
+                        ":p": {"N": str(record.prompt_tokens)},
+                        ":t": {"N": str(record.total_tokens)},
+                        ":k": {"S": record.key_id},
+                    },
+                }
+            },
+        ]

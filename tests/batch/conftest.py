@@ -86,7 +86,7 @@ def stack(settings: Settings, embedder: Embedder, dynamodb_local: DynamoDBLocal)
     usage = UsageService.from_settings(settings)
     service = BatchService.from_settings(settings)
     hooks = usage.hooks()
-    hooks["routers"] = [*hooks["routers"], files.router(service), batches.router(service)]
+    hooks["routers"] = [files.router(service), batches.router(service)]
     app = create_app(settings, embedder, **hooks)
     keys = KeyStore(dynamodb_local.client("dynamodb"), settings.keys_table)
     limits = Limits(rpm=100_000, tpm=100_000_000)

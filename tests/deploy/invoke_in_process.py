@@ -9,11 +9,13 @@ environment as the emulated function, to get the answers the emulator must match
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 
 def main() -> int:
     events = json.load(sys.stdin)
+    os.environ["METRICS_LOG"] = "/dev/stderr"  # the EMF lines, off the JSON answer on stdout
     from handler.app import handler  # the cold start, after the environment is in place
 
     json.dump([handler(event, None) for event in events], sys.stdout)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 PARTS = ("lookup", "gate", "recorder", "reader")
@@ -21,6 +22,7 @@ PARTS = ("lookup", "gate", "recorder", "reader")
 def main() -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
     event = json.load(sys.stdin)
+    os.environ["METRICS_LOG"] = "/dev/stderr"  # its EMF line, off the JSON answer on stdout
     from awslambdaric import lambda_runtime_hooks_runner
 
     import handler.app as app  # the init phase: the hooks register here

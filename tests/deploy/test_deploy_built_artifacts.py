@@ -33,7 +33,10 @@ SYSTEM_LIBRARIES = {
     "libc.so.6", "libm.so.6", "libdl.so.2", "librt.so.1", "libpthread.so.0",
     "libstdc++.so.6", "libgcc_s.so.1", "ld-linux-x86-64.so.2", "ld-linux-aarch64.so.1",
 }  # fmt: skip
-NEVER_SHIPPED = ["boto3", "botocore", "sympy", "huggingface_hub", "protobuf", "torch"]
+NEVER_SHIPPED = [
+    "boto3", "botocore", "sympy", "huggingface_hub", "protobuf", "torch",
+    "prometheus_client",  # GET /metrics is for uvicorn only (handler/server.py)
+]  # fmt: skip
 STRIPPED = [
     "onnxruntime/quantization",
     "onnxruntime/transformers",

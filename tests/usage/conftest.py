@@ -3,12 +3,15 @@ a moto SQS fallback queue (there is no SQS emulator offline), and the app wired 
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from moto import mock_aws
 from usage_support import Tables
@@ -19,7 +22,7 @@ from handler.settings import Settings
 from handler.usage import store
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.service import UsageService
-from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal
+from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal, free_port
 
 # DynamoDB Local runs on loopback: moto must let those calls through to it.
 MOTO_CONFIG: Any = {"core": {"passthrough": {"urls": [r"http://127\.0\.0\.1:\d+.*"]}}}
@@ -107,3 +110,26 @@ def make_app(model_dir: Path, embedder: Embedder) -> Callable[..., tuple[FastAPI
         return create_app(settings, embedder, **service.hooks()), service
 
     return build
+
+
+@pytest.fixture
+def served(
+    make_app: Callable[..., tuple[FastAPI, UsageService]],
+    local_tables: Tables,
+    queue: SqsUsageQueue,
+) -> Iterator[tuple[str, UsageService]]:
+    """(base URL ending in /v1, the wired usage service) of a live server on loopback."""
+    app, service = make_app(local_tables, queue)
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield f"http://127.0.0.1:{port}/v1", service
+    server.should_exit = True
+    thread.join(timeout=10)

@@ -20,6 +20,7 @@ from handler.usage.fallback import SqsUsageQueue
 from handler.usage.recorder import UsageRecorder
 from handler.usage.records import UsageRecord
 from handler.usage.replay import replay
+from handler.usage.store import day_key, day_shard
 from handler.usage.writer import UsageWriter
 from tools.dynamodb_local import DynamoDBLocal
 
@@ -226,7 +227,7 @@ def test_the_two_writes_land_together_or_not_at_all(
     (the request put) does not land alone, the record is queued, and once the clash is gone
     replay counts it once."""
     record = make_record(tokens=9)
-    day = {"pk": {"S": f"KEY#{record.key_id}"}, "sk": {"S": f"DAY#{record.day}"}}
+    day = day_key(record.key_id, record.day, day_shard(record.request_id))
     local_tables.client.put_item(
         TableName=local_tables.usage, Item={**day, "requests": {"S": "not a number"}}
     )

@@ -7,7 +7,15 @@ import hashlib
 import pytest
 from usage_support import Tables
 
-from handler.usage.keys import CachedKeyLookup, KeyStore, Limits, effective_limits, hash_key
+from handler.usage.keys import (
+    MAX_SECRET_CHARS,
+    ApiKey,
+    CachedKeyLookup,
+    KeyStore,
+    Limits,
+    effective_limits,
+    hash_key,
+)
 
 
 @pytest.mark.unit
@@ -121,3 +129,76 @@ def test_a_zero_limit_is_stored_as_given(moto_tables: Tables) -> None:
     secret, _ = keys.create("app", Limits(rpm=0, tpm=10))
     found = keys.lookup(secret)
     assert found is not None and found.limits == Limits(rpm=0, tpm=10)
+
+
+def _real_key(n: int) -> ApiKey:
+    return ApiKey(f"key_{n:016x}", "app", "2026-11-30T00:00:00+00:00", "active", Limits(), "h")
+
+
+@pytest.mark.unit
+def test_a_flood_of_unknown_keys_never_evicts_real_ones() -> None:
+    # GIVEN 50 real keys cached, and room for 100 unknown ones
+    real = {f"sk-real-{n}": _real_key(n) for n in range(50)}
+    reads: list[str] = []
+
+    def lookup(secret: str) -> ApiKey | None:
+        reads.append(secret)
+        return real.get(secret)
+
+    cached = CachedKeyLookup(lookup, ttl=30.0, clock=lambda: 0.0, max_unknown=100)
+    for secret in real:
+        assert cached(secret) == real[secret]
+    # WHEN 10,000 random bogus keys arrive
+    for n in range(10_000):
+        assert cached(f"sk-bogus-{n}") is None
+    # THEN every real key is still served from memory, and the unknown map stayed bounded
+    reads.clear()
+    assert all(cached(secret) == key for secret, key in real.items())
+    assert reads == []
+    assert cached.sizes == (50, 100)
+    # a repeated bogus key is answered from the negative cache: no read
+    assert cached("sk-bogus-9999") is None and reads == []
+    # the oldest bogus keys were evicted, so they cost a read again
+    assert cached("sk-bogus-0") is None and reads == ["sk-bogus-0"]
+
+
+@pytest.mark.unit
+def test_known_keys_are_bounded_too_and_evicted_least_recently_used() -> None:
+    real = {f"sk-{n}": _real_key(n) for n in range(4)}
+    reads: list[str] = []
+
+    def lookup(secret: str) -> ApiKey | None:
+        reads.append(secret)
+        return real.get(secret)
+
+    cached = CachedKeyLookup(lookup, ttl=30.0, clock=lambda: 0.0, max_entries=3)
+    for secret in ("sk-0", "sk-1", "sk-2", "sk-0", "sk-3"):  # sk-0 used again before sk-3
+        cached(secret)
+    reads.clear()
+    cached("sk-0")
+    cached("sk-1")  # the least recently used one went
+    assert reads == ["sk-1"]
+
+
+@pytest.mark.unit
+def test_an_overlong_bearer_token_costs_no_read() -> None:
+    reads: list[str] = []
+    cached = CachedKeyLookup(lambda s: reads.append(s), ttl=30.0)  # type: ignore[func-returns-value]
+    assert cached("sk-" + "x" * MAX_SECRET_CHARS) is None
+    assert reads == [] and cached.sizes == (0, 0)
+    cached("sk-" + "x" * (MAX_SECRET_CHARS - 3))
+    assert len(reads) == 1
+
+
+@pytest.mark.unit
+def test_key_hashes_stay_out_of_reprs(moto_tables: Tables) -> None:
+    keys = KeyStore(moto_tables.client, moto_tables.keys)
+    secret, key = keys.create("app", Limits(rpm=3))
+    digest = hash_key(secret)
+    found = keys.lookup(secret)
+    assert found is not None and found.key_hash == digest  # still there to compare
+    cached = CachedKeyLookup(keys.lookup, ttl=30.0)
+    cached(secret)
+    for shown in (key, found, keys.list(), cached, keys):
+        assert digest not in repr(shown) and secret not in repr(shown)
+        assert digest not in str(shown)

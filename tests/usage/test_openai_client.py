@@ -7,48 +7,19 @@ then loses its response); after replaying the fallback queue, the table's totals
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import httpx
 import openai
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from usage_support import Faults, Tables
 
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.keys import KeyStore, Limits
 from handler.usage.replay import replay
 from handler.usage.service import UsageService
-from tools.dynamodb_local import free_port
 
 MODEL = "all-MiniLM-L6-v2"
-
-
-@pytest.fixture
-def served(
-    make_app: Callable[..., tuple[FastAPI, UsageService]],
-    local_tables: Tables,
-    queue: SqsUsageQueue,
-) -> Iterator[tuple[str, UsageService]]:
-    """(base URL ending in /v1, the wired usage service) of a live server on loopback."""
-    app, service = make_app(local_tables, queue)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}/v1", service
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 @pytest.mark.integration

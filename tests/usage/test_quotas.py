@@ -92,16 +92,6 @@ def test_monthly_budget_spans_minutes_and_gives_back_the_minute(local_tables: Ta
 
 
 @pytest.mark.integration
-def test_settle_corrects_tokens_after_the_fact(local_tables: Tables) -> None:
-    _, key = KeyStore(local_tables.client, local_tables.keys).create("a", Limits(tpm=100))
-    gate = QuotaGate(local_tables.client, local_tables.usage, clock=lambda: T0)
-    state = gate.admit(key, 10)
-    gate.settle(key, state, 50)
-    after = gate.admit(key, 10)
-    assert after is not None and after.headers()["x-ratelimit-remaining-tokens"] == "30"
-
-
-@pytest.mark.integration
 def test_concurrent_admissions_never_pass_the_limit(local_tables: Tables) -> None:
     """Many containers at once: 4 clients x 10 threads race for 25 requests per minute."""
     _, key = KeyStore(local_tables.client, local_tables.keys).create("a", Limits(rpm=25, tpm=900))

@@ -30,7 +30,7 @@ def test_environment_fills_every_usage_field() -> None:
             "USAGE_TABLE": "u",
             "USAGE_FALLBACK_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/1/q",
             "KEY_CACHE_TTL_SECONDS": "0",
-            "USAGE_RECORD_TTL_DAYS": "7",
+            "USAGE_RECORD_TTL_DAYS": "15",
             "DYNAMODB_CONNECT_TIMEOUT_MS": "200",
             "DYNAMODB_READ_TIMEOUT_MS": "300",
             "DYNAMODB_MAX_ATTEMPTS": "2",
@@ -39,7 +39,7 @@ def test_environment_fills_every_usage_field() -> None:
     assert settings.auth_enabled is False
     assert (settings.keys_table, settings.usage_table) == ("k", "u")
     assert settings.usage_queue_url.endswith("/1/q")
-    assert (settings.key_cache_seconds, settings.usage_ttl_days) == (0, 7)
+    assert (settings.key_cache_seconds, settings.usage_ttl_days) == (0, 15)
     assert (
         settings.dynamodb_connect_timeout_ms,
         settings.dynamodb_read_timeout_ms,
@@ -52,7 +52,9 @@ def test_environment_fills_every_usage_field() -> None:
     ("name", "value"),
     [
         ("KEY_CACHE_TTL_SECONDS", "-1"),
+        ("KEY_CACHE_TTL_SECONDS", "301"),
         ("USAGE_RECORD_TTL_DAYS", "0"),
+        ("USAGE_RECORD_TTL_DAYS", "14"),
         ("DYNAMODB_MAX_ATTEMPTS", "0"),
         ("DYNAMODB_READ_TIMEOUT_MS", "soon"),
         ("AUTH_ENABLED", "maybe"),

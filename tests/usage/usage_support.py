@@ -4,12 +4,21 @@ Faults are injected at the HTTP send.
 Each attempt of the chosen operation takes the next step: "pass" sends it, "throttle" and
 "500" answer as DynamoDB would without sending, "timeout" raises botocore's read timeout
 without sending, and "commit_then_timeout" sends it (the write happens) and then loses the
-response. botocore's own retry logic (standard mode) sees these exactly as real faults.
+response, "conflict" answers as DynamoDB cancels a transaction that met another one on the
+same item (TransactionConflict; nothing applied). botocore's own retry logic (standard mode)
+sees these exactly as real faults. Answering steps need DynamoDB Local: on moto, moto's own
+stubber still applies a request a hook has answered (only "timeout" stops it there).
+
+`Contention` models DynamoDB's conflict rule for real, which DynamoDB Local does not: a
+transaction is cancelled with TransactionConflict while another one touching the same item
+is still in flight. It sends the request itself, so an item stays "in flight" for the whole
+real round trip to DynamoDB Local.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +39,27 @@ ERRORS = {
     "throttle": (400, "ThrottlingException", "Rate of requests exceeds the allowed throughput."),
     "500": (500, "InternalServerError", "Internal server error"),
 }
+
+
+def _json_response(request: AWSPreparedRequest, status: int, body: dict[str, Any]) -> AWSResponse:
+    headers = HeadersDict({"content-type": "application/x-amz-json-1.0"})
+    raw = _Raw(json.dumps(body).encode())
+    return AWSResponse(request.url, status, headers, raw)  # type: ignore[arg-type]
+
+
+def conflict_response(request: AWSPreparedRequest, items: int, conflicted: int) -> AWSResponse:
+    """DynamoDB's answer to a transaction cancelled by a conflict on item `conflicted`."""
+    codes = ["TransactionConflict" if n == conflicted else "None" for n in range(items)]
+    return _json_response(
+        request,
+        400,
+        {
+            "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+            "CancellationReasons": [{"Code": code} for code in codes],
+            "Message": "Transaction cancelled, please refer cancellation reasons for specific "
+            f"reasons [{', '.join(codes)}]",
+        },
+    )
 
 
 class _Raw:
@@ -59,11 +89,10 @@ class Faults:
             return None
         if step in ERRORS:
             status, code, message = ERRORS[step]
-            body = json.dumps(
-                {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}
-            ).encode()
-            headers = HeadersDict({"content-type": "application/x-amz-json-1.0"})
-            return AWSResponse(request.url, status, headers, _Raw(body))  # type: ignore[arg-type]
+            body = {"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}
+            return _json_response(request, status, body)
+        if step == "conflict":
+            return conflict_response(request, 2, 1)
         if step == "timeout":
             raise ReadTimeoutError(endpoint_url=request.url)
         if step == "commit_then_timeout":
@@ -71,3 +100,47 @@ class Faults:
             self.sent += 1
             raise ReadTimeoutError(endpoint_url=request.url)
         raise AssertionError(f"unknown fault step {step!r}")
+
+
+def _item_ids(body: bytes) -> list[str]:
+    """One id per item a TransactWriteItems request touches (table + key)."""
+    ids = []
+    for entry in json.loads(body)["TransactItems"]:
+        ((_, action),) = entry.items()
+        key = action.get("Key") or {k: action["Item"][k] for k in ("pk", "sk")}
+        ids.append(json.dumps([action["TableName"], key], sort_keys=True))
+    return ids
+
+
+class Contention:
+    """DynamoDB's conflict rule on a client's TransactWriteItems (see the module docstring).
+    Counts what it did: `sent` transactions reached the table, `conflicts` were cancelled."""
+
+    def __init__(self, client: Any) -> None:
+        self.sent = 0
+        self.conflicts = 0
+        self._in_flight: set[str] = set()
+        self._lock = threading.Lock()
+        self._session = URLLib3Session(max_pool_connections=64)
+        service = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register_first(
+            f"before-send.{service}.TransactWriteItems", self._before_send
+        )
+
+    def _before_send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        body = request.body if isinstance(request.body, bytes) else str(request.body).encode()
+        ids = _item_ids(body)
+        with self._lock:
+            busy = [n for n, item in enumerate(ids) if item in self._in_flight]
+            if busy:
+                self.conflicts += 1
+            else:
+                self._in_flight.update(ids)
+                self.sent += 1
+        if busy:
+            return conflict_response(request, len(ids), busy[0])
+        try:
+            return self._session.send(request)
+        finally:
+            with self._lock:
+                self._in_flight.difference_update(ids)

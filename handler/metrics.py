@@ -1,0 +1,156 @@
+"""Per-request metrics: one CloudWatch Embedded Metric Format (EMF) line per request.
+
+The middleware fills a RequestMetrics for every HTTP request (routes add what only they know:
+inputs, tokens, model time, encoding, the usage outcome) and hands it to the app's Metrics
+when the response is sent. The EMF sink writes it as one JSON line to stdout (or a file), from
+which CloudWatch Logs extracts the metrics: no API call, nothing on the network.
+
+Dimensions are the served model and the route template only, both bounded by the code (never
+the raw path, the key or the user), so the number of CloudWatch metrics stays fixed; the key
+id, the encoding and the request ids travel as EMF properties for Logs Insights. Spec:
+https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+
+Failure policy: a sink that raises is logged and skipped; metrics never fail a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from dataclasses import dataclass
+from typing import IO, Protocol
+
+import orjson
+
+log = logging.getLogger("handler.metrics")
+
+DIMENSIONS = ("model", "route")
+UNMATCHED_ROUTE = "unmatched"  # 404s: the raw path is the client's, never a dimension
+USAGE_OUTCOMES = ("written", "duplicate", "queued", "logged")  # handler/usage/recorder.py
+
+# Every metric the function can emit, with its CloudWatch unit. The dashboard and the alarms
+# in template.yaml may name only these (tests/ops checks it).
+UNITS: dict[str, str] = {
+    "Requests": "Count",
+    "Status2xx": "Count",
+    "Status4xx": "Count",
+    "Status5xx": "Count",
+    "Latency": "Milliseconds",  # request arrival to last byte of the response
+    "ColdStart": "Count",  # 1 on a container's first request, else 0
+    "InitDuration": "Milliseconds",  # on the first request only: importing handler.app
+    "Inputs": "Count",  # the rest: embeddings requests that ran the model
+    "Tokens": "Count",
+    "ModelLatency": "Milliseconds",
+    **{f"Usage{outcome.capitalize()}": "Count" for outcome in USAGE_OUTCOMES},
+}
+
+
+@dataclass
+class RequestMetrics:
+    """What one request measured; None/0 where it did not get that far."""
+
+    request_id: str  # x-request-id: API Gateway's id when there is one
+    model: str  # the served model id (a container serves one)
+    cold: bool
+    lambda_request_id: str | None = None  # the invocation's id, as Lambda's own log lines
+    route: str = UNMATCHED_ROUTE
+    status: int = 500
+    latency_ms: float = 0.0
+    init_ms: float | None = None
+    inputs: int = 0
+    tokens: int = 0
+    model_ms: float | None = None
+    encoding: str | None = None
+    key_id: str | None = None
+    usage_outcome: str | None = None
+
+    def values(self) -> dict[str, float]:
+        """Metric name -> value for this request (names from UNITS)."""
+        status_class = self.status // 100
+        found: dict[str, float] = {
+            "Requests": 1,
+            "Status2xx": int(status_class == 2),
+            "Status4xx": int(status_class == 4),
+            "Status5xx": int(status_class == 5),
+            "Latency": round(self.latency_ms, 3),
+            "ColdStart": int(self.cold),
+        }
+        if self.cold and self.init_ms is not None:
+            found["InitDuration"] = round(self.init_ms, 3)
+        if self.model_ms is not None:
+            found.update(Inputs=self.inputs, Tokens=self.tokens, ModelLatency=self.model_ms)
+        if self.usage_outcome in USAGE_OUTCOMES:
+            found[f"Usage{self.usage_outcome.capitalize()}"] = 1
+        return found
+
+    def properties(self) -> dict[str, object]:
+        """Searchable in Logs Insights, never dimensions (no metric per key)."""
+        found: dict[str, object] = {
+            "requestId": self.lambda_request_id or self.request_id,
+            "xRequestId": self.request_id,
+            "statusCode": self.status,
+        }
+        for name, value in (
+            ("keyId", self.key_id),
+            ("encoding", self.encoding),
+            ("usageOutcome", self.usage_outcome),
+        ):
+            if value is not None:
+                found[name] = value
+        return found
+
+
+def emf_document(metrics: RequestMetrics, namespace: str, timestamp_ms: int) -> dict[str, object]:
+    """The EMF document for one request: dimension and metric values as top-level members."""
+    values = metrics.values()
+    return {
+        "_aws": {
+            "Timestamp": timestamp_ms,
+            "CloudWatchMetrics": [
+                {
+                    "Namespace": namespace,
+                    "Dimensions": [list(DIMENSIONS)],
+                    "Metrics": [{"Name": name, "Unit": UNITS[name]} for name in values],
+                }
+            ],
+        },
+        "model": metrics.model,
+        "route": metrics.route,
+        **values,
+        **metrics.properties(),
+    }
+
+
+class MetricsSink(Protocol):
+    def emit(self, metrics: RequestMetrics) -> None: ...
+
+
+class EmfSink:
+    """One EMF line per request to `stream` (stdout on Lambda: Lambda passes print-style
+    output through as is, so the line stays a bare JSON object CloudWatch can parse)."""
+
+    def __init__(self, namespace: str, stream: IO[str] | None = None) -> None:
+        self.namespace = namespace
+        self.stream = stream
+
+    def emit(self, metrics: RequestMetrics) -> None:
+        document = emf_document(metrics, self.namespace, int(time.time() * 1000))
+        stream = self.stream or sys.stdout  # looked up late: tests and tools swap stdout
+        stream.write(orjson.dumps(document).decode() + "\n")
+        stream.flush()
+
+
+class Metrics:
+    """The app's sinks, and this container's init duration for its first request."""
+
+    def __init__(self, sinks: list[MetricsSink] | None = None) -> None:
+        self.sinks: list[MetricsSink] = list(sinks or ())
+        self.init_ms: float | None = None
+
+    def emit(self, metrics: RequestMetrics) -> None:
+        for sink in self.sinks:
+            try:
+                sink.emit(metrics)
+            except Exception:
+                log.exception("metrics sink %s failed", type(sink).__name__)
