@@ -25,7 +25,15 @@ usage = UsageService.from_settings(settings)  # builds its AWS clients while the
 embedder = load_embedder(
     settings.model_dir, threads=settings.onnx_threads, batch_size=settings.batch_size
 )
-app = create_app(settings, embedder, **usage.hooks())
+hooks = usage.hooks()
+if settings.batch_bucket:  # the Batch API is served only where a bucket is configured
+    # Imported only here: boto3 (S3's managed uploads) costs a cold start that needs no batches.
+    from handler.batch.service import BatchService
+    from handler.routes import batches, files
+
+    batch = BatchService.from_settings(settings)
+    hooks["routers"] = [files.router(batch), batches.router(batch)]
+app = create_app(settings, embedder, **hooks)
 handler = lambda_handler_for(app, settings.api_base_path)
 app.state.metrics.init_ms = (time.perf_counter() - IMPORT_STARTED) * 1000  # on the 1st request
 register_snapstart_hooks(embedder, usage, settings)  # no-op outside Lambda; see snapstart.py

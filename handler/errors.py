@@ -244,3 +244,31 @@ def install_exception_handlers(app: FastAPI) -> None:
 
     for exc_type in (APIError, InputError, StarletteHTTPException):
         app.add_exception_handler(exc_type, handle)
+
+
+# The Batch API's errors (handler/routes/files.py, handler/routes/batches.py).
+
+
+def file_not_found(file_id: str, param: str | None = None) -> APIError:
+    """Also what another key's file looks like: its existence is not revealed."""
+    return APIError(404, f"No such File object: {file_id}", param=param)
+
+
+def batch_not_found(batch_id: str) -> APIError:
+    return APIError(404, f"No batch found with id '{batch_id}'.", param="batch_id")
+
+
+def batch_not_cancellable(batch_id: str, status: str) -> APIError:
+    return APIError(
+        409,
+        f"Batch {batch_id} cannot be cancelled: its status is '{status}'.",
+        code="batch_not_cancellable",
+    )
+
+
+def not_multipart(content_type: str) -> APIError:
+    return invalid(
+        f"Expected a multipart/form-data body with 'file' and 'purpose'; got Content-Type "
+        f"{content_type or '(none)'!r}.",
+        "file",
+    )

@@ -213,6 +213,17 @@ class Settings:
     default_monthly_tokens: int | None = field(
         default=None, metadata=env_var("DEFAULT_MONTHLY_TOKENS", _env_limit)
     )
+    # Batch API (handler/batch/): the S3 bucket of files, the DynamoDB table of files, batches
+    # and shards, and the SQS queue of work. No bucket = the /v1/files and /v1/batches routes
+    # are not served.
+    batch_bucket: str = field(default="", metadata=env_var("BATCH_BUCKET"))
+    batch_table: str = field(default="embeddings-batches", metadata=env_var("BATCH_TABLE"))
+    batch_queue_url: str = field(default="", metadata=env_var("BATCH_QUEUE_URL"))
+    # Lines per shard (one SQS message, one worker invocation): small enough that a shard
+    # finishes well inside a Lambda timeout, large enough that per-shard overhead is small.
+    batch_shard_lines: int = field(
+        default=500, metadata=env_var("BATCH_SHARD_LINES", _env_int, minimum=1)
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--dynamodb-port", type=int, default=8001)
+    parser.add_argument("--batch-workers", type=int, default=1, help="0: no Batch API")
     args = parser.parse_args(argv)
     os.environ.setdefault("MODEL_ALIASES", DEFAULT_ALIASES)
     os.environ.setdefault("METRICS_LOG", str(METRICS_LOG))
@@ -92,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
         where = start_dynamodb(stack, args.dynamodb_port)
         seed(dict(os.environ))
         print(f"usage store: {where}\ndev API key: {DEV_KEY}", flush=True)
+        if args.batch_workers and java_available():  # its workers need the shared DynamoDB
+            from tools.batch_local import start_batch
+
+            print(start_batch(stack, args.batch_workers), flush=True)
         print(
             f"try: curl http://{args.host}:{args.port}/v1/embeddings "
             f'-H "Authorization: Bearer {DEV_KEY}" -H "Content-Type: application/json" '

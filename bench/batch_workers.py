@@ -1,0 +1,139 @@
+"""Batch lines per second with 1, 2 and 4 local workers: `python -m bench.batch_workers`.
+
+Real parts: the input and outputs on moto's S3 server, shards on its SQS, batch state and the
+per-line usage ledger on DynamoDB Local. Each worker is a thread with its own 1-thread
+embedder (a Lambda container at 1,769 MB gets one vCPU). Rounds are interleaved (1, 2, 4,
+1, 2, 4, ...) so noise from other work on the machine spreads over every worker count; the
+figure is the median of the rounds: lines / (plan queued -> batch completed).
+Not yet a section of `make bench` (bench/run.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import threading
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from bench.machine import cpu_model
+from bench.stats import median
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO / "model_artifacts" / "corpus" / "heldout.txt"
+
+
+def rows(count: int) -> bytes:
+    texts = [t for t in CORPUS.read_text().splitlines() if t.strip()]
+    lines = [
+        {
+            "custom_id": f"doc-{i}",
+            "method": "POST",
+            "url": "/v1/embeddings",
+            "body": {"model": "all-MiniLM-L6-v2", "input": texts[i % len(texts)]},
+        }
+        for i in range(count)
+    ]
+    return b"".join(orjson.dumps(line) + b"\n" for line in lines)
+
+
+def one_round(service: Any, workers: list[Any], data: bytes) -> float:
+    from handler.batch.service import run_worker
+
+    stored = service.files.upload("bench", io.BytesIO(data), "bench.jsonl", "batch")
+    batch = service.batches.create("bench", stored.id, "/v1/embeddings", "24h", None)
+    stop = threading.Event()
+    started = time.perf_counter()
+    service.send({"kind": "plan", "batch_id": batch["id"]})
+    threads = [
+        threading.Thread(
+            target=run_worker, args=(w, service.sqs, service.settings.batch_queue_url, stop)
+        )
+        for w in workers
+    ]
+    for thread in threads:
+        thread.start()
+    while (service.batches.get(batch["id"]) or {}).get("status") != "completed":
+        time.sleep(0.05)
+    elapsed = time.perf_counter() - started
+    stop.set()
+    for thread in threads:
+        thread.join()
+    return elapsed
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=600)
+    parser.add_argument("--shard-lines", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", default="1,2,4")
+    args = parser.parse_args()
+    counts = [int(c) for c in args.workers.split(",")]
+
+    from handler.batch import table
+    from handler.batch.service import BatchService
+    from handler.embedder import load_embedder
+    from handler.settings import Settings
+    from handler.usage import store
+    from handler.usage.service import UsageService
+    from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal
+    from tools.moto_server import MotoServer
+
+    os.environ.update(LOCAL_ENV)
+    with MotoServer() as moto, DynamoDBLocal() as ddb:
+        os.environ["AWS_ENDPOINT_URL_S3"] = os.environ["AWS_ENDPOINT_URL_SQS"] = moto.endpoint_url
+        os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = ddb.endpoint_url
+        suffix = uuid.uuid4().hex[:8]
+        settings = replace(
+            Settings.from_env(),
+            model_dir=Path(os.environ.get("MODEL_DIR", REPO / "build" / "model")),
+            batch_bucket=f"bench-{suffix}",
+            batch_table=f"bench-batches-{suffix}",
+            batch_queue_url=moto.client("sqs").create_queue(QueueName=f"bench-{suffix}")[
+                "QueueUrl"
+            ],
+            batch_shard_lines=args.shard_lines,
+            keys_table=f"bench-keys-{suffix}",
+            usage_table=f"bench-usage-{suffix}",
+        )
+        moto.client("s3").create_bucket(Bucket=settings.batch_bucket)
+        client = ddb.client("dynamodb")
+        table.create_table(client, settings.batch_table)
+        store.create_tables(client, settings.keys_table, settings.usage_table)
+        service = BatchService.from_settings(settings)
+        usage = UsageService.from_settings(settings)
+        workers = [
+            service.worker(load_embedder(settings.model_dir, threads=1), usage)
+            for _ in range(max(counts))
+        ]
+        data = rows(args.lines)
+        one_round(service, workers[:1], rows(20))  # warm-up: sessions, connections
+        seconds: dict[int, list[float]] = {c: [] for c in counts}
+        for _ in range(args.rounds):
+            for count in counts:
+                seconds[count].append(one_round(service, workers[:count], data))
+    result = {
+        "cpu_model": cpu_model(),
+        "isa": platform.machine(),
+        "nproc": os.cpu_count(),
+        "lines": args.lines,
+        "shard_lines": args.shard_lines,
+        "rounds": args.rounds,
+        "lines_per_s": {str(c): round(args.lines / median(seconds[c]), 1) for c in counts},
+        "seconds": {str(c): [round(s, 2) for s in seconds[c]] for c in counts},
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,199 @@
+"""One batch input line -> one output line or one error line, in OpenAI's shapes.
+
+The line's `body` is validated and embedded exactly as POST /v1/embeddings would (the same
+parse_embedding_request, model names, limits and serialiser), so a batch line and a
+synchronous request with the same body give the same vectors and token counts.
+
+    output: {"id","custom_id","response":{"status_code":200,"request_id","body":{...}},"error":null}
+    a request the API refuses: the same, status_code 4xx and body = the error envelope
+    a line that is not a request at all: {"id","custom_id","response":null,"error":{code,message}}
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from handler.embedder import Embedder, truncate_dimensions
+from handler.embedding_request import parse_embedding_request
+from handler.embedding_response import embeddings_body
+from handler.errors import APIError, invalid, model_not_found, to_api_error
+from handler.settings import Settings
+
+MAX_CUSTOM_ID_CHARS = 512  # OpenAI publishes none; ours keeps error lines and logs bounded
+
+
+@dataclass(frozen=True)
+class LineResult:
+    ok: bool
+    line: bytes  # the JSONL line, newline included
+    prompt_tokens: int = 0
+    input_count: int = 0
+    dimensions: int = 0
+    encoding_format: str = ""
+    model: str = ""
+    requested_model: str = ""
+    user: str | None = None
+    truncated: int = 0
+
+
+def request_id(batch_id: str, line_no: int) -> str:
+    """The line's idempotency key: its usage record and its `response.request_id`."""
+    return f"{batch_id}:{line_no}"
+
+
+def line_id(batch_id: str, line_no: int) -> str:
+    # Deterministic, so a shard run twice writes the same bytes.
+    return "batch_req_" + hashlib.sha256(request_id(batch_id, line_no).encode()).hexdigest()[:24]
+
+
+def _line(values: dict[str, Any], body: bytes | None = None) -> bytes:
+    if body is None:
+        return orjson.dumps(values) + b"\n"
+    # Splice the already-serialised embeddings body in rather than parse and re-dump it.
+    # A quote inside a string value is escaped, so the last unescaped `"body":null` is ours.
+    head = orjson.dumps(values)
+    at = head.rindex(b'"body":null') + len(b'"body":')
+    return head[:at] + body + head[at + len(b"null") :] + b"\n"
+
+
+def _broken(batch_id: str, line_no: int, custom_id: Any, code: str, message: str) -> LineResult:
+    values = {
+        "id": line_id(batch_id, line_no),
+        "custom_id": custom_id if isinstance(custom_id, str) else None,
+        "response": None,
+        "error": {"code": code, "message": f"Line {line_no}: {message}"},
+    }
+    return LineResult(False, _line(values))
+
+
+def _refused(batch_id: str, line_no: int, custom_id: str, error: APIError) -> LineResult:
+    values = {
+        "id": line_id(batch_id, line_no),
+        "custom_id": custom_id,
+        "response": {
+            "status_code": error.status,
+            "request_id": request_id(batch_id, line_no),
+            "body": error.envelope(),
+        },
+        "error": None,
+    }
+    return LineResult(False, _line(values))
+
+
+def expired_line(raw: bytes, line_no: int, batch_id: str) -> LineResult:
+    """The error line of a request not run before its batch's completion window ended."""
+    try:
+        request = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        request = None
+    custom_id = request.get("custom_id") if isinstance(request, dict) else None
+    return _broken(
+        batch_id,
+        line_no,
+        custom_id,
+        "batch_expired",
+        "This request could not be executed before the completion window expired.",
+    )
+
+
+def process_line(
+    raw: bytes, line_no: int, batch_id: str, endpoint: str, embedder: Embedder, settings: Settings
+) -> LineResult:
+    """The line's result; never raises for anything the line itself holds."""
+    if len(raw) > settings.max_body_bytes:
+        return _broken(batch_id, line_no, None, "line_too_large", "the line is too large.")
+    try:
+        request = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _broken(batch_id, line_no, None, "invalid_json_line", "this line is not JSON.")
+    if not isinstance(request, dict):
+        return _broken(batch_id, line_no, None, "invalid_request", "a line must be an object.")
+    custom_id = request.get("custom_id")
+    if not isinstance(custom_id, str) or not custom_id or len(custom_id) > MAX_CUSTOM_ID_CHARS:
+        return _broken(
+            batch_id,
+            line_no,
+            None,
+            "invalid_custom_id",
+            f"'custom_id' must be a non-empty string of at most {MAX_CUSTOM_ID_CHARS} characters.",
+        )
+    if request.get("method") != "POST":
+        return _broken(batch_id, line_no, custom_id, "invalid_method", "'method' must be POST.")
+    if request.get("url") != endpoint:
+        return _broken(
+            batch_id,
+            line_no,
+            custom_id,
+            "invalid_url",
+            f"'url' must be the batch's endpoint {endpoint}.",
+        )
+    body = request.get("body")
+    if not isinstance(body, dict):
+        return _broken(
+            batch_id, line_no, custom_id, "invalid_body", "'body' must be a JSON object."
+        )
+    try:
+        return _embed(orjson.dumps(body), line_no, batch_id, custom_id, embedder, settings)
+    except Exception as exc:
+        error = to_api_error(exc)
+        if error is None:
+            raise  # not the line's fault: the shard is retried
+        return _refused(batch_id, line_no, custom_id, error)
+
+
+def _embed(
+    body_bytes: bytes,
+    line_no: int,
+    batch_id: str,
+    custom_id: str,
+    embedder: Embedder,
+    settings: Settings,
+) -> LineResult:
+    # The same checks, in the same order, as handler/routes/embeddings.py.
+    body = parse_embedding_request(body_bytes, settings.max_inputs)
+    if body.model not in (embedder.model_id, *settings.model_aliases):
+        raise model_not_found(body.model)
+    dimensions = body.dimensions if body.dimensions is not None else embedder.dimensions
+    if not 1 <= dimensions <= embedder.dimensions:
+        raise invalid(
+            f"dimensions must be between 1 and {embedder.dimensions} for model "
+            f"{embedder.model_id}; got {dimensions}.",
+            "dimensions",
+        )
+    tokenized = embedder.tokenize(body.inputs, truncate=settings.truncate_inputs)
+    prompt_tokens = sum(tokenized.token_counts)
+    if prompt_tokens > settings.max_request_tokens:
+        raise invalid(
+            f"Requested {prompt_tokens} tokens, max {settings.max_request_tokens} tokens "
+            "per request",
+            "input",
+            "max_tokens_per_request",
+        )
+    vectors = truncate_dimensions(embedder.run(tokenized), dimensions)
+    payload = embeddings_body(vectors, embedder.model_id, prompt_tokens, body.encoding_format)
+    values = {
+        "id": line_id(batch_id, line_no),
+        "custom_id": custom_id,
+        "response": {
+            "status_code": 200,
+            "request_id": request_id(batch_id, line_no),
+            "body": None,
+        },
+        "error": None,
+    }
+    return LineResult(
+        ok=True,
+        line=_line(values, payload),
+        prompt_tokens=prompt_tokens,
+        input_count=len(body.inputs),
+        dimensions=dimensions,
+        encoding_format=body.encoding_format,
+        model=embedder.model_id,
+        requested_model=body.model,
+        user=body.user,
+        truncated=tokenized.truncated,
+    )

@@ -1,0 +1,101 @@
+"""Split a batch input file into shards by streaming its lines once.
+
+A shard is a byte range holding up to `lines_per_shard` non-blank lines, with the 1-based
+number of its first line, so a worker reads just its range (an S3 ranged GET) and numbers
+its lines as the file does. Only one chunk of the file is in memory at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import orjson
+
+from handler.batch.batches import Shard
+
+MAX_REQUESTS = 50_000  # OpenAI's limit per batch
+
+
+class PlanError(ValueError):
+    """The file cannot become a batch; `code` is OpenAI's batch error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Plan:
+    shards: list[Shard]
+    total: int  # non-blank lines: the batch's requests
+
+
+def split_lines(chunks: Iterable[bytes]) -> Iterable[tuple[int, int, bytes]]:
+    """(start offset, end offset, line) for every line, the newline excluded from the line
+    but included in the range; a last line without a newline counts too."""
+    offset = 0
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        lines = pending.split(b"\n")
+        pending = lines.pop()
+        for line in lines:
+            yield offset, offset + len(line) + 1, line
+            offset += len(line) + 1
+    if pending:
+        yield offset, offset + len(pending), pending
+
+
+def _custom_id(line: bytes) -> str | None:
+    """The line's custom_id, or None when the line is not a request (the worker reports it)."""
+    try:
+        request = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    custom_id = request.get("custom_id") if isinstance(request, dict) else None
+    return custom_id if isinstance(custom_id, str) else None
+
+
+def plan_shards(batch_id: str, chunks: Iterable[bytes], lines_per_shard: int) -> Plan:
+    """The shards of the file read as `chunks`; raises PlanError for an empty file, one with
+    more than MAX_REQUESTS requests, or a custom_id used twice (as OpenAI fails such a batch:
+    results are matched to requests by it)."""
+    seen: set[bytes] = set()  # digests, so 50,000 long ids stay a few MB
+    shards: list[Shard] = []
+    total = 0
+    start = first_line = in_shard = 0
+    end = 0
+    for number, (line_start, line_end, line) in enumerate(split_lines(chunks), start=1):
+        if in_shard == 0:
+            start, first_line = line_start, number
+        end = line_end
+        if not line.strip():
+            continue
+        total += 1
+        in_shard += 1
+        if total > MAX_REQUESTS:
+            raise PlanError(
+                "too_many_requests",
+                f"The batch input file has more than the maximum of {MAX_REQUESTS} requests.",
+            )
+        custom_id = _custom_id(line)
+        if custom_id is not None:
+            digest = hashlib.blake2b(custom_id.encode(), digest_size=16).digest()
+            if digest in seen:
+                raise PlanError(
+                    "duplicate_custom_id",
+                    f"Line {number}: the custom_id {custom_id[:64]!r} is used more than once; "
+                    "each request's custom_id must be unique.",
+                )
+            seen.add(digest)
+        if in_shard == lines_per_shard:
+            shards.append(Shard(batch_id, len(shards) + 1, start, end, first_line))
+            in_shard = 0
+    if in_shard:
+        shards.append(Shard(batch_id, len(shards) + 1, start, end, first_line))
+    if total == 0:
+        raise PlanError("empty_file", "The batch input file is empty.")
+    return Plan(shards, total)

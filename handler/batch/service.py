@@ -1,0 +1,100 @@
+"""The Batch API's parts wired from Settings: S3, DynamoDB and SQS clients, the stores, the
+queue, and the worker; plus the local worker loop `make serve` and the tests run.
+
+Clients are boto3's (S3's managed upload streams a file in parts) and are injectable; the
+endpoints come from AWS_ENDPOINT_URL_S3/_SQS/_DYNAMODB as botocore reads them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from handler.batch.batches import BatchStore
+from handler.batch.files import FileStore
+from handler.batch.worker import Worker, decode
+from handler.embedder import Embedder
+from handler.hooks import UsageRecorder
+from handler.settings import Settings
+
+log = logging.getLogger(__name__)
+# A shard of BATCH_SHARD_LINES lines must finish within this, or it is delivered again
+# (harmless, but wasted work); template.yaml sets the queue's to the worker's timeout.
+LOCAL_VISIBILITY_SECONDS = 300
+
+
+def make_clients() -> tuple[Any, Any, Any]:
+    """(s3, dynamodb, sqs) boto3 clients; built at cold start."""
+    import boto3
+    from botocore.config import Config
+
+    session = boto3.session.Session()
+    config = Config(retries={"mode": "standard", "total_max_attempts": 3})
+    return (
+        session.client("s3", config=config),
+        session.client("dynamodb", config=config),
+        session.client("sqs", config=config),
+    )
+
+
+@dataclass
+class BatchService:
+    settings: Settings
+    files: FileStore
+    batches: BatchStore
+    sqs: Any
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, s3: Any = None, dynamodb: Any = None, sqs: Any = None
+    ) -> BatchService:
+        if s3 is None or dynamodb is None or sqs is None:
+            s3, dynamodb, sqs = make_clients()
+        return cls(
+            settings=settings,
+            files=FileStore(s3, dynamodb, settings.batch_bucket, settings.batch_table),
+            batches=BatchStore(dynamodb, settings.batch_table),
+            sqs=sqs,
+        )
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.sqs.send_message(
+            QueueUrl=self.settings.batch_queue_url, MessageBody=orjson.dumps(message).decode()
+        )
+
+    def worker(self, embedder: Embedder, recorder: UsageRecorder) -> Worker:
+        return Worker(self.settings, embedder, self.files, self.batches, self.send, recorder)
+
+
+def poll_once(worker: Worker, sqs: Any, queue_url: str, wait_seconds: int = 1) -> int:
+    """Receive up to one message, handle it, delete it when handled; returns messages handled.
+    A message whose handling raises is left to come back after its visibility timeout."""
+    received = sqs.receive_message(
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=1,
+        WaitTimeSeconds=wait_seconds,
+        VisibilityTimeout=LOCAL_VISIBILITY_SECONDS,
+    ).get("Messages", [])
+    for message in received:
+        try:
+            worker.handle(decode(message["Body"]))
+        except Exception:
+            log.exception("batch message failed; it will be delivered again")
+            continue
+        sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return len(received)
+
+
+def run_worker(worker: Worker, sqs: Any, queue_url: str, stop: threading.Event) -> None:
+    """The local worker: poll the queue until `stop` is set (a Lambda SQS trigger does this
+    on AWS; see handler/batch/lambda_worker.py)."""
+    while not stop.is_set():
+        try:
+            poll_once(worker, sqs, queue_url)
+        except Exception:  # the queue itself failed: keep polling, as Lambda's poller does
+            log.exception("receiving batch messages failed")
+            stop.wait(1.0)

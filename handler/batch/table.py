@@ -1,0 +1,75 @@
+"""The batch table's layout: one DynamoDB table holds files, batches and shards.
+
+    pk                 sk            what
+    file#<file id>     meta          a file: owner, bytes, filename, purpose, S3 key
+    batch#<batch id>   meta          a batch: owner, status, counts, timestamps, shard totals
+    batch#<batch id>   shard#00001   a shard: byte range, first line, state, its counts
+
+Files and batches also carry `owner_kind` ("<key id>#file" or "<key id>#batch") and
+`created` ("<microseconds since 1970, 16 digits>#<id>"), the keys of the OWNER_INDEX GSI that
+lists one key's files or batches newest first. Ownership is checked on every read: another
+key's item is a 404.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from handler.usage.records import ANONYMOUS  # the owner when auth is off, as the ledger says
+
+META = "meta"
+OWNER_INDEX = "owner-created"
+
+
+def owner_of(key_id: str | None) -> str:
+    return key_id or ANONYMOUS
+
+
+def file_pk(file_id: str) -> str:
+    return f"file#{file_id}"
+
+
+def batch_pk(batch_id: str) -> str:
+    return f"batch#{batch_id}"
+
+
+def shard_sk(index: int) -> str:
+    return f"shard#{index:05d}"
+
+
+def owner_kind(owner: str, kind: str) -> str:
+    return f"{owner}#{kind}"
+
+
+def created_key(item_id: str) -> str:
+    """Microseconds, so items made within one second still list in creation order."""
+    return f"{time.time_ns() // 1000:016d}#{item_id}"
+
+
+def create_table(client: Any, name: str) -> None:
+    """Create the table (on-demand) and wait until it is active; template.yaml declares the
+    same layout for AWS."""
+    client.create_table(
+        TableName=name,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": attr, "AttributeType": "S"}
+            for attr in ("pk", "sk", "owner_kind", "created")
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": OWNER_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "owner_kind", "KeyType": "HASH"},
+                    {"AttributeName": "created", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    client.get_waiter("table_exists").wait(TableName=name)

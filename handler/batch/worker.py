@@ -1,0 +1,239 @@
+"""The batch worker: one queue message at a time, plan a batch or run one shard, and the last
+shard to finish finalizes the batch.
+
+Messages: {"kind": "plan", "batch_id"} (sent by POST /v1/batches) and
+{"kind": "shard", "batch_id", "shard"} (sent by the plan). Every step may run twice (SQS
+delivers at least once; a worker may die anywhere) and gives the same result:
+
+- a shard writes its output and error lines to deterministic S3 keys (a rerun overwrites),
+  records usage per line under the idempotency key "<batch id>:<line>" (the ledger writes each
+  once), and only then is marked finished, with its counts, in one conditional transaction;
+- a shard message for a finished shard only retries the finalization;
+- finalizing assembles the result files under deterministic ids and changes the status
+  conditionally.
+
+Failure policy: anything unexpected (S3, DynamoDB, the model) propagates, so the message is
+not deleted and comes back after the visibility timeout; a line's own problem goes to the
+error file instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from handler.batch import batches as b
+from handler.batch.batches import BatchStore, Shard
+from handler.batch.concat import concat_objects
+from handler.batch.files import CHUNK_BYTES, PURPOSE_OUTPUT, FileStore
+from handler.batch.lines import LineResult, expired_line, process_line, request_id
+from handler.batch.planner import PlanError, plan_shards, split_lines
+from handler.embedder import Embedder
+from handler.hooks import UsageRecord, UsageRecorder
+from handler.settings import Settings
+
+OUTPUT, ERRORS = "output", "errors"
+
+
+def result_file_id(batch_id: str, kind: str) -> str:
+    return "file-" + hashlib.sha256(f"{batch_id}:{kind}".encode()).hexdigest()[:24]
+
+
+def shard_key(batch_id: str, index: int, kind: str) -> str:
+    return f"batches/{batch_id}/shards/{index:05d}.{kind}.jsonl"
+
+
+@dataclass
+class Worker:
+    settings: Settings
+    embedder: Embedder
+    files: FileStore
+    batches: BatchStore
+    send: Callable[[dict[str, Any]], None]  # puts a message on the work queue
+    recorder: UsageRecorder
+    clock: Callable[[], float] = time.time  # tests move it past a batch's window
+
+    def handle(self, message: dict[str, Any]) -> None:
+        if message.get("kind") == "plan":
+            self.plan(str(message["batch_id"]))
+        elif message.get("kind") == "shard":
+            self.run_shard(str(message["batch_id"]), int(message["shard"]))
+        else:
+            raise ValueError(f"unknown batch message {message!r}")
+
+    # -- planning -------------------------------------------------------------------------
+
+    def plan(self, batch_id: str) -> None:
+        batch = self.batches.get(batch_id)
+        if batch is None:
+            return
+        if batch["status"] == b.CANCELLING and not batch["shards_total"]:
+            self.batches.transition(batch_id, (b.CANCELLING,), b.CANCELLED)
+            return
+        if batch["status"] == b.VALIDATING and not self._plan_validating(batch):
+            return
+        # (Re)send the pending shards: a plan that died after its transition resends them
+        # all, and a shard run twice is harmless. After a cancel they are still sent, to be
+        # skipped: the last one to finish is what makes the batch cancelled.
+        batch = self.batches.get(batch_id) or batch
+        if batch["status"] not in (b.IN_PROGRESS, b.CANCELLING):
+            return
+        for index in range(1, batch["shards_total"] + 1):
+            shard = self.batches.get_shard(batch_id, index)
+            if shard is not None and shard.state == b.PENDING:
+                self.send({"kind": "shard", "batch_id": batch_id, "shard": index})
+
+    def _plan_validating(self, batch: dict[str, Any]) -> bool:
+        batch_id = batch["id"]
+        source = self.files.get(batch["owner"], batch["input_file_id"])
+        if source is None:
+            return self._fail(batch_id, "file_not_found", "The input file no longer exists.")
+        try:
+            plan = plan_shards(
+                batch_id, self.files.content(source), self.settings.batch_shard_lines
+            )
+        except PlanError as exc:
+            return self._fail(batch_id, exc.code, exc.message)
+        self.batches.add_shards(batch_id, plan.shards)
+        started = self.batches.transition(
+            batch_id,
+            (b.VALIDATING,),
+            b.IN_PROGRESS,
+            total=plan.total,
+            shards_total=len(plan.shards),
+        )
+        if not started:  # cancelled while we read the file
+            self.batches.transition(batch_id, (b.CANCELLING,), b.CANCELLED)
+        return started
+
+    def _fail(self, batch_id: str, code: str, message: str) -> bool:
+        errors = {
+            "object": "list",
+            "data": [{"code": code, "message": message, "param": None, "line": None}],
+        }
+        self.batches.transition(batch_id, (b.VALIDATING,), b.FAILED, errors=errors)
+        return False
+
+    # -- shards ---------------------------------------------------------------------------
+
+    def run_shard(self, batch_id: str, index: int) -> None:
+        batch = self.batches.get(batch_id)
+        shard = self.batches.get_shard(batch_id, index)
+        if batch is None or shard is None:
+            return
+        if shard.state == b.PENDING:
+            if batch["status"] == b.IN_PROGRESS:
+                # Past the completion window, the shard's lines fail with batch_expired (as
+                # OpenAI's do) and the batch ends `expired`, keeping what was done in time.
+                expired = self.clock() > batch["expires_at"]
+                completed, failed = self._embed_shard(batch, shard, expired)
+                if expired:
+                    self.batches.mark_expired(batch_id)
+                self.batches.finish_shard(batch_id, index, b.DONE, completed, failed)
+            else:  # cancelling (or over): cancel stops new shards
+                self.batches.finish_shard(batch_id, index, b.SKIPPED, 0, 0)
+        self.finalize_if_last(batch_id)
+
+    def _embed_shard(self, batch: dict[str, Any], shard: Shard, expired: bool) -> tuple[int, int]:
+        batch_id, owner = batch["id"], batch["owner"]
+        source = self.files.get(owner, batch["input_file_id"])
+        if source is None:
+            raise RuntimeError(f"input file of {batch_id} vanished mid-batch")
+        body = self.files.read_range(source.s3_key, shard.start, shard.end)
+        out, err = bytearray(), bytearray()
+        completed = failed = 0
+        lines = split_lines(body.iter_chunks(CHUNK_BYTES))
+        for line_no, (_, _, raw) in enumerate(lines, start=shard.first_line):
+            if not raw.strip():
+                continue
+            started = time.perf_counter()
+            if expired:
+                result = expired_line(raw, line_no, batch_id)
+            else:
+                result = process_line(
+                    raw, line_no, batch_id, batch["endpoint"], self.embedder, self.settings
+                )
+            if result.ok:
+                out += result.line
+                completed += 1
+                self._record(owner, batch_id, line_no, result, started)
+            else:
+                err += result.line
+                failed += 1
+        s3, bucket = self.files.s3, self.files.bucket
+        s3.put_object(Bucket=bucket, Key=shard_key(batch_id, shard.index, OUTPUT), Body=bytes(out))
+        s3.put_object(Bucket=bucket, Key=shard_key(batch_id, shard.index, ERRORS), Body=bytes(err))
+        return completed, failed
+
+    def _record(
+        self, owner: str, batch_id: str, line_no: int, result: LineResult, started: float
+    ) -> None:
+        self.recorder.record(
+            UsageRecord(
+                request_id=request_id(batch_id, line_no),
+                key_id=owner,  # ANONYMOUS when auth is off, as the ledger names it
+                model=result.model,
+                requested_model=result.requested_model,
+                prompt_tokens=result.prompt_tokens,
+                total_tokens=result.prompt_tokens,
+                inputs=result.input_count,
+                dimensions=result.dimensions,
+                encoding_format=result.encoding_format,
+                user=result.user,
+                truncated_inputs=result.truncated,
+                latency_ms=round((time.perf_counter() - started) * 1000, 3),
+                timestamp=time.time(),
+            )
+        )
+
+    # -- finalizing -----------------------------------------------------------------------
+
+    def finalize_if_last(self, batch_id: str) -> None:
+        batch = self.batches.get(batch_id)
+        if batch is None or not batch["shards_total"]:
+            return
+        if batch["shards_done"] < batch["shards_total"]:
+            return
+        if batch["status"] == b.IN_PROGRESS:
+            self.batches.transition(batch_id, (b.IN_PROGRESS,), b.FINALIZING)
+            batch = self.batches.get(batch_id) or batch  # or a cancel got in first
+        if batch["status"] not in (b.FINALIZING, b.CANCELLING):
+            return
+        ids: dict[str, str | None] = {"output_file_id": None, "error_file_id": None}
+        for kind, count, field in (
+            (OUTPUT, batch["completed"], "output_file_id"),
+            (ERRORS, batch["failed"], "error_file_id"),
+        ):
+            if count:
+                ids[field] = self._assemble(batch, kind)
+        if batch["status"] == b.CANCELLING:
+            final = b.CANCELLED
+        else:
+            final = b.EXPIRED if batch.get("expired") else b.COMPLETED
+        self.batches.transition(batch_id, (batch["status"],), final, **ids)
+
+    def _assemble(self, batch: dict[str, Any], kind: str) -> str:
+        batch_id, owner = batch["id"], batch["owner"]
+        done = [
+            index
+            for index in range(1, batch["shards_total"] + 1)
+            if (shard := self.batches.get_shard(batch_id, index)) and shard.state == b.DONE
+        ]
+        file_id = result_file_id(batch_id, kind)
+        key = self.files.object_key(owner, file_id)
+        sources = (shard_key(batch_id, index, kind) for index in done)
+        size = concat_objects(self.files.s3, self.files.bucket, sources, key)
+        self.files.record(owner, file_id, key, size, f"{batch_id}_{kind}.jsonl", PURPOSE_OUTPUT)
+        return file_id
+
+
+def decode(body: str | bytes) -> dict[str, Any]:
+    message = orjson.loads(body)
+    if not isinstance(message, dict):
+        raise ValueError("a batch message is a JSON object")
+    return message

@@ -1,0 +1,133 @@
+"""/v1/files: OpenAI's Files API over the batch FileStore (S3 + DynamoDB).
+
+A file belongs to the key that uploaded it; another key's file is a 404, as a missing one.
+Uploads are parsed by python-multipart (through Starlette), which spools a part over 1 MB to
+a temporary file, and boto3 sends that to S3 in parts: no file is held whole in memory.
+The body is still bounded by MAX_BODY_BYTES (Lambda's 6 MB payload); bigger files need
+OpenAI's Uploads API, which is not served yet.
+"""
+
+from __future__ import annotations
+
+from typing import IO, Any
+
+from fastapi import APIRouter
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from handler import errors
+from handler.batch.files import PURPOSE_BATCH
+from handler.batch.objects import deleted_file, file_object, page
+from handler.batch.service import BatchService
+from handler.batch.table import owner_of
+from handler.offload import off_loop
+from handler.routes.common import api_key_id, authenticate
+from handler.routes.json import json_response
+
+MAX_FILENAME_CHARS = 256
+MAX_LIST_LIMIT = 10_000  # OpenAI's maximum and default for files.list
+
+
+def int_param(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise errors.invalid(f"'{name}' must be an integer; got {raw!r}.", name) from None
+    if not low <= value <= high:
+        raise errors.invalid(f"'{name}' must be between {low} and {high}; got {value}.", name)
+    return value
+
+
+def order_param(raw: str | None) -> bool:
+    """True for ascending; OpenAI's default order is desc."""
+    if raw in (None, "", "desc"):
+        return False
+    if raw == "asc":
+        return True
+    raise errors.invalid(f"'order' must be 'asc' or 'desc'; got {raw!r}.", "order")
+
+
+def router(service: BatchService) -> APIRouter:
+    files = service.files
+    api = APIRouter()
+
+    def store(owner: str, upload: IO[bytes], filename: str, purpose: str) -> dict[str, Any]:
+        return file_object(files.upload(owner, upload, filename, purpose))
+
+    @api.post("/v1/files")
+    async def create_file(request: Request) -> Response:
+        owner = owner_of(await api_key_id(request))  # before reading the body
+        content_type = request.headers.get("content-type", "")
+        if not content_type.lower().startswith("multipart/form-data"):
+            raise errors.not_multipart(content_type)
+        form = await request.form(max_files=1, max_fields=8)
+        try:
+            upload, purpose = form.get("file"), form.get("purpose")
+            if not isinstance(upload, UploadFile):
+                raise errors.missing_parameter("file")
+            if purpose is None or purpose == "":
+                raise errors.missing_parameter("purpose")
+            if purpose != PURPOSE_BATCH:
+                raise errors.invalid(
+                    f"Invalid purpose {str(purpose)[:64]!r}: this service accepts only "
+                    f"'{PURPOSE_BATCH}' files.",
+                    "purpose",
+                )
+            filename = (upload.filename or "upload.jsonl")[:MAX_FILENAME_CHARS]
+            body = await off_loop(request, store, owner, upload.file, filename, purpose)
+        finally:
+            await form.close()
+        return json_response(body)
+
+    def listed(request: Request) -> dict[str, Any]:
+        owner = owner_of(authenticate(request))
+        query = request.query_params
+        limit = int_param(query.get("limit"), "limit", MAX_LIST_LIMIT, 1, MAX_LIST_LIMIT)
+        ascending = order_param(query.get("order"))
+        found, more = files.page(
+            owner, limit, query.get("after") or None, query.get("purpose") or None, ascending
+        )
+        return page([file_object(f) for f in found], more)
+
+    @api.get("/v1/files")
+    async def list_files(request: Request) -> Response:
+        return json_response(await off_loop(request, listed, request))
+
+    def retrieved(request: Request, file_id: str) -> dict[str, Any]:
+        stored = files.get(owner_of(authenticate(request)), file_id)
+        if stored is None:
+            raise errors.file_not_found(file_id)
+        return file_object(stored)
+
+    @api.get("/v1/files/{file_id}")
+    async def retrieve_file(request: Request, file_id: str) -> Response:
+        return json_response(await off_loop(request, retrieved, request, file_id))
+
+    def deleted(request: Request, file_id: str) -> dict[str, Any]:
+        if not files.delete(owner_of(authenticate(request)), file_id):
+            raise errors.file_not_found(file_id)
+        return deleted_file(file_id)
+
+    @api.delete("/v1/files/{file_id}")
+    async def delete_file(request: Request, file_id: str) -> Response:
+        return json_response(await off_loop(request, deleted, request, file_id))
+
+    @api.get("/v1/files/{file_id}/content")
+    async def file_content(request: Request, file_id: str) -> Response:
+        stored = await off_loop(request, content_of, request, file_id)
+        return StreamingResponse(
+            files.content(stored),
+            media_type="application/octet-stream",
+            headers={"content-length": str(stored.bytes)},
+        )
+
+    def content_of(request: Request, file_id: str) -> Any:
+        stored = files.get(owner_of(authenticate(request)), file_id)
+        if stored is None:
+            raise errors.file_not_found(file_id)
+        return stored
+
+    return api

@@ -1,0 +1,124 @@
+"""Test helpers for the batch tests: the live stack (app on uvicorn, moto S3/SQS, DynamoDB
+Local) and ways to drive its workers by hand."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import openai
+import orjson
+
+from handler.batch.service import BatchService, poll_once, run_worker
+from handler.batch.worker import Worker
+from handler.embedder import Embedder
+from handler.hooks import UsageRecord, UsageRecorder
+from handler.settings import Settings
+
+MODEL = "all-MiniLM-L6-v2"
+
+
+def jsonl(rows: list[Any]) -> bytes:
+    return b"".join(orjson.dumps(row) + b"\n" for row in rows)
+
+
+def request_line(custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {"custom_id": custom_id, "method": "POST", "url": "/v1/embeddings", "body": body}
+
+
+class DyingRecorder:
+    """Passes records on until `die_after` of them, then raises: a worker killed mid-shard,
+    after part of its usage is written."""
+
+    def __init__(self, inner: UsageRecorder, die_after: int) -> None:
+        self.inner = inner
+        self.left = die_after
+
+    def record(self, usage: UsageRecord) -> None:
+        if self.left == 0:
+            raise RuntimeError("worker killed")
+        self.left -= 1
+        self.inner.record(usage)
+
+
+@dataclass
+class Stack:
+    base_url: str
+    settings: Settings
+    service: BatchService
+    embedder: Embedder
+    recorder: UsageRecorder
+    secrets: dict[str, str]  # name -> API key secret
+    threads: list[threading.Thread] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def client(self, name: str = "alice") -> openai.OpenAI:
+        return openai.OpenAI(api_key=self.secrets[name], base_url=self.base_url, max_retries=0)
+
+    def worker(self, recorder: UsageRecorder | None = None) -> Worker:
+        return self.service.worker(self.embedder, recorder or self.recorder)
+
+    def poll(self, worker: Worker | None = None) -> int:
+        return poll_once(
+            worker or self.worker(), self.service.sqs, self.settings.batch_queue_url, 0
+        )
+
+    def receive(self) -> list[dict[str, Any]]:
+        """Take every waiting message off the queue, raw (for replaying by hand)."""
+        taken: list[dict[str, Any]] = []
+        while True:
+            got = self.service.sqs.receive_message(
+                QueueUrl=self.settings.batch_queue_url,
+                MaxNumberOfMessages=10,
+                VisibilityTimeout=600,
+            ).get("Messages", [])
+            if not got:
+                return taken
+            taken += got
+
+    def start_workers(self, count: int) -> None:
+        for _ in range(count):
+            thread = threading.Thread(
+                target=run_worker,
+                args=(self.worker(), self.service.sqs, self.settings.batch_queue_url, self.stop),
+                daemon=True,
+            )
+            thread.start()
+            self.threads.append(thread)
+
+    def stop_workers(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=30)
+
+
+def wait_for(
+    client: openai.OpenAI, batch_id: str, statuses: tuple[str, ...], timeout: float = 600
+) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        batch = client.batches.retrieve(batch_id)
+        if batch.status in statuses:
+            return batch
+        assert time.monotonic() < deadline, f"batch still {batch.status} after {timeout}s"
+        time.sleep(0.2)
+
+
+def drain(
+    stack: Stack, worker: Worker | None = None, check: Callable[[], bool] | None = None
+) -> None:
+    """Handle messages by hand until the queue is empty."""
+    while stack.poll(worker):
+        if check is not None and check():
+            return
+
+
+def corpus_free_rows(count: int) -> list[dict[str, Any]]:
+    """`count` one-sentence request lines."""
+    return [
+        request_line(f"line-{i}", {"model": MODEL, "input": f"sentence number {i} of the test"})
+        for i in range(count)
+    ]

@@ -1,0 +1,108 @@
+"""Fixtures for the batch tests: moto's server (S3, SQS) and DynamoDB Local as real HTTP
+services on loopback, the app on uvicorn with real keys, and workers driven by the tests."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from batch_support import Stack
+
+from handler.batch import table
+from handler.batch.service import BatchService
+from handler.embedder import Embedder, load_embedder
+from handler.factory import create_app
+from handler.routes import batches, files
+from handler.settings import Settings
+from handler.usage import store
+from handler.usage.keys import KeyStore, Limits
+from handler.usage.service import UsageService
+from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal, free_port
+from tools.moto_server import MotoServer
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[DynamoDBLocal]:
+    with DynamoDBLocal() as ddb:
+        yield ddb
+
+
+@pytest.fixture(scope="session")
+def embedder(model_dir: Path) -> Embedder:
+    return load_embedder(model_dir, threads=2)
+
+
+@pytest.fixture
+def aws_env(
+    monkeypatch: pytest.MonkeyPatch, moto_server: MotoServer, dynamodb_local: DynamoDBLocal
+) -> None:
+    for name, value in LOCAL_ENV.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server.endpoint_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", moto_server.endpoint_url)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", dynamodb_local.endpoint_url)
+
+
+@pytest.fixture
+def settings(
+    aws_env: None, model_dir: Path, moto_server: MotoServer, dynamodb_local: DynamoDBLocal
+) -> Settings:
+    """Fresh bucket, queue and tables for each test."""
+    suffix = uuid.uuid4().hex[:10]
+    settings = Settings(
+        model_dir=model_dir,
+        onnx_threads=2,
+        keys_table=f"keys-{suffix}",
+        usage_table=f"usage-{suffix}",
+        batch_bucket=f"batch-{suffix}",
+        batch_table=f"batches-{suffix}",
+        batch_queue_url=moto_server.client("sqs").create_queue(QueueName=f"batch-{suffix}")[
+            "QueueUrl"
+        ],
+        batch_shard_lines=100,
+    )
+    moto_server.client("s3").create_bucket(Bucket=settings.batch_bucket)
+    ddb = dynamodb_local.client("dynamodb")
+    store.create_tables(ddb, settings.keys_table, settings.usage_table)
+    table.create_table(ddb, settings.batch_table)
+    return settings
+
+
+@pytest.fixture
+def stack(settings: Settings, embedder: Embedder, dynamodb_local: DynamoDBLocal) -> Iterator[Stack]:
+    usage = UsageService.from_settings(settings)
+    service = BatchService.from_settings(settings)
+    hooks = usage.hooks()
+    hooks["routers"] = [files.router(service), batches.router(service)]
+    app = create_app(settings, embedder, **hooks)
+    keys = KeyStore(dynamodb_local.client("dynamodb"), settings.keys_table)
+    limits = Limits(rpm=100_000, tpm=100_000_000)
+    secrets = {name: keys.create(name, limits)[0] for name in ("alice", "bob")}
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    built = Stack(f"http://127.0.0.1:{port}/v1", settings, service, embedder, usage, secrets)
+    yield built
+    built.stop_workers()
+    server.should_exit = True
+    thread.join(timeout=10)
