@@ -18,9 +18,10 @@ from typing import Any
 import orjson
 
 from handler.embedder import Embedder, truncate_dimensions
+from handler.embedding_checks import checked_dimensions, tokenized_within_limits
 from handler.embedding_request import parse_embedding_request
 from handler.embedding_response import embeddings_body
-from handler.errors import APIError, invalid, model_not_found, to_api_error
+from handler.errors import APIError, model_not_found, to_api_error
 from handler.settings import Settings
 
 MAX_CUSTOM_ID_CHARS = 512  # OpenAI publishes none; ours keeps error lines and logs bounded
@@ -157,22 +158,8 @@ def _embed(
     body = parse_embedding_request(body_bytes, settings.max_inputs)
     if body.model not in (embedder.model_id, *settings.model_aliases):
         raise model_not_found(body.model)
-    dimensions = body.dimensions if body.dimensions is not None else embedder.dimensions
-    if not 1 <= dimensions <= embedder.dimensions:
-        raise invalid(
-            f"dimensions must be between 1 and {embedder.dimensions} for model "
-            f"{embedder.model_id}; got {dimensions}.",
-            "dimensions",
-        )
-    tokenized = embedder.tokenize(body.inputs, truncate=settings.truncate_inputs)
-    prompt_tokens = sum(tokenized.token_counts)
-    if prompt_tokens > settings.max_request_tokens:
-        raise invalid(
-            f"Requested {prompt_tokens} tokens, max {settings.max_request_tokens} tokens "
-            "per request",
-            "input",
-            "max_tokens_per_request",
-        )
+    dimensions = checked_dimensions(body.dimensions, embedder, embedder.model_id)
+    tokenized, prompt_tokens = tokenized_within_limits(body.inputs, embedder, settings)
     vectors = truncate_dimensions(embedder.run(tokenized), dimensions)
     payload = embeddings_body(vectors, embedder.model_id, prompt_tokens, body.encoding_format)
     values = {

@@ -20,9 +20,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from handler.embedder import truncate_dimensions
+from handler.embedding_checks import checked_dimensions, tokenized_within_limits
 from handler.embedding_request import check_content_type, parse_embedding_request
 from handler.embedding_response import check_fits, embeddings_body, fit_response
-from handler.errors import invalid
 from handler.metrics import RequestMetrics
 from handler.offload import off_loop
 from handler.routes.common import authenticate, services
@@ -55,23 +55,8 @@ def embed_request(request: Request, raw: bytes) -> Response:
     body = parse_embedding_request(raw, settings.max_inputs)
     served_model = wired.resolve_model(body.model)
     measured.encoding = body.encoding_format
-    dimensions = body.dimensions if body.dimensions is not None else embedder.dimensions
-    if not 1 <= dimensions <= embedder.dimensions:
-        raise invalid(
-            f"dimensions must be between 1 and {embedder.dimensions} for model "
-            f"{served_model}; got {dimensions}.",
-            "dimensions",
-        )
-
-    tokenized = embedder.tokenize(body.inputs, truncate=settings.truncate_inputs)
-    prompt_tokens = sum(tokenized.token_counts)
-    if prompt_tokens > settings.max_request_tokens:
-        raise invalid(
-            f"Requested {prompt_tokens} tokens, max {settings.max_request_tokens} tokens "
-            "per request",
-            "input",
-            "max_tokens_per_request",
-        )
+    dimensions = checked_dimensions(body.dimensions, embedder, served_model)
+    tokenized, prompt_tokens = tokenized_within_limits(body.inputs, embedder, settings)
     accept_encoding = request.headers.get("accept-encoding", "")
     check_fits(  # a response that cannot fit is refused before any quota is charged
         len(body.inputs),

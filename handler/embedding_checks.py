@@ -1,0 +1,41 @@
+"""The checks an embeddings request passes before the model runs, after its body parsed.
+
+The synchronous route (handler/routes/embeddings.py) and every batch line
+(handler/batch/lines.py) call these, so a batch line is refused exactly as the same request
+sent alone would be.
+"""
+
+from __future__ import annotations
+
+from handler.embedder import Embedder, Inputs, Tokenized
+from handler.errors import invalid
+from handler.settings import Settings
+
+
+def checked_dimensions(requested: int | None, embedder: Embedder, served_model: str) -> int:
+    """The width to return: the model's own unless asked for; a 400 outside 1..width."""
+    dimensions = requested if requested is not None else embedder.dimensions
+    if not 1 <= dimensions <= embedder.dimensions:
+        raise invalid(
+            f"dimensions must be between 1 and {embedder.dimensions} for model "
+            f"{served_model}; got {dimensions}.",
+            "dimensions",
+        )
+    return dimensions
+
+
+def tokenized_within_limits(
+    inputs: Inputs, embedder: Embedder, settings: Settings
+) -> tuple[Tokenized, int]:
+    """The inputs tokenized (or cut, with TRUNCATE_INPUTS) and the request's prompt tokens;
+    a 400 over MAX_TOKENS_PER_REQUEST. The embedder raises its InputErrors per input."""
+    tokenized = embedder.tokenize(inputs, truncate=settings.truncate_inputs)
+    prompt_tokens = sum(tokenized.token_counts)
+    if prompt_tokens > settings.max_request_tokens:
+        raise invalid(
+            f"Requested {prompt_tokens} tokens, max {settings.max_request_tokens} tokens "
+            "per request",
+            "input",
+            "max_tokens_per_request",
+        )
+    return tokenized, prompt_tokens
