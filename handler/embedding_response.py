@@ -9,38 +9,11 @@ from __future__ import annotations
 
 import gzip
 from base64 import b64encode
-from typing import Literal
 
 import numpy as np
 import orjson
-from pydantic import BaseModel, Field
 
 from handler.errors import response_too_large
-
-
-class Embedding(BaseModel):
-    object: Literal["embedding"]
-    index: int = Field(ge=0)
-    embedding: list[float] | str = Field(
-        description="floats, or base64 of little-endian float32 bytes"
-    )
-
-
-class EmbeddingUsage(BaseModel):
-    prompt_tokens: int = Field(ge=0)
-    total_tokens: int = Field(ge=0)
-
-
-class CreateEmbeddingResponse(BaseModel):
-    """OpenAI's CreateEmbeddingResponse. The route writes these bytes with orjson straight
-    from numpy (`embeddings_body`); this model is their published schema, and the
-    tests validate real responses against it."""
-
-    object: Literal["list"]
-    data: list[Embedding]
-    model: str
-    usage: EmbeddingUsage
-
 
 GZIP_MIN_BYTES = 1024  # below this the gzip header costs more than it saves
 GZIP_LEVEL = 1  # the fastest level already shrinks float JSON about 2x

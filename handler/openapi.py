@@ -1,10 +1,10 @@
 """The OpenAPI document served at /openapi.json, built on its first request, never at cold start.
 
 POST /v1/embeddings reads its body itself (one thread switch, OpenAI's error messages), so
-FastAPI cannot see the body's model; the document takes the request and response schemas from
-the pydantic models in handler/embedding_request.py instead. Declaring them on the route
-(`responses={200: {"model": ...}}`) would build FastAPI response fields at import: ~25 ms of
-cold start for a document few clients read.
+FastAPI cannot see the body's model; the document takes the request and response schemas
+from the pydantic models in handler/embedding_request.py and handler/response_models.py.
+Declaring them on the route (`responses={200: {"model": ...}}`) would build FastAPI response
+fields at import: ~25 ms of cold start for a document few clients read.
 """
 
 from __future__ import annotations
@@ -13,27 +13,12 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from handler.embedding_request import CreateEmbeddingRequest
-from handler.embedding_response import CreateEmbeddingResponse
 
 REF = "#/components/schemas/{model}"
 EMBEDDINGS_PATH = "/v1/embeddings"
-
-
-class ErrorDetail(BaseModel):
-    message: str
-    type: str
-    param: str | None
-    code: str | None
-
-
-class ErrorResponse(BaseModel):
-    """OpenAI's error envelope, as handler/errors.py renders every error."""
-
-    error: ErrorDetail
 
 
 def _json_body(name: str, description: str) -> dict[str, Any]:
@@ -45,6 +30,9 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     """The app's routes as FastAPI sees them, plus the embeddings body schemas and bearer auth."""
     if app.openapi_schema is not None:
         return app.openapi_schema
+    # Here, not at import: the response models are only the document's (response_models.py).
+    from handler.response_models import CreateEmbeddingResponse, ErrorResponse
+
     document = get_openapi(title=app.title, version=app.version, routes=app.routes)
     _, definitions = models_json_schema(
         [

@@ -12,7 +12,7 @@ import pytest
 from handler_support import ALIAS
 from starlette.testclient import TestClient
 
-from handler.embedding_response import CreateEmbeddingResponse
+from handler.response_models import CreateEmbeddingResponse
 
 pytestmark = pytest.mark.functional
 OPENAI = json.loads(
@@ -104,3 +104,12 @@ def test_real_responses_validate_against_the_published_model(
     width = len(first) if isinstance(first, list) else len(base64.b64decode(first)) // 4
     assert width == 384
     assert parsed.usage.prompt_tokens == parsed.usage.total_tokens > 0
+
+
+def test_the_response_models_stay_out_of_the_cold_start() -> None:
+    import subprocess
+    import sys
+
+    probe = "import sys, handler.factory; print('handler.response_models' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
