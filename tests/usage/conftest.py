@@ -122,7 +122,16 @@ def served(
     app, service = make_app(local_tables, queue)
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        # Keep-alive past the longest test: uvicorn's 5 s default closes an idle pooled
+        # connection while a busy client may be about to reuse it (a ReadError, not an answer).
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            timeout_keep_alive=300,
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
