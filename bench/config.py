@@ -30,6 +30,13 @@ PRICE_SOURCE = "AWS Lambda pricing, us-east-1 arm64"
 ARM64_GB_SECOND_USD = 0.0000133334
 REQUEST_USD_PER_MILLION = 0.20
 OPENAI_3_SMALL_USD_PER_MILLION_TOKENS = 0.02
+OPENAI_3_SMALL_BATCH_USD_PER_MILLION_TOKENS = 0.01  # the Batch API's half price
+# The batch estimate's other list prices (us-east-1, same date): DynamoDB on-demand writes
+# (a transactional write costs 2 WRU per item up to 1 KB), SQS standard requests.
+DYNAMODB_USD_PER_MILLION_WRU = 0.625
+SQS_USD_PER_MILLION_REQUESTS = 0.40
+S3_PUT_USD_PER_THOUSAND = 0.005
+S3_GET_USD_PER_THOUSAND = 0.0004
 LAMBDA_MB_PER_VCPU = 1769  # Lambda allocates one full vCPU at 1,769 MB
 DEFAULT_LAMBDA_MEMORY_MB = 2048  # used only when template.yaml states no default
 
@@ -50,6 +57,10 @@ class Sizes:
     load_clients: int  # concurrent clients of the load test
     usage_requests: int  # requests per arm (auth on / off) of the usage-overhead test
     usage_warmup: int  # untimed requests per arm first (DynamoDB Local's JVM warms up)
+    batch_lines: int  # lines of the batch section's input file (one input each)
+    batch_shard_lines: int  # lines per shard (one queue message)
+    batch_rounds: int  # interleaved rounds per worker count (median quoted)
+    batch_workers: str  # worker counts, comma-separated
 
 
 FULL = Sizes(
@@ -65,6 +76,10 @@ FULL = Sizes(
     load_clients=50,
     usage_requests=200,
     usage_warmup=30,
+    batch_lines=2000,
+    batch_shard_lines=100,
+    batch_rounds=3,
+    batch_workers="1,2,4",
 )
 SMOKE = Sizes(
     corpus_limit=64,
@@ -79,4 +94,8 @@ SMOKE = Sizes(
     load_clients=50,
     usage_requests=10,
     usage_warmup=2,
+    batch_lines=40,
+    batch_shard_lines=10,
+    batch_rounds=1,
+    batch_workers="1,2",
 )

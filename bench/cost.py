@@ -16,12 +16,17 @@ from typing import Any
 from bench.config import (
     ARM64_GB_SECOND_USD,
     DEFAULT_LAMBDA_MEMORY_MB,
+    DYNAMODB_USD_PER_MILLION_WRU,
     LAMBDA_MB_PER_VCPU,
+    OPENAI_3_SMALL_BATCH_USD_PER_MILLION_TOKENS,
     OPENAI_3_SMALL_USD_PER_MILLION_TOKENS,
     PRICE_DATE,
     PRICE_SOURCE,
     REPO,
     REQUEST_USD_PER_MILLION,
+    S3_GET_USD_PER_THOUSAND,
+    S3_PUT_USD_PER_THOUSAND,
+    SQS_USD_PER_MILLION_REQUESTS,
 )
 
 OTHER_MEMORY_MB = (1024, 1769, 2048, 3008, 3538)  # what other memory settings would cost
@@ -98,4 +103,63 @@ def lambda_cost(
             "date": PRICE_DATE,
         },
         "note": "tokens are our model's (WordPiece) tokens; OpenAI bills its own tokenizer's",
+    }
+
+
+BATCH_INPUTS = 10_000_000
+BATCH_CONCURRENCY = 100  # worker containers at once (the template's worker concurrency)
+BATCH_WORKER_MEMORY_MB = LAMBDA_MB_PER_VCPU  # one vCPU: the bench's worker is one thread
+USAGE_WRU_PER_LINE = 4  # the ledger's transaction per line: 2 items x 2 WRU (each <= 1 KB)
+S3_CALLS_PER_SHARD = (3, 1)  # PUTs (output, errors, result-file part copy) and GETs (range)
+SQS_CALLS_PER_SHARD = 3  # send, receive, delete
+
+
+def batch_cost(lines_per_s: float, mean_tokens: float, shard_lines: int = 500) -> dict[str, Any]:
+    """Time and USD for BATCH_INPUTS one-input lines at BATCH_CONCURRENCY workers, from one
+    worker's measured rate, beside OpenAI's batch price for the same tokens.
+
+    Assumes workers scale linearly with concurrency (each container has its own vCPU; the
+    bench's 2, 4 workers share 2 cores, so they cannot show it) and that a Graviton vCPU
+    runs at this machine's per-core rate, which is not measured."""
+    worker_seconds = BATCH_INPUTS / lines_per_s
+    shards = -(-BATCH_INPUTS // shard_lines)
+    compute = worker_seconds * BATCH_WORKER_MEMORY_MB / 1024 * ARM64_GB_SECOND_USD
+    invocations = shards * REQUEST_USD_PER_MILLION / 1e6
+    ledger = BATCH_INPUTS * USAGE_WRU_PER_LINE * DYNAMODB_USD_PER_MILLION_WRU / 1e6
+    queue = shards * SQS_CALLS_PER_SHARD * SQS_USD_PER_MILLION_REQUESTS / 1e6
+    puts, gets = S3_CALLS_PER_SHARD
+    storage = shards * (puts * S3_PUT_USD_PER_THOUSAND + gets * S3_GET_USD_PER_THOUSAND) / 1e3
+    tokens = BATCH_INPUTS * mean_tokens
+    openai = tokens / 1e6 * OPENAI_3_SMALL_BATCH_USD_PER_MILLION_TOKENS
+    total = compute + invocations + ledger + queue + storage
+    return {
+        "inputs": BATCH_INPUTS,
+        "concurrency": BATCH_CONCURRENCY,
+        "worker_memory_mb": BATCH_WORKER_MEMORY_MB,
+        "lines_per_s_per_worker": lines_per_s,
+        "mean_tokens": mean_tokens,
+        "shard_lines": shard_lines,
+        "worker_hours": round(worker_seconds / 3600, 2),
+        "wall_minutes": round(worker_seconds / BATCH_CONCURRENCY / 60, 1),
+        "usd": {
+            "lambda_compute": round(compute, 2),
+            "lambda_requests": round(invocations, 4),
+            "dynamodb_usage_ledger": round(ledger, 2),
+            "sqs": round(queue, 4),
+            "s3_requests": round(storage, 4),
+            "total": round(total, 2),
+        },
+        "usd_without_ledger": round(total - ledger, 2),
+        "openai_batch_usd": round(openai, 2),
+        "openai_batch_usd_per_million_tokens": OPENAI_3_SMALL_BATCH_USD_PER_MILLION_TOKENS,
+        "prices": {
+            "source": PRICE_SOURCE,
+            "date": PRICE_DATE,
+            "dynamodb_usd_per_million_wru": DYNAMODB_USD_PER_MILLION_WRU,
+        },
+        "note": (
+            "x86 rate applied to arm64 prices; linear scaling with concurrency assumed; "
+            "tokens are ours (WordPiece), OpenAI bills its own; S3 storage and "
+            "data transfer excluded"
+        ),
     }

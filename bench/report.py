@@ -353,6 +353,41 @@ def _cost(results: dict[str, Any]) -> list[str]:
     return lines + _failed(results, "cost")
 
 
+def _batch(results: dict[str, Any]) -> list[str]:
+    r = results.get("batch") or {}
+    lines = ["### Batch API (local workers; 10 million inputs on Lambda)", ""]
+    if r.get("status") == "ok":
+        rates = r["lines_per_s"]
+        lines += _table(["workers", *rates.keys()], [["lines/s (median)", *rates.values()]])
+        lines += [
+            f"{r['lines']} one-input lines ({r['mean_tokens']} tokens each on average), "
+            f"{r['shard_lines']}-line shards, median of {r['rounds']} interleaved rounds; "
+            "S3/SQS on moto's server, usage per line on DynamoDB Local. Each worker is one "
+            "1-thread embedder; more workers than cores only contend.",
+            "",
+        ]
+        t = r["ten_million"]
+        usd = t["usd"]
+        lines += _table(
+            ["10M inputs", "ours", "OpenAI batch (text-embedding-3-small)"],
+            [
+                [
+                    "USD",
+                    f"{usd['total']:.2f} (compute {usd['lambda_compute']:.2f}, "
+                    f"usage ledger {usd['dynamodb_usage_ledger']:.2f})",
+                    f"{t['openai_batch_usd']:.2f}",
+                ],
+                [
+                    f"time at {t['concurrency']} workers",
+                    f"{t['wall_minutes']} min ({t['worker_hours']} worker-hours)",
+                    "within 24 h",
+                ],
+            ],
+        )
+        lines += [f"Prices as of {t['prices']['date']}; {t['note']}.", ""]
+    return lines + _failed(results, "batch")
+
+
 def _with_unit(value: Any, goal: str) -> str:
     """The measured figure in the goal's unit: "4.2 ms", "0.55 s", "2.4x", "33.4 MB"."""
     if value is None:
@@ -407,5 +442,6 @@ def render(results: dict[str, Any]) -> str:
         _usage(results),
         _metrics_overhead(results),
         _cost(results),
+        _batch(results),
     ]
     return "\n".join(line for part in parts for line in part)

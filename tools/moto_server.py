@@ -17,54 +17,45 @@ visibility timeouts, which is what the batch flow uses.
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
-from types import TracebackType
 from typing import IO, Any
 
-from tools.dynamodb_local import LOCAL_ENV, _die_with_parent, free_port
+from tools.local_service import LOCAL_ENV, LocalService, LocalServiceError
 
 
-class MotoServerError(RuntimeError):
+class MotoServerError(LocalServiceError):
     pass
 
 
-class MotoServer:
+class MotoServer(LocalService):
+    name = "moto server (S3, SQS)"
+    error = MotoServerError
+
     def __init__(self, port: int | None = None) -> None:
-        self.port = port or free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(port)
         self.log: IO[bytes] = tempfile.TemporaryFile()
 
-    @property
-    def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
     def start(self, timeout: float = 30.0) -> MotoServer:
-        # Its log (a line per request) goes to a file: a pipe nobody reads fills up and
-        # blocks the server mid-request.
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
-        )
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.process.poll() is not None:
-                self.log.seek(0)
-                error = self.log.read().decode(errors="replace")
-                raise MotoServerError(f"moto server exited: {error[-2000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1):
-                    return self
-            except OSError:
-                if time.monotonic() > deadline:
-                    self.stop()
-                    raise MotoServerError(f"moto server not ready after {timeout}s") from None
-                time.sleep(0.1)
+        command = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        self._spawn(command, self.log)
+
+        def answers() -> bool:
+            with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1):
+                return True
+
+        self._wait_ready(answers, timeout, lambda: "its log: " + self._log_tail())
+        return self
+
+    def _log_tail(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")[-2000:]
+
+    def stop(self) -> None:
+        super().stop()
+        if not self.log.closed:
+            self.log.close()
 
     def client(self, service: str) -> Any:
         """A boto3 client for this endpoint with dummy credentials."""
@@ -78,38 +69,13 @@ class MotoServer:
             aws_secret_access_key=LOCAL_ENV["AWS_SECRET_ACCESS_KEY"],
         )
 
-    def stop(self) -> None:
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.log.close()
-        self.process = None
-
-    def __enter__(self) -> MotoServer:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=None)
     args = parser.parse_args(argv)
     with MotoServer(port=args.port) as moto:
-        print(f"moto server (S3, SQS) at {moto.endpoint_url}; ^C stops it", flush=True)
-        try:
-            while moto.process is not None and moto.process.poll() is None:
-                time.sleep(1)
-        except KeyboardInterrupt:
-            pass
+        moto.serve_until_interrupted("")
     return 0
 
 

@@ -113,23 +113,12 @@ class BatchStore:
 
     def page(self, owner: str, limit: int, after: str | None) -> tuple[list[dict[str, Any]], bool]:
         """Up to `limit` of `owner`'s batches, newest first, after the batch id `after`."""
-        query: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": table.OWNER_INDEX,
-            "KeyConditionExpression": "owner_kind = :o",
-            "ExpressionAttributeValues": to_item({":o": table.owner_kind(owner, "batch")}),
-            "ScanIndexForward": False,
-            "Limit": limit + 1,
-        }
+        anchor = None
         if after is not None:
             anchor = self.get(after, owner)
             if anchor is None:
                 return [], False
-            query["ExclusiveStartKey"] = to_item(
-                {k: anchor[k] for k in ("pk", "sk", "owner_kind", "created")}
-            )
-        items = [from_item(item) for item in self.dynamodb.query(**query)["Items"]]
-        return items[:limit], len(items) > limit
+        return table.owner_page(self.dynamodb, self.table, owner, "batch", limit, anchor)
 
     def transition(
         self, batch_id: str, from_statuses: tuple[str, ...], to: str, **fields: Any

@@ -1,55 +1,98 @@
-"""Concatenate S3 objects into one, streaming: S3 multipart upload fed from a bounded buffer.
+"""Write an S3 object from a stream of bytes with bounded memory: S3 multipart upload fed
+from a buffer; and concatenate S3 objects into one that way.
 
-Parts must be at least 5 MiB (except the last), so shard outputs are buffered up to PART_BYTES
-and sent as parts; a result under one part is a plain PUT. Memory: one part plus one chunk.
+Parts must be at least 5 MiB (except the last), so bytes are buffered up to PART_BYTES and
+sent as parts; an object under one part is a plain PUT. Memory: one part plus what one
+`write` brings. A writer that fails (or is left by an exception) aborts its upload, and the
+bucket's lifecycle rule cleans up after a process that died mid-upload.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from types import TracebackType
 from typing import Any
 
 PART_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
 
 
+class S3Writer:
+    """`with S3Writer(s3, bucket, key) as out: out.write(b"...")`; the object appears whole
+    when the block ends without an exception (a rerun overwrites it), never in part."""
+
+    def __init__(self, s3: Any, bucket: str, key: str) -> None:
+        self.s3, self.bucket, self.key = s3, bucket, key
+        self.buffer = bytearray()
+        self.parts: list[dict[str, Any]] = []
+        self.upload_id: str | None = None
+        self.size = 0
+
+    def write(self, data: bytes | bytearray) -> None:
+        self.buffer += data
+        self.size += len(data)
+        if len(self.buffer) >= PART_BYTES:
+            if self.upload_id is None:
+                created = self.s3.create_multipart_upload(Bucket=self.bucket, Key=self.key)
+                self.upload_id = created["UploadId"]
+            self._put_part()
+
+    def _put_part(self) -> None:
+        number = len(self.parts) + 1
+        etag = self.s3.upload_part(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=bytes(self.buffer),
+        )["ETag"]
+        self.parts.append({"ETag": etag, "PartNumber": number})
+        self.buffer = bytearray()
+
+    def close(self) -> int:
+        """Complete the object; returns its size in bytes."""
+        if self.upload_id is None:
+            self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self.buffer))
+            return self.size
+        if self.buffer:
+            self._put_part()
+        self.s3.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.parts},
+        )
+        return self.size
+
+    def abort(self) -> None:
+        if self.upload_id is not None:
+            self.s3.abort_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
+            )
+            self.upload_id = None
+
+    def __enter__(self) -> S3Writer:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if kind is not None:
+            self.abort()
+            return
+        try:
+            self.close()
+        except BaseException:
+            self.abort()
+            raise
+
+
 def concat_objects(s3: Any, bucket: str, sources: Iterable[str], dest: str) -> int:
     """Write the objects `sources`, in order, as `dest`; returns its size in bytes. Running it
     again overwrites `dest` with the same bytes."""
-    buffer = bytearray()
-    parts: list[dict[str, Any]] = []
-    upload_id: str | None = None
-    size = 0
-    try:
+    with S3Writer(s3, bucket, dest) as out:
         for key in sources:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"]
             for chunk in body.iter_chunks(CHUNK_BYTES):
-                buffer += chunk
-                size += len(chunk)
-                if len(buffer) >= PART_BYTES:
-                    if upload_id is None:
-                        upload_id = s3.create_multipart_upload(Bucket=bucket, Key=dest)["UploadId"]
-                    parts.append(_put_part(s3, bucket, dest, upload_id, len(parts) + 1, buffer))
-                    buffer = bytearray()
-        if upload_id is None:
-            s3.put_object(Bucket=bucket, Key=dest, Body=bytes(buffer))
-            return size
-        if buffer:
-            parts.append(_put_part(s3, bucket, dest, upload_id, len(parts) + 1, buffer))
-        s3.complete_multipart_upload(
-            Bucket=bucket, Key=dest, UploadId=upload_id, MultipartUpload={"Parts": parts}
-        )
-        return size
-    except BaseException:
-        if upload_id is not None:
-            s3.abort_multipart_upload(Bucket=bucket, Key=dest, UploadId=upload_id)
-        raise
-
-
-def _put_part(
-    s3: Any, bucket: str, key: str, upload_id: str, number: int, data: bytearray
-) -> dict[str, Any]:
-    etag = s3.upload_part(
-        Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=bytes(data)
-    )["ETag"]
-    return {"ETag": etag, "PartNumber": number}
+                out.write(chunk)
+    return out.size

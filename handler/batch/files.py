@@ -109,39 +109,28 @@ class FileStore:
         self, owner: str, limit: int, after: str | None, purpose: str | None, ascending: bool
     ) -> tuple[list[StoredFile], bool]:
         """Up to `limit` of `owner`'s files after the file id `after`, and whether more follow."""
-        start: dict[str, Any] | None = None
+        anchor = None
         if after is not None:
-            anchor = self.get(owner, after)
-            if anchor is None:
+            stored = self.get(owner, after)
+            if stored is None:
                 return [], False
-            start = to_item(
-                {
-                    "pk": table.file_pk(anchor.id),
-                    "sk": table.META,
-                    "owner_kind": table.owner_kind(owner, "file"),
-                    "created": anchor.created,
-                }
-            )
-        found: list[StoredFile] = []
-        while True:
-            query: dict[str, Any] = {
-                "TableName": self.table,
-                "IndexName": table.OWNER_INDEX,
-                "KeyConditionExpression": "owner_kind = :o",
-                "ExpressionAttributeValues": to_item({":o": table.owner_kind(owner, "file")}),
-                "ScanIndexForward": ascending,
-                "Limit": limit + 1,
+            anchor = {
+                "pk": table.file_pk(stored.id),
+                "sk": table.META,
+                "owner_kind": table.owner_kind(owner, "file"),
+                "created": stored.created,
             }
-            if start is not None:
-                query["ExclusiveStartKey"] = start
-            page = self.dynamodb.query(**query)
-            for item in page["Items"]:
-                stored = _stored(from_item(item))
-                if purpose is None or stored.purpose == purpose:
-                    found.append(stored)
-            start = page.get("LastEvaluatedKey")
-            if len(found) > limit or start is None:
-                return found[:limit], len(found) > limit
+        items, more = table.owner_page(
+            self.dynamodb,
+            self.table,
+            owner,
+            "file",
+            limit,
+            anchor,
+            ascending,
+            keep=lambda item: purpose is None or item["purpose"] == purpose,
+        )
+        return [_stored(item) for item in items], more
 
     def delete(self, owner: str, file_id: str) -> bool:
         """Delete the object and its item; False when there was no such file of `owner`."""

@@ -12,14 +12,16 @@ synchronous request with the same body give the same vectors and token counts.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 
-from handler.embedder import Embedder, truncate_dimensions
+from handler.embedder import Embedder, Tokenized, truncate_dimensions
 from handler.embedding_checks import checked_dimensions, tokenized_within_limits
-from handler.embedding_request import parse_embedding_request
+from handler.embedding_request import CreateEmbeddingRequest, parse_embedding_request
 from handler.embedding_response import embeddings_body
 from handler.errors import APIError, model_not_found, to_api_error
 from handler.settings import Settings
@@ -101,10 +103,33 @@ def expired_line(raw: bytes, line_no: int, batch_id: str) -> LineResult:
     )
 
 
+@dataclass(frozen=True)
+class PreparedLine:
+    """A valid request line, tokenized and waiting for its vectors (see embed_lines)."""
+
+    line_no: int
+    custom_id: str
+    tokenized: Tokenized
+    prompt_tokens: int
+    dimensions: int
+    body: CreateEmbeddingRequest
+
+
 def process_line(
     raw: bytes, line_no: int, batch_id: str, endpoint: str, embedder: Embedder, settings: Settings
 ) -> LineResult:
     """The line's result; never raises for anything the line itself holds."""
+    prepared = prepare_line(raw, line_no, batch_id, endpoint, embedder, settings)
+    if isinstance(prepared, LineResult):
+        return prepared
+    return embed_lines([prepared], batch_id, embedder)[0]
+
+
+def prepare_line(
+    raw: bytes, line_no: int, batch_id: str, endpoint: str, embedder: Embedder, settings: Settings
+) -> PreparedLine | LineResult:
+    """The line checked and tokenized, or its error line; never raises for anything the line
+    itself holds."""
     if len(raw) > settings.max_body_bytes:
         return _broken(batch_id, line_no, None, "line_too_large", "the line is too large.")
     try:
@@ -138,7 +163,7 @@ def process_line(
             batch_id, line_no, custom_id, "invalid_body", "'body' must be a JSON object."
         )
     try:
-        return _embed(orjson.dumps(body), line_no, batch_id, custom_id, embedder, settings)
+        return _checked(orjson.dumps(body), line_no, custom_id, embedder, settings)
     except Exception as exc:
         error = to_api_error(exc)
         if error is None:
@@ -146,28 +171,55 @@ def process_line(
         return _refused(batch_id, line_no, custom_id, error)
 
 
-def _embed(
-    body_bytes: bytes,
-    line_no: int,
-    batch_id: str,
-    custom_id: str,
-    embedder: Embedder,
-    settings: Settings,
-) -> LineResult:
+def _checked(
+    body_bytes: bytes, line_no: int, custom_id: str, embedder: Embedder, settings: Settings
+) -> PreparedLine:
     # The same checks, in the same order, as handler/routes/embeddings.py.
     body = parse_embedding_request(body_bytes, settings.max_inputs)
     if body.model not in (embedder.model_id, *settings.model_aliases):
         raise model_not_found(body.model)
     dimensions = checked_dimensions(body.dimensions, embedder, embedder.model_id)
     tokenized, prompt_tokens = tokenized_within_limits(body.inputs, embedder, settings)
-    vectors = truncate_dimensions(embedder.run(tokenized), dimensions)
-    payload = embeddings_body(vectors, embedder.model_id, prompt_tokens, body.encoding_format)
+    return PreparedLine(line_no, custom_id, tokenized, prompt_tokens, dimensions, body)
+
+
+def embed_lines(
+    prepared: Sequence[PreparedLine], batch_id: str, embedder: Embedder
+) -> list[LineResult]:
+    """The lines' output lines, from one model pass over all their inputs.
+
+    Only a batch-invariant artifact (manifest.invariance) may mix lines in one pass: its
+    vectors are bit-identical to each line's request sent alone. Otherwise each line runs
+    alone, as the synchronous route would run it."""
+    if not embedder.batch_invariant:
+        return [
+            _answer(line, embedder.run(line.tokenized), batch_id, embedder) for line in prepared
+        ]
+    merged = Tokenized(
+        ids=[ids for line in prepared for ids in line.tokenized.ids],
+        truncated=sum(line.tokenized.truncated for line in prepared),
+    )
+    vectors = embedder.run(merged)
+    results, at = [], 0
+    for line in prepared:
+        count = len(line.tokenized.ids)
+        results.append(_answer(line, vectors[at : at + count], batch_id, embedder))
+        at += count
+    return results
+
+
+def _answer(
+    line: PreparedLine, vectors: np.ndarray, batch_id: str, embedder: Embedder
+) -> LineResult:
+    body = line.body
+    vectors = truncate_dimensions(vectors, line.dimensions)
+    payload = embeddings_body(vectors, embedder.model_id, line.prompt_tokens, body.encoding_format)
     values = {
-        "id": line_id(batch_id, line_no),
-        "custom_id": custom_id,
+        "id": line_id(batch_id, line.line_no),
+        "custom_id": line.custom_id,
         "response": {
             "status_code": 200,
-            "request_id": request_id(batch_id, line_no),
+            "request_id": request_id(batch_id, line.line_no),
             "body": None,
         },
         "error": None,
@@ -175,12 +227,12 @@ def _embed(
     return LineResult(
         ok=True,
         line=_line(values, payload),
-        prompt_tokens=prompt_tokens,
+        prompt_tokens=line.prompt_tokens,
         input_count=len(body.inputs),
-        dimensions=dimensions,
+        dimensions=line.dimensions,
         encoding_format=body.encoding_format,
         model=embedder.model_id,
         requested_model=body.model,
         user=body.user,
-        truncated=tokenized.truncated,
+        truncated=line.tokenized.truncated,
     )

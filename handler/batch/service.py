@@ -16,9 +16,8 @@ import orjson
 
 from handler.batch.batches import BatchStore
 from handler.batch.files import FileStore
-from handler.batch.worker import Worker, decode
+from handler.batch.worker import LineRecorder, Worker, decode
 from handler.embedder import Embedder
-from handler.hooks import UsageRecorder
 from handler.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -66,7 +65,7 @@ class BatchService:
             QueueUrl=self.settings.batch_queue_url, MessageBody=orjson.dumps(message).decode()
         )
 
-    def worker(self, embedder: Embedder, recorder: UsageRecorder) -> Worker:
+    def worker(self, embedder: Embedder, recorder: LineRecorder) -> Worker:
         return Worker(self.settings, embedder, self.files, self.batches, self.send, recorder)
 
 

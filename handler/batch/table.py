@@ -14,8 +14,10 @@ key's item is a 404.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
+from handler.batch.items import from_item, to_item
 from handler.usage.records import ANONYMOUS  # the owner when auth is off, as the ledger says
 
 META = "meta"
@@ -73,3 +75,38 @@ def create_table(client: Any, name: str) -> None:
         ],
     )
     client.get_waiter("table_exists").wait(TableName=name)
+
+
+def owner_page(
+    dynamodb: Any,
+    table_name: str,
+    owner: str,
+    kind: str,
+    limit: int,
+    after: dict[str, Any] | None,
+    ascending: bool = False,
+    keep: Callable[[dict[str, Any]], bool] = lambda item: True,
+) -> tuple[list[dict[str, Any]], bool]:
+    """Up to `limit` of `owner`'s items of `kind` that `keep` accepts, in creation order
+    (newest first unless `ascending`), after the item `after` (its values; None = from the
+    start), and whether more follow."""
+    found: list[dict[str, Any]] = []
+    start = None
+    if after is not None:
+        start = to_item({k: after[k] for k in ("pk", "sk", "owner_kind", "created")})
+    while True:
+        query: dict[str, Any] = {
+            "TableName": table_name,
+            "IndexName": OWNER_INDEX,
+            "KeyConditionExpression": "owner_kind = :o",
+            "ExpressionAttributeValues": to_item({":o": owner_kind(owner, kind)}),
+            "ScanIndexForward": ascending,
+            "Limit": limit + 1,
+        }
+        if start is not None:
+            query["ExclusiveStartKey"] = start
+        page = dynamodb.query(**query)
+        found.extend(v for v in map(from_item, page["Items"]) if keep(v))
+        start = page.get("LastEvaluatedKey")
+        if len(found) > limit or start is None:
+            return found[:limit], len(found) > limit

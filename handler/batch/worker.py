@@ -5,9 +5,11 @@ Messages: {"kind": "plan", "batch_id"} (sent by POST /v1/batches) and
 {"kind": "shard", "batch_id", "shard"} (sent by the plan). Every step may run twice (SQS
 delivers at least once; a worker may die anywhere) and gives the same result:
 
-- a shard writes its output and error lines to deterministic S3 keys (a rerun overwrites),
-  records usage per line under the idempotency key "<batch id>:<line>" (the ledger writes each
-  once), and only then is marked finished, with its counts, in one conditional transaction;
+- a shard embeds consecutive valid lines in one model pass (GROUP_INPUTS inputs), writes
+  its output and error lines to deterministic S3 keys (a rerun overwrites), records usage per
+  line under the idempotency key "<batch id>:<line>" (the ledger writes each once, a group of
+  lines per transaction), and only then is marked finished, with its counts, in one
+  conditional transaction;
 - a shard message for a finished shard only retries the finalization;
 - finalizing assembles the result files under deterministic ids and changes the status
   conditionally.
@@ -21,23 +23,33 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from handler.batch import batches as b
 from handler.batch.batches import BatchStore, Shard
-from handler.batch.concat import concat_objects
+from handler.batch.concat import S3Writer, concat_objects
 from handler.batch.files import CHUNK_BYTES, PURPOSE_OUTPUT, FileStore
-from handler.batch.lines import LineResult, expired_line, process_line, request_id
+from handler.batch.lines import (
+    LineResult,
+    PreparedLine,
+    embed_lines,
+    expired_line,
+    prepare_line,
+    request_id,
+)
 from handler.batch.planner import PlanError, plan_shards, split_lines
 from handler.embedder import Embedder
-from handler.hooks import UsageRecord, UsageRecorder
+from handler.hooks import UsageRecord
 from handler.settings import Settings
 
 OUTPUT, ERRORS = "output", "errors"
+# Inputs of consecutive valid lines embedded in one model pass (a batch-invariant artifact
+# gives each the vectors of its request alone); bounds the vectors a worker holds at once.
+GROUP_INPUTS = 256
 
 
 def result_file_id(batch_id: str, kind: str) -> str:
@@ -48,6 +60,18 @@ def shard_key(batch_id: str, index: int, kind: str) -> str:
     return f"batches/{batch_id}/shards/{index:05d}.{kind}.jsonl"
 
 
+class UsageNotRecordedError(RuntimeError):
+    """The ledger could not take a shard's usage; the message is retried."""
+
+
+class LineRecorder(Protocol):
+    """The usage ledger as the worker uses it (handler.usage.service.UsageService): records
+    of many lines at once, exactly once each by request id; never raises for DynamoDB, and
+    says "logged" for a record it could keep only in the log (handler.usage.recorder)."""
+
+    def record_many(self, usages: Sequence[UsageRecord]) -> Sequence[str]: ...
+
+
 @dataclass
 class Worker:
     settings: Settings
@@ -55,7 +79,7 @@ class Worker:
     files: FileStore
     batches: BatchStore
     send: Callable[[dict[str, Any]], None]  # puts a message on the work queue
-    recorder: UsageRecorder
+    recorder: LineRecorder
     clock: Callable[[], float] = time.time  # tests move it past a batch's window
 
     def handle(self, message: dict[str, Any]) -> None:
@@ -140,56 +164,69 @@ class Worker:
         self.finalize_if_last(batch_id)
 
     def _embed_shard(self, batch: dict[str, Any], shard: Shard, expired: bool) -> tuple[int, int]:
+        """Write the shard's output and error objects; returns (completed, failed)."""
         batch_id, owner = batch["id"], batch["owner"]
         source = self.files.get(owner, batch["input_file_id"])
         if source is None:
             raise RuntimeError(f"input file of {batch_id} vanished mid-batch")
         body = self.files.read_range(source.s3_key, shard.start, shard.end)
-        out, err = bytearray(), bytearray()
-        completed = failed = 0
-        lines = split_lines(body.iter_chunks(CHUNK_BYTES))
-        for line_no, (_, _, raw) in enumerate(lines, start=shard.first_line):
-            if not raw.strip():
-                continue
-            started = time.perf_counter()
-            if expired:
-                result = expired_line(raw, line_no, batch_id)
-            else:
-                result = process_line(
-                    raw, line_no, batch_id, batch["endpoint"], self.embedder, self.settings
-                )
-            if result.ok:
-                out += result.line
-                completed += 1
-                self._record(owner, batch_id, line_no, result, started)
-            else:
-                err += result.line
-                failed += 1
         s3, bucket = self.files.s3, self.files.bucket
-        s3.put_object(Bucket=bucket, Key=shard_key(batch_id, shard.index, OUTPUT), Body=bytes(out))
-        s3.put_object(Bucket=bucket, Key=shard_key(batch_id, shard.index, ERRORS), Body=bytes(err))
-        return completed, failed
+        completed = failed = 0
+        with (
+            S3Writer(s3, bucket, shard_key(batch_id, shard.index, OUTPUT)) as out,
+            S3Writer(s3, bucket, shard_key(batch_id, shard.index, ERRORS)) as err,
+        ):
+            # Lines in order; the valid ones are embedded together when a group is full.
+            group: list[PreparedLine | LineResult] = []
+            inputs = 0
+            lines = split_lines(body.iter_chunks(CHUNK_BYTES))
+            for line_no, (_, _, raw) in enumerate(lines, start=shard.first_line):
+                if not raw.strip():
+                    continue
+                if expired:
+                    item: PreparedLine | LineResult = expired_line(raw, line_no, batch_id)
+                else:
+                    item = prepare_line(
+                        raw, line_no, batch_id, batch["endpoint"], self.embedder, self.settings
+                    )
+                group.append(item)
+                inputs += len(item.tokenized.ids) if isinstance(item, PreparedLine) else 0
+                if inputs >= GROUP_INPUTS:
+                    done, refused = self._answer_group(batch, group, out, err)
+                    completed, failed = completed + done, failed + refused
+                    group, inputs = [], 0
+            done, refused = self._answer_group(batch, group, out, err)
+        return completed + done, failed + refused
 
-    def _record(
-        self, owner: str, batch_id: str, line_no: int, result: LineResult, started: float
-    ) -> None:
-        self.recorder.record(
-            UsageRecord(
-                request_id=request_id(batch_id, line_no),
-                key_id=owner,  # ANONYMOUS when auth is off, as the ledger names it
-                model=result.model,
-                requested_model=result.requested_model,
-                prompt_tokens=result.prompt_tokens,
-                total_tokens=result.prompt_tokens,
-                inputs=result.input_count,
-                dimensions=result.dimensions,
-                encoding_format=result.encoding_format,
-                user=result.user,
-                truncated_inputs=result.truncated,
-                latency_ms=round((time.perf_counter() - started) * 1000, 3),
-                timestamp=time.time(),
-            )
-        )
+    def _answer_group(
+        self,
+        batch: dict[str, Any],
+        group: list[PreparedLine | LineResult],
+        out: S3Writer,
+        err: S3Writer,
+    ) -> tuple[int, int]:
+        """Embed the group's valid lines in one pass, write every line's result in order and
+        record the usage; returns (completed, failed)."""
+        batch_id, owner = batch["id"], batch["owner"]
+        waiting = [item for item in group if isinstance(item, PreparedLine)]
+        started = time.perf_counter()
+        answers = iter(embed_lines(waiting, batch_id, self.embedder))
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        group_tokens = max(sum(line.prompt_tokens for line in waiting), 1)
+        records = []
+        for item in group:
+            if isinstance(item, PreparedLine):
+                result = next(answers)
+                out.write(result.line)
+                share = elapsed_ms * item.prompt_tokens / group_tokens
+                records.append(_usage(owner, batch_id, item.line_no, result, share))
+            else:
+                err.write(item.line)
+        if "logged" in self.recorder.record_many(records):
+            # In neither DynamoDB nor the fallback queue: run the shard again later (its
+            # records are idempotent) rather than leave them to a replay from the logs.
+            raise UsageNotRecordedError(f"usage of batch {batch_id} not recorded")
+        return len(waiting), len(group) - len(waiting)
 
     # -- finalizing -----------------------------------------------------------------------
 
@@ -230,6 +267,26 @@ class Worker:
         size = concat_objects(self.files.s3, self.files.bucket, sources, key)
         self.files.record(owner, file_id, key, size, f"{batch_id}_{kind}.jsonl", PURPOSE_OUTPUT)
         return file_id
+
+
+def _usage(
+    owner: str, batch_id: str, line_no: int, result: LineResult, latency_ms: float
+) -> UsageRecord:
+    return UsageRecord(
+        request_id=request_id(batch_id, line_no),
+        key_id=owner,  # ANONYMOUS when auth is off, as the ledger names it
+        model=result.model,
+        requested_model=result.requested_model,
+        prompt_tokens=result.prompt_tokens,
+        total_tokens=result.prompt_tokens,
+        inputs=result.input_count,
+        dimensions=result.dimensions,
+        encoding_format=result.encoding_format,
+        user=result.user,
+        truncated_inputs=result.truncated,
+        latency_ms=round(latency_ms, 3),
+        timestamp=time.time(),  # the ledger stamps its own clock
+    )
 
 
 def decode(body: str | bytes) -> dict[str, Any]:

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Literal
 
 from handler.usage.fallback import UsageQueue
 from handler.usage.records import UsageRecord
 from handler.usage.store import error_code
-from handler.usage.writer import UsageWriter
+from handler.usage.writer import GROUP_RECORDS, UsageWriter
 
 log = logging.getLogger("handler.usage")
 
@@ -43,7 +44,29 @@ class UsageRecorder:
         try:
             return self.writer.write(record)
         except Exception as exc:  # DynamoDB's errors, and any other: the record is kept below
-            reason = _reason(exc)
+            return self._keep(record, _reason(exc))
+
+    def record_many(self, records: Sequence[UsageRecord]) -> list[RecordOutcome]:
+        """Many records (a batch's lines) in groups of one key and day; a group DynamoDB
+        refuses goes record by record to the queue, like a single record."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for at, record in enumerate(records):
+            groups.setdefault((record.key_id, record.day), []).append(at)
+        outcomes: list[RecordOutcome] = ["logged"] * len(records)
+        for members in groups.values():
+            for start in range(0, len(members), GROUP_RECORDS):
+                chunk = members[start : start + GROUP_RECORDS]
+                written: list[RecordOutcome]
+                try:
+                    written = list(self.writer.write_group([records[at] for at in chunk]))
+                except Exception as exc:  # as in __call__: each record is kept below
+                    written = [self._keep(records[at], _reason(exc)) for at in chunk]
+                for at, outcome in zip(chunk, written, strict=True):
+                    outcomes[at] = outcome
+        return outcomes
+
+    def _keep(self, record: UsageRecord, reason: str) -> RecordOutcome:
+        """The queue, else the log, for a record DynamoDB refused."""
         outcome: RecordOutcome = "logged"
         if self.queue is not None:
             try:

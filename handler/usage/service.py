@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -155,6 +155,12 @@ class UsageService:
         returns the outcome (recorder.RecordOutcome) for the request's metrics. The
         record is stamped with the ledger's clock: the day it is counted in."""
         return self.recorder(replace(usage, timestamp=self.clock()))
+
+    def record_many(self, usages: Sequence[UsageRecord]) -> list[str]:
+        """A batch's lines (the batch worker's recorder): `record` for many, in few
+        transactions, all stamped with one instant of the ledger's clock."""
+        now = self.clock()
+        return list(self.recorder.record_many([replace(u, timestamp=now) for u in usages]))
 
     def usage(self, key_id: str | None, query: list[tuple[str, str]]) -> dict[str, Any]:
         """GET /v1/usage's body (the app's UsageReport hook); a 400 for a bad parameter."""

@@ -3,7 +3,8 @@
 One TransactWriteItems: Put the request item on condition that its request id is new, and
 ADD the record's counts to one of the key's day items (store.DAY_SHARDS per day). A retry or
 a replay of a record already written cancels the whole transaction on that condition, so
-nothing is counted twice.
+nothing is counted twice. A batch's lines go in groups (`write_group`): one transaction of
+their puts and one day update with their summed counts.
 
 A busy key's requests all update its day items, and DynamoDB cancels a transaction that
 meets another on the same item (TransactionConflict). botocore does not retry that, so the
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
@@ -48,6 +49,9 @@ class RecordExpiredError(ValueError):
     """The record is older than the usage TTL: writing it could count it a second time."""
 
 
+# Records per group transaction (their puts and one day update). DynamoDB takes up to 100
+# actions, but a big transaction is slow, and one timed out costs its whole group a retry.
+GROUP_RECORDS = 25
 CONFLICT_ATTEMPTS = 8  # transactions tried per record while they meet TransactionConflict
 CONFLICT_BASE_SECONDS = 0.01  # backoff before retry n: uniform(0, min(cap, base * 2**n))
 CONFLICT_CAP_SECONDS = 0.2
@@ -76,8 +80,8 @@ def _cancellation_codes(exc: ClientError) -> list[str]:
 
 
 def _is_duplicate(exc: ClientError) -> bool:
-    codes = _cancellation_codes(exc)
-    return bool(codes) and codes[0] == "ConditionalCheckFailed"
+    """A request item's put found its id already recorded (any of a group's puts)."""
+    return "ConditionalCheckFailed" in _cancellation_codes(exc)
 
 
 def _is_conflict(exc: ClientError) -> bool:
@@ -119,11 +123,34 @@ class UsageWriter:
         """Write once; "duplicate" when this request id was already recorded. Raises the
         ClientError of the last attempt when conflicts outlast CONFLICT_ATTEMPTS, and
         RecordExpiredError for a record older than the TTL."""
+        self._check_age(record)
+        return self._apply(self._transaction([record]))
+
+    def write_group(self, records: Sequence[UsageRecord]) -> list[WriteOutcome]:
+        """Write up to GROUP_RECORDS records of one key and day in one transaction: their
+        request items and one day-aggregate update with their summed counts (a batch's lines:
+        half the write units of one transaction each, and one round trip). If any of them
+        was already recorded (a shard run again), nothing of the group applied, so each is
+        written alone, and only the new ones count. Raises as `write` does."""
+        if not records:
+            return []
+        if len(records) > GROUP_RECORDS:
+            raise ValueError(f"at most {GROUP_RECORDS} records per group, got {len(records)}")
+        if len({(r.key_id, r.day) for r in records}) != 1:
+            raise ValueError("a group's records share one key and one day")
+        for record in records:
+            self._check_age(record)
+        if self._apply(self._transaction(records)) == "written":
+            return ["written"] * len(records)
+        return [self.write(record) for record in records]
+
+    def _check_age(self, record: UsageRecord) -> None:
         if record.timestamp + self.ttl_seconds <= self.clock():
             raise RecordExpiredError(
                 f"record {record.request_id} is older than the {self.ttl_seconds} s usage TTL"
             )
-        items = self._transaction(record)
+
+    def _apply(self, items: list[dict[str, Any]]) -> WriteOutcome:
         for attempt in range(CONFLICT_ATTEMPTS):
             try:
                 self.client.transact_write_items(TransactItems=items)
@@ -140,8 +167,11 @@ class UsageWriter:
                 return "written"
         raise AssertionError("unreachable")  # the loop returns or raises
 
-    def _transaction(self, record: UsageRecord) -> list[dict[str, Any]]:
-        return [
+    def _transaction(self, records: Sequence[UsageRecord]) -> list[dict[str, Any]]:
+        """The records' conditional puts, then one update adding their counts to the first
+        record's day-aggregate shard."""
+        first = records[0]
+        puts = [
             {
                 "Put": {
                     "TableName": self.table,
@@ -149,21 +179,28 @@ class UsageWriter:
                     "ConditionExpression": "attribute_not_exists(#pk)",
                     "ExpressionAttributeNames": {"#pk": PK},
                 }
-            },
+            }
+            for record in records
+        ]
+        added = {
+            ":one": len(records),
+            ":n": sum(r.inputs for r in records),
+            ":p": sum(r.prompt_tokens for r in records),
+            ":t": sum(r.total_tokens for r in records),
+        }
+        return [
+            *puts,
             {
                 "Update": {
                     "TableName": self.table,
-                    "Key": day_key(record.key_id, record.day, day_shard(record.request_id)),
+                    "Key": day_key(first.key_id, first.day, day_shard(first.request_id)),
                     "UpdateExpression": (
                         "ADD requests :one, inputs :n, prompt_tokens :p, "
                         "total_tokens :t SET key_id = :k"
                     ),
                     "ExpressionAttributeValues": {
-                        ":one": {"N": "1"},
-                        ":n": {"N": str(record.inputs)},
-                        ":p": {"N": str(record.prompt_tokens)},
-                        ":t": {"N": str(record.total_tokens)},
-                        ":k": {"S": record.key_id},
+                        **{name: {"N": str(value)} for name, value in added.items()},
+                        ":k": {"S": first.key_id},
                     },
                 }
             },

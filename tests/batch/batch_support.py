@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,9 +13,9 @@ import openai
 import orjson
 
 from handler.batch.service import BatchService, poll_once, run_worker
-from handler.batch.worker import Worker
+from handler.batch.worker import LineRecorder, Worker
 from handler.embedder import Embedder
-from handler.hooks import UsageRecord, UsageRecorder
+from handler.hooks import UsageRecord
 from handler.settings import Settings
 
 MODEL = "all-MiniLM-L6-v2"
@@ -33,15 +33,23 @@ class DyingRecorder:
     """Passes records on until `die_after` of them, then raises: a worker killed mid-shard,
     after part of its usage is written."""
 
-    def __init__(self, inner: UsageRecorder, die_after: int) -> None:
+    def __init__(self, inner: LineRecorder, die_after: int) -> None:
         self.inner = inner
         self.left = die_after
 
-    def record(self, usage: UsageRecord) -> None:
-        if self.left == 0:
+    def record_many(self, usages: Sequence[UsageRecord]) -> list[str]:
+        written = list(self.inner.record_many(usages[: self.left]))
+        self.left -= len(written)
+        if len(written) < len(usages):
             raise RuntimeError("worker killed")
-        self.left -= 1
-        self.inner.record(usage)
+        return written
+
+
+class UnreachableLedger:
+    """DynamoDB and the fallback queue both down: every record only reaches the log."""
+
+    def record_many(self, usages: Sequence[UsageRecord]) -> list[str]:
+        return ["logged"] * len(usages)
 
 
 @dataclass
@@ -50,7 +58,7 @@ class Stack:
     settings: Settings
     service: BatchService
     embedder: Embedder
-    recorder: UsageRecorder
+    recorder: LineRecorder
     secrets: dict[str, str]  # name -> API key secret
     threads: list[threading.Thread] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
@@ -58,7 +66,7 @@ class Stack:
     def client(self, name: str = "alice") -> openai.OpenAI:
         return openai.OpenAI(api_key=self.secrets[name], base_url=self.base_url, max_retries=0)
 
-    def worker(self, recorder: UsageRecorder | None = None) -> Worker:
+    def worker(self, recorder: LineRecorder | None = None) -> Worker:
         return self.service.worker(self.embedder, recorder or self.recorder)
 
     def poll(self, worker: Worker | None = None) -> int:

@@ -180,10 +180,12 @@ def test_malformed_lines_go_to_the_error_file_and_the_rest_complete(stack: Stack
     assert usage_total(stack, "alice")["requests"] == 2
 
 
-def test_a_duplicated_message_and_a_worker_killed_mid_shard_change_nothing(
+def test_a_duplicated_message_a_worker_killed_mid_shard_or_a_ledger_down_change_nothing(
     stack: Stack,
 ) -> None:
-    from batch_support import DyingRecorder
+    from batch_support import DyingRecorder, UnreachableLedger
+
+    from handler.batch.worker import UsageNotRecordedError
 
     client = stack.client()
     rows = corpus_rows(350)  # 4 shards of up to 100 lines
@@ -204,6 +206,10 @@ def test_a_duplicated_message_and_a_worker_killed_mid_shard_change_nothing(
     # a worker dies mid-shard, after writing 30 lines' usage
     with pytest.raises(RuntimeError, match="worker killed"):
         stack.worker(DyingRecorder(stack.recorder, 30)).handle(first)
+    # a worker whose usage reaches only the log gives the shard back, to run again
+    second = next(b for b in bodies if b["shard"] == 2)
+    with pytest.raises(UsageNotRecordedError):
+        stack.worker(UnreachableLedger()).handle(second)
     assert client.batches.retrieve(batch.id).request_counts.completed == 0
     # then every message is handled, each shard's twice, shard 1 also by a later redelivery
     for body in bodies + bodies:

@@ -11,6 +11,7 @@ import json
 import logging
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from handler.usage.recorder import UsageRecorder
 from handler.usage.records import UsageRecord
 from handler.usage.replay import replay
 from handler.usage.store import day_key, day_shard
-from handler.usage.writer import UsageWriter
+from handler.usage.writer import GROUP_RECORDS, UsageWriter
 from tools.dynamodb_local import DynamoDBLocal
 
 
@@ -219,25 +220,88 @@ def test_sqs_triggered_replay_reports_only_what_it_could_not_write(moto_tables: 
     assert table_totals(moto_tables)["total_tokens"] == 10
 
 
-@pytest.mark.integration
-def test_the_two_writes_land_together_or_not_at_all(
-    local_tables: Tables, queue: SqsUsageQueue
-) -> None:
-    """The second write (the day update) fails on a type clash in the stored item: the first
-    (the request put) does not land alone, the record is queued, and once the clash is gone
-    replay counts it once."""
-    record = make_record(tokens=9)
+def clash_with_day_item(tables: Tables, record: UsageRecord) -> dict[str, Any]:
+    """Store the record's day item with a string count, so the ADD of its day update fails;
+    returns the item's key."""
     day = day_key(record.key_id, record.day, day_shard(record.request_id))
-    local_tables.client.put_item(
-        TableName=local_tables.usage, Item={**day, "requests": {"S": "not a number"}}
+    tables.client.put_item(TableName=tables.usage, Item={**day, "requests": {"S": "not a number"}})
+    return day
+
+
+def assert_only_the_day_item(tables: Tables, key_id: str) -> None:
+    items = tables.client.scan(TableName=tables.usage, ConsistentRead=True)["Items"]
+    assert [i["pk"]["S"] for i in items] == [f"KEY#{key_id}"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("lines", [0, 3])
+def test_the_writes_land_together_or_not_at_all(
+    local_tables: Tables, queue: SqsUsageQueue, lines: int
+) -> None:
+    """The day update fails on a type clash in the stored item: the request puts do not land
+    alone, the records are queued, and once the clash is gone replay counts each once.
+    lines=0: one request's record; otherwise a batch's lines, written as one group."""
+    now = time.time()
+    records = [replace(make_record(tokens=9), timestamp=now) for _ in range(max(lines, 1))]
+    day = clash_with_day_item(local_tables, records[0])  # the (group's) day update
+    recorder = UsageRecorder(
+        UsageWriter(local_tables.client, local_tables.usage, ttl_seconds=86400), queue
     )
-    writer = UsageWriter(local_tables.client, local_tables.usage, ttl_seconds=86400)
-    assert UsageRecorder(writer, queue)(record) == "queued"
-    items = local_tables.client.scan(TableName=local_tables.usage, ConsistentRead=True)["Items"]
-    assert [i["pk"]["S"] for i in items] == [f"KEY#{record.key_id}"]  # no request item alone
+    outcomes = recorder.record_many(records) if lines else [recorder(records[0])]
+    assert outcomes == ["queued"] * len(records)
+    assert_only_the_day_item(local_tables, records[0].key_id)  # no request item alone
 
     local_tables.client.delete_item(TableName=local_tables.usage, Key=day)
-    report = replay(queue, writer, wait_seconds=0)
-    assert (report.written, report.duplicates) == (1, 0)
+    report = replay(queue, recorder.writer, wait_seconds=0)
+    assert (report.written, report.duplicates) == (len(records), 0)
     totals = table_totals(local_tables)
-    assert (totals["requests"], totals["total_tokens"], totals["request_items"]) == (1, 9, 1)
+    count = len(records)
+    assert (totals["requests"], totals["total_tokens"], totals["request_items"]) == (
+        count,
+        9 * count,
+        count,
+    )
+
+
+@pytest.mark.integration
+def test_a_batch_of_lines_is_written_in_groups_and_a_rerun_counts_only_new_lines(
+    local_tables: Tables, queue: SqsUsageQueue
+) -> None:
+    """A batch shard's records go in transactions of GROUP_RECORDS puts and one day update; a
+    shard run again with more lines counts only the lines not yet recorded."""
+    writer = UsageWriter(local_tables.client, local_tables.usage, ttl_seconds=86400)
+    recorder = UsageRecorder(writer, queue)
+    now = time.time()
+    first = [replace(make_record(tokens=3, inputs=1), timestamp=now) for _ in range(120)]
+    assert recorder.record_many(first) == ["written"] * 120
+    totals = table_totals(local_tables)
+    assert totals == {
+        "requests": 120,
+        "inputs": 120,
+        "total_tokens": 360,
+        "request_items": 120,
+        "request_ids": 120,
+    }
+    days = [
+        i
+        for i in local_tables.client.scan(TableName=local_tables.usage)["Items"]
+        if i["sk"]["S"].startswith("DAY#")
+    ]
+    assert len(days) <= -(-120 // GROUP_RECORDS)  # one day update per group, not per record
+
+    more = [replace(make_record(tokens=5, inputs=2), timestamp=now) for _ in range(4)]
+    again = recorder.record_many([*first[:10], *more])
+    assert again == ["duplicate"] * 10 + ["written"] * 4
+    totals = table_totals(local_tables)
+    assert (totals["requests"], totals["inputs"], totals["total_tokens"]) == (124, 128, 380)
+    assert totals["request_items"] == 124 and queue.receive(10, 0) == []
+
+
+@pytest.mark.unit
+def test_a_group_must_share_key_and_day_and_fit_one_transaction(moto_tables: Tables) -> None:
+    writer = UsageWriter(moto_tables.client, moto_tables.usage, ttl_seconds=3600)
+    with pytest.raises(ValueError, match="share one key"):
+        writer.write_group([make_record("a"), make_record("b")])
+    with pytest.raises(ValueError, match=f"at most {GROUP_RECORDS}"):
+        writer.write_group([make_record() for _ in range(GROUP_RECORDS + 1)])
+    assert writer.write_group([]) == []

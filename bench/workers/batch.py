@@ -1,11 +1,12 @@
-"""Batch lines per second with 1, 2 and 4 local workers: `python -m bench.batch_workers`.
+"""Batch lines per second with 1, 2 and 4 local workers (the `batch` section of `make bench`).
 
 Real parts: the input and outputs on moto's S3 server, shards on its SQS, batch state and the
 per-line usage ledger on DynamoDB Local. Each worker is a thread with its own 1-thread
 embedder (a Lambda container at 1,769 MB gets one vCPU). Rounds are interleaved (1, 2, 4,
 1, 2, 4, ...) so noise from other work on the machine spreads over every worker count; the
-figure is the median of the rounds: lines / (plan queued -> batch completed).
-Not yet a section of `make bench` (bench/run.py).
+figure is the median of the rounds: lines / (plan queued -> batch completed). One warm-up
+round first (sessions, connections, DynamoDB Local's JVM). Each line is one input, a
+held-out sentence, so lines/s = inputs/s; `mean_tokens` says how long they are.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import orjson
 from bench.machine import cpu_model
 from bench.stats import median
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CORPUS = REPO / "model_artifacts" / "corpus" / "heldout.txt"
 
 
@@ -43,6 +44,12 @@ def rows(count: int) -> bytes:
         for i in range(count)
     ]
     return b"".join(orjson.dumps(line) + b"\n" for line in lines)
+
+
+def mean_tokens(worker: Any, data: bytes) -> float:
+    texts = [orjson.loads(line)["body"]["input"] for line in data.splitlines()]
+    counts = worker.embedder.tokenize(texts).token_counts
+    return float(sum(counts) / len(counts))
 
 
 def one_round(service: Any, workers: list[Any], data: bytes) -> float:
@@ -76,6 +83,7 @@ def main() -> int:
     parser.add_argument("--shard-lines", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument("--warmup-lines", type=int, default=100)
     args = parser.parse_args()
     counts = [int(c) for c in args.workers.split(",")]
 
@@ -116,7 +124,7 @@ def main() -> int:
             for _ in range(max(counts))
         ]
         data = rows(args.lines)
-        one_round(service, workers[:1], rows(20))  # warm-up: sessions, connections
+        one_round(service, workers[:1], rows(args.warmup_lines))
         seconds: dict[int, list[float]] = {c: [] for c in counts}
         for _ in range(args.rounds):
             for count in counts:
@@ -126,6 +134,7 @@ def main() -> int:
         "isa": platform.machine(),
         "nproc": os.cpu_count(),
         "lines": args.lines,
+        "mean_tokens": round(mean_tokens(workers[0], data), 2),
         "shard_lines": args.shard_lines,
         "rounds": args.rounds,
         "lines_per_s": {str(c): round(args.lines / median(seconds[c]), 1) for c in counts},

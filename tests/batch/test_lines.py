@@ -1,0 +1,73 @@
+"""Lines embedded together in one model pass answer exactly as each line run alone."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import orjson
+import pytest
+
+from handler.batch.lines import PreparedLine, embed_lines, prepare_line, process_line
+from handler.embedder import Embedder
+from handler.settings import Settings
+
+pytestmark = pytest.mark.functional
+
+BODIES = [
+    {"model": "all-MiniLM-L6-v2", "input": "a short query"},
+    {"model": "all-MiniLM-L6-v2", "input": ["two inputs", "in one line " * 30]},
+    {"model": "all-MiniLM-L6-v2", "input": "base64 please", "encoding_format": "base64"},
+    {"model": "all-MiniLM-L6-v2", "input": [[101, 7592, 2088, 102]], "dimensions": 64},
+    {"model": "all-MiniLM-L6-v2", "input": "word " * 200},
+]
+
+
+def raw(index: int, body: dict[str, object]) -> bytes:
+    line = {"custom_id": f"c{index}", "method": "POST", "url": "/v1/embeddings", "body": body}
+    return orjson.dumps(line)
+
+
+def test_lines_sharing_a_pass_get_the_bytes_each_gets_alone(embedder: Embedder) -> None:
+    assert embedder.batch_invariant  # the build measured it; mixing lines relies on it
+    settings = Settings.from_env()
+    prepared = [
+        prepare_line(raw(i, body), i, "batch_x", "/v1/embeddings", embedder, settings)
+        for i, body in enumerate(BODIES, start=1)
+    ]
+    assert all(isinstance(p, PreparedLine) for p in prepared)
+    together = embed_lines(prepared, "batch_x", embedder)  # type: ignore[arg-type]
+    alone = [
+        process_line(raw(i, body), i, "batch_x", "/v1/embeddings", embedder, settings)
+        for i, body in enumerate(BODIES, start=1)
+    ]
+    assert [r.line for r in together] == [r.line for r in alone]
+    assert [r.prompt_tokens for r in together] == [r.prompt_tokens for r in alone]
+    assert sum(r.input_count for r in together) == 6
+
+
+def test_an_artifact_not_measured_invariant_runs_each_line_alone(
+    embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings.from_env()
+    prepared = [
+        prepare_line(raw(i, body), i, "batch_x", "/v1/embeddings", embedder, settings)
+        for i, body in enumerate(BODIES[:3], start=1)
+    ]
+    passes: list[int] = []
+    run = embedder.run
+
+    def counted(tokenized):  # type: ignore[no-untyped-def]
+        passes.append(len(tokenized.ids))
+        return run(tokenized)
+
+    monkeypatch.setattr(embedder, "run", counted)
+    invariant = replace(embedder.manifest, extra={**embedder.manifest.extra, "invariance": {}})
+    monkeypatch.setattr(embedder, "manifest", invariant)
+    assert not embedder.batch_invariant
+    embed_lines(prepared, "batch_x", embedder)  # type: ignore[arg-type]
+    assert passes == [1, 2, 1]
+    monkeypatch.undo()
+    passes.clear()
+    monkeypatch.setattr(embedder, "run", counted)
+    embed_lines(prepared, "batch_x", embedder)  # type: ignore[arg-type]
+    assert passes == [4]

@@ -1,0 +1,55 @@
+"""S3Writer: an object appears whole (one PUT, or a multipart upload past one part) or not
+at all; a failure leaves no object and no open upload. moto in process: S3's semantics only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from handler.batch.concat import PART_BYTES, S3Writer, concat_objects
+
+pytestmark = pytest.mark.unit
+BUCKET = "writer-test"
+
+
+@pytest.fixture
+def s3() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+def body(s3: Any, key: str) -> bytes:
+    return bytes(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+
+
+def test_small_and_multipart_objects_hold_exactly_what_was_written(s3: Any) -> None:
+    line = b"x" * 1000 + b"\n"
+    for key, count in (("small", 3), ("large", 2 * PART_BYTES // len(line) + 7)):
+        with S3Writer(s3, BUCKET, key) as out:
+            for _ in range(count):
+                out.write(line)
+        assert out.size == count * len(line)
+        assert body(s3, key) == line * count
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_a_failure_midway_leaves_no_object_and_no_open_upload(s3: Any) -> None:
+    with pytest.raises(RuntimeError, match="worker died"), S3Writer(s3, BUCKET, "k") as out:
+        out.write(b"y" * (PART_BYTES + 1))  # one part already uploaded
+        raise RuntimeError("worker died")
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_concatenation_keeps_order_and_overwrites_on_a_rerun(s3: Any) -> None:
+    for index, data in enumerate((b"a\n", b"", b"b\nc\n")):
+        s3.put_object(Bucket=BUCKET, Key=f"part{index}", Body=data)
+    for _ in range(2):
+        size = concat_objects(s3, BUCKET, ["part0", "part1", "part2"], "joined")
+        assert size == 6 and body(s3, "joined") == b"a\nb\nc\n"
