@@ -103,6 +103,15 @@ def test_function_role_grants_exactly_the_documented_actions(template: dict[str,
     assert named == {*usage_policies, "batch-api"}
 
 
+def test_the_worker_writes_usage_as_the_api_function_does(template: dict[str, Any]) -> None:
+    # The ledger's exactly-once write (Put + Update in a transaction) and its fallback queue;
+    # the worker neither reads keys nor checks quotas.
+    documented = documented_actions("the embeddings FUNCTION calls", "The optional queue-drain")
+    granted = granted_actions(template, "BatchWorkerFunctionRole", ("usage",))
+    assert granted == {"dynamodb:PutItem", "dynamodb:UpdateItem", "sqs:SendMessage"}
+    assert granted <= documented
+
+
 def test_replay_role_grants_exactly_the_documented_actions(template: dict[str, Any]) -> None:
     expected = documented_actions("The optional queue-drain", "The operator CLI")
     assert granted_actions(template, "UsageReplayFunctionRole") == expected
