@@ -28,6 +28,8 @@ log = logging.getLogger("handler.metrics")
 DIMENSIONS = ("model", "route")
 UNMATCHED_ROUTE = "unmatched"  # 404s: the raw path is the client's, never a dimension
 USAGE_OUTCOMES = ("written", "duplicate", "queued", "logged")  # handler/usage/recorder.py
+# The batch worker's metrics carry this route: its lines are /v1/batches work.
+BATCH_ROUTE = "/v1/batches"
 
 # Every metric the function can emit, with its CloudWatch unit. The dashboard and the alarms
 # in template.yaml may name only these (tests/ops checks it).
@@ -43,6 +45,10 @@ UNITS: dict[str, str] = {
     "Tokens": "Count",
     "ModelLatency": "Milliseconds",
     **{f"Usage{outcome.capitalize()}": "Count" for outcome in USAGE_OUTCOMES},
+    # The batch worker's: one EMF line per shard it finishes (ShardMetrics).
+    "BatchLinesCompleted": "Count",
+    "BatchLinesFailed": "Count",
+    "BatchShardLatency": "Milliseconds",
 }
 
 
@@ -101,8 +107,35 @@ class RequestMetrics:
         return found
 
 
-def emf_document(metrics: RequestMetrics, namespace: str, timestamp_ms: int) -> dict[str, object]:
-    """The EMF document for one request: dimension and metric values as top-level members."""
+@dataclass
+class ShardMetrics:
+    """What the batch worker measured for one shard it finished (counted once: only the run
+    whose completion transaction applied reports it, never a redelivery)."""
+
+    batch_id: str
+    shard: int
+    model: str
+    completed: int
+    failed: int
+    latency_ms: float
+    route: str = BATCH_ROUTE
+
+    def values(self) -> dict[str, float]:
+        return {
+            "BatchLinesCompleted": self.completed,
+            "BatchLinesFailed": self.failed,
+            "BatchShardLatency": round(self.latency_ms, 3),
+        }
+
+    def properties(self) -> dict[str, object]:
+        return {"batchId": self.batch_id, "shard": self.shard}
+
+
+def emf_document(
+    metrics: RequestMetrics | ShardMetrics, namespace: str, timestamp_ms: int
+) -> dict[str, object]:
+    """The EMF document for one request or shard: dimension and metric values as top-level
+    members."""
     values = metrics.values()
     return {
         "_aws": {
@@ -134,7 +167,7 @@ class EmfSink:
         self.namespace = namespace
         self.stream = stream
 
-    def emit(self, metrics: RequestMetrics) -> None:
+    def emit(self, metrics: RequestMetrics | ShardMetrics) -> None:
         document = emf_document(metrics, self.namespace, int(time.time() * 1000))
         stream = self.stream or sys.stdout  # looked up late: tests and tools swap stdout
         stream.write(orjson.dumps(document).decode() + "\n")

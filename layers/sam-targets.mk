@@ -7,7 +7,8 @@ LAYERS_DIR := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
 LAYER_PYTHON ?= $(shell for p in python3.13 $$(pyenv root 2>/dev/null)/versions/3.13*/bin/python3 \
 	python3; do if "$$p" -c "" 2>/dev/null; then echo "$$p"; break; fi; done)
 
-.PHONY: build-DependencyLayer build-ModelLayer build-EmbeddingsFunction build-UsageReplayFunction
+.PHONY: build-DependencyLayer build-ModelLayer build-EmbeddingsFunction build-UsageReplayFunction \
+	build-BatchWorkerFunction
 
 # /opt/python: wheels for $(LAMBDA_ARCH), stripped (layers/build_deps.py says what and why).
 build-DependencyLayer:
@@ -18,6 +19,6 @@ build-DependencyLayer:
 build-ModelLayer:
 	"$(LAYER_PYTHON)" "$(LAYERS_DIR)/stage.py" model --src . --out "$(ARTIFACTS_DIR)/model"
 
-# /var/task/handler: the service package alone (one artifact serves both functions).
-build-EmbeddingsFunction build-UsageReplayFunction:
+# /var/task/handler: the service package alone (one artifact serves every function).
+build-EmbeddingsFunction build-UsageReplayFunction build-BatchWorkerFunction:
 	"$(LAYER_PYTHON)" "$(LAYERS_DIR)/stage.py" code --src . --out "$(ARTIFACTS_DIR)/handler"

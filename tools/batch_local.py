@@ -3,21 +3,29 @@ and table, and worker processes polling the queue (as the SQS-triggered function
 
 `start_batch(stack, workers)` sets BATCH_BUCKET, BATCH_TABLE, BATCH_QUEUE_URL and
 AWS_ENDPOINT_URL_S3/_SQS for the app it precedes; `python -m tools.batch_local worker` is one
-worker process (it reads the same variables).
+worker process (it reads the same variables). The first one also runs the expiry sweep every
+SWEEP_SECONDS (`--sweep`), as the schedule does on AWS (handler/batch/expiry.py).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 import sys
 import threading
 from contextlib import ExitStack
+from typing import TYPE_CHECKING
 
 from tools.local_service import die_with_parent
 from tools.moto_server import MotoServer
 
+if TYPE_CHECKING:
+    from handler.batch.worker import Worker
+
+log = logging.getLogger(__name__)
+SWEEP_SECONDS = 60.0  # a local batch past its window ends expired within a minute of the grace
 BUCKET, QUEUE, TABLE = "embeddings-batch-local", "embeddings-batch-local", "embeddings-batches"
 
 
@@ -36,9 +44,11 @@ def start_batch(stack: ExitStack, workers: int) -> str:
     if TABLE not in dynamodb.list_tables()["TableNames"]:
         table.create_table(dynamodb, TABLE)
     os.environ.update(BATCH_BUCKET=BUCKET, BATCH_TABLE=TABLE, BATCH_QUEUE_URL=queue_url)
-    for _ in range(workers):
+    for index in range(workers):
+        sweeps = ["--sweep"] if index == 0 else []  # one sweeper is enough (it is idempotent)
         process = subprocess.Popen(
-            [sys.executable, "-m", "tools.batch_local", "worker"], preexec_fn=die_with_parent
+            [sys.executable, "-m", "tools.batch_local", "worker", *sweeps],
+            preexec_fn=die_with_parent,
         )
         stack.callback(_stop, process)
     return f"batch: S3 and SQS on moto at {moto.endpoint_url}, {workers} worker process(es)"
@@ -53,7 +63,18 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def worker() -> int:
+def sweep_loop(worker: Worker, stop: threading.Event, every: float = SWEEP_SECONDS) -> None:
+    """Run the expiry sweep every `every` seconds until `stop` is set."""
+    from handler.batch.expiry import sweep
+
+    while not stop.wait(every):
+        try:
+            sweep(worker)
+        except Exception:  # DynamoDB Local gone for a moment: the next sweep retries
+            log.exception("expiry sweep failed")
+
+
+def worker(sweeps: bool = False) -> int:
     from handler.batch.service import BatchService, run_worker
     from handler.embedder import load_embedder
     from handler.settings import Settings
@@ -66,16 +87,14 @@ def worker() -> int:
     service = BatchService.from_settings(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    run_worker(
-        service.worker(embedder, UsageService.from_settings(settings)),
-        service.sqs,
-        settings.batch_queue_url,
-        stop,
-    )
+    built = service.worker(embedder, UsageService.from_settings(settings))
+    if sweeps:
+        threading.Thread(target=sweep_loop, args=(built, stop), daemon=True).start()
+    run_worker(built, service.sqs, settings.batch_queue_url, stop)
     return 0
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] != ["worker"]:
-        sys.exit("usage: python -m tools.batch_local worker")
-    sys.exit(worker())
+    if sys.argv[1:] not in (["worker"], ["worker", "--sweep"]):
+        sys.exit("usage: python -m tools.batch_local worker [--sweep]")
+    sys.exit(worker(sweeps="--sweep" in sys.argv))

@@ -9,4 +9,6 @@ shards on an SQS queue, workers that embed a shard each.
     lines.py     one batch line -> one output or error line (validated like the sync route)
     worker.py    process a queue message: plan a batch, run a shard, finalize
     service.py   the wiring from Settings, and the local worker loop
+    expiry.py    the sweep that expires batches past their window whose shards never ran
+    lambda_worker.py   the worker function: SQS messages, and the schedule's expiry sweep
 """

@@ -1,32 +1,60 @@
-"""The SQS-triggered worker function: `handler` handles a batch of queue records and reports
-the ones that failed (ReportBatchItemFailures), so only those come back.
+"""The batch worker function. Two events:
+
+- SQS records (the batch queue's event source): each is a plan or shard message, handled by
+  the Worker; the ones that raised are reported back (ReportBatchItemFailures) so only those
+  come back after the visibility timeout;
+- {"kind": "expiry_sweep"} (template.yaml's schedule): batches past their window end
+  `expired` (handler/batch/expiry.py), within the invocation's remaining time.
 
 Built once at import (cold start): settings, the embedder and the usage recorder, exactly as
-the API function builds them.
+the API function builds them. Each shard the worker finishes writes one EMF line
+(handler/metrics.ShardMetrics): the dashboard's lines completed/failed per minute.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
+from handler.batch.expiry import sweep
 from handler.batch.service import BatchService
 from handler.batch.worker import decode
 from handler.embedder import load_embedder
+from handler.metrics import EmfSink, ShardMetrics
 from handler.settings import Settings
 from handler.usage.service import UsageService
 
 log = logging.getLogger(__name__)
+SWEEP = "expiry_sweep"
 
 settings = Settings.from_env()
 usage = UsageService.from_settings(settings)
 embedder = load_embedder(
     settings.model_dir, threads=settings.onnx_threads, batch_size=settings.batch_size
 )
-worker = BatchService.from_settings(settings).worker(embedder, usage)
+sink = EmfSink(settings.metrics_namespace) if settings.metrics_enabled else None
+
+
+def report_shard(batch_id: str, shard: int, completed: int, failed: int, ms: float) -> None:
+    if sink is None:
+        return
+    try:
+        sink.emit(ShardMetrics(batch_id, shard, embedder.model_id, completed, failed, ms))
+    except Exception:  # metrics never fail a shard (as handler/metrics.py's policy)
+        log.exception("batch shard metrics failed")
+
+
+worker = dataclasses.replace(
+    BatchService.from_settings(settings).worker(embedder, usage), on_shard=report_shard
+)
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    if event.get("kind") == SWEEP:
+        report = sweep(worker, lambda: context.get_remaining_time_in_millis() / 1000)
+        log.info("expiry sweep: %s", report)
+        return dataclasses.asdict(report)
     failures = []
     for record in event.get("Records", []):
         try:

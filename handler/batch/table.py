@@ -8,7 +8,8 @@
 Files and batches also carry `owner_kind` ("<key id>#file" or "<key id>#batch") and
 `created` ("<microseconds since 1970, 16 digits>#<id>"), the keys of the OWNER_INDEX GSI that
 lists one key's files or batches newest first. Ownership is checked on every read: another
-key's item is a 404.
+key's item is a 404. The STATUS_INDEX GSI (`status` x `expires_at`, keys only) holds batch items
+alone (nothing else has a `status`): the expiry sweep's "open batches past their window".
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from handler.usage.records import ANONYMOUS  # the owner when auth is off, as th
 
 META = "meta"
 OWNER_INDEX = "owner-created"
+STATUS_INDEX = "status-expires"
 
 
 def owner_of(key_id: str | None) -> str:
@@ -56,8 +58,11 @@ def create_table(client: Any, name: str) -> None:
         TableName=name,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[
-            {"AttributeName": attr, "AttributeType": "S"}
-            for attr in ("pk", "sk", "owner_kind", "created")
+            *(
+                {"AttributeName": attr, "AttributeType": "S"}
+                for attr in ("pk", "sk", "owner_kind", "created", "status")
+            ),
+            {"AttributeName": "expires_at", "AttributeType": "N"},
         ],
         KeySchema=[
             {"AttributeName": "pk", "KeyType": "HASH"},
@@ -71,7 +76,16 @@ def create_table(client: Any, name: str) -> None:
                     {"AttributeName": "created", "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
-            }
+            },
+            {
+                "IndexName": STATUS_INDEX,
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "expires_at", "KeyType": "RANGE"},
+                ],
+                # Counts change with every shard; a keys-only index is not written for them.
+                "Projection": {"ProjectionType": "KEYS_ONLY"},
+            },
         ],
     )
     client.get_waiter("table_exists").wait(TableName=name)

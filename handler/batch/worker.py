@@ -81,6 +81,10 @@ class Worker:
     send: Callable[[dict[str, Any]], None]  # puts a message on the work queue
     recorder: LineRecorder
     clock: Callable[[], float] = time.time  # tests move it past a batch's window
+    # Called once per shard this worker finished (not for a redelivery the transaction
+    # refused): batch id, shard, lines completed, lines failed, milliseconds. The Lambda
+    # worker emits it as EMF metrics (handler/metrics.ShardMetrics).
+    on_shard: Callable[[str, int, int, int, float], None] | None = None
 
     def handle(self, message: dict[str, Any]) -> None:
         if message.get("kind") == "plan":
@@ -155,10 +159,14 @@ class Worker:
                 # Past the completion window, the shard's lines fail with batch_expired (as
                 # OpenAI's do) and the batch ends `expired`, keeping what was done in time.
                 expired = self.clock() > batch["expires_at"]
+                started = time.perf_counter()
                 completed, failed = self._embed_shard(batch, shard, expired)
                 if expired:
                     self.batches.mark_expired(batch_id)
-                self.batches.finish_shard(batch_id, index, b.DONE, completed, failed)
+                finished = self.batches.finish_shard(batch_id, index, b.DONE, completed, failed)
+                if finished and self.on_shard is not None:
+                    ms = (time.perf_counter() - started) * 1000
+                    self.on_shard(batch_id, index, completed, failed, ms)
             else:  # cancelling (or over): cancel stops new shards
                 self.batches.finish_shard(batch_id, index, b.SKIPPED, 0, 0)
         self.finalize_if_last(batch_id)

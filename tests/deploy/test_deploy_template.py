@@ -3,8 +3,9 @@
 The validators run offline: `sam validate --lint`, cfn-lint, and checkov (with
 --skip-download; every skipped check carries its reason beside it in the template). The
 contracts: the environment the function gets is what handler/settings.py reads, the IAM
-actions are exactly those handler/usage/store.py documents, and the tables have the layout
-handler/usage/store.create_tables gives them locally.
+actions are exactly those handler/usage/store.py documents (usage) and those the batch code
+calls (Batch API), and the tables have the layout handler/usage/store.create_tables and
+handler/batch/table.create_table give them locally.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pytest
 from deploy_support import CHECKOV_VENV, REPO, TOOLS_VENV
 from moto import mock_aws
 
+from handler.batch import table as batch_table
 from handler.usage import store
 from tools.dynamodb_local import LOCAL_ENV
 
@@ -65,7 +67,7 @@ def function(template: dict[str, Any], name: str) -> dict[str, Any]:
 
 def test_every_environment_variable_is_read_by_settings(template: dict[str, Any]) -> None:
     read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', SETTINGS_SOURCE.read_text()))
-    for name in ("EmbeddingsFunction", "UsageReplayFunction"):
+    for name in ("EmbeddingsFunction", "UsageReplayFunction", "BatchWorkerFunction"):
         variables = function(template, name)["Environment"]["Variables"]
         unread = set(variables) - read
         assert not unread, f"{name} sets {sorted(unread)}, which handler/settings.py never reads"
@@ -79,9 +81,14 @@ def documented_actions(section_start: str, section_end: str) -> set[str]:
     return set(re.findall(r"\b(?:dynamodb|sqs):[A-Za-z]+", section))
 
 
-def granted_actions(template: dict[str, Any], role: str) -> set[str]:
+def granted_actions(
+    template: dict[str, Any], role: str, policies: tuple[str, ...] | None = None
+) -> set[str]:
+    """The dynamodb:/sqs: actions `role` grants (in the named `policies` only, if given)."""
     actions: set[str] = set()
     for policy in template["Resources"][role]["Properties"]["Policies"]:
+        if policies is not None and policy["PolicyName"] not in policies:
+            continue
         for statement in policy["PolicyDocument"]["Statement"]:
             listed = statement["Action"]
             actions.update([listed] if isinstance(listed, str) else listed)
@@ -90,7 +97,19 @@ def granted_actions(template: dict[str, Any], role: str) -> set[str]:
 
 def test_function_role_grants_exactly_the_documented_actions(template: dict[str, Any]) -> None:
     expected = documented_actions("the embeddings FUNCTION calls", "The optional queue-drain")
-    assert granted_actions(template, "EmbeddingsFunctionRole") == expected
+    usage_policies = ("logs", "tracing", "keys-and-usage")
+    assert granted_actions(template, "EmbeddingsFunctionRole", usage_policies) == expected
+    named = {p["PolicyName"] for p in function(template, "EmbeddingsFunctionRole")["Policies"]}
+    assert named == {*usage_policies, "batch-api"}
+
+
+def test_the_worker_writes_usage_as_the_api_function_does(template: dict[str, Any]) -> None:
+    # The ledger's exactly-once write (Put + Update in a transaction) and its fallback queue;
+    # the worker neither reads keys nor checks quotas.
+    documented = documented_actions("the embeddings FUNCTION calls", "The optional queue-drain")
+    granted = granted_actions(template, "BatchWorkerFunctionRole", ("usage",))
+    assert granted == {"dynamodb:PutItem", "dynamodb:UpdateItem", "sqs:SendMessage"}
+    assert granted <= documented
 
 
 def test_replay_role_grants_exactly_the_documented_actions(template: dict[str, Any]) -> None:
@@ -107,7 +126,12 @@ def test_tables_match_the_layout_the_code_creates(
     with mock_aws():
         client = store.make_client("dynamodb", store.client_config(1, 1, 1))
         store.create_tables(client, "keys", "usage")
-        for logical, table in (("KeysTable", "keys"), ("UsageTable", "usage")):
+        batch_table.create_table(client, "batches")
+        for logical, table in (
+            ("KeysTable", "keys"),
+            ("UsageTable", "usage"),
+            ("BatchTable", "batches"),
+        ):
             declared = template["Resources"][logical]["Properties"]
             actual = client.describe_table(TableName=table)["Table"]
             assert sorted(declared["KeySchema"], key=str) == sorted(actual["KeySchema"], key=str)
@@ -117,6 +141,15 @@ def test_tables_match_the_layout_the_code_creates(
             ttl = client.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
             declared_ttl = declared.get("TimeToLiveSpecification", {})
             assert declared_ttl.get("AttributeName") == ttl.get("AttributeName"), logical
+            declared_indexes = {
+                i["IndexName"]: (sorted(i["KeySchema"], key=str), i["Projection"])
+                for i in declared.get("GlobalSecondaryIndexes", [])
+            }
+            actual_indexes = {
+                i["IndexName"]: (sorted(i["KeySchema"], key=str), i["Projection"])
+                for i in actual.get("GlobalSecondaryIndexes", [])
+            }
+            assert declared_indexes == actual_indexes, logical
             assert declared["BillingMode"] == "PAY_PER_REQUEST"
             assert declared["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"]
             assert declared["SSESpecification"]["SSEEnabled"]
@@ -168,3 +201,149 @@ def test_snapstart_and_provisioned_concurrency_exclude_each_other(
     ]
     rule = template["Rules"]["SnapStartExcludesProvisionedConcurrency"]
     assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "EnableSnapStart"}, "true"]}
+
+
+# The IAM actions each boto3 call the Batch API makes needs. A call not listed here fails the
+# test below: map it, and grant it in template.yaml.
+BATCH_CALL_ACTIONS: dict[str, set[str]] = {
+    # boto3's managed upload: PutObject, or Create/UploadPart/Complete (all s3:PutObject),
+    # and AbortMultipartUpload when a part fails
+    "s3.upload_fileobj": {"s3:PutObject", "s3:AbortMultipartUpload"},
+    "s3.head_object": {"s3:GetObject"},
+    "s3.get_object": {"s3:GetObject"},
+    "s3.put_object": {"s3:PutObject"},
+    "s3.create_multipart_upload": {"s3:PutObject"},
+    "s3.upload_part": {"s3:PutObject"},
+    "s3.complete_multipart_upload": {"s3:PutObject"},
+    "s3.abort_multipart_upload": {"s3:AbortMultipartUpload"},
+    "s3.delete_object": {"s3:DeleteObject"},
+    "dynamodb.get_item": {"dynamodb:GetItem"},
+    "dynamodb.put_item": {"dynamodb:PutItem"},
+    "dynamodb.update_item": {"dynamodb:UpdateItem"},
+    "dynamodb.delete_item": {"dynamodb:DeleteItem"},
+    "dynamodb.query": {"dynamodb:Query"},
+    # finish_shard's transaction holds two Updates: IAM checks those, there is no
+    # TransactWriteItems action
+    "dynamodb.transact_write_items": {"dynamodb:UpdateItem"},
+    "sqs.send_message": {"sqs:SendMessage"},
+    # the local poller's (service.poll_once); on AWS the event source mapping makes them,
+    # plus GetQueueAttributes, with the worker's role
+    "sqs.receive_message": {"sqs:ReceiveMessage"},
+    "sqs.delete_message": {"sqs:DeleteMessage"},
+}
+BATCH_SOURCES = [
+    *sorted((REPO / "handler" / "batch").glob("*.py")),
+    REPO / "handler" / "routes" / "files.py",
+    REPO / "handler" / "routes" / "batches.py",
+]
+BOTO_CALL = re.compile(r"\b(s3|dynamodb|sqs)\.([a-z_]+)\(")
+LOCAL_ONLY = {"dynamodb.create_table"}  # handler/batch/table.py: template.yaml declares it
+
+
+def batch_grants(template: dict[str, Any], role: str, policy: str) -> dict[str, set[str]]:
+    """Statement Sid -> the actions it grants, in `role`'s policy `policy`."""
+    for found in template["Resources"][role]["Properties"]["Policies"]:
+        if found["PolicyName"] == policy:
+            return {
+                s["Sid"]: set([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+                for s in found["PolicyDocument"]["Statement"]
+            }
+    raise AssertionError(f"{role} has no policy {policy}")
+
+
+def test_batch_roles_grant_exactly_what_the_batch_code_calls(template: dict[str, Any]) -> None:
+    calls = {
+        f"{service}.{method}"
+        for path in BATCH_SOURCES
+        for service, method in BOTO_CALL.findall(path.read_text())
+    } - LOCAL_ONLY
+    unmapped = calls - BATCH_CALL_ACTIONS.keys()
+    assert not unmapped, f"map {sorted(unmapped)} to IAM actions (and grant them)"
+    needed = set().union(*(BATCH_CALL_ACTIONS[call] for call in calls))
+    api = batch_grants(template, "EmbeddingsFunctionRole", "batch-api")
+    worker = batch_grants(template, "BatchWorkerFunctionRole", "batch-worker")
+    uploads = api.pop("Uploads")  # for /v1/uploads (handler/routes/uploads.py), on uploads/*
+    assert {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"} <= uploads
+    granted = set().union(*api.values(), *worker.values())
+    # The event source mapping also reads the queue's attributes.
+    assert granted == needed | {"sqs:GetQueueAttributes"}
+
+
+def test_batch_grants_are_scoped_to_their_prefixes_and_roles(template: dict[str, Any]) -> None:
+    resources = template["Resources"]
+
+    def statements(role: str, policy: str) -> dict[str, dict[str, Any]]:
+        for found in resources[role]["Properties"]["Policies"]:
+            if found["PolicyName"] == policy:
+                return {s["Sid"]: s for s in found["PolicyDocument"]["Statement"]}
+        raise AssertionError(policy)
+
+    api = statements("EmbeddingsFunctionRole", "batch-api")
+    worker = statements("BatchWorkerFunctionRole", "batch-worker")
+    prefix = {"Fn::Sub": "${BatchBucket.Arn}/files/*"}
+    assert api["Files"]["Resource"] == worker["ReadInputsWriteResults"]["Resource"] == prefix
+    assert api["Uploads"]["Resource"] == {"Fn::Sub": "${BatchBucket.Arn}/uploads/*"}
+    assert worker["ShardOutputs"]["Resource"] == {"Fn::Sub": "${BatchBucket.Arn}/batches/*"}
+    # The API never touches shard objects; the worker never deletes anything.
+    api_s3 = [s for s in api.values() if any(a.startswith("s3:") for a in s["Action"])]
+    assert all("batches/" not in str(s["Resource"]) for s in api_s3)
+    worker_actions = {a for s in worker.values() for a in s["Action"]}
+    assert not {"s3:DeleteObject", "dynamodb:DeleteItem"} & worker_actions
+    # No s3:* on a bucket-wide resource anywhere.
+    for role in ("EmbeddingsFunctionRole", "BatchWorkerFunctionRole"):
+        for policy in resources[role]["Properties"]["Policies"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                if any(a.startswith("s3:") for a in statement["Action"]):
+                    assert "/*" in str(statement["Resource"]) and "s3:*" not in statement["Action"]
+
+
+def test_the_worker_runs_the_api_functions_code_off_the_batch_queue(
+    template: dict[str, Any],
+) -> None:
+    api, worker = (
+        function(template, "EmbeddingsFunction"),
+        function(template, "BatchWorkerFunction"),
+    )
+    assert worker["Handler"] == "handler.batch.lambda_worker.handler"
+    assert worker["CodeUri"] == api["CodeUri"] and worker["Layers"] == api["Layers"]
+    work = worker["Events"]["Work"]["Properties"]
+    assert work["Queue"] == {"Fn::GetAtt": ["BatchQueue", "Arn"]}
+    assert work["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 1 <= work["BatchSize"] <= 10
+    assert work["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "BatchWorkerConcurrency"}
+    sweep = worker["Events"]["ExpirySweep"]
+    assert sweep["Type"] == "Schedule" and json.loads(sweep["Properties"]["Input"]) == {
+        "kind": "expiry_sweep"
+    }
+    queue = template["Resources"]["BatchQueue"]["Properties"]
+    # AWS: the queue's visibility timeout at least six times the function's timeout.
+    assert queue["VisibilityTimeout"] >= 6 * worker["Timeout"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
+        "Fn::GetAtt": ["BatchDeadLetterQueue", "Arn"]
+    }
+    for name in ("BatchQueue", "BatchDeadLetterQueue"):
+        assert template["Resources"][name]["Properties"]["SqsManagedSseEnabled"] is True
+    shared = ("BATCH_BUCKET", "BATCH_TABLE", "BATCH_QUEUE_URL", "BATCH_SHARD_LINES", "USAGE_TABLE")
+    for variable in shared:
+        assert (
+            worker["Environment"]["Variables"][variable]
+            == api["Environment"]["Variables"][variable]
+        )
+
+
+def test_the_bucket_is_private_encrypted_tls_only_and_expires_objects(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    bucket = resources["BatchBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    [rule] = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    rules = {r.get("Prefix"): r for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["files/"]["ExpirationInDays"] == {"Ref": "BatchFileRetentionDays"}
+    assert "ExpirationInDays" in rules["batches/"] and "ExpirationInDays" in rules["uploads/"]
+    assert any("AbortIncompleteMultipartUpload" in r for r in rules.values())
+    [deny] = resources["BatchBucketTlsOnly"]["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }

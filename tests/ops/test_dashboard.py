@@ -116,6 +116,7 @@ def test_dashboard_and_alarms_name_only_emitted_metrics(
     shown = dashboard_metrics(dashboard, namespace)
     alarmed = alarm_metrics(template, namespace)
     assert {"Requests", "Tokens", "Latency", "ColdStart", "InitDuration", "UsageLogged"} <= shown
+    assert {"BatchLinesCompleted", "BatchLinesFailed"} <= shown  # the batch worker's (issue 11)
     assert "UsageLogged" in alarmed
     emitted = set(UNITS) | filtered_metrics(template, namespace)
     assert shown - emitted == set()
@@ -144,7 +145,29 @@ def test_dashboard_widgets_are_well_formed(dashboard: dict[str, Any]) -> None:
         assert len(ids) == len(set(ids))
         for row in props["metrics"]:
             if "expression" not in row[0]:  # [namespace, name, dim, value, ..., {options}]
-                assert row[0] in ("AWS/Lambda", "AWS/ApiGateway", ".")
+                assert row[0] in ("AWS/Lambda", "AWS/ApiGateway", "AWS/SQS", ".")
+
+
+def test_batch_widgets_watch_the_batch_queue_and_its_dlq(dashboard: dict[str, Any]) -> None:
+    rows = [
+        row
+        for widget in dashboard["widgets"]
+        for row in widget["properties"].get("metrics", [])
+        if not isinstance(row[0], dict)
+    ]
+    sqs = [row for row in rows if row[0] == "AWS/SQS"]
+    assert sqs, "no queue widget"
+    named = {row[3] for row in rows if len(row) > 3 and row[2] in ("QueueName", ".")}
+    assert {"<BatchQueue.QueueName>", "<BatchDeadLetterQueue.QueueName>"} <= named
+
+
+def test_the_batch_worker_names_the_same_namespace(
+    template: dict[str, Any], namespace: str
+) -> None:
+    props = template["Resources"]["BatchWorkerFunction"]["Properties"]
+    variables = props["Environment"]["Variables"]
+    assert substitute(variables["METRICS_NAMESPACE"]["Fn::Sub"]) == namespace
+    assert props["LoggingConfig"]["LogFormat"] == "JSON"
 
 
 def test_the_function_logs_json_and_names_its_namespace(

@@ -21,7 +21,7 @@ from handler.embedder import Embedder
 from handler.factory import create_app
 from handler.hooks import UsageRecord
 from handler.lambda_adapter import LambdaAdapter, lambda_handler_for
-from handler.metrics import DIMENSIONS, UNITS, RequestMetrics, emf_document
+from handler.metrics import DIMENSIONS, UNITS, RequestMetrics, ShardMetrics, emf_document
 from handler.settings import Settings
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
@@ -104,6 +104,20 @@ def test_every_metric_fits_one_document_with_two_dimensions() -> None:
     assert directive["Dimensions"] == [list(DIMENSIONS)] == [["model", "route"]]
     assert len(UNITS) <= 100
     assert {m["Name"] for m in directive["Metrics"]} <= set(UNITS)
+
+
+@pytest.mark.unit
+def test_a_shard_is_one_valid_document_under_the_batches_route() -> None:
+    shard = ShardMetrics("batch_1", 3, "m", completed=480, failed=20, latency_ms=8123.4567)
+    document = emf_document(shard, "Ns", 1_700_000_000_000)
+    assert emf_problems(json.dumps(document)) == []
+    assert (document["model"], document["route"]) == ("m", "/v1/batches")
+    assert (document["BatchLinesCompleted"], document["BatchLinesFailed"]) == (480, 20)
+    assert document["BatchShardLatency"] == 8123.457
+    assert (document["batchId"], document["shard"]) == ("batch_1", 3)  # properties, not dims
+    directive = document["_aws"]["CloudWatchMetrics"][0]  # type: ignore[index]
+    assert {m["Name"] for m in directive["Metrics"]} <= set(UNITS)
+    assert "Requests" not in document  # a shard is not an HTTP request
 
 
 @pytest.mark.functional
