@@ -28,12 +28,14 @@ from bench.config import (
     S3_PUT_USD_PER_THOUSAND,
     SQS_USD_PER_MILLION_REQUESTS,
 )
+from handler.usage.writer import GROUP_RECORDS
 
 OTHER_MEMORY_MB = (1024, 1769, 2048, 3008, 3538)  # what other memory settings would cost
 INPUTS_PER_REQUEST = 32  # a typical client batch; only the small per-request charge depends on it
 MEMORY_PARAMETER = re.compile(
     r"^\s{2}(\w*Memory\w*):\s*\n((?:\s{4,}.*\n)+)", re.MULTILINE
 )  # a Parameters entry such as `  MemorySize:` with its indented body
+PARAMETER = re.compile(r"^\s{2}(\w+):\s*\n((?:\s{4,}.*\n)+)", re.MULTILINE)
 
 
 def configured_memory_mb(template: Path = REPO / "template.yaml") -> tuple[int, str]:
@@ -107,23 +109,42 @@ def lambda_cost(
 
 
 BATCH_INPUTS = 10_000_000
-BATCH_CONCURRENCY = 100  # worker containers at once (the template's worker concurrency)
-BATCH_WORKER_MEMORY_MB = LAMBDA_MB_PER_VCPU  # one vCPU: the bench's worker is one thread
-USAGE_WRU_PER_LINE = 4  # the ledger's transaction per line: 2 items x 2 WRU (each <= 1 KB)
+BATCH_CONCURRENCIES = (100, 1000)  # besides the template's default, what a big job would set
+# The ledger writes a batch's lines GROUP_RECORDS per transaction: each line's put and a
+# share of one day update, 2 WRU per item in a transaction (items up to 1 KB).
+USAGE_WRU_PER_LINE = 2 * (1 + 1 / GROUP_RECORDS)
 S3_CALLS_PER_SHARD = (3, 1)  # PUTs (output, errors, result-file part copy) and GETs (range)
 SQS_CALLS_PER_SHARD = 3  # send, receive, delete
 
 
-def batch_cost(lines_per_s: float, mean_tokens: float, shard_lines: int = 500) -> dict[str, Any]:
-    """Time and USD for BATCH_INPUTS one-input lines at BATCH_CONCURRENCY workers, from one
-    worker's measured rate, beside OpenAI's batch price for the same tokens.
+def parameter_default(name: str, fallback: int, template: Path = REPO / "template.yaml") -> int:
+    """A numeric Parameters default of template.yaml, else `fallback`."""
+    if template.is_file():
+        for match in PARAMETER.finditer(template.read_text()):
+            if match.group(1) == name:
+                default = re.search(r"^\s+Default:\s*['\"]?(\d+)", match.group(2), re.MULTILINE)
+                if default:
+                    return int(default.group(1))
+    return fallback
 
-    Assumes workers scale linearly with concurrency (each container has its own vCPU; the
-    bench's 2, 4 workers share 2 cores, so they cannot show it) and that a Graviton vCPU
-    runs at this machine's per-core rate, which is not measured."""
+
+def batch_cost(
+    lines_per_s: float, mean_tokens: float, template: Path = REPO / "template.yaml"
+) -> dict[str, Any]:
+    """Time and USD for BATCH_INPUTS one-input lines on the template's worker (its memory,
+    shard size and concurrency defaults), from one 1-thread worker's measured rate, beside
+    OpenAI's batch price for the same tokens.
+
+    Assumes one worker container runs at the measured 1-thread rate (a worker below 2 vCPUs
+    runs one ONNX thread), that workers scale linearly with concurrency (each container has
+    its own vCPU; the bench's 2 and 4 workers share 2 cores, so they cannot show it) and
+    that a Graviton vCPU runs at this machine's per-core rate, which is not measured."""
+    memory_mb, _ = configured_memory_mb(template)
+    shard_lines = parameter_default("BatchShardLines", 500, template)
+    concurrency = parameter_default("BatchWorkerConcurrency", 10, template)
     worker_seconds = BATCH_INPUTS / lines_per_s
     shards = -(-BATCH_INPUTS // shard_lines)
-    compute = worker_seconds * BATCH_WORKER_MEMORY_MB / 1024 * ARM64_GB_SECOND_USD
+    compute = worker_seconds * memory_mb / 1024 * ARM64_GB_SECOND_USD
     invocations = shards * REQUEST_USD_PER_MILLION / 1e6
     ledger = BATCH_INPUTS * USAGE_WRU_PER_LINE * DYNAMODB_USD_PER_MILLION_WRU / 1e6
     queue = shards * SQS_CALLS_PER_SHARD * SQS_USD_PER_MILLION_REQUESTS / 1e6
@@ -132,15 +153,17 @@ def batch_cost(lines_per_s: float, mean_tokens: float, shard_lines: int = 500) -
     tokens = BATCH_INPUTS * mean_tokens
     openai = tokens / 1e6 * OPENAI_3_SMALL_BATCH_USD_PER_MILLION_TOKENS
     total = compute + invocations + ledger + queue + storage
+    concurrencies = sorted({concurrency, *BATCH_CONCURRENCIES})
     return {
         "inputs": BATCH_INPUTS,
-        "concurrency": BATCH_CONCURRENCY,
-        "worker_memory_mb": BATCH_WORKER_MEMORY_MB,
+        "concurrency": concurrency,
+        "worker_memory_mb": memory_mb,
         "lines_per_s_per_worker": lines_per_s,
         "mean_tokens": mean_tokens,
         "shard_lines": shard_lines,
         "worker_hours": round(worker_seconds / 3600, 2),
-        "wall_minutes": round(worker_seconds / BATCH_CONCURRENCY / 60, 1),
+        "wall_minutes": round(worker_seconds / concurrency / 60, 1),
+        "wall_minutes_at": {str(c): round(worker_seconds / c / 60, 1) for c in concurrencies},
         "usd": {
             "lambda_compute": round(compute, 2),
             "lambda_requests": round(invocations, 4),

@@ -377,13 +377,18 @@ def _batch(results: dict[str, Any]) -> list[str]:
                     f"usage ledger {usd['dynamodb_usage_ledger']:.2f})",
                     f"{t['openai_batch_usd']:.2f}",
                 ],
-                [
-                    f"time at {t['concurrency']} workers",
-                    f"{t['wall_minutes']} min ({t['worker_hours']} worker-hours)",
-                    "within 24 h",
+                *[
+                    [f"time at {c} workers", f"{minutes} min", "within 24 h"]
+                    for c, minutes in t["wall_minutes_at"].items()
                 ],
             ],
         )
+        lines += [
+            f"{t['worker_hours']} worker-hours at {t['lines_per_s_per_worker']} lines/s per "
+            f"worker ({t['worker_memory_mb']} MB, {t['shard_lines']}-line shards, the "
+            f"template's defaults; its BatchWorkerConcurrency default is {t['concurrency']}).",
+            "",
+        ]
         lines += [f"Prices as of {t['prices']['date']}; {t['note']}.", ""]
     return lines + _failed(results, "batch")
 

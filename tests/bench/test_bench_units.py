@@ -82,13 +82,27 @@ def test_cost_is_gb_seconds_plus_requests(tmp_path: Path) -> None:
     assert result["ratio_to_openai"] == pytest.approx((compute + requests) / 0.02, abs=1e-3)
 
 
-def test_batch_cost_adds_compute_ledger_queue_and_storage_for_ten_million() -> None:
-    result = cost.batch_cost(lines_per_s=200.0, mean_tokens=20.0, shard_lines=500)
+def test_batch_cost_adds_compute_ledger_queue_and_storage_for_ten_million(
+    tmp_path: Path,
+) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        TEMPLATE.replace("3008", "2048")
+        + "  BatchWorkerConcurrency:\n    Type: Number\n    Default: 10\n"
+        + "  BatchShardLines:\n    Type: Number\n    Default: 500\n"
+    )
+    result = cost.batch_cost(lines_per_s=200.0, mean_tokens=20.0, template=template)
     worker_seconds = 10_000_000 / 200.0
-    compute = worker_seconds * 1769 / 1024 * ARM64_GB_SECOND_USD
-    ledger = 10_000_000 * 4 * 0.625 / 1e6  # 2 items x 2 WRU per line's transaction
+    compute = worker_seconds * 2048 / 1024 * ARM64_GB_SECOND_USD
+    ledger = 10_000_000 * 2 * (1 + 1 / 25) * 0.625 / 1e6  # a put + 1/25 of a day update
+    assert (result["worker_memory_mb"], result["concurrency"], result["shard_lines"]) == (
+        2048,
+        10,
+        500,
+    )
     assert result["worker_hours"] == pytest.approx(worker_seconds / 3600, abs=0.01)
-    assert result["wall_minutes"] == pytest.approx(worker_seconds / 100 / 60, abs=0.1)
+    assert result["wall_minutes"] == pytest.approx(worker_seconds / 10 / 60, abs=0.1)
+    assert result["wall_minutes_at"]["1000"] == pytest.approx(worker_seconds / 1000 / 60, abs=0.1)
     assert result["usd"]["lambda_compute"] == pytest.approx(compute, abs=0.01)
     assert result["usd"]["dynamodb_usage_ledger"] == pytest.approx(ledger, abs=0.01)
     parts = result["usd"]
@@ -96,7 +110,6 @@ def test_batch_cost_adds_compute_ledger_queue_and_storage_for_ten_million() -> N
         sum(v for k, v in parts.items() if k != "total"), abs=0.02
     )
     assert result["openai_batch_usd"] == pytest.approx(10_000_000 * 20.0 / 1e6 * 0.01)
-    assert result["usd_without_ledger"] == pytest.approx(parts["total"] - ledger, abs=0.01)
 
 
 def test_targets_report_measured_against_goal_without_judging_missing() -> None:
