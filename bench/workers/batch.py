@@ -140,7 +140,7 @@ def main() -> int:
         "lines_per_s": {str(c): round(args.lines / median(seconds[c]), 1) for c in counts},
         "seconds": {str(c): [round(s, 2) for s in seconds[c]] for c in counts},
     }
-    print(json.dumps(result, indent=2))
+    print(json.dumps(result))
     return 0
 
 
