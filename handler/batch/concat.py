@@ -6,16 +6,23 @@ and sent as parts; a result under one part is a plain PUT. Memory: one part plus
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 PART_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
 
 
-def concat_objects(s3: Any, bucket: str, sources: Iterable[str], dest: str) -> int:
+def concat_objects(
+    s3: Any,
+    bucket: str,
+    sources: Iterable[str],
+    dest: str,
+    on_chunk: Callable[[bytes], None] | None = None,
+) -> int:
     """Write the objects `sources`, in order, as `dest`; returns its size in bytes. Running it
-    again overwrites `dest` with the same bytes."""
+    again overwrites `dest` with the same bytes. `on_chunk` sees every byte in order (a
+    checksum on the way through)."""
     buffer = bytearray()
     parts: list[dict[str, Any]] = []
     upload_id: str | None = None
@@ -24,6 +31,8 @@ def concat_objects(s3: Any, bucket: str, sources: Iterable[str], dest: str) -> i
         for key in sources:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"]
             for chunk in body.iter_chunks(CHUNK_BYTES):
+                if on_chunk is not None:
+                    on_chunk(chunk)
                 buffer += chunk
                 size += len(chunk)
                 if len(buffer) >= PART_BYTES:

@@ -16,6 +16,7 @@ import orjson
 
 from handler.batch.batches import BatchStore
 from handler.batch.files import FileStore
+from handler.batch.uploads import UploadStore
 from handler.batch.worker import Worker, decode
 from handler.embedder import Embedder
 from handler.hooks import UsageRecorder
@@ -47,6 +48,7 @@ class BatchService:
     files: FileStore
     batches: BatchStore
     sqs: Any
+    uploads: UploadStore
 
     @classmethod
     def from_settings(
@@ -54,11 +56,15 @@ class BatchService:
     ) -> BatchService:
         if s3 is None or dynamodb is None or sqs is None:
             s3, dynamodb, sqs = make_clients()
+        files = FileStore(s3, dynamodb, settings.batch_bucket, settings.batch_table)
         return cls(
             settings=settings,
-            files=FileStore(s3, dynamodb, settings.batch_bucket, settings.batch_table),
+            files=files,
             batches=BatchStore(dynamodb, settings.batch_table),
             sqs=sqs,
+            uploads=UploadStore(
+                files, settings.batch_upload_max_parts, settings.batch_upload_seconds
+            ),
         )
 
     def send(self, message: dict[str, Any]) -> None:
