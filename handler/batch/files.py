@@ -162,6 +162,15 @@ class FileStore:
         finally:
             body.close()
 
+    def download_url(self, stored: StoredFile, seconds: int) -> str:
+        """A presigned GET of the object, valid for `seconds` (or less: no longer than the
+        credentials that sign it). Signed for the client's endpoint (AWS_ENDPOINT_URL_S3
+        locally), computed without a request to S3."""
+        url: str = self.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": stored.s3_key}, ExpiresIn=seconds
+        )
+        return url
+
     def read_range(self, key: str, start: int, end: int) -> Any:
         """S3's streaming body for bytes [start, end) of the object at `key`."""
         return self.s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}")[

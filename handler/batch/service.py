@@ -35,8 +35,11 @@ def make_clients() -> tuple[Any, Any, Any]:
 
     session = boto3.session.Session()
     config = Config(retries={"mode": "standard", "total_max_attempts": 3})
+    # SigV4 for presigned URLs too (botocore's default presigns with SigV2, which S3 refuses in
+    # newer regions and for KMS-encrypted objects).
+    s3_config = config.merge(Config(signature_version="s3v4"))
     return (
-        session.client("s3", config=config),
+        session.client("s3", config=s3_config),
         session.client("dynamodb", config=config),
         session.client("sqs", config=config),
     )
