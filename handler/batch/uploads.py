@@ -1,18 +1,20 @@
 """UploadStore: OpenAI's Uploads API (a file sent in parts) on S3 and the batch table.
 
 A request body is at most 6 MB on Lambda (and API Gateway base64-encodes a multipart body, so
-a part's bytes are at most ~4.4 MB), below S3's 5 MiB minimum for a multipart part. So each
+a part's bytes are at most ~4.5 MB), below S3's 5 MiB minimum for a multipart part. So each
 client part is its own S3 object, and completing concatenates the parts named, in the order
 named, into the file's object through an S3 multipart upload of 8 MiB parts
 (handler/batch/concat.py): memory is one S3 part, and the md5 is computed on the way.
 
     pk                  sk               what
     upload#<upload id>  meta             owner, bytes declared, filename, purpose, mime type,
-                                         status, expiry, bytes and parts received, its file
+                                         state, expiry, bytes and parts received, its file
     upload#<upload id>  part#<part id>   a part: its size and S3 key
 
-Part objects live under `uploads/<owner>/<upload id>/` and are deleted when the upload is
-completed or cancelled; those of an upload left to expire go with the bucket's lifecycle.
+The attribute is `state`, not `status`: `status` is for batch items alone (the batch expiry
+sweep indexes it). Part objects live under `uploads/<owner>/<upload id>/` and are deleted when
+the upload is completed or cancelled; those of an upload left to expire go with the bucket's
+lifecycle rule for `uploads/`.
 Failure policy: S3 and DynamoDB errors propagate (the route answers 500); a part whose object
 cannot be written gives its reserved bytes back.
 """
@@ -95,7 +97,7 @@ def _upload(values: dict[str, Any]) -> Upload:
         mime_type=values["mime_type"],
         created_at=values["created_at"],
         expires_at=values["expires_at"],
-        stored_status=values["status"],
+        stored_status=values["state"],
         received=values["received"],
         part_count=values["part_count"],
         file_id=values.get("file_id"),
@@ -134,7 +136,7 @@ class UploadStore:
             "mime_type": mime_type,
             "created_at": now,
             "expires_at": now + self.lifetime,
-            "status": PENDING,
+            "state": PENDING,
             "received": 0,
             "part_count": 0,
         }
@@ -163,7 +165,7 @@ class UploadStore:
                     "#s = :pending AND expires_at > :now AND received <= :room "
                     "AND part_count < :max"
                 ),
-                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeNames={"#s": "state"},
                 ExpressionAttributeValues=to_item(
                     {
                         ":n": size,
@@ -257,7 +259,7 @@ class UploadStore:
                 Key=self._key(upload_id, META),
                 UpdateExpression="SET #s = :to" + extra,
                 ConditionExpression="#s = :pending AND expires_at > :now",
-                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeNames={"#s": "state"},
                 ExpressionAttributeValues=to_item(
                     {":to": status, ":pending": PENDING, ":now": int(time.time()), **values}
                 ),
