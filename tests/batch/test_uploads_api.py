@@ -226,10 +226,18 @@ def test_limits_on_parts_and_lifetime(stack: Stack) -> None:
     as_json = raw(stack, "POST", f"/uploads/{upload_id}/parts", json={"data": "x"})
     assert error(as_json, 400)["param"] == "data"
 
-    store.lifetime = 1  # BATCH_UPLOAD_SECONDS
-    upload_id = new_upload(stack, 2)
+    # BATCH_UPLOAD_SECONDS: long enough for a part on a busy machine (whole seconds, so the
+    # upload lives between 4 and 5 s), then wait it out
+    store.lifetime = 5
+    created = raw(
+        stack,
+        "POST",
+        "/uploads",
+        json={"bytes": 2, "filename": "a", "purpose": "batch", "mime_type": "t"},
+    ).json()
+    upload_id = created["id"]
     part_id = add(stack, upload_id, b"ab").json()["id"]
-    time.sleep(2.1)
+    time.sleep(max(0.0, created["expires_at"] - time.time()) + 0.2)
     assert error(add(stack, upload_id, b"a"), 400)["code"] == "upload_expired"
     late = complete(stack, upload_id, {"part_ids": [part_id]})
     assert error(late, 400)["code"] == "upload_expired"
