@@ -90,7 +90,7 @@ def test_parts_in_a_chosen_order_become_a_file_a_batch_runs(stack: Stack) -> Non
 
 
 def raw(stack: Stack, method: str, path: str, name: str = "alice", **kw: Any) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {stack.secrets[name]}"}
+    headers = {"Authorization": f"Bearer {stack.secrets[name]}", **kw.pop("headers", {})}
     return httpx.request(method, f"{stack.base_url}{path}", headers=headers, timeout=30, **kw)
 
 
@@ -244,3 +244,41 @@ def test_limits_on_parts_and_lifetime(stack: Stack) -> None:
     assert error(raw(stack, "POST", f"/uploads/{upload_id}/cancel"), 400)["code"] == (
         "upload_expired"
     )
+
+
+def test_malformed_requests_are_4xx_in_the_envelope(stack: Stack) -> None:
+    upload_id = new_upload(stack, 5)
+    parts = f"/uploads/{upload_id}/parts"
+    odd: list[tuple[str, str, dict[str, Any]]] = [
+        ("POST", "/uploads", {"content": b"[]"}),
+        ("POST", "/uploads", {"content": b'{"bytes": 1e400}'}),
+        ("POST", "/uploads", {"json": {"bytes": "5", "filename": 5, "purpose": None}}),
+        ("POST", "/uploads", {"json": {"bytes": 10**30, "filename": "a", "purpose": "batch"}}),
+        ("POST", parts, {"headers": {"content-type": "multipart/form-data"}, "content": b"x"}),
+        (
+            "POST",
+            parts,
+            {
+                "headers": {"content-type": "multipart/form-data; boundary=b"},
+                "content": b"--b\r\nx",
+            },
+        ),  # noqa: E501
+        ("POST", parts, {"files": [("data", ("a", b"1")), ("data", ("b", b"2"))]}),
+        ("POST", parts, {"data": {"data": "text, not a file"}}),
+        ("POST", f"/uploads/{upload_id}/complete", {"json": {"part_ids": "part_x"}}),
+        ("POST", f"/uploads/{upload_id}/complete", {"json": {"part_ids": []}}),
+        ("POST", f"/uploads/{upload_id}/complete", {"json": {"part_ids": ["p"], "md5": "xyz"}}),
+        ("POST", "/uploads/ü/complete", {"json": {"part_ids": ["p"]}}),
+        ("GET", f"/uploads/{upload_id}/parts", {}),
+    ]
+    for method, path, kw in odd:
+        response = raw(stack, method, path, **kw)
+        assert 400 <= response.status_code < 500, (path, kw, response.text)
+        assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+    # and the upload is as it was
+    assert (
+        complete(
+            stack, upload_id, {"part_ids": [add(stack, upload_id, b"12345").json()["id"]]}
+        ).status_code
+        == 200
+    )  # noqa: E501
