@@ -229,11 +229,19 @@ class UploadStore:
 
     def assemble(self, upload: Upload, parts: list[Part]) -> tuple[StoredFile, str]:
         """Concatenate `parts` in order into a new file of the upload's owner; returns the
-        file and the hex md5 of its bytes. The file is not yet the upload's (see `complete`)."""
+        file and the hex md5 of its bytes. The file is not yet the upload's (see `complete`).
+        Raises PartRefused("status") when a part's object is gone (completed or cancelled
+        meanwhile)."""
         file_id = new_file_id()
         key = self.files.object_key(upload.owner, file_id)
         md5 = hashlib.md5(usedforsecurity=False)
-        size = concat_objects(self.s3, self.bucket, [p.s3_key for p in parts], key, md5.update)
+        try:
+            size = concat_objects(self.s3, self.bucket, [p.s3_key for p in parts], key, md5.update)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "NoSuchKey":
+                raise
+            # a concurrent completion or cancellation deleted the parts' objects
+            raise PartRefused("status") from None
         stored = self.files.record(
             upload.owner, file_id, key, size, upload.filename, upload.purpose
         )

@@ -204,7 +204,10 @@ def router(service: BatchService) -> APIRouter:
         chosen = [stored_parts[p] for p in part_ids]
         if (received := sum(p.size for p in chosen)) != upload.bytes:
             raise errors.upload_size_mismatch(upload_id, upload.bytes, received)
-        stored, actual_md5 = store.assemble(upload, chosen)
+        try:
+            stored, actual_md5 = store.assemble(upload, chosen)
+        except PartRefused:
+            return completed_elsewhere(request, upload_id, digest)
         if md5 is not None and md5 != actual_md5:
             store.discard(stored)
             raise errors.upload_md5_mismatch(md5, actual_md5)

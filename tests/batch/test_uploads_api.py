@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -282,3 +283,22 @@ def test_malformed_requests_are_4xx_in_the_envelope(stack: Stack) -> None:
         ).status_code
         == 200
     )  # noqa: E501
+
+
+def test_concurrent_completions_make_one_file(stack: Stack) -> None:
+    # GIVEN three parts and two completions racing with different orders
+    chunks = [bytes([65 + i]) * 1_500_000 for i in range(3)]
+    upload_id = new_upload(stack, sum(map(len, chunks)))
+    ids = [add(stack, upload_id, chunk).json()["id"] for chunk in chunks]
+    orders = [ids, ids[::-1]]
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda o: complete(stack, upload_id, {"part_ids": o}), orders))
+
+    # THEN one wins, the other is told the upload is completed, and one file exists
+    assert sorted(a.status_code for a in answers) == [200, 400], [a.text for a in answers]
+    won = next(i for i, a in enumerate(answers) if a.status_code == 200)
+    assert error(answers[1 - won], 400)["code"] == "upload_completed"
+    files = stack.client().files.list().data
+    assert [f.id for f in files] == [answers[won].json()["file"]["id"]]
+    expected = b"".join(chunks) if won == 0 else b"".join(chunks[::-1])
+    assert stack.client().files.content(files[0].id).content == expected
