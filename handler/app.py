@@ -29,10 +29,10 @@ hooks = usage.hooks()
 if settings.batch_bucket:  # the Batch API is served only where a bucket is configured
     # Imported only here: boto3 (S3's managed uploads) costs a cold start that needs no batches.
     from handler.batch.service import BatchService
-    from handler.routes import batches, files
+    from handler.routes import batches, files, uploads
 
     batch = BatchService.from_settings(settings)
-    hooks["routers"] = [files.router(batch), batches.router(batch)]
+    hooks["routers"] = [files.router(batch), batches.router(batch), uploads.router(batch)]
 app = create_app(settings, embedder, **hooks)
 handler = lambda_handler_for(app, settings.api_base_path)
 app.state.metrics.init_ms = (time.perf_counter() - IMPORT_STARTED) * 1000  # on the 1st request

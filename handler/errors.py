@@ -272,3 +272,65 @@ def not_multipart(content_type: str) -> APIError:
         f"{content_type or '(none)'!r}.",
         "file",
     )
+
+
+# The Uploads API's errors (handler/routes/uploads.py).
+
+
+def upload_not_found(upload_id: str) -> APIError:
+    """Also what another key's upload looks like."""
+    return APIError(404, f"No such Upload object: {upload_id}", param="upload_id")
+
+
+def upload_not_pending(upload_id: str, status: str) -> APIError:
+    """Parts and completion are for pending uploads only; `status` is the upload's."""
+    return invalid(
+        f"Upload {upload_id} is {status}: only a pending Upload accepts parts, completion or "
+        "cancellation.",
+        code=f"upload_{status}",
+    )
+
+
+def upload_too_large(size: int, limit: int) -> APIError:
+    return invalid(
+        f"'bytes' is {size}: an Upload holds at most {limit} bytes on this service.", "bytes"
+    )
+
+
+def upload_part_overflow(upload_id: str, declared: int) -> APIError:
+    return invalid(
+        f"This part would take Upload {upload_id} past the {declared} bytes declared when "
+        "it was created.",
+        "data",
+        code="upload_bytes_exceeded",
+    )
+
+
+def upload_too_many_parts(upload_id: str, limit: int) -> APIError:
+    return invalid(
+        f"Upload {upload_id} already has {limit} parts, the most this service accepts: "
+        "send larger parts.",
+        "data",
+        code="upload_too_many_parts",
+    )
+
+
+def upload_part_not_found(part_id: str) -> APIError:
+    return invalid(f"No such Part in this Upload: {part_id[:64]!r}.", "part_ids")
+
+
+def upload_size_mismatch(upload_id: str, declared: int, received: int) -> APIError:
+    return invalid(
+        f"The parts of Upload {upload_id} hold {received} bytes, but {declared} were declared "
+        "when it was created: the bytes completed must match the bytes declared.",
+        "part_ids",
+        code="upload_bytes_mismatch",
+    )
+
+
+def upload_md5_mismatch(expected: str, actual: str) -> APIError:
+    return invalid(
+        f"The md5 of the uploaded bytes is {actual}, not {expected[:64]!r}.",
+        "md5",
+        code="upload_md5_mismatch",
+    )

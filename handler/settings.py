@@ -224,6 +224,37 @@ class Settings:
     batch_shard_lines: int = field(
         default=500, metadata=env_var("BATCH_SHARD_LINES", _env_int, minimum=1)
     )
+    # Uploads API (handler/batch/uploads.py): a file sent in parts. OpenAI accepts batch input
+    # files up to 200 MB; completing streams every byte through the function once, so a much
+    # larger cap would outlast API Gateway's 30 s. Parts: each is a request body, and
+    # completing reads each part's object, so their number bounds the completion's time.
+    # An upload not completed within its lifetime expires (OpenAI: an hour).
+    batch_upload_max_bytes: int = field(
+        default=200 * 1024 * 1024,
+        metadata=env_var("BATCH_UPLOAD_MAX_BYTES", _env_int, minimum=1, maximum=5 * 1024**3),
+    )
+    batch_upload_max_parts: int = field(
+        default=1000,
+        metadata=env_var("BATCH_UPLOAD_MAX_PARTS", _env_int, minimum=1, maximum=10_000),
+    )
+    batch_upload_seconds: int = field(
+        default=3600, metadata=env_var("BATCH_UPLOAD_SECONDS", _env_int, minimum=1)
+    )
+    # GET /v1/files/{id}/content answers files over this many bytes with a 307 to a presigned S3
+    # GET valid for BATCH_PRESIGN_SECONDS, because a Lambda response holds at most 6 MB
+    # (LAMBDA_RESPONSE_LIMIT). 0 = never redirect (stream everything: under uvicorn only).
+    batch_redirect_bytes: int = field(
+        default=5_000_000, metadata=env_var("BATCH_REDIRECT_BYTES", _env_int, minimum=0)
+    )
+    batch_presign_seconds: int = field(
+        default=300,
+        metadata=env_var("BATCH_PRESIGN_SECONDS", _env_int, minimum=1, maximum=7 * 24 * 3600),
+    )
+    # Days a file lives (template.yaml's BatchFileRetentionDays, the bucket's lifecycle on
+    # files/): its `expires_at`, after which it is a 404 and unlisted.
+    batch_file_retention_days: int = field(
+        default=30, metadata=env_var("BATCH_FILE_RETENTION_DAYS", _env_int, minimum=1)
+    )
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -9,7 +9,7 @@ bucket's lifecycle rule cleans up after a process that died mid-upload.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
@@ -87,12 +87,21 @@ class S3Writer:
             raise
 
 
-def concat_objects(s3: Any, bucket: str, sources: Iterable[str], dest: str) -> int:
+def concat_objects(
+    s3: Any,
+    bucket: str,
+    sources: Iterable[str],
+    dest: str,
+    on_chunk: Callable[[bytes], None] | None = None,
+) -> int:
     """Write the objects `sources`, in order, as `dest`; returns its size in bytes. Running it
-    again overwrites `dest` with the same bytes."""
+    again overwrites `dest` with the same bytes. `on_chunk` sees every byte in order (a
+    checksum on the way through)."""
     with S3Writer(s3, bucket, dest) as out:
         for key in sources:
             body = s3.get_object(Bucket=bucket, Key=key)["Body"]
             for chunk in body.iter_chunks(CHUNK_BYTES):
+                if on_chunk is not None:
+                    on_chunk(chunk)
                 out.write(chunk)
     return out.size

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 from urllib.parse import quote, unquote
@@ -37,6 +37,7 @@ class StoredFile:
     purpose: str
     s3_key: str
     created: str  # the listing's sort key (table.created_key)
+    expires_at: int | None = None  # when the bucket's lifecycle may delete the object
 
 
 def _stored(values: dict[str, Any]) -> StoredFile:
@@ -49,15 +50,36 @@ def _stored(values: dict[str, Any]) -> StoredFile:
         purpose=values["purpose"],
         s3_key=values["s3_key"],
         created=values["created"],
+        expires_at=values.get("expires_at"),  # items written before retention: None
     )
 
 
 class FileStore:
-    def __init__(self, s3: Any, dynamodb: Any, bucket: str, table_name: str) -> None:
+    """Files: objects under files/ in the bucket, items in the batch table.
+
+    `retention_seconds` mirrors the bucket's lifecycle rule on files/ (template.yaml's
+    BatchFileRetentionDays): a file is gone (404, unlisted) from its `expires_at` on, before
+    S3 deletes the object (S3 rounds the rule up to a midnight), and DynamoDB's TTL removes
+    its item later through the `ttl` attribute."""
+
+    def __init__(
+        self,
+        s3: Any,
+        dynamodb: Any,
+        bucket: str,
+        table_name: str,
+        retention_seconds: int | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.s3 = s3
         self.dynamodb = dynamodb
         self.bucket = bucket
         self.table = table_name
+        self.retention_seconds = retention_seconds
+        self.clock = clock
+
+    def _live(self, stored: StoredFile) -> bool:
+        return stored.expires_at is None or self.clock() < stored.expires_at
 
     @staticmethod
     def object_key(owner: str, file_id: str) -> str:
@@ -76,7 +98,10 @@ class FileStore:
     ) -> StoredFile:
         """Write the item describing the object at `key` (overwriting: a finalizer that runs
         twice writes the same item twice)."""
-        created_at = int(time.time())
+        created_at = int(self.clock())
+        expires_at = None
+        if self.retention_seconds is not None:
+            expires_at = created_at + self.retention_seconds
         values = {
             "pk": table.file_pk(file_id),
             "sk": table.META,
@@ -89,6 +114,8 @@ class FileStore:
             "filename": quote(filename, safe=" ._-()[]"),
             "purpose": purpose,
             "s3_key": key,
+            "expires_at": expires_at,
+            table.TTL_ATTRIBUTE: expires_at,
         }
         self.dynamodb.put_item(TableName=self.table, Item=to_item(values))
         return _stored(values)
@@ -103,7 +130,7 @@ class FileStore:
         if found is None:
             return None
         stored = _stored(from_item(found))
-        return stored if stored.owner == owner else None
+        return stored if stored.owner == owner and self._live(stored) else None
 
     def page(
         self, owner: str, limit: int, after: str | None, purpose: str | None, ascending: bool
@@ -128,7 +155,9 @@ class FileStore:
             limit,
             anchor,
             ascending,
-            keep=lambda item: purpose is None or item["purpose"] == purpose,
+            keep=lambda item: (
+                (purpose is None or item["purpose"] == purpose) and self._live(_stored(item))
+            ),
         )
         return [_stored(item) for item in items], more
 
@@ -150,6 +179,15 @@ class FileStore:
             yield from body.iter_chunks(CHUNK_BYTES)
         finally:
             body.close()
+
+    def download_url(self, stored: StoredFile, seconds: int) -> str:
+        """A presigned GET of the object, valid for `seconds` (or less: no longer than the
+        credentials that sign it). Signed for the client's endpoint (AWS_ENDPOINT_URL_S3
+        locally), computed without a request to S3."""
+        url: str = self.s3.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": stored.s3_key}, ExpiresIn=seconds
+        )
+        return url
 
     def read_range(self, key: str, start: int, end: int) -> Any:
         """S3's streaming body for bytes [start, end) of the object at `key`."""

@@ -23,7 +23,7 @@ def file_object(stored: StoredFile) -> dict[str, Any]:
         "object": "file",
         "bytes": stored.bytes,
         "created_at": stored.created_at,
-        "expires_at": None,
+        "expires_at": stored.expires_at,
         "filename": stored.filename,
         "purpose": stored.purpose,
         "status": "processed",

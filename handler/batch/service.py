@@ -16,6 +16,7 @@ import orjson
 
 from handler.batch.batches import BatchStore
 from handler.batch.files import FileStore
+from handler.batch.uploads import UploadStore
 from handler.batch.worker import LineRecorder, Worker, decode
 from handler.embedder import Embedder
 from handler.settings import Settings
@@ -44,6 +45,10 @@ class OnDemandClient:
                     from botocore.config import Config
 
                     config = Config(retries={"mode": "standard", "total_max_attempts": 3})
+                    if self._service == "s3":
+                        # SigV4 for presigned URLs too (botocore presigns with SigV2 by
+                        # default, which S3 refuses in newer regions and for KMS objects).
+                        config = config.merge(Config(signature_version="s3v4"))
                     session = boto3.session.Session()
                     self._client = session.client(self._service, config=config)
         return getattr(self._client, name)
@@ -60,6 +65,7 @@ class BatchService:
     files: FileStore
     batches: BatchStore
     sqs: Any
+    uploads: UploadStore
 
     @classmethod
     def from_settings(
@@ -67,11 +73,21 @@ class BatchService:
     ) -> BatchService:
         if s3 is None or dynamodb is None or sqs is None:
             s3, dynamodb, sqs = make_clients()
+        files = FileStore(
+            s3,
+            dynamodb,
+            settings.batch_bucket,
+            settings.batch_table,
+            retention_seconds=settings.batch_file_retention_days * 86400,
+        )
         return cls(
             settings=settings,
-            files=FileStore(s3, dynamodb, settings.batch_bucket, settings.batch_table),
+            files=files,
             batches=BatchStore(dynamodb, settings.batch_table),
             sqs=sqs,
+            uploads=UploadStore(
+                files, settings.batch_upload_max_parts, settings.batch_upload_seconds
+            ),
         )
 
     def send(self, message: dict[str, Any]) -> None:

@@ -3,8 +3,9 @@
 A file belongs to the key that uploaded it; another key's file is a 404, as a missing one.
 Uploads are parsed by python-multipart (through Starlette), which spools a part over 1 MB to
 a temporary file, and boto3 sends that to S3 in parts: no file is held whole in memory.
-The body is still bounded by MAX_BODY_BYTES (Lambda's 6 MB payload); bigger files need
-OpenAI's Uploads API, which is not served yet.
+The body is still bounded by MAX_BODY_BYTES (Lambda's 6 MB payload); bigger files come
+through OpenAI's Uploads API (handler/routes/uploads.py). Content over BATCH_REDIRECT_BYTES is
+a redirect to a presigned S3 URL, since a Lambda response is at most 6 MB.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import IO, Any
 from fastapi import APIRouter
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from handler import errors
 from handler.batch.files import PURPOSE_BATCH
@@ -118,6 +119,12 @@ def router(service: BatchService) -> APIRouter:
     @api.get("/v1/files/{file_id}/content")
     async def file_content(request: Request, file_id: str) -> Response:
         stored = await off_loop(request, content_of, request, file_id)
+        settings = service.settings
+        if 0 < settings.batch_redirect_bytes < stored.bytes:
+            # Over one Lambda response: the client fetches it from S3. httpx (openai-python)
+            # and fetch (openai-node) follow a 307 and drop Authorization for S3's origin.
+            url = files.download_url(stored, settings.batch_presign_seconds)
+            return RedirectResponse(url, status_code=307, headers={"cache-control": "no-store"})
         return StreamingResponse(
             files.content(stored),
             media_type="application/octet-stream",

@@ -17,7 +17,7 @@ from handler.batch import table
 from handler.batch.service import BatchService
 from handler.embedder import Embedder, load_embedder
 from handler.factory import create_app
-from handler.routes import batches, files
+from handler.routes import batches, files, uploads
 from handler.settings import Settings
 from handler.usage import store
 from handler.usage.keys import KeyStore, Limits
@@ -86,7 +86,7 @@ def stack(settings: Settings, embedder: Embedder, dynamodb_local: DynamoDBLocal)
     usage = UsageService.from_settings(settings)
     service = BatchService.from_settings(settings)
     hooks = usage.hooks()
-    hooks["routers"] = [files.router(service), batches.router(service)]
+    hooks["routers"] = [files.router(service), batches.router(service), uploads.router(service)]
     app = create_app(settings, embedder, **hooks)
     keys = KeyStore(dynamodb_local.client("dynamodb"), settings.keys_table)
     limits = Limits(rpm=100_000, tpm=100_000_000)

@@ -34,6 +34,22 @@ def test_upload_list_retrieve_content_delete(stack: Stack) -> None:
     assert client.files.list().data == []
 
 
+def test_a_file_past_its_retention_is_gone_before_s3_deletes_it(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = stack.client()
+    created = client.files.create(file=("a.jsonl", io.BytesIO(b"{}\n")), purpose="batch")
+    days = stack.settings.batch_file_retention_days
+    assert created.expires_at == created.created_at + days * 86400  # as OpenAI's File says
+
+    files = stack.service.files
+    monkeypatch.setattr(files, "clock", lambda: created.expires_at + 1)  # the object remains
+    for fetch in (client.files.retrieve, client.files.content):
+        with pytest.raises(openai.NotFoundError):
+            fetch(created.id)
+    assert client.files.list().data == []
+
+
 def test_list_pages_newest_first(stack: Stack) -> None:
     client = stack.client()
     ids = [
