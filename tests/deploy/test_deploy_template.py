@@ -217,6 +217,8 @@ BATCH_CALL_ACTIONS: dict[str, set[str]] = {
     "s3.complete_multipart_upload": {"s3:PutObject"},
     "s3.abort_multipart_upload": {"s3:AbortMultipartUpload"},
     "s3.delete_object": {"s3:DeleteObject"},
+    "s3.delete_objects": {"s3:DeleteObject"},  # IAM checks each key's DeleteObject
+    "s3.generate_presigned_url": {"s3:GetObject"},  # the URL carries the role's GetObject
     "dynamodb.get_item": {"dynamodb:GetItem"},
     "dynamodb.put_item": {"dynamodb:PutItem"},
     "dynamodb.update_item": {"dynamodb:UpdateItem"},
@@ -235,6 +237,7 @@ BATCH_SOURCES = [
     *sorted((REPO / "handler" / "batch").glob("*.py")),
     REPO / "handler" / "routes" / "files.py",
     REPO / "handler" / "routes" / "batches.py",
+    REPO / "handler" / "routes" / "uploads.py",
 ]
 BOTO_CALL = re.compile(r"\b(s3|dynamodb|sqs)\.([a-z_]+)\(")
 LOCAL_ONLY = {"dynamodb.create_table"}  # handler/batch/table.py: template.yaml declares it
@@ -263,7 +266,8 @@ def test_batch_roles_grant_exactly_what_the_batch_code_calls(template: dict[str,
     api = batch_grants(template, "EmbeddingsFunctionRole", "batch-api")
     worker = batch_grants(template, "BatchWorkerFunctionRole", "batch-worker")
     uploads = api.pop("Uploads")  # for /v1/uploads (handler/routes/uploads.py), on uploads/*
-    assert {"s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"} <= uploads
+    # parts are objects (a put each), read back and deleted on completion or cancel
+    assert {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"} <= uploads
     granted = set().union(*api.values(), *worker.values())
     # The event source mapping also reads the queue's attributes.
     assert granted == needed | {"sqs:GetQueueAttributes"}
