@@ -13,7 +13,7 @@ from typing import Any
 
 import onnx
 
-from handler.embedder import Embedder, load_embedder, make_session
+from handler.embedder import BATCH_TOKENS, Embedder, load_embedder, make_session
 from model_artifacts import attention, export, quantize, rowwise
 from model_artifacts.embed import SESSION_LEVELS, load_tokenizer
 from model_artifacts.fidelity import measure
@@ -128,6 +128,7 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
             "int8_vs_fp32_onnx": round(tps["int8_onnx"] / tps["fp32_onnx"], 2),
             "threads": THREADS,
             "batch_size": BATCH_SIZE,
+            "batch_tokens": BATCH_TOKENS,  # a run also stops at this many padded tokens
             "texts": len(texts),
             "rounds": SPEED_ROUNDS,
             "statistic": "median of interleaved rounds",
