@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -76,7 +77,7 @@ print(json.dumps({
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if not EXPORT_PY.exists():
         pytest.skip("build/export-venv is missing: run `make model` first")
     work = tmp_path_factory.mktemp("attention")
@@ -93,16 +94,16 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def test_multi_head_attention_is_replaced_by_plain_ops(report: dict[str, object]) -> None:
+def test_multi_head_attention_is_replaced_by_plain_ops(report: dict[str, Any]) -> None:
     assert report["rewritten"] == 1
     ops = report["ops"]
-    assert "MultiHeadAttention" not in ops  # type: ignore[operator]
-    assert {"FusedMatMul", "Softmax", "MatMul", "Transpose"} <= set(ops)  # type: ignore[arg-type]
+    assert "MultiHeadAttention" not in ops
+    assert {"FusedMatMul", "Softmax", "MatMul", "Transpose"} <= set(ops)
 
 
-def test_plain_attention_gives_the_fused_kernels_bits(report: dict[str, object]) -> None:
+def test_plain_attention_gives_the_fused_kernels_bits(report: dict[str, Any]) -> None:
     assert report["vs_mha"] == 0.0
 
 
-def test_a_sequence_alone_matches_it_inside_a_padded_batch(report: dict[str, object]) -> None:
+def test_a_sequence_alone_matches_it_inside_a_padded_batch(report: dict[str, Any]) -> None:
     assert report["alone_vs_batched"] == 0.0
