@@ -9,6 +9,7 @@ two architectures. The chosen engine is the one `make model` ships (handler.embe
 
 from __future__ import annotations
 
+import os
 import tempfile
 import zipfile
 from pathlib import Path
@@ -112,12 +113,15 @@ def _measure(
         except WorkerError as exc:
             out[label] = {"status": "error", "reason": str(exc)[-300:]}
     seconds: dict[str, list[float]] = {label: [] for label in sessions}
+    cpu: dict[str, list[float]] = {label: [] for label in sessions}
     try:
         labels = list(sessions)
         for round_ in range(sizes.throughput_repeats):
             shift = round_ % max(len(labels), 1)
             for label in labels[shift:] + labels[:shift]:
-                seconds[label].append(sessions[label][0].ask("run")["seconds"])
+                answer = sessions[label][0].ask("run")
+                seconds[label].append(answer["seconds"])
+                cpu[label].append(answer["cpu_seconds"])
         for i, label in enumerate(labels):
             session, ready = sessions[label]
             session.ask(f"vectors {work / f'{i}-{threads}.npy'}")
@@ -127,6 +131,7 @@ def _measure(
                 "texts": ready["texts"],
                 "load_s": round(ready["load_s"], 3),
                 "texts_per_s": round(ready["texts"] / median(seconds[label]), 1),
+                "texts_per_cpu_s": round(ready["texts"] / median(cpu[label]), 1),
                 "vectors": work / f"{i}-{threads}.npy",
                 "alone": work / f"{i}-{threads}-alone.npy",
             }
@@ -166,6 +171,8 @@ def run(sizes: Sizes, paths: dict[str, Any], tokens: dict[str, Any], smoke: bool
             row.update(
                 {
                     "texts_per_s": {"1": one["texts_per_s"], "2": two["texts_per_s"]},
+                    # per second of the worker's own CPU time (at 1 thread: per busy core)
+                    "texts_per_cpu_s": {"1": one["texts_per_cpu_s"], "2": two["texts_per_cpu_s"]},
                     "tokens_per_s": {
                         t: round(r["texts_per_s"] * tokens["mean_tokens"], 1)
                         for t, r in (("1", one), ("2", two))
@@ -190,6 +197,10 @@ def run(sizes: Sizes, paths: dict[str, Any], tokens: dict[str, Any], smoke: bool
             row["ratio_to_st"] = {
                 t: round(row["texts_per_s"][t] / st["texts_per_s"][t], 2) for t in ("1", "2")
             }
+            row["cpu_ratio_to_st"] = {
+                t: round(row["texts_per_cpu_s"][t] / st["texts_per_cpu_s"][t], 2)
+                for t in ("1", "2")
+            }
         package, version = RUNTIMES[row["runtime"]]
         row["runtime_package"] = f"{package}=={version}"
         # torch's wheels (hundreds of MB, CUDA builds on x86_64 PyPI) are not downloaded: on
@@ -199,4 +210,6 @@ def run(sizes: Sizes, paths: dict[str, Any], tokens: dict[str, Any], smoke: bool
             if smoke or package == "torch"
             else {arch: wheel_mb(package, version, arch) for arch in PLATFORMS}
         )
-    return {"rows": table, "alone_texts": alone_n, **figures}
+    # bench/noamx.c refuses onnxruntime's AMX request: what a CPU without AMX would get
+    amx_refused = "noamx" in os.environ.get("LD_PRELOAD", "")
+    return {"rows": table, "alone_texts": alone_n, "amx_refused": amx_refused, **figures}

@@ -2,7 +2,8 @@
 
 Public API (the handler, the benchmarks and the deployment checks call these):
 
-- `load_embedder(model_dir, threads=None, batch_size=32, verify=True) -> Embedder`
+- `load_embedder(model_dir, threads=None, batch_size=32, verify=True, batch_tokens=256)
+  -> Embedder`
   reads `model_dir/manifest.json` through `handler.artifact.load_manifest` (sha256-verified
   unless verify=False), the `tokenizers` Tokenizer from tokenizer.json and an ONNX Runtime
   session over model.onnx. Raises `handler.artifact.ArtifactError` for a bad artifact.
@@ -17,8 +18,10 @@ Public API (the handler, the benchmarks and the deployment checks call these):
   halves of `embed`, so a caller can check request-wide token limits before running the model.
 - `truncate_dimensions(vectors, n)`: keep the first n dimensions and L2-renormalise.
 
-Compute path: tokenize -> sort by length -> batches of `batch_size` padded to their longest
-member -> ONNX run -> pool with the attention mask -> normalise -> restore input order.
+Compute path: tokenize -> sort by length -> runs of at most `batch_size` texts and
+`batch_tokens` padded tokens, each padded to its longest member -> ONNX run -> pool with the
+attention mask -> normalise -> restore input order. The artifact is batch-invariant, so how a
+request is cut into runs changes its speed, never its vectors.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ from tokenizers import Tokenizer
 from handler.artifact import ArtifactError, Manifest, load_manifest
 
 Inputs = Sequence[str] | Sequence[Sequence[int]]
+# Padded tokens per model run. A run's activations (tokens x 1,536 floats in the feed-forward
+# layer) then stay inside a core's L2 cache (README, "Inference core v3: bake-off").
+BATCH_TOKENS = 256
 
 
 class InputError(ValueError):
@@ -142,6 +148,24 @@ def make_session(
     return ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
 
 
+def batches(
+    order: list[int], lengths: list[int], batch_size: int, batch_tokens: int | None
+) -> list[list[int]]:
+    """Cut `order` (indices sorted by length) into runs of at most `batch_size` texts whose
+    padded size (texts x longest) stays within `batch_tokens`; a longer text runs alone."""
+    out: list[list[int]] = []
+    rows: list[int] = []
+    for i in order:
+        fits = batch_tokens is None or (len(rows) + 1) * lengths[i] <= batch_tokens
+        if rows and (len(rows) == batch_size or not fits):
+            out.append(rows)
+            rows = []
+        rows.append(i)
+    if rows:
+        out.append(rows)
+    return out
+
+
 class Embedder:
     def __init__(
         self,
@@ -149,11 +173,13 @@ class Embedder:
         tokenizer: Tokenizer,
         session: ort.InferenceSession,
         batch_size: int = 32,
+        batch_tokens: int | None = BATCH_TOKENS,
     ) -> None:
         self.manifest = manifest
         self.tokenizer = tokenizer
         self.session = session
         self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
         special = manifest.special_tokens
         self._add_special = bool(special.get("add_special_tokens", True))
         self._cls: int | None = special.get("cls_token_id")
@@ -240,8 +266,7 @@ class Embedder:
         ids = tokenized.ids
         out = np.empty((len(ids), self.dimensions), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for rows in batches(order, [len(row) for row in ids], self.batch_size, self.batch_tokens):
             out[rows] = self._run_batch([ids[i] for i in rows])
         return out
 
@@ -278,6 +303,7 @@ def load_embedder(
     threads: int | None = None,
     batch_size: int = 32,
     verify: bool = True,
+    batch_tokens: int | None = BATCH_TOKENS,
 ) -> Embedder:
     """Load the artifact in `model_dir`; threads=None uses every core present."""
     model_dir = Path(model_dir)
@@ -286,4 +312,4 @@ def load_embedder(
     session = make_session(
         model_dir / "model.onnx", threads or os.cpu_count() or 1, session_level(manifest)
     )
-    return Embedder(manifest, tokenizer, session, batch_size=batch_size)
+    return Embedder(manifest, tokenizer, session, batch_size=batch_size, batch_tokens=batch_tokens)

@@ -20,8 +20,9 @@ RECIPE: dict[str, Any] = {
     "weights": "int8 symmetric, per output channel (every projection; Q, K and V merged)",
     "activations": "uint8 around 128 (symmetric), one scale per token row = max|x| / 127, "
     "computed at run time (Abs, ReduceMax, blocked QuantizeLinear)",
-    "products": "MatMulIntegerToFloat (int32 accumulation, times the weight column scales), "
-    "then times the row scale: arithmetic that reads only the token's own row",
+    "products": "MatMulIntegerToFloat (int32 accumulation, times the weight column scales, "
+    "then times the row scale given as its [..., 1] A scale): arithmetic that reads only the "
+    "token's own row",
     "smoothquant": {
         "alphas": SMOOTH_ALPHAS,
         "calibration": "model_artifacts/corpus/calibration.txt (400 sentences, disjoint from "
@@ -29,8 +30,10 @@ RECIPE: dict[str, Any] = {
         "note": "X/c is a Mul before the product, c folded into the weight rows; for the "
         "attention output 1/c folds into V's weights and bias",
     },
-    "attention": "MultiHeadAttention (fp32, per sequence, 2-D key padding mask), BiasGelu and "
-    "LayerNormalization in fp32",
+    "attention": "fp32, per sequence, as plain batched ops (Transpose to [batch, heads, tokens, "
+    "head size], FusedMatMul scaled by 1/sqrt(head size), Add of a key padding bias, Softmax, "
+    "MatMul with V; model_artifacts/attention.py) instead of MultiHeadAttention, which was "
+    "slower at one thread and gave the same bits; BiasGelu and LayerNormalization in fp32",
     "word_embeddings": "int8 rows with one fp32 scale per row; only gathered rows are dequantized",
     "batch_invariant": "every operation works per token row or per sequence: a text's vector "
     "does not depend on its batch-mates, batch size, padding or threads "

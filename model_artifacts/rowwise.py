@@ -7,7 +7,8 @@ quantized to uint8 around 128, multiplied by int8 per-channel weights with int32
 and the weight column scales: all elementwise IEEE operations on that row alone.
 
 The graph stays standard ONNX (opset 21 for QuantizeLinear's blocked scales: one block per row)
-plus onnxruntime's MultiHeadAttention and BiasGelu, which are fp32 and per sequence.
+plus onnxruntime's MatMulIntegerToFloat, FusedMatMul and BiasGelu; attention is fp32 and per
+sequence (model_artifacts/attention.py).
 """
 
 from __future__ import annotations
@@ -170,7 +171,6 @@ def quantize_rows(
             numpy_helper.from_array(np.array(1e-12, np.float32), "rowq_tiny"),
             numpy_helper.from_array(np.array(1 / 127, np.float32), "rowq_inv127"),
             numpy_helper.from_array(np.array(ZERO_POINT, np.uint8), "rowq_zero_point"),
-            numpy_helper.from_array(np.array(1.0, np.float32), "rowq_one"),
         ]
     )
     # One uint8 zero point per token row, [batch, sequence, 1], shared by every product.
@@ -235,13 +235,20 @@ def _row_int8_matmul(
             axis=-1,
             block_size=depth,
         ),
-        # int32 products -> float times the column scales, inside the GEMM's output step
+        # int32 products -> float times the column scales in the GEMM's output step, then times
+        # the row scale: an A scale of shape [..., 1] is applied per row inside the same kernel
+        # (onnxruntime's MatMulIntegerToFloat; the same two IEEE products as a separate Mul)
         helper.make_node(
             "MatMulIntegerToFloat",
-            [base + "_x_uint8", base + "_w_int8", "rowq_one", base + "_w_scale", "rowq_zero_point"],
-            [base + "_cols"],
-            name=base + "_cols/MatMul",
+            [
+                base + "_x_uint8",
+                base + "_w_int8",
+                base + "_row_scale",
+                base + "_w_scale",
+                "rowq_zero_point",
+            ],
+            [out],
+            name=base + "/MatMulIntegerToFloat",
             domain="com.microsoft",
         ),
-        make("Mul", [base + "_cols", base + "_row_scale"], out),
     ]

@@ -82,6 +82,7 @@ def test_bakeoff_measures_every_candidate_or_says_why(
             continue
         assert row["status"] == "ok", row
         assert row["texts_per_s"]["1"] > 0 and row["texts_per_s"]["2"] > 0
+        assert row["texts_per_cpu_s"]["1"] > 0 and row["texts_per_cpu_s"]["2"] > 0
     shipped = rows["onnxruntime row-local int8 (shipped)"]
     assert shipped["invariance_max_abs_diff"] <= 1e-6  # the shipped engine is batch-invariant
     assert part["isa"] and part["flops_per_token"] > 0

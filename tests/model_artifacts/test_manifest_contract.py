@@ -85,19 +85,21 @@ def test_built_manifest_describes_the_recipe_that_was_built(raw: dict[str, Any])
     # GIVEN the recipe as data in model_artifacts/recipe.py, recorded verbatim
     assert {key: quantization[key] for key in RECIPE} == RECIPE
     # THEN the op counts (taken from the built model.onnx) show that recipe and not another:
-    # one row-quantized product per int8 projection, fp32 attention, no per-tensor int8 left
+    # one row-quantized product per int8 projection, fp32 attention as plain ops (one scores
+    # FusedMatMul, Softmax and context MatMul per layer), no per-tensor int8 left
     ops = quantization["ops"]
     products = quantization["int8_products"]
-    layers = ops["MultiHeadAttention"]
+    layers = ops["Softmax"]
     assert len(products) == 4 * layers  # merged QKV, attention output, FFN in, FFN out
     assert ops["MatMulIntegerToFloat"] == ops["QuantizeLinear"] == len(products)
+    assert ops["FusedMatMul"] == ops["MatMul"] == layers  # activations x activations, fp32
+    assert "MultiHeadAttention" not in ops
     for per_tensor in (
         "DynamicQuantizeMatMul",
         "QAttention",
         "DynamicQuantizeLinear",
         "MatMulNBits",
         "Attention",
-        "MatMul",
     ):
         assert per_tensor not in ops
     assert raw["onnx"]["opset"] == 21
