@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Run tools.arm64.check inside the arm64 rootfs under qemu-user with one emulated CPU model.
+#   tools/arm64/in_rootfs.sh ROOTFS CPU MODEL_DIR REFERENCE_NPZ OUT_JSON [ARRANGEMENTS]
+# CPU is a qemu -cpu name: neoverse-n1 (Graviton2: dot product), cortex-a72 (Graviton1: no dot
+# product), max (everything qemu implements, i8mm and SVE included). The repo's Python code and
+# the artifact are copied in fresh each run; the JSON and the vectors (.npy) are copied out.
+set -euo pipefail
+ROOTFS=$(realpath "${1:?usage: in_rootfs.sh ROOTFS CPU MODEL_DIR REFERENCE_NPZ OUT_JSON [ARRANGEMENTS]}")
+CPU=$2 MODEL=$3 REFERENCE=$4 OUT=$5 ARRANGEMENTS=${6:-2}
+REPO=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$ROOTFS/srv/check
+
+rm -rf "$WORK" && mkdir -p "$WORK/repo/tools/arm64" "$WORK/model" "$WORK/out"
+cp -r "$REPO/handler" "$WORK/repo/"
+mkdir -p "$WORK/repo/model_artifacts" && cp "$REPO"/model_artifacts/*.py "$WORK/repo/model_artifacts/"
+cp "$REPO"/tools/arm64/*.py "$WORK/repo/tools/arm64/"
+cp -L "$MODEL"/* "$WORK/model/" 2>/dev/null || true  # files only (the manifest lists them)
+cp "$REFERENCE" "$WORK/reference.npz"
+
+# /proc and /sys as on a real machine: onnxruntime's cpuinfo reads both to pick its kernels.
+mounted=()
+cleanup() { for m in "${mounted[@]}"; do umount "$m" || true; done; }
+trap cleanup EXIT
+for fs in proc sys; do
+  if ! mountpoint -q "$ROOTFS/$fs"; then
+    mount -t "${fs/sys/sysfs}" "$fs" "$ROOTFS/$fs" && mounted+=("$ROOTFS/$fs")
+  fi
+done
+
+env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 QEMU_CPU="$CPU" PYTHONDONTWRITEBYTECODE=1 \
+  chroot "$ROOTFS" /bin/sh -c "cd /srv/check/repo && exec /opt/venv/bin/python -m tools.arm64.check \
+    --model /srv/check/model --reference /srv/check/reference.npz \
+    --out /srv/check/out/run.json --arrangements $ARRANGEMENTS"
+mkdir -p "$(dirname "$OUT")"
+cp "$WORK/out/run.json" "$OUT"
+cp "$WORK/out/run.npy" "${OUT%.json}.npy"
