@@ -15,6 +15,7 @@ import pytest
 
 from tools.arm64.check import auxv
 from tools.arm64.compare import distance, summarise
+from tools.arm64.insns import classify, count
 
 pytestmark = pytest.mark.unit
 
@@ -75,3 +76,33 @@ def test_summary_compares_each_run_with_the_baseline_and_fails_on_any_gate(
 def test_auxv_is_read_from_the_running_process() -> None:
     AT_PAGESZ = 6
     assert auxv()[AT_PAGESZ] == os.sysconf("SC_PAGE_SIZE")
+
+
+@pytest.mark.parametrize(
+    ("word", "name"),
+    [
+        (0x4E829420, "sdot"),  # sdot v0.4s, v1.16b, v2.16b
+        (0x6E829420, "udot"),  # udot v0.4s, v1.16b, v2.16b
+        (0x2E829420, "udot"),  # udot v0.2s, v1.8b, v2.8b
+        (0x4F82E020, "sdot"),  # sdot v0.4s, v1.16b, v2.4b[0]
+        (0x6FA2E820, "udot"),  # udot v0.4s, v1.16b, v2.4b[3]
+        (0x4E829C20, "usdot"),  # usdot v0.4s, v1.16b, v2.16b
+        (0x4E82A420, "smmla"),  # smmla v0.4s, v1.16b, v2.16b
+        (0x6E82A420, "ummla"),  # ummla v0.4s, v1.16b, v2.16b
+        (0x4E82AC20, "usmmla"),  # usmmla v0.4s, v1.16b, v2.16b
+        (0x4E22C020, None),  # smull2 v0.8h, v1.16b, v2.16b: the pre-dot-product path
+        (0x4EA29420, None),  # mla v0.4s, v1.4s, v2.4s (size 10, bit 21 set)
+        (0xD503245F, None),  # bti
+    ],
+)
+def test_int8_instructions_are_classified_by_encoding(word: int, name: str | None) -> None:
+    assert classify(word) == name
+
+
+def test_qemu_log_counts_each_address_once(tmp_path: Path) -> None:
+    log = tmp_path / "qemu.log"
+    block = (
+        "IN: \n0x0000004000:  6e829420  udot v0.4s, v1.16b, v2.16b\n0x0000004004:  d503245f  hint\n"
+    )
+    log.write_text("----------------\n" + block + "----------------\n" + block)
+    assert count(log) == {"sdot": 0, "udot": 1, "usdot": 0, "smmla": 0, "ummla": 0, "usmmla": 0}

@@ -33,6 +33,10 @@ def distance(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
 def summarise(out_dir: Path, runs: list[str]) -> dict[str, Any]:
     results = {name: json.loads((out_dir / f"{name}.json").read_text()) for name in runs}
     vectors = {name: np.load(out_dir / f"{name}.npy") for name in runs}
+    for name in runs:
+        insns = out_dir / f"{name}.insns.json"
+        if insns.exists():  # arm64 runs: the int8 instructions qemu translated (tools.arm64.insns)
+            results[name]["int8_instructions"] = json.loads(insns.read_text())
     base = runs[0]
     for name in runs[1:]:
         results[name][f"vs_{base}"] = distance(vectors[base], vectors[name])

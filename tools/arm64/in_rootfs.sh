@@ -31,6 +31,14 @@ env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 QEMU_CPU="$CPU" PYTHONDONTWRIT
   chroot "$ROOTFS" /bin/sh -c "cd /srv/check/repo && exec /opt/venv/bin/python -m tools.arm64.check \
     --model /srv/check/model --reference /srv/check/reference.npz \
     --out /srv/check/out/run.json --arrangements $ARRANGEMENTS"
+# Which int8 kernels MLAS picked for this CPU: one small embed with qemu's translation log.
+env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 QEMU_CPU="$CPU" PYTHONDONTWRITEBYTECODE=1 \
+  QEMU_LOG=in_asm QEMU_LOG_FILENAME=/srv/check/out/qemu.log \
+  chroot "$ROOTFS" /bin/sh -c "cd /srv/check/repo && exec /opt/venv/bin/python -c '
+from handler.embedder import load_embedder
+load_embedder(\"/srv/check/model\", threads=1, batch_size=8).embed([\"a short text\", \"a longer text, to embed with its batch-mates\"] * 4)'"
 mkdir -p "$(dirname "$OUT")"
+(cd "$REPO" && python3 -m tools.arm64.insns "$WORK/out/qemu.log") > "${OUT%.json}.insns.json"
+rm -f "$WORK/out/qemu.log"
 cp "$WORK/out/run.json" "$OUT"
 cp "$WORK/out/run.npy" "${OUT%.json}.npy"
