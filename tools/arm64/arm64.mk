@@ -14,10 +14,13 @@ ARM64_CPUS ?= neoverse-n1 cortex-a72 max
 ARM64_ARRANGEMENTS ?= 2
 
 .PHONY: arm64-rootfs arm64-check
-arm64-rootfs:
-	ARM64_REQUIREMENTS=requirements/runtime.txt tools/arm64/rootfs.sh $(ARM64_ROOTFS) $(ARM64_SUITE)
+# The venv in the rootfs gets the exact onnxruntime, numpy and tokenizers of the x86 venv.
+arm64-rootfs: venv
+	ARM64_PINS="$$($(PY) -c 'from importlib.metadata import version as v; \
+		print(*(f"{p}=={v(p)}" for p in ("onnxruntime", "numpy", "tokenizers")), sep="\n")')" \
+		tools/arm64/rootfs.sh $(ARM64_ROOTFS) $(ARM64_SUITE)
 
-arm64-check: venv export-venv arm64-rootfs
+arm64-check: export-venv arm64-rootfs
 	@test -f $(ARM64_MODEL)/manifest.json || $(MAKE) --no-print-directory model
 	$(EXPORT_PY) -m tools.arm64.reference --model $(ARM64_MODEL) --out $(ARM64_OUT)/reference.npz
 	$(PY) -m tools.arm64.check --model $(ARM64_MODEL) --reference $(ARM64_OUT)/reference.npz \
