@@ -17,22 +17,16 @@ cp "$REPO"/tools/arm64/*.py "$WORK/repo/tools/arm64/"
 cp -L "$MODEL"/* "$WORK/model/" 2>/dev/null || true  # files only (the manifest lists them)
 cp "$REFERENCE" "$WORK/reference.npz"
 
-# /proc and /sys as on a real machine: onnxruntime's cpuinfo reads both to pick its kernels.
-mounted=()
-cleanup() { for m in "${mounted[@]}"; do umount "$m" || true; done; }
-trap cleanup EXIT
-for fs in proc sys; do
-  if ! mountpoint -q "$ROOTFS/$fs"; then
-    mount -t "${fs/sys/sysfs}" "$fs" "$ROOTFS/$fs" && mounted+=("$ROOTFS/$fs")
-  fi
-done
-
-env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 QEMU_CPU="$CPU" PYTHONDONTWRITEBYTECODE=1 \
+# No /proc or /sys in the chroot, on purpose: qemu 7.2 shows the host's x86 /proc/cpuinfo, and
+# onnxruntime's cpuinfo then crashes (SIGSEGV). Without them cpuinfo's init fails and
+# onnxruntime reads the CPU's features from getauxval(AT_HWCAP/AT_HWCAP2), which qemu sets from
+# -cpu; the qemu log below shows which int8 instructions actually ran.
+env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 QEMU_CPU="$CPU" PYTHONDONTWRITEBYTECODE=1 \
   chroot "$ROOTFS" /bin/sh -c "cd /srv/check/repo && exec /opt/venv/bin/python -m tools.arm64.check \
     --model /srv/check/model --reference /srv/check/reference.npz \
     --out /srv/check/out/run.json --arrangements $ARRANGEMENTS"
 # Which int8 kernels MLAS picked for this CPU: one small embed with qemu's translation log.
-env -i PATH=/usr/bin:/bin HOME=/root LANG=C.UTF-8 QEMU_CPU="$CPU" PYTHONDONTWRITEBYTECODE=1 \
+env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 QEMU_CPU="$CPU" PYTHONDONTWRITEBYTECODE=1 \
   QEMU_LOG=in_asm QEMU_LOG_FILENAME=/srv/check/out/qemu.log \
   chroot "$ROOTFS" /bin/sh -c "cd /srv/check/repo && exec /opt/venv/bin/python -c '
 from handler.embedder import load_embedder
