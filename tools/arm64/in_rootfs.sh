@@ -8,7 +8,7 @@ set -euo pipefail
 ROOTFS=$(realpath "${1:?usage: in_rootfs.sh ROOTFS CPU MODEL_DIR REFERENCE_NPZ OUT_JSON [ARRANGEMENTS]}")
 CPU=$2 MODEL=$3 REFERENCE=$4 OUT=$5 ARRANGEMENTS=${6:-2}
 REPO=$(cd "$(dirname "$0")/../.." && pwd)
-WORK=$ROOTFS/srv/check
+WORK=$ROOTFS/srv/check-$CPU  # one per CPU, so runs can go side by side
 
 rm -rf "$WORK" && mkdir -p "$WORK/repo/tools/arm64" "$WORK/model" "$WORK/out"
 cp -r "$REPO/handler" "$WORK/repo/"
@@ -22,15 +22,15 @@ cp "$REFERENCE" "$WORK/reference.npz"
 # onnxruntime reads the CPU's features from getauxval(AT_HWCAP/AT_HWCAP2), which qemu sets from
 # -cpu; the qemu log below shows which int8 instructions actually ran.
 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 QEMU_CPU="$CPU" PYTHONDONTWRITEBYTECODE=1 \
-  chroot "$ROOTFS" /bin/sh -c "cd /srv/check/repo && exec /opt/venv/bin/python -m tools.arm64.check \
-    --model /srv/check/model --reference /srv/check/reference.npz \
-    --out /srv/check/out/run.json --arrangements $ARRANGEMENTS"
+  chroot "$ROOTFS" /bin/sh -c "cd /srv/check-$CPU/repo && exec /opt/venv/bin/python -m tools.arm64.check \
+    --model /srv/check-$CPU/model --reference /srv/check-$CPU/reference.npz \
+    --out /srv/check-$CPU/out/run.json --arrangements $ARRANGEMENTS"
 # Which int8 kernels MLAS picked for this CPU: one small embed with qemu's translation log.
 env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root LANG=C.UTF-8 QEMU_CPU="$CPU" PYTHONDONTWRITEBYTECODE=1 \
-  QEMU_LOG=in_asm QEMU_LOG_FILENAME=/srv/check/out/qemu.log \
-  chroot "$ROOTFS" /bin/sh -c "cd /srv/check/repo && exec /opt/venv/bin/python -c '
+  QEMU_LOG=in_asm QEMU_LOG_FILENAME=/srv/check-$CPU/out/qemu.log \
+  chroot "$ROOTFS" /bin/sh -c "cd /srv/check-$CPU/repo && exec /opt/venv/bin/python -c '
 from handler.embedder import load_embedder
-load_embedder(\"/srv/check/model\", threads=1, batch_size=8).embed([\"a short text\", \"a longer text, to embed with its batch-mates\"] * 4)'"
+load_embedder(\"/srv/check-$CPU/model\", threads=1, batch_size=8).embed([\"a short text\", \"a longer text, to embed with its batch-mates\"] * 4)'"
 mkdir -p "$(dirname "$OUT")"
 (cd "$REPO" && python3 -m tools.arm64.insns "$WORK/out/qemu.log") > "${OUT%.json}.insns.json"
 rm -f "$WORK/out/qemu.log"
