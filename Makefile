@@ -59,3 +59,4 @@ endef
 -include model_artifacts/model.mk
 -include layers/layers.mk
 -include bench/bench.mk
+-include tools/arm64/arm64.mk
