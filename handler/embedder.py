@@ -19,14 +19,16 @@ Public API (the handler, the benchmarks and the deployment checks call these):
 - `truncate_dimensions(vectors, n)`: keep the first n dimensions and L2-renormalise.
 
 Compute path: tokenize -> sort by length -> runs of at most `batch_size` texts and
-`batch_tokens` padded tokens, each padded to its longest member -> ONNX run -> pool with the
-attention mask -> normalise -> restore input order. The artifact is batch-invariant, so how a
-request is cut into runs changes its speed, never its vectors.
+`batch_tokens` padded tokens, each padded to its longest member (on arm64: texts of one length
+per run, see PADDING_CHANGES_BITS) -> ONNX run -> pool with the attention mask -> normalise ->
+restore input order. The artifact is batch-invariant, so how a request is cut into runs
+changes its speed, never its vectors.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,12 @@ Inputs = Sequence[str] | Sequence[Sequence[int]]
 # Padded tokens per model run. A run's activations (tokens x 1,536 floats in the feed-forward
 # layer) then stay inside a core's L2 cache (README, "Inference core v3: bake-off").
 BATCH_TOKENS = 256
+# On arm64 (measured under qemu as Neoverse N1 and Cortex-A72, tools/arm64) a text's vector
+# moves when it is padded: some float32 reduction over the padded width rounds differently,
+# and int8 rounding can amplify the last bit to ~1e-3. Threads and batch rows do not move it.
+# There, runs hold texts of one length only, so a vector never depends on its batch-mates.
+# On x86 padding was measured bit-neutral (the build's gate), so runs mix lengths.
+PADDING_CHANGES_BITS = platform.machine().lower() in ("aarch64", "arm64")
 
 
 class InputError(ValueError):
@@ -149,14 +157,21 @@ def make_session(
 
 
 def batches(
-    order: list[int], lengths: list[int], batch_size: int, batch_tokens: int | None
+    order: list[int],
+    lengths: list[int],
+    batch_size: int,
+    batch_tokens: int | None,
+    exact_lengths: bool = False,
 ) -> list[list[int]]:
     """Cut `order` (indices sorted by length) into runs of at most `batch_size` texts whose
-    padded size (texts x longest) stays within `batch_tokens`; a longer text runs alone."""
+    padded size (texts x longest) stays within `batch_tokens`; a longer text runs alone.
+    With `exact_lengths`, a run holds texts of one length only, so nothing is padded."""
     out: list[list[int]] = []
     rows: list[int] = []
     for i in order:
         fits = batch_tokens is None or (len(rows) + 1) * lengths[i] <= batch_tokens
+        if exact_lengths and rows and lengths[rows[-1]] != lengths[i]:
+            fits = False
         if rows and (len(rows) == batch_size or not fits):
             out.append(rows)
             rows = []
@@ -174,12 +189,14 @@ class Embedder:
         session: ort.InferenceSession,
         batch_size: int = 32,
         batch_tokens: int | None = BATCH_TOKENS,
+        exact_lengths: bool | None = None,
     ) -> None:
         self.manifest = manifest
         self.tokenizer = tokenizer
         self.session = session
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
+        self.exact_lengths = PADDING_CHANGES_BITS if exact_lengths is None else exact_lengths
         special = manifest.special_tokens
         self._add_special = bool(special.get("add_special_tokens", True))
         self._cls: int | None = special.get("cls_token_id")
@@ -266,7 +283,9 @@ class Embedder:
         ids = tokenized.ids
         out = np.empty((len(ids), self.dimensions), dtype=np.float32)
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        for rows in batches(order, [len(row) for row in ids], self.batch_size, self.batch_tokens):
+        lengths = [len(row) for row in ids]
+        runs = batches(order, lengths, self.batch_size, self.batch_tokens, self.exact_lengths)
+        for rows in runs:
             out[rows] = self._run_batch([ids[i] for i in rows])
         return out
 
@@ -304,6 +323,7 @@ def load_embedder(
     batch_size: int = 32,
     verify: bool = True,
     batch_tokens: int | None = BATCH_TOKENS,
+    exact_lengths: bool | None = None,
 ) -> Embedder:
     """Load the artifact in `model_dir`; threads=None uses every core present."""
     model_dir = Path(model_dir)
@@ -312,4 +332,11 @@ def load_embedder(
     session = make_session(
         model_dir / "model.onnx", threads or os.cpu_count() or 1, session_level(manifest)
     )
-    return Embedder(manifest, tokenizer, session, batch_size=batch_size, batch_tokens=batch_tokens)
+    return Embedder(
+        manifest,
+        tokenizer,
+        session,
+        batch_size=batch_size,
+        batch_tokens=batch_tokens,
+        exact_lengths=exact_lengths,
+    )

@@ -33,3 +33,10 @@ def test_no_budget_is_plain_batch_size() -> None:
 
 def test_empty_request_has_no_runs() -> None:
     assert batches([], [], batch_size=32, batch_tokens=256) == []
+
+
+def test_exact_lengths_never_pad_a_run() -> None:
+    lengths = [4, 4, 4, 5, 7, 7, 30]
+    runs = batches(list(range(7)), lengths, batch_size=2, batch_tokens=256, exact_lengths=True)
+    assert runs == [[0, 1], [2], [3], [4, 5], [6]]
+    assert all(len({lengths[i] for i in run}) == 1 for run in runs)
