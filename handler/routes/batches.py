@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,7 +22,7 @@ from handler.batch.table import owner_of
 from handler.offload import off_loop
 from handler.routes.common import authenticate
 from handler.routes.files import int_param
-from handler.routes.json import json_response
+from handler.routes.json import json_object, json_response
 
 ENDPOINTS = ("/v1/embeddings",)
 # OpenAI's metadata limits: 16 pairs, keys up to 64 characters, values up to 512.
@@ -63,12 +62,7 @@ def _metadata(raw: Any) -> dict[str, str] | None:
 
 
 def parse_create(raw: bytes) -> tuple[str, str, str, dict[str, str] | None]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise errors.malformed_json() from None
-    if not isinstance(body, dict):
-        raise errors.invalid("The request body must be a JSON object.")
+    body = json_object(raw)
     input_file_id = _string(body, "input_file_id")
     endpoint = _string(body, "endpoint")
     if endpoint not in ENDPOINTS:

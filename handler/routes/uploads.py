@@ -13,7 +13,6 @@ import re
 import time
 from typing import Any
 
-import orjson
 from fastapi import APIRouter
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -37,7 +36,7 @@ from handler.batch.uploads import (
 from handler.offload import off_loop
 from handler.routes.common import authenticate
 from handler.routes.files import MAX_FILENAME_CHARS
-from handler.routes.json import json_response
+from handler.routes.json import json_object, json_response
 
 log = logging.getLogger(__name__)
 MAX_MIME_CHARS = 255
@@ -46,16 +45,6 @@ MAX_ID_CHARS = 64  # ours are 31; a longer one is a 404 without a lookup
 MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
 # OpenAI's bounds for expires_after.seconds (accepted, not applied: see the README).
 EXPIRES_AFTER_SECONDS = (3600, 2_592_000)
-
-
-def _json_object(raw: bytes) -> dict[str, Any]:
-    try:
-        body = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise errors.malformed_json() from None
-    if not isinstance(body, dict):
-        raise errors.invalid("The request body must be a JSON object.")
-    return body
 
 
 def _text(body: dict[str, Any], name: str, limit: int) -> str:
@@ -69,7 +58,7 @@ def _text(body: dict[str, Any], name: str, limit: int) -> str:
 
 def parse_create(raw: bytes, max_bytes: int) -> tuple[int, str, str, str]:
     """(bytes, filename, purpose, mime_type) from a create request's JSON body."""
-    body = _json_object(raw)
+    body = json_object(raw)
     size = body.get("bytes")
     if size is None:
         raise errors.missing_parameter("bytes")
@@ -103,7 +92,7 @@ def parse_create(raw: bytes, max_bytes: int) -> tuple[int, str, str, str]:
 
 def parse_complete(raw: bytes, max_parts: int) -> tuple[list[str], str | None]:
     """(part_ids, md5) from a complete request's JSON body."""
-    body = _json_object(raw)
+    body = json_object(raw)
     part_ids = body.get("part_ids")
     if part_ids is None:
         raise errors.missing_parameter("part_ids")
