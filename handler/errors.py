@@ -92,11 +92,20 @@ def unsupported_media_type(content_type: str) -> APIError:
     )
 
 
-def body_too_large(size: int, limit: int) -> APIError:
+def body_too_large(size: int, limit: int, path: str = "") -> APIError:
+    """The 413 for a body over MAX_BODY_BYTES, with the advice that fits the route."""
+    if "/v1/uploads" in path:
+        advice = (
+            "Send the file in smaller parts: on this service a part of at most 4 MiB "
+            "(openai-python: upload_file_chunked(..., part_size=4 * 1024 * 1024))."
+        )
+    elif "/v1/files" in path:
+        advice = "Send a larger file through the Uploads API (/v1/uploads)."
+    else:
+        advice = "Send fewer or shorter inputs per request."
     return APIError(
         413,
-        f"The request body ({size} bytes) exceeds the limit of {limit} bytes. "
-        "Send fewer or shorter inputs per request.",
+        f"The request body ({size} bytes) exceeds the limit of {limit} bytes. {advice}",
         code="request_too_large",
     )
 

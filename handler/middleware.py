@@ -108,7 +108,8 @@ class RequestContextMiddleware:
         limit = self.max_body_bytes
         declared = _content_length(scope)
         if declared is not None and declared > limit:
-            await error_response(body_too_large(declared, limit))(scope, receive, send_with_headers)
+            too_large = body_too_large(declared, limit, scope.get("path", ""))
+            await error_response(too_large)(scope, receive, send_with_headers)
             return
 
         received = 0
@@ -119,7 +120,7 @@ class RequestContextMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise body_too_large(received, limit)
+                    raise body_too_large(received, limit, scope.get("path", ""))
             return message
 
         try:

@@ -351,6 +351,23 @@ def test_oversized_body_is_413(make_app: Callable[..., FastAPI]) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("path", "advice"),
+    [
+        ("/v1/uploads/upload_x/parts", "part_size=4 * 1024 * 1024"),
+        ("/v1/files", "through the Uploads API (/v1/uploads)"),
+    ],
+)
+def test_an_oversized_file_body_is_told_how_to_send_it(
+    make_app: Callable[..., FastAPI], path: str, advice: str
+) -> None:
+    with TestClient(make_app(max_body_bytes=2048)) as small:
+        response = small.post(path, files={"data": ("part", b"x" * 4096)})
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "request_too_large" and advice in error["message"]
+
+
 def test_response_over_the_lambda_limit_is_413(make_app: Callable[..., FastAPI]) -> None:
     request = {"input": [f"text number {i}" for i in range(10)], "model": ALIAS}
     with TestClient(make_app(max_response_bytes=40_000)) as small:
