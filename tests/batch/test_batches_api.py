@@ -14,6 +14,7 @@ import openai
 import orjson
 import pytest
 from batch_support import MODEL, Stack, jsonl, request_line, wait_for
+from openai.types import Batch
 
 pytestmark = pytest.mark.integration
 
@@ -44,6 +45,23 @@ def upload(client: openai.OpenAI, data: bytes) -> str:
     return client.files.create(file=("batch.jsonl", io.BytesIO(data)), purpose="batch").id
 
 
+def submit(client: openai.OpenAI, data: bytes, **extra: Any) -> Batch:
+    """Upload `data` and create a 24 h embeddings batch on it; the Batch object."""
+    return client.batches.create(
+        input_file_id=upload(client, data),
+        endpoint="/v1/embeddings",
+        completion_window="24h",
+        **extra,
+    )
+
+
+def planned_shards(stack: Stack) -> list[dict[str, Any]]:
+    """Run the one plan message on the queue; its shard messages' bodies, by shard."""
+    [plan] = stack.receive()
+    stack.worker().handle(orjson.loads(plan["Body"]))
+    return sorted((orjson.loads(m["Body"]) for m in stack.receive()), key=lambda b: b["shard"])
+
+
 def output_lines(client: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
     assert file_id is not None
     return [orjson.loads(line) for line in client.files.content(file_id).content.splitlines()]
@@ -64,12 +82,7 @@ def test_ten_thousand_lines_match_the_synchronous_route(stack: Stack) -> None:
     # by two workers polling the queue
     rows = corpus_rows(LINES, "base64")
     stack.start_workers(2)
-    batch = client.batches.create(
-        input_file_id=upload(client, jsonl(rows)),
-        endpoint="/v1/embeddings",
-        completion_window="24h",
-        metadata={"run": "ten-thousand"},
-    )
+    batch = submit(client, jsonl(rows), metadata={"run": "ten-thousand"})
     assert batch.status == "validating" and batch.metadata == {"run": "ten-thousand"}
 
     done = wait_for(client, batch.id, ("completed", "failed"))
@@ -134,11 +147,7 @@ def test_malformed_lines_go_to_the_error_file_and_the_rest_complete(stack: Stack
         orjson.dumps(request_line("ok-2", {**good, "dimensions": 8, "encoding_format": "base64"})),
     ]
     stack.start_workers(1)
-    batch = client.batches.create(
-        input_file_id=upload(client, b"\n".join(lines) + b"\n"),
-        endpoint="/v1/embeddings",
-        completion_window="24h",
-    )
+    batch = submit(client, b"\n".join(lines) + b"\n")
     done = wait_for(client, batch.id, ("completed", "failed"))
 
     assert done.status == "completed"
@@ -189,11 +198,7 @@ def test_a_duplicated_message_a_worker_killed_mid_shard_or_a_ledger_down_change_
 
     client = stack.client()
     rows = corpus_rows(350)  # 4 shards of up to 100 lines
-    batch = client.batches.create(
-        input_file_id=upload(client, jsonl(rows)),
-        endpoint="/v1/embeddings",
-        completion_window="24h",
-    )
+    batch = submit(client, jsonl(rows))
     # the plan message, handled twice (SQS delivers at least once)
     [plan] = stack.receive()
     stack.worker().handle(orjson.loads(plan["Body"]))
@@ -231,14 +236,8 @@ def test_a_duplicated_message_a_worker_killed_mid_shard_or_a_ledger_down_change_
 def test_cancel_stops_new_shards_and_keeps_partial_results(stack: Stack) -> None:
     client = stack.client()
     rows = corpus_rows(300)  # 3 shards
-    batch = client.batches.create(
-        input_file_id=upload(client, jsonl(rows)),
-        endpoint="/v1/embeddings",
-        completion_window="24h",
-    )
-    [plan] = stack.receive()
-    stack.worker().handle(orjson.loads(plan["Body"]))
-    shards = sorted((orjson.loads(m["Body"]) for m in stack.receive()), key=lambda b: b["shard"])
+    batch = submit(client, jsonl(rows))
+    shards = planned_shards(stack)
     stack.worker().handle(shards[0])  # one shard finished before the cancel
 
     cancelling = client.batches.cancel(batch.id)
@@ -257,11 +256,7 @@ def test_cancel_stops_new_shards_and_keeps_partial_results(stack: Stack) -> None
 
 def test_cancel_before_planning(stack: Stack) -> None:
     client = stack.client()
-    batch = client.batches.create(
-        input_file_id=upload(client, jsonl(corpus_rows(5))),
-        endpoint="/v1/embeddings",
-        completion_window="24h",
-    )
+    batch = submit(client, jsonl(corpus_rows(5)))
     assert client.batches.cancel(batch.id).status == "cancelling"
     stack.start_workers(1)
     done = wait_for(client, batch.id, ("cancelled",), timeout=60)
@@ -271,11 +266,7 @@ def test_cancel_before_planning(stack: Stack) -> None:
 def test_a_completed_batch_cannot_be_cancelled(stack: Stack) -> None:
     client = stack.client()
     stack.start_workers(1)
-    batch = client.batches.create(
-        input_file_id=upload(client, jsonl(corpus_rows(3))),
-        endpoint="/v1/embeddings",
-        completion_window="24h",
-    )
+    batch = submit(client, jsonl(corpus_rows(3)))
     wait_for(client, batch.id, ("completed",), timeout=120)
     with pytest.raises(openai.ConflictError):
         client.batches.cancel(batch.id)
@@ -365,9 +356,7 @@ def test_bad_create_requests_get_openai_errors(
 def test_a_file_that_cannot_be_a_batch_fails_it(stack: Stack, data: bytes, code: str) -> None:
     client = stack.client()
     stack.start_workers(1)
-    batch = client.batches.create(
-        input_file_id=upload(client, data), endpoint="/v1/embeddings", completion_window="24h"
-    )
+    batch = submit(client, data)
     failed = wait_for(client, batch.id, ("failed",), timeout=60)
     assert failed.failed_at and failed.errors is not None and failed.errors.data
     assert failed.errors.data[0].code == code
@@ -380,14 +369,8 @@ def test_a_batch_past_its_window_expires_keeping_the_finished_lines(stack: Stack
 
     client = stack.client()
     rows = corpus_rows(250)  # 3 shards
-    batch = client.batches.create(
-        input_file_id=upload(client, jsonl(rows)),
-        endpoint="/v1/embeddings",
-        completion_window="24h",
-    )
-    [plan] = stack.receive()
-    stack.worker().handle(orjson.loads(plan["Body"]))
-    shards = sorted((orjson.loads(m["Body"]) for m in stack.receive()), key=lambda b: b["shard"])
+    batch = submit(client, jsonl(rows))
+    shards = planned_shards(stack)
     stack.worker().handle(shards[0])  # in time
     late = dataclasses.replace(stack.worker(), clock=lambda: time.time() + 25 * 3600)
     for body in shards[1:]:
