@@ -114,7 +114,7 @@ class DynamoDBLocal(LocalService):
             self._spawn(command, log, cwd=home)
         client = self.client("dynamodb", max_attempts=1)  # poll, don't back off
         hint = f"see {self.log_path}"
-        self._wait_ready(lambda: bool(client.list_tables() or True), timeout, lambda: hint)
+        self._wait_ready(lambda: "TableNames" in client.list_tables(), timeout, lambda: hint)
         return self
 
     def client(self, service: str = "dynamodb", max_attempts: int = 3, **config: Any) -> Any:
