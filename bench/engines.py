@@ -50,7 +50,7 @@ def load_onnx(model_path: Path, tokenizer_path: Path, threads: int, max_tokens: 
     embedder = Embedder(
         manifest, Tokenizer.from_file(str(tokenizer_path)), session, batch_size=BATCH_SIZE
     )
-    return lambda texts: embedder.embed(list(texts), truncate=True).vectors
+    return lambda texts: embedder.embed(list(texts), long_inputs="truncate").vectors
 
 
 def load_sentence_transformers(st_dir: Path, threads: int) -> Embed:

@@ -7,22 +7,25 @@ Public API (the handler, the benchmarks and the deployment checks call these):
   reads `model_dir/manifest.json` through `handler.artifact.load_manifest` (sha256-verified
   unless verify=False), the `tokenizers` Tokenizer from tokenizer.json and an ONNX Runtime
   session over model.onnx. Raises `handler.artifact.ArtifactError` for a bad artifact.
-- `Embedder.embed(inputs, truncate=False) -> EmbeddingResult`: `inputs` is a sequence of
-  strings or a sequence of token-id sequences (the model's own tokenizer ids). Returns vectors
-  (float32, shape (n, dimensions), in input order, L2-normalised if the manifest says so) and
-  per-input token counts (special tokens included, i.e. the attention mask's sum).
-  Raises `InputTooLongError` for an input over `max_input_tokens` unless truncate=True (then it
-  is cut to fit, keeping the final [SEP]), `TokenIdError` for an id outside the vocabulary and
-  `EmptyInputError` for an empty input.
+- `Embedder.embed(inputs, long_inputs="reject", max_pooled_tokens=8192) -> EmbeddingResult`:
+  `inputs` is a sequence of strings or a sequence of token-id sequences (the model's own
+  tokenizer ids). Returns vectors (float32, shape (n, dimensions), in input order,
+  L2-normalised if the manifest says so) and per-input token counts (special tokens included).
+  An input over the model's window (`max_input_tokens`) is, by `long_inputs`:
+  "reject": an `InputTooLongError`; "truncate": cut to the window, keeping the final [SEP];
+  "pool": embedded as windows whose pooled vectors are combined (see `windows` and
+  `combine_windows`), up to `max_pooled_tokens` (OpenAI's 8,192), past which it is an
+  `InputTooLongError`. `TokenIdError` for an id outside the vocabulary and `EmptyInputError`
+  for an empty input.
 - `Embedder.tokenize(...) -> Tokenized` and `Embedder.run(tokenized) -> ndarray` are the two
   halves of `embed`, so a caller can check request-wide token limits before running the model.
 - `truncate_dimensions(vectors, n)`: keep the first n dimensions and L2-renormalise.
 
-Compute path: tokenize -> sort by length -> runs of at most `batch_size` texts and
+Compute path: tokenize -> cut long inputs into windows -> sort rows by length -> runs of at most `batch_size` texts and
 `batch_tokens` padded tokens, each padded to its longest member (on arm64: texts of one length
-per run, see PADDING_CHANGES_BITS) -> ONNX run -> pool with the attention mask -> normalise ->
+per run, see PADDING_CHANGES_BITS) -> ONNX run -> pool with the attention mask -> combine each input's windows -> normalise ->
 restore input order. The artifact is batch-invariant, so how a request is cut into runs
-changes its speed, never its vectors.
+changes its speed, never its vectors; a window is one more row, so that holds for long inputs.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from handler.artifact import ArtifactError, Manifest, load_manifest
+from handler.settings import LONG_INPUT_MODES, OPENAI_MAX_INPUT_TOKENS
 
 Inputs = Sequence[str] | Sequence[Sequence[int]]
 # Padded tokens per model run. A run's activations (tokens x 1,536 floats in the feed-forward
@@ -49,6 +53,11 @@ BATCH_TOKENS = 256
 # There, runs hold texts of one length only, so a vector never depends on its batch-mates.
 # On x86 padding was measured bit-neutral (the build's gate), so runs mix lengths.
 PADDING_CHANGES_BITS = platform.machine().lower() in ("aarch64", "arm64")
+MAX_POOLED_TOKENS = OPENAI_MAX_INPUT_TOKENS
+# Tokens a window shares with the one before it. Measured on the long-document retrieval set
+# (model_artifacts/long_inputs.py, README "Long inputs"): overlap bought no recall there, and
+# costs compute, so windows do not overlap.
+WINDOW_OVERLAP = 0
 
 
 class InputError(ValueError):
@@ -82,6 +91,7 @@ class TokenIdError(InputError):
 class Tokenized:
     ids: list[list[int]]  # per input, special tokens included, after any truncation
     truncated: int  # how many inputs were cut to max_input_tokens
+    pooled: int = 0  # how many inputs will be embedded as more than one window
 
     @property
     def token_counts(self) -> list[int]:
@@ -91,8 +101,9 @@ class Tokenized:
 @dataclass(frozen=True)
 class EmbeddingResult:
     vectors: np.ndarray  # (n, dimensions) float32, input order
-    token_counts: list[int]  # per input, = attention-mask sum
+    token_counts: list[int]  # per input, special tokens included (all of it, when pooled)
     truncated: int
+    pooled: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -113,6 +124,45 @@ def pool(hidden: np.ndarray, mask: np.ndarray, mode: str) -> np.ndarray:
     if mode == "max":
         return np.where(weights[..., None] > 0, hidden, -np.inf).max(axis=1)
     raise ValueError(f"unknown pooling mode {mode!r}")
+
+
+def windows(
+    ids: Sequence[int], window: int, overlap: int, cls: int | None, sep: int | None
+) -> list[list[int]]:
+    """An over-long input's rows: `[CLS] + up to window-2 tokens + [SEP]` each (without special
+    tokens when the model has none), consecutive windows sharing `overlap` tokens. Every token
+    lands in some window; a tail that only repeats the previous window's overlap is dropped."""
+    body = list(ids)
+    if cls is not None and body and body[0] == cls:
+        body = body[1:]
+    if sep is not None and body and body[-1] == sep:
+        body = body[:-1]
+    head = [cls] if cls is not None else []
+    tail = [sep] if sep is not None else []
+    size = window - len(head) - len(tail)
+    if size < 1 or not 0 <= overlap < size:
+        raise ValueError(f"window {window} with overlap {overlap} holds no new tokens")
+    out = []
+    for start in range(0, len(body), size - overlap):
+        out.append(head + body[start : start + size] + tail)
+        if start + size >= len(body):
+            break
+    return out
+
+
+def combine_windows(pooled: np.ndarray, lengths: Sequence[int], mode: str) -> np.ndarray:
+    """One input's vector from its windows' pooled (not yet normalised) vectors, as if pooled
+    over every window's tokens at once: "mean" is the token-weighted mean (each window weighs
+    its attention-mask sum), "max" the elementwise max, and "cls", which has no whole-input
+    token, the token-weighted mean of the windows' [CLS] states, so a short tail window
+    counts for what it holds (README "Long inputs"). Summed in window order: deterministic."""
+    if mode == "max":
+        return np.asarray(pooled.max(axis=0))
+    if mode not in ("mean", "cls"):
+        raise ValueError(f"unknown pooling mode {mode!r}")
+    weights = np.asarray(lengths, dtype=np.float64)[:, None]
+    mean = (pooled.astype(np.float64) * weights).sum(axis=0) / weights.sum()
+    return np.asarray(mean, dtype=pooled.dtype)
 
 
 def l2_normalize(vectors: np.ndarray) -> np.ndarray:
@@ -228,15 +278,22 @@ class Embedder:
         invariance = self.manifest.extra.get("invariance") or {}
         return bool(invariance.get("batch_invariant", False))
 
-    def tokenize(self, inputs: Inputs, truncate: bool = False) -> Tokenized:
+    def tokenize(
+        self,
+        inputs: Inputs,
+        long_inputs: str = "reject",
+        max_pooled_tokens: int = MAX_POOLED_TOKENS,
+    ) -> Tokenized:
         """Token ids per input with special tokens; see the module docstring for errors."""
+        if long_inputs not in LONG_INPUT_MODES:
+            raise ValueError(f"long_inputs must be one of {LONG_INPUT_MODES}, got {long_inputs!r}")
         if not inputs:
             return Tokenized(ids=[], truncated=0)
         if isinstance(inputs[0], str):
             ids = self._encode_texts(inputs)  # type: ignore[arg-type]
         else:
             ids = self._wrap_token_ids(inputs)  # type: ignore[arg-type]
-        return self._fit_lengths(ids, truncate)
+        return self._fit_lengths(ids, long_inputs, max_pooled_tokens)
 
     def _encode_texts(self, texts: Sequence[str]) -> list[list[int]]:
         for index, text in enumerate(texts):
@@ -265,28 +322,63 @@ class Embedder:
             wrapped.append(row)
         return wrapped
 
-    def _fit_lengths(self, ids: list[list[int]], truncate: bool) -> Tokenized:
-        limit = self.max_input_tokens
-        truncated = 0
+    def _fit_lengths(
+        self, ids: list[list[int]], long_inputs: str, max_pooled_tokens: int
+    ) -> Tokenized:
+        window = self.max_input_tokens
+        limit = max(window, max_pooled_tokens) if long_inputs == "pool" else window
+        truncated = pooled = 0
         for index, row in enumerate(ids):
-            if len(row) <= limit:
+            if len(row) <= window:
                 continue
-            if not truncate:
+            if len(row) > limit and long_inputs != "truncate":
                 raise InputTooLongError(index, len(row), limit)
+            if long_inputs == "pool":
+                pooled += 1
+                continue
             ends_with_sep = self._add_special and self._sep is not None and row[-1] == self._sep
-            ids[index] = row[: limit - 1] + [row[-1]] if ends_with_sep else row[:limit]
+            ids[index] = row[: window - 1] + [row[-1]] if ends_with_sep else row[:window]
             truncated += 1
-        return Tokenized(ids=ids, truncated=truncated)
+        return Tokenized(ids=ids, truncated=truncated, pooled=pooled)
+
+    def windows(self, ids: Sequence[int]) -> list[list[int]]:
+        """The rows an input runs as: itself when it fits the window, else its windows."""
+        if len(ids) <= self.max_input_tokens:
+            return [list(ids)]
+        cls, sep = (self._cls, self._sep) if self._add_special else (None, None)
+        return windows(ids, self.max_input_tokens, WINDOW_OVERLAP, cls, sep)
 
     def run(self, tokenized: Tokenized) -> np.ndarray:
         """Vectors (n, dimensions) float32 in input order."""
-        ids = tokenized.ids
-        out = np.empty((len(ids), self.dimensions), dtype=np.float32)
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        lengths = [len(row) for row in ids]
+        rows: list[list[int]] = []
+        spans: list[tuple[int, int]] = []  # each input's rows: rows[start:end]
+        for ids in tokenized.ids:
+            start = len(rows)
+            rows.extend(self.windows(ids))
+            spans.append((start, len(rows)))
+        pooled = self.run_rows(rows)
+        if len(rows) == len(spans):
+            vectors = pooled
+        else:
+            vectors = np.empty((len(spans), self.dimensions), dtype=np.float32)
+            for i, (start, end) in enumerate(spans):
+                if end - start == 1:
+                    vectors[i] = pooled[start]
+                else:
+                    lengths = [len(row) for row in rows[start:end]]
+                    vectors[i] = combine_windows(pooled[start:end], lengths, self.manifest.pooling)
+        if self.manifest.normalize:
+            vectors = l2_normalize(vectors)
+        return np.asarray(vectors, dtype=np.float32)
+
+    def run_rows(self, rows: list[list[int]]) -> np.ndarray:
+        """Pooled, not yet normalised, vectors of rows that each fit the window, in row order."""
+        out = np.empty((len(rows), self.dimensions), dtype=np.float32)
+        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
+        lengths = [len(row) for row in rows]
         runs = batches(order, lengths, self.batch_size, self.batch_tokens, self.exact_lengths)
-        for rows in runs:
-            out[rows] = self._run_batch([ids[i] for i in rows])
+        for run in runs:
+            out[run] = self._run_batch([rows[i] for i in run])
         return out
 
     def _run_batch(self, batch: list[list[int]]) -> np.ndarray:
@@ -303,17 +395,20 @@ class Embedder:
         }
         feeds = {name: available[name] for name in self.manifest.onnx_inputs}
         hidden = self.session.run([self.manifest.onnx_output], feeds)[0]
-        pooled = pool(hidden, mask, self.manifest.pooling)
-        if self.manifest.normalize:
-            pooled = l2_normalize(pooled)
-        return np.asarray(pooled, dtype=np.float32)
+        return np.asarray(pool(hidden, mask, self.manifest.pooling), dtype=np.float32)
 
-    def embed(self, inputs: Inputs, truncate: bool = False) -> EmbeddingResult:
-        tokenized = self.tokenize(inputs, truncate=truncate)
+    def embed(
+        self,
+        inputs: Inputs,
+        long_inputs: str = "reject",
+        max_pooled_tokens: int = MAX_POOLED_TOKENS,
+    ) -> EmbeddingResult:
+        tokenized = self.tokenize(inputs, long_inputs, max_pooled_tokens)
         return EmbeddingResult(
             vectors=self.run(tokenized),
             token_counts=tokenized.token_counts,
             truncated=tokenized.truncated,
+            pooled=tokenized.pooled,
         )
 
 

@@ -27,9 +27,10 @@ def checked_dimensions(requested: int | None, embedder: Embedder, served_model: 
 def tokenized_within_limits(
     inputs: Inputs, embedder: Embedder, settings: Settings
 ) -> tuple[Tokenized, int]:
-    """The inputs tokenized (or cut, with TRUNCATE_INPUTS) and the request's prompt tokens;
-    a 400 over MAX_TOKENS_PER_REQUEST. The embedder raises its InputErrors per input."""
-    tokenized = embedder.tokenize(inputs, truncate=settings.truncate_inputs)
+    """The inputs tokenized (long ones windowed or cut, by LONG_INPUTS) and the request's
+    prompt tokens, every token of every input; a 400 over MAX_TOKENS_PER_REQUEST. The embedder
+    raises its InputErrors per input."""
+    tokenized = embedder.tokenize(inputs, settings.long_input_mode, settings.max_input_tokens)
     prompt_tokens = sum(tokenized.token_counts)
     if prompt_tokens > settings.max_request_tokens:
         raise invalid(

@@ -31,6 +31,13 @@ MAX_KEY_CACHE_SECONDS = 300
 MIN_USAGE_TTL_DAYS = 15
 
 
+# What an input longer than the model's window gets (handler/embedder.py): its windows pooled
+# into one vector, cut to the window, or OpenAI's 400.
+LONG_INPUT_MODES = ("pool", "truncate", "reject")
+# OpenAI's limit per input: with LONG_INPUTS=pool, the longest input accepted.
+OPENAI_MAX_INPUT_TOKENS = 8192
+
+
 class SettingsError(ValueError):
     """An environment variable holds a value the function cannot run with."""
 
@@ -73,6 +80,17 @@ def _env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise SettingsError(f"{name}={raw!r} is not a boolean (true/false)")
+
+
+def _env_choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = _env_str(env, name, default).lower()
+    if value and value not in choices:
+        raise SettingsError(f"{name}={value!r} must be one of {', '.join(choices)}")
+    return value
+
+
+def _env_long_inputs(env: Mapping[str, str], name: str, default: str) -> str:
+    return _env_choice(env, name, default, LONG_INPUT_MODES)
 
 
 def _env_aliases(
@@ -135,9 +153,18 @@ class Settings:
     model_aliases: tuple[str, ...] = field(
         default=(), metadata=env_var("MODEL_ALIASES", _env_aliases)
     )
-    # OpenAI answers an over-long input with a 400; True truncates it to the model's max tokens
-    # instead and counts the truncated inputs in the x-truncated-inputs response header.
+    # An input over the model's window (256 tokens for the default model): "pool" (default)
+    # embeds it as windows pooled into one vector, up to MAX_TOKENS_PER_INPUT, and counts them
+    # in the x-pooled-inputs header; "truncate" cuts it to the window (x-truncated-inputs);
+    # "reject" answers OpenAI's 400 context_length_exceeded. Unset: see long_input_mode.
+    long_inputs: str = field(default="", metadata=env_var("LONG_INPUTS", _env_long_inputs))
+    # The older switch, kept as an alias: true means LONG_INPUTS=truncate.
     truncate_inputs: bool = field(default=False, metadata=env_var("TRUNCATE_INPUTS", _env_bool))
+    # The longest input LONG_INPUTS=pool accepts, special tokens included (OpenAI's 8,192).
+    max_input_tokens: int = field(
+        default=OPENAI_MAX_INPUT_TOKENS,
+        metadata=env_var("MAX_TOKENS_PER_INPUT", _env_int, minimum=1, maximum=65_536),
+    )
     # OpenAI's request limits: inputs per request and tokens summed over a request.
     max_inputs: int = field(
         default=2048, metadata=env_var("MAX_INPUTS_PER_REQUEST", _env_int, minimum=1)
@@ -256,6 +283,11 @@ class Settings:
         default=30, metadata=env_var("BATCH_FILE_RETENTION_DAYS", _env_int, minimum=1)
     )
 
+    @property
+    def long_input_mode(self) -> str:
+        """LONG_INPUTS when set, else "truncate" under TRUNCATE_INPUTS=true, else "pool"."""
+        return self.long_inputs or ("truncate" if self.truncate_inputs else "pool")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Settings from `env` (default os.environ); raises SettingsError on a bad value."""
@@ -270,6 +302,10 @@ class Settings:
         if len(namespace) > 255 or namespace.startswith("AWS/") or ":" in namespace:
             # CloudWatch's rules for a custom namespace; a bad one would drop every metric.
             raise SettingsError(f"METRICS_NAMESPACE={namespace!r} is not a custom namespace")
+        if settings.truncate_inputs and settings.long_inputs not in ("", "truncate"):
+            raise SettingsError(
+                f"TRUNCATE_INPUTS=true contradicts LONG_INPUTS={settings.long_inputs}: set one"
+            )
         if not settings.api_base_path.startswith("/"):
             raise SettingsError(f"API_BASE_PATH={settings.api_base_path!r} must start with '/'")
         return settings

@@ -42,7 +42,7 @@ def warm(embedder: Embedder) -> None:
     """Run a short and a full-length input through tokenizer and model."""
     started = time.perf_counter()
     long_text = " ".join(["warm"] * embedder.max_input_tokens)
-    embedder.embed(["warm up", long_text], truncate=True)
+    embedder.embed(["warm up", long_text], long_inputs="pool")
     log.info("snapstart: model warmed in %.0f ms", (time.perf_counter() - started) * 1000)
 
 

@@ -41,6 +41,7 @@ class LineResult:
     requested_model: str = ""
     user: str | None = None
     truncated: int = 0
+    pooled: int = 0
 
 
 def request_id(batch_id: str, line_no: int) -> str:
@@ -198,6 +199,7 @@ def embed_lines(
     merged = Tokenized(
         ids=[ids for line in prepared for ids in line.tokenized.ids],
         truncated=sum(line.tokenized.truncated for line in prepared),
+        pooled=sum(line.tokenized.pooled for line in prepared),
     )
     vectors = embedder.run(merged)
     results, at = [], 0
@@ -235,4 +237,5 @@ def _answer(
         requested_model=body.model,
         user=body.user,
         truncated=line.tokenized.truncated,
+        pooled=line.tokenized.pooled,
     )

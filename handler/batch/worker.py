@@ -292,6 +292,7 @@ def _usage(
         encoding_format=result.encoding_format,
         user=result.user,
         truncated_inputs=result.truncated,
+        pooled_inputs=result.pooled,
         latency_ms=round(latency_ms, 3),
         timestamp=time.time(),  # the ledger stamps its own clock
     )

@@ -30,6 +30,7 @@ from handler.usage.records import ANONYMOUS, UsageRecord
 
 router = APIRouter()
 TRUNCATED_HEADER = "x-truncated-inputs"
+POOLED_HEADER = "x-pooled-inputs"  # inputs embedded as more than one window (LONG_INPUTS=pool)
 # One model run at a time: the session's intra-op threads already use every core, so runs from
 # concurrent request threads only preempt each other (p99 under load doubled without it).
 # DynamoDB calls stay concurrent: they happen outside it.
@@ -85,8 +86,10 @@ def embed_request(request: Request, raw: bytes) -> Response:
         if refund is not None:  # no embeddings: no charge
             refund()
         raise
-    if settings.truncate_inputs:
+    if settings.long_input_mode == "truncate":
         headers[TRUNCATED_HEADER] = str(tokenized.truncated)
+    elif settings.long_input_mode == "pool":
+        headers[POOLED_HEADER] = str(tokenized.pooled)
 
     measured.usage_outcome = wired.recorder.record(
         UsageRecord(
@@ -101,6 +104,7 @@ def embed_request(request: Request, raw: bytes) -> Response:
             encoding_format=body.encoding_format,
             user=body.user,
             truncated_inputs=tokenized.truncated,
+            pooled_inputs=tokenized.pooled,
             latency_ms=round((time.perf_counter() - request.state.started) * 1000, 3),
             timestamp=time.time(),
         )

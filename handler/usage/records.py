@@ -56,7 +56,8 @@ class UsageRecord:
     latency_ms: float  # from request arrival to response body built
     timestamp: float  # epoch seconds (UTC) when the request finished
     requested_model: str | None = None  # what the client asked for (an alias, perhaps)
-    truncated_inputs: int = 0  # inputs cut to the model's limit (TRUNCATE_INPUTS=true)
+    truncated_inputs: int = 0  # inputs cut to the model's window (LONG_INPUTS=truncate)
+    pooled_inputs: int = 0  # inputs embedded as several windows (LONG_INPUTS=pool)
 
     def __post_init__(self) -> None:
         # Bound every string by construction (a frozen dataclass: set through object).

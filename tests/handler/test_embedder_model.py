@@ -74,7 +74,7 @@ def test_over_long_input_is_refused_or_truncated(embedder: Embedder) -> None:
     assert caught.value.index == 1
     assert caught.value.limit == limit
     assert caught.value.tokens > limit
-    result = embedder.embed(["short", long_text], truncate=True)
+    result = embedder.embed(["short", long_text], long_inputs="truncate")
     assert result.truncated == 1
     assert result.token_counts[1] == limit
     np.testing.assert_allclose(np.linalg.norm(result.vectors, axis=1), 1.0, rtol=1e-5)

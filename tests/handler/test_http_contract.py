@@ -238,11 +238,14 @@ def test_out_of_vocabulary_token_ids_point_langchain_users_at_the_fix(
     assert "check_embedding_ctx_length=False" in error["message"]
 
 
-def test_over_long_input_gets_openais_message(client: TestClient, embedder: Embedder) -> None:
+def test_over_long_input_gets_openais_message(
+    make_app: Callable[..., FastAPI], embedder: Embedder
+) -> None:
     limit = embedder.max_input_tokens
     text = "word " * (limit + 10)
     tokens = len(embedder.tokenizer.encode(text).ids)
-    response = client.post(URL, json={"input": ["ok", text], "model": ALIAS})
+    with TestClient(make_app(long_inputs="reject")) as rejecting:
+        response = rejecting.post(URL, json={"input": ["ok", text], "model": ALIAS})
     assert response.status_code == 400
     assert "x-truncated-inputs" not in response.headers
     assert response.json() == envelope(

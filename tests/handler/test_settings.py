@@ -16,6 +16,7 @@ def test_defaults_match_openai_limits_and_lambda() -> None:
     assert settings.model_dir == Path("/opt/model")
     assert (settings.max_inputs, settings.max_request_tokens) == (2048, 300_000)
     assert settings.truncate_inputs is False
+    assert settings.long_input_mode == "pool"
     assert settings.auth_enabled is True
     assert settings.max_response_bytes < 6_291_556
 

@@ -70,7 +70,7 @@ def test_shipped_tokenizer_truncates_at_max_input_tokens(
     assert encoding.ids[0] == manifest.special_tokens["cls_token_id"]
     assert encoding.ids[-1] == manifest.special_tokens["sep_token_id"]
     assert tokenizer.padding is None
-    vector = embedder.embed([long_text], truncate=True).vectors[0]
+    vector = embedder.embed([long_text], long_inputs="truncate").vectors[0]
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-5
 
 

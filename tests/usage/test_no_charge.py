@@ -155,7 +155,7 @@ def test_the_size_floor_never_exceeds_the_real_size(
     """The floor that refuses a float response early must be a floor for real vectors."""
     corpus = Path(__file__).resolve().parents[2] / "model_artifacts/corpus/heldout.txt"
     texts = corpus.read_text().splitlines()[:200] + ["a", "ok", "1", "!!!"]
-    vectors = embedder.embed(texts, truncate=True).vectors[:, :dimensions]
+    vectors = embedder.embed(texts, long_inputs="truncate").vectors[:, :dimensions]
     vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
     for fmt in ("float", "base64"):
         batches = [row[None, :] for row in vectors] + [vectors, np.tile(vectors, (12, 1))]
