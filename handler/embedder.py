@@ -21,11 +21,12 @@ Public API (the handler, the benchmarks and the deployment checks call these):
   halves of `embed`, so a caller can check request-wide token limits before running the model.
 - `truncate_dimensions(vectors, n)`: keep the first n dimensions and L2-renormalise.
 
-Compute path: tokenize -> cut long inputs into windows -> sort rows by length -> runs of at most `batch_size` texts and
-`batch_tokens` padded tokens, each padded to its longest member (on arm64: texts of one length
-per run, see PADDING_CHANGES_BITS) -> ONNX run -> pool with the attention mask -> combine each input's windows -> normalise ->
-restore input order. The artifact is batch-invariant, so how a request is cut into runs
-changes its speed, never its vectors; a window is one more row, so that holds for long inputs.
+Compute path: tokenize -> cut long inputs into windows -> sort rows by length -> runs of at
+most `batch_size` rows and `batch_tokens` padded tokens, each padded to its longest member (on
+arm64: rows of one length per run, see PADDING_CHANGES_BITS) -> ONNX run -> pool with the
+attention mask -> combine each input's windows -> normalise -> restore input order. The
+artifact is batch-invariant, so how a request is cut into runs changes its speed, never its
+vectors; a window is one more row, so that holds for long inputs too.
 """
 
 from __future__ import annotations
