@@ -248,6 +248,7 @@ class Embedder:
         self.batch_size = batch_size
         self.batch_tokens = batch_tokens
         self.exact_lengths = PADDING_CHANGES_BITS if exact_lengths is None else exact_lengths
+        self.window_overlap = WINDOW_OVERLAP  # the long-input study varies it
         special = manifest.special_tokens
         self._add_special = bool(special.get("add_special_tokens", True))
         self._cls: int | None = special.get("cls_token_id")
@@ -347,7 +348,7 @@ class Embedder:
         if len(ids) <= self.max_input_tokens:
             return [list(ids)]
         cls, sep = (self._cls, self._sep) if self._add_special else (None, None)
-        return windows(ids, self.max_input_tokens, WINDOW_OVERLAP, cls, sep)
+        return windows(ids, self.max_input_tokens, self.window_overlap, cls, sep)
 
     def run(self, tokenized: Tokenized) -> np.ndarray:
         """Vectors (n, dimensions) float32 in input order."""

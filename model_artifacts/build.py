@@ -108,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
             write_manifest(staging, manifest)  # the gate embeds through handler.embedder
             figures = pipeline.evaluate(source, staging, Path(work), read_lines(HELDOUT))
         report(figures)
-        failures = figures["fidelity"].failures() + figures["invariance"].failures()
+        failures = [
+            *figures["fidelity"].failures(),
+            *figures["invariance"].failures(),
+            *figures["long_inputs"].failures(),
+        ]
         if failures:
             print("make model: GATE MISSED: " + "; ".join(failures), file=sys.stderr)
             return 1
@@ -142,6 +146,7 @@ def measured(figures: dict[str, Any]) -> dict[str, Any]:
             "corpus": "model_artifacts/corpus/heldout.txt",
             "reference": "each text embedded alone, 1 thread",
         },
+        "long_inputs": figures["long_inputs"].as_dict(),
         "speed": figures["speed"],
     }
 
@@ -157,6 +162,17 @@ def report(figures: dict[str, Any]) -> None:
         f"batch invariance over {inv.texts} texts, threads {inv.threads}, batch sizes "
         f"{inv.batch_sizes}: max |diff| {inv.max_abs_diff:.3g} vs alone, "
         f"{inv.identical_share:.1%} bit-identical"
+    )
+    long = figures["long_inputs"]
+    print(
+        f"long inputs, {long.documents} documents of {long.document_tokens['min']}-"
+        f"{long.document_tokens['max']} tokens, {long.queries} queries: "
+        + ", ".join(
+            f"{name} recall@1 {r['recall_at_1']:.3f} @10 {r['recall_at_10']:.3f}"
+            for name, r in long.recall.items()
+        )
+        + f"; int8 vs fp32 pooled mean cosine {long.fidelity['mean_cosine']:.4f}, min "
+        f"{long.fidelity['min_cosine']:.4f}; max |diff| {long.max_abs_diff:.3g}"
     )
     speed = figures["speed"]
     tps = speed["texts_per_second"]

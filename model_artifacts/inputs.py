@@ -21,6 +21,7 @@ SHARED_CODE = HERE.parent / "handler" / "embedder.py"
 CORPUS_DIR = HERE / "corpus"
 HELDOUT = CORPUS_DIR / "heldout.txt"
 CALIBRATION = CORPUS_DIR / "calibration.txt"
+LONGDOCS = CORPUS_DIR / "longdocs.jsonl"  # the long-input check (model_artifacts/long_inputs.py)
 # Packages whose versions change the bytes of the artifact or the reference it is gated on.
 PINNED = (
     "torch",
@@ -69,7 +70,7 @@ def inputs_key(source: Path, recipe: dict[str, Any], model_id: str) -> str:
         "recipe": recipe,
         "source": tree_hashes(source),
         "code": code,
-        "corpus": {p.name: sha256_file(p) for p in (HELDOUT, CALIBRATION)},
+        "corpus": {p.name: sha256_file(p) for p in (HELDOUT, CALIBRATION, LONGDOCS)},
         "tools": tool_versions(),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()

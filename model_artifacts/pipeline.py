@@ -19,6 +19,7 @@ from model_artifacts.embed import SESSION_LEVELS, load_tokenizer
 from model_artifacts.fidelity import measure
 from model_artifacts.inputs import CALIBRATION, read_lines
 from model_artifacts.invariance import measure_invariance
+from model_artifacts.long_inputs import measure_long_inputs
 from model_artifacts.recipe import SMOOTH_ALPHAS
 from model_artifacts.smooth import channel_amax
 from model_artifacts.speed import compare_texts_per_second
@@ -76,16 +77,48 @@ def build(source: SourceConfig, work: Path, target: Path) -> dict[str, Any]:
     }
 
 
-def reference_encoder(source: SourceConfig) -> Any:
+def reference_model(source: SourceConfig) -> Any:
     """sentence-transformers fp32 in torch, the reference the gate compares against."""
     import torch
     from sentence_transformers import SentenceTransformer
 
     torch.set_num_threads(THREADS)
-    model = SentenceTransformer(str(source.path), device="cpu")
+    return SentenceTransformer(str(source.path), device="cpu")
+
+
+def reference_encoder(source: SourceConfig, model: Any = None) -> Any:
+    """Texts -> the reference's sentence embeddings."""
+    model = model or reference_model(source)
 
     def encode(texts: list[str]) -> Any:
         return model.encode(list(texts), batch_size=BATCH_SIZE, convert_to_numpy=True)
+
+    return encode
+
+
+def reference_rows(source: SourceConfig, model: Any) -> Any:
+    """Token-id rows (windows) -> the reference's pooled vectors, before its Normalize: its own
+    Transformer and Pooling modules, fed the ids the served path feeds the int8 graph."""
+    import numpy as np
+    import torch
+
+    transformer, pooling = model[0], model[1]
+    pad = int(source.special_tokens["pad_token_id"])
+
+    def encode(rows: list[list[int]]) -> Any:
+        out = []
+        for start in range(0, len(rows), BATCH_SIZE):
+            chunk = rows[start : start + BATCH_SIZE]
+            ids = torch.full((len(chunk), max(map(len, chunk))), pad, dtype=torch.long)
+            mask = torch.zeros_like(ids)
+            for r, row in enumerate(chunk):
+                ids[r, : len(row)] = torch.tensor(row)
+                mask[r, : len(row)] = 1
+            features = {"input_ids": ids, "attention_mask": mask}
+            features["token_type_ids"] = torch.zeros_like(ids)
+            with torch.inference_mode():
+                out.append(pooling(transformer(features))["sentence_embedding"].numpy())
+        return np.concatenate(out).astype(np.float32)
 
     return encode
 
@@ -95,7 +128,8 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
 
     `staging` must already hold model.onnx, tokenizer.json and a manifest (without figures).
     """
-    reference = reference_encoder(source)
+    model = reference_model(source)
+    reference = reference_encoder(source, model)
     int8 = load_embedder(staging, threads=THREADS, batch_size=BATCH_SIZE)
     fp32 = Embedder(
         int8.manifest,
@@ -110,6 +144,14 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
         ),
         texts,
     )
+    long_inputs = measure_long_inputs(
+        int8,
+        reference_rows(source, model),
+        reference,
+        lambda threads, batch: load_embedder(
+            staging, threads=threads, batch_size=batch, verify=False
+        ),
+    )
     tps = compare_texts_per_second(
         {
             "int8_onnx": lambda t: int8.embed(t),
@@ -122,6 +164,7 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
     return {
         "fidelity": fidelity,
         "invariance": invariance,
+        "long_inputs": long_inputs,
         "speed": {
             "texts_per_second": {name: round(value, 1) for name, value in tps.items()},
             "int8_vs_torch": round(tps["int8_onnx"] / tps["torch_fp32"], 2),
