@@ -178,3 +178,63 @@ def test_llamaindex_openai_like_embedding(live_server: LiveServer, embedder: Emb
     expected = embedder.embed(TEXTS).vectors
     assert cosines([single], embedder.embed(TEXTS[1:2]).vectors).min() >= 0.9999
     assert cosines(batch, expected).min() >= 0.9999
+
+
+# Long inputs: the default LONG_INPUTS=pool embeds an input over the model's 256-token window as
+# pooled windows; clients send such inputs by default (LlamaIndex's nodes are 1,024 tokens).
+
+
+def long_document() -> str:
+    from model_artifacts.long_inputs import LongDocs
+
+    return max(LongDocs.read().documents, key=len)  # 7,905 tokens, cut by the splitter
+
+
+def assert_same_as_alone(got: list[list[float]], texts: list[str], embedder: Embedder) -> None:
+    alone = np.stack([embedder.embed([text], "pool").vectors[0] for text in texts])
+    assert np.abs(np.array(got, dtype=np.float32) - alone).max() <= 1e-6
+
+
+def test_llamaindex_ingests_default_sized_nodes(
+    live_server: LiveServer, embedder: Embedder
+) -> None:
+    from llama_index.core import Document
+    from llama_index.core.ingestion import IngestionPipeline
+    from llama_index.core.node_parser import SentenceSplitter
+    from llama_index.core.schema import MetadataMode
+    from llama_index.embeddings.openai_like import OpenAILikeEmbedding
+
+    with httpx.Client() as http:
+        embed_model = OpenAILikeEmbedding(
+            model_name=ALIAS, api_base=live_server.base_url, api_key=API_KEY, http_client=http
+        )
+        pipeline = IngestionPipeline(transformations=[SentenceSplitter(), embed_model])
+        nodes = pipeline.run(documents=[Document(text=long_document())])
+    texts = [node.get_content(metadata_mode=MetadataMode.EMBED) for node in nodes]
+    lengths = [len(embedder.tokenizer.encode(text).ids) for text in texts]
+    assert len(nodes) >= 4 and max(lengths) > 1024 > embedder.max_input_tokens
+    assert_same_as_alone([node.embedding for node in nodes], texts, embedder)  # type: ignore[misc]
+
+
+def test_langchain_and_openai_send_a_2000_token_input(
+    live_server: LiveServer, client: openai.OpenAI, embedder: Embedder
+) -> None:
+    from langchain_openai import OpenAIEmbeddings
+
+    document = long_document()
+    text = document[: embedder.tokenizer.encode(document).offsets[1999][1]]  # 2,000 tokens
+    assert 1990 <= len(embedder.tokenizer.encode(text).ids) <= 2010
+    with httpx.Client() as http:
+        embeddings = OpenAIEmbeddings(
+            model=ALIAS,
+            base_url=live_server.base_url,
+            api_key=API_KEY,  # type: ignore[arg-type]
+            check_embedding_ctx_length=False,
+            http_client=http,
+        )
+        from_langchain = embeddings.embed_documents([text, TEXTS[0]])
+    raw = client.embeddings.with_raw_response.create(model=ALIAS, input=[text, TEXTS[0]])
+    from_openai = [d.embedding for d in raw.parse().data]
+    assert raw.headers["x-pooled-inputs"] == "1"
+    assert_same_as_alone(from_langchain, [text, TEXTS[0]], embedder)
+    assert_same_as_alone(from_openai, [text, TEXTS[0]], embedder)
