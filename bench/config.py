@@ -61,6 +61,8 @@ class Sizes:
     batch_shard_lines: int  # lines per shard (one queue message)
     batch_rounds: int  # interleaved rounds per worker count (median quoted)
     batch_workers: str  # worker counts, comma-separated
+    long_rounds: int  # interleaved rounds of one 8,192-token input vs its tokens as short inputs
+    long_request_inputs: int  # 8,192-token inputs in the largest request (36 fill 300,000)
 
 
 FULL = Sizes(
@@ -80,6 +82,8 @@ FULL = Sizes(
     batch_shard_lines=100,
     batch_rounds=3,
     batch_workers="1,2,4",
+    long_rounds=5,
+    long_request_inputs=36,
 )
 SMOKE = Sizes(
     corpus_limit=64,
@@ -98,4 +102,6 @@ SMOKE = Sizes(
     batch_shard_lines=10,
     batch_rounds=1,
     batch_workers="1,2",
+    long_rounds=1,
+    long_request_inputs=2,
 )

@@ -259,6 +259,34 @@ def _memory(results: dict[str, Any]) -> list[str]:
     return lines + _table(header, body) + _failed(results, "memory")
 
 
+def _long_inputs(results: dict[str, Any]) -> list[str]:
+    part = results.get("long_inputs") or {}
+    lines = ["### Long inputs (LONG_INPUTS=pool)", ""]
+    body = [
+        [r["threads"], r["windows"], r["pooled_ms_per_1k_tokens"], r["short_ms_per_1k_tokens"],
+         r["pooled_vs_short"]]
+        for r in part.get("speed") or []
+    ]  # fmt: skip
+    header = ["threads", "windows", "pooled ms/1k tokens", "as short inputs", "ratio"]
+    lines += _table(header, body)
+    for name, r in (part.get("requests") or {}).items():
+        verdict = "fits" if r["fits_timeout"] else "does NOT fit"
+        lines.append(
+            f"- {name}: {r['inputs']} x 8,192 tokens ({r['tokens']} tokens) at {r['threads']} "
+            f"thread: {r['wall_s']} s, {verdict} the {part['timeout_s']} s timeout on this "
+            f"machine; peak RSS {r['peak_rss_mb']} MB ({r['rss_after_load_mb']} MB after load)"
+        )
+    if part.get("requests"):
+        lines += [
+            "",
+            f"The template's {part['template_memory_mb']} MB is {part['template_vcpus']} vCPU "
+            f"(one ONNX thread); REQUEST_TOKEN_BUDGET there is {part['request_token_budget']} "
+            "tokens: a request over it is a 400 before any model work.",
+            "",
+        ]
+    return lines + _failed(results, "long_inputs")
+
+
 def _load(results: dict[str, Any]) -> list[str]:
     r = results.get("load") or {}
     lines = [
@@ -443,6 +471,7 @@ def render(results: dict[str, Any]) -> str:
         _handler(results),
         _cold(results),
         _memory(results),
+        _long_inputs(results),
         _load(results),
         _usage(results),
         _metrics_overhead(results),

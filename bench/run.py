@@ -26,7 +26,7 @@ from bench.proc import run_worker
 
 SECTIONS = (
     "throughput", "bakeoff", "handler", "cold_start", "memory", "load", "usage_overhead",
-    "metrics_overhead", "cost", "batch",
+    "metrics_overhead", "cost", "batch", "long_inputs",
 )  # fmt: skip
 
 
@@ -136,7 +136,9 @@ def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
             env = {**service_env(paths), **stack.enter_context(dynamodb_local())}
         except Exception as exc:  # noqa: BLE001 - the sections that need it say why they failed
             reason = f"DynamoDB Local did not start: {type(exc).__name__}: {exc}"
-            for name in ("handler", "cold_start", "memory", "load", "usage_overhead"):
+            for name in (
+                "handler", "cold_start", "memory", "load", "usage_overhead", "long_inputs"
+            ):  # fmt: skip
                 section(results, name, _raise(reason), only)
         else:
             section(results, "handler", lambda: sections.handler_latency(sizes, env), only)
@@ -144,6 +146,7 @@ def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
             section(results, "memory", lambda: sections.memory(sizes, st_dir, env), only)
             section(results, "load", lambda: load_section(sizes, env), only)
             section(results, "usage_overhead", lambda: usage.overhead(sizes, env), only)
+            section(results, "long_inputs", lambda: sections.long_inputs(sizes, env), only)
     section(results, "metrics_overhead", lambda: metrics_overhead(sizes), only)
     section(results, "cost", lambda: cost_section(results), only)
     section(results, "batch", lambda: batch_section(sizes), only)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from bench.config import CORPUS, EXPORT_PY, SERVICE_PY, THREADS, Sizes
+from bench.config import CORPUS, EXPORT_PY, LAMBDA_MB_PER_VCPU, SERVICE_PY, THREADS, Sizes
+from bench.cost import configured_memory_mb, parameter_default
 from bench.proc import run_worker, time_to_first_line
 from bench.stats import median
+from handler.settings import request_token_budget_for
 
 PHASES = ("import_s", "load_s", "first_answer_s")
 
@@ -69,3 +71,43 @@ def memory(sizes: Sizes, st_dir: Path, env: dict[str, str]) -> dict[str, Any]:
     st_args = [*common, "--engine", "st", "--st-dir", str(st_dir), "--threads", str(THREADS)]
     st = run_worker(EXPORT_PY, "bench.workers.memory", st_args)
     return {"ours": ours, "sentence_transformers": st}
+
+
+def long_inputs(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
+    """Pooled windows against short inputs of the same tokens, at 1 and THREADS threads; then
+    the largest request (36 x 8,192 tokens) and one at the template's REQUEST_TOKEN_BUDGET, at
+    one thread as the template's memory gives, each in a fresh process through the Mangum
+    handler (no budget there): their time against the function's timeout."""
+    model = ["--model-dir", env["MODEL_DIR"]]
+    speed = [
+        run_worker(
+            SERVICE_PY,
+            "bench.workers.long_inputs",
+            ["--part", "speed", *model, "--threads", str(t), "--rounds", str(sizes.long_rounds)],
+            env,
+        )
+        for t in sorted({1, THREADS})
+    ]
+    memory_mb, _ = configured_memory_mb()
+    timeout_s = parameter_default("TimeoutSeconds", 29)
+    budget = request_token_budget_for({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory_mb)})
+    at_budget = max(1, (budget or 0) // 8192) if sizes.long_request_inputs > 2 else 1
+    requests = {}
+    for name, inputs in (("largest", sizes.long_request_inputs), ("at_budget", at_budget)):
+        request = run_worker(
+            SERVICE_PY,
+            "bench.workers.long_inputs",
+            ["--part", "request", *model, "--inputs", str(inputs)],
+            {**env, "ORT_THREADS": "1"},
+            timeout=1200,
+        )
+        request["fits_timeout"] = request["wall_s"] <= timeout_s
+        requests[name] = request
+    return {
+        "speed": speed,
+        "requests": requests,
+        "template_memory_mb": memory_mb,
+        "template_vcpus": round(memory_mb / LAMBDA_MB_PER_VCPU, 2),
+        "timeout_s": timeout_s,
+        "request_token_budget": budget,
+    }

@@ -39,4 +39,13 @@ def tokenized_within_limits(
             "input",
             "max_tokens_per_request",
         )
+    budget = settings.request_token_budget
+    if budget is not None and prompt_tokens > budget:
+        raise invalid(
+            f"Requested {prompt_tokens} tokens, max {budget} tokens per request on this "
+            "deployment (REQUEST_TOKEN_BUDGET: what its memory embeds inside its timeout). "
+            "Send fewer tokens per request, or use the Batch API.",
+            "input",
+            "max_tokens_per_request",
+        )
     return tokenized, prompt_tokens

@@ -31,6 +31,12 @@ MAX_KEY_CACHE_SECONDS = 300
 MIN_USAGE_TTL_DAYS = 15
 
 
+# Tokens one vCPU embeds well inside the API function's 29 s timeout. `make bench` (long_inputs)
+# measured ~89 ms per 1,000 tokens at one thread (Intel Xeon with AMX, shared): the largest
+# request OpenAI allows, 36 x 8,192 = 294,912 tokens, took 26-43 s there, so it cannot be
+# promised at the template's 2,048 MB. 120,000 tokens is ~11 s there, leaving room for a
+# slower vCPU (no AMX), tokenizing and serialising.
+TOKENS_PER_VCPU_IN_TIMEOUT = 120_000
 # What an input longer than the model's window gets (handler/embedder.py): its windows pooled
 # into one vector, cut to the window, or OpenAI's 400.
 LONG_INPUT_MODES = ("pool", "truncate", "reject")
@@ -108,6 +114,20 @@ def _env_path(env: Mapping[str, str], name: str, default: Path) -> Path:
     return Path(_env_str(env, name, str(default)))
 
 
+def request_token_budget_for(
+    env: Mapping[str, str], name: str = "REQUEST_TOKEN_BUDGET", default: int | None = None
+) -> int | None:
+    """Tokens one request may hold so that it embeds inside the function's timeout:
+    REQUEST_TOKEN_BUDGET (0 = none), else on Lambda TOKENS_PER_VCPU_IN_TIMEOUT per vCPU its
+    memory grants, else none (uvicorn has no 29 s timeout)."""
+    if env.get(name, "").strip():
+        return _env_int(env, name, 0) or None
+    memory_mb = _env_int(env, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0)
+    if memory_mb:
+        return TOKENS_PER_VCPU_IN_TIMEOUT * max(1, memory_mb // LAMBDA_MB_PER_VCPU)
+    return default
+
+
 def onnx_threads_for(env: Mapping[str, str], name: str = "ORT_THREADS", default: int = 0) -> int:
     """ONNX Runtime intra-op threads: ORT_THREADS, else Lambda's vCPUs, else the cores present.
 
@@ -171,6 +191,11 @@ class Settings:
     )
     max_request_tokens: int = field(
         default=300_000, metadata=env_var("MAX_TOKENS_PER_REQUEST", _env_int, minimum=1)
+    )
+    # Tokens a request may hold so that it ends inside the function's timeout; over it, a 400
+    # before any model work (request_token_budget_for). None: only MAX_TOKENS_PER_REQUEST.
+    request_token_budget: int | None = field(
+        default=None, metadata=env_var("REQUEST_TOKEN_BUDGET", request_token_budget_for)
     )
     # Largest request body accepted; Lambda's own synchronous payload limit is 6 MB.
     max_body_bytes: int = field(

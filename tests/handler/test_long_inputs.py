@@ -12,7 +12,7 @@ import numpy as np
 import orjson
 import pytest
 from fastapi import FastAPI
-from handler_support import ALIAS
+from handler_support import ALIAS, ListRecorder
 from starlette.testclient import TestClient
 
 from handler.batch.lines import process_line
@@ -219,3 +219,39 @@ def test_a_batch_line_pools_like_the_route(
     output = orjson.loads(result.line)["response"]["body"]
     assert output["data"] == synchronous.json()["data"]
     assert output["usage"] == synchronous.json()["usage"]
+
+
+# --- the largest request against the function's timeout ---
+
+
+@pytest.mark.unit
+def test_the_request_token_budget_follows_lambdas_memory() -> None:
+    assert Settings.from_env({}).request_token_budget is None  # uvicorn: no 29 s timeout
+    at_template = Settings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "2048"})
+    assert at_template.request_token_budget == 120_000  # one vCPU
+    assert Settings.from_env({"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "3538"}).request_token_budget == (
+        240_000
+    )
+    explicit = {"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "2048", "REQUEST_TOKEN_BUDGET": "0"}
+    assert Settings.from_env(explicit).request_token_budget is None
+    assert Settings.from_env({"REQUEST_TOKEN_BUDGET": "5000"}).request_token_budget == 5000
+
+
+@pytest.mark.functional
+def test_a_request_over_the_budget_is_refused_before_the_model_runs(
+    make_app: Callable[..., FastAPI], embedder: Embedder, recorder: ListRecorder
+) -> None:
+    # GIVEN a deployment whose timeout allows 3,000 tokens, WHEN two 2,000-token inputs come
+    texts = [long_text(1500, 7), long_text(1500, 8)]
+    tokens = embedder.embed(texts, "pool").total_tokens
+    with TestClient(make_app(recorder=recorder, request_token_budget=3000)) as small:
+        response = small.post(URL, json={"input": texts, "model": ALIAS})
+        fits = small.post(URL, json={"input": texts[:1], "model": ALIAS})
+    # THEN a 400 names the limit and the way out, and nothing is recorded for it
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == "max_tokens_per_request" and error["param"] == "input"
+    assert error["message"].startswith(f"Requested {tokens} tokens, max 3000 tokens per request")
+    assert "REQUEST_TOKEN_BUDGET" in error["message"] and "Batch API" in error["message"]
+    assert fits.status_code == 200
+    assert len(recorder.records) == 1
