@@ -59,6 +59,12 @@ MAX_POOLED_TOKENS = OPENAI_MAX_INPUT_TOKENS
 # (model_artifacts/long_inputs.py, README "Long inputs"): overlap bought no recall there, and
 # costs compute, so windows do not overlap.
 WINDOW_OVERLAP = 0
+# A text this many characters per allowed token long is first tokenized up to a whitespace
+# near that length: a 6 MB input is refused after ~10^5 characters, not ~10^6 tokens. Sound
+# for tokenizers whose normaliser is per character and whose pre-tokenizer splits at
+# whitespace (BERT's, byte-level BPE's): a prefix cut there never has more tokens than the
+# whole text, so a prefix over the limit proves the text is.
+PREFIX_CHARS_PER_TOKEN = 8
 
 
 class InputError(ValueError):
@@ -74,10 +80,14 @@ class EmptyInputError(InputError):
 
 
 class InputTooLongError(InputError):
-    def __init__(self, index: int, tokens: int, limit: int) -> None:
-        super().__init__(f"input {index} has {tokens} tokens; the limit is {limit}", index)
+    """`at_least`: `tokens` counts only a prefix of the input, already over the limit."""
+
+    def __init__(self, index: int, tokens: int, limit: int, at_least: bool = False) -> None:
+        more = "at least " if at_least else ""
+        super().__init__(f"input {index} has {more}{tokens} tokens; the limit is {limit}", index)
         self.tokens = tokens
         self.limit = limit
+        self.at_least = at_least
 
 
 class TokenIdError(InputError):
@@ -292,10 +302,26 @@ class Embedder:
         if not inputs:
             return Tokenized(ids=[], truncated=0)
         if isinstance(inputs[0], str):
+            if long_inputs != "truncate":
+                window = self.max_input_tokens
+                limit = max(window, max_pooled_tokens) if long_inputs == "pool" else window
+                self._refuse_long_prefixes(inputs, limit)  # type: ignore[arg-type]
             ids = self._encode_texts(inputs)  # type: ignore[arg-type]
         else:
             ids = self._wrap_token_ids(inputs)  # type: ignore[arg-type]
         return self._fit_lengths(ids, long_inputs, max_pooled_tokens)
+
+    def _refuse_long_prefixes(self, texts: Sequence[str], limit: int) -> None:
+        span = PREFIX_CHARS_PER_TOKEN * limit
+        for index, text in enumerate(texts):
+            if len(text) <= span:
+                continue
+            cut = max(text.rfind(" ", 0, span), text.rfind("\n", 0, span))
+            if cut <= 0:
+                continue  # no whitespace to cut at: the whole text is tokenized
+            tokens = len(self.tokenizer.encode(text[:cut], add_special_tokens=self._add_special))
+            if tokens > limit:
+                raise InputTooLongError(index, tokens, limit, at_least=True)
 
     def _encode_texts(self, texts: Sequence[str]) -> list[list[int]]:
         for index, text in enumerate(texts):

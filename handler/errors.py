@@ -145,11 +145,13 @@ def internal_error(request_id: str) -> APIError:
     )
 
 
-def context_length_exceeded(tokens: int, limit: int) -> APIError:
-    # OpenAI's own wording, so clients that parse it keep working.
+def context_length_exceeded(tokens: int, limit: int, at_least: bool = False) -> APIError:
+    # OpenAI's own wording, so clients that parse it keep working; "at least" when only a
+    # prefix of a huge input was counted.
+    more = "at least " if at_least else ""
     return invalid(
         f"This model's maximum context length is {limit} tokens, however you requested "
-        f"{tokens} tokens ({tokens} in your prompt; 0 for the completion). "
+        f"{more}{tokens} tokens ({more}{tokens} in your prompt; 0 for the completion). "
         "Please reduce your prompt; or completion length.",
         param="input",
         code="context_length_exceeded",
@@ -211,7 +213,7 @@ def to_api_error(exc: Exception, method: str = "", path: str = "") -> APIError |
     if isinstance(exc, APIError):
         return exc
     if isinstance(exc, InputTooLongError):
-        return context_length_exceeded(exc.tokens, exc.limit)
+        return context_length_exceeded(exc.tokens, exc.limit, exc.at_least)
     if isinstance(exc, TokenIdError):
         return token_id_out_of_vocabulary(exc.index, exc.token_id, exc.vocab_size)
     if isinstance(exc, EmptyInputError):

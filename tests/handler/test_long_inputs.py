@@ -124,9 +124,16 @@ def test_modes_and_the_openai_limit(embedder: Embedder) -> None:
     cut = embedder.embed(["ok", text], "truncate")
     assert (cut.token_counts[1], cut.pooled, cut.truncated) == (window, 0, 1)
     assert float(pooled.vectors[1] @ cut.vectors[1]) < 0.999  # the tail counts when pooled
+    medium = long_text(300)  # under the prefix span in characters: counted whole
+    medium_tokens = len(embedder.tokenizer.encode(medium).ids)
     with pytest.raises(InputTooLongError) as refused:
-        embedder.embed(["ok", text], "reject")
-    assert (refused.value.index, refused.value.tokens, refused.value.limit) == (1, full, window)
+        embedder.embed(["ok", medium], "reject")
+    assert (refused.value.index, refused.value.tokens, refused.value.limit) == (
+        1,
+        medium_tokens,
+        window,
+    )
+    assert not refused.value.at_least
     with pytest.raises(InputTooLongError) as over:
         embedder.embed([text], "pool", max_pooled_tokens=full - 1)
     assert over.value.limit == full - 1
@@ -255,3 +262,27 @@ def test_a_request_over_the_budget_is_refused_before_the_model_runs(
     assert "REQUEST_TOKEN_BUDGET" in error["message"] and "Batch API" in error["message"]
     assert fits.status_code == 200
     assert len(recorder.records) == 1
+
+
+# --- a huge input is refused from a prefix, not tokenized whole ---
+
+
+@pytest.mark.functional
+@pytest.mark.parametrize("mode", ["pool", "reject"])
+def test_a_huge_input_is_refused_after_a_prefix(embedder: Embedder, mode: str) -> None:
+    huge = long_text(400_000)  # ~2.4 MB, about 400,000 tokens
+    limit = 8192 if mode == "pool" else embedder.max_input_tokens
+    with pytest.raises(InputTooLongError) as refused:
+        embedder.tokenize(["ok", huge], mode)
+    assert refused.value.at_least and refused.value.limit == limit
+    assert limit < refused.value.tokens < 8 * limit + 2  # a prefix was counted, not the text
+    assert refused.value.index == 1
+
+
+@pytest.mark.functional
+def test_the_prefix_never_refuses_what_fits(embedder: Embedder) -> None:
+    # GIVEN texts longer than the prefix span in characters but within the limit in tokens
+    spaced = "word" + " " * 70_000 + "end."  # mostly whitespace: few tokens
+    assert len(embedder.tokenize([spaced], "reject").ids[0]) == 5  # [CLS] word end . [SEP]
+    unbroken = "x" * 70_000  # no whitespace to cut at: tokenized whole
+    assert len(embedder.tokenize([unbroken], "reject").ids[0]) == 3  # one [UNK]
