@@ -8,7 +8,7 @@ sent alone would be.
 from __future__ import annotations
 
 from handler.embedder import Embedder, Inputs, Tokenized
-from handler.errors import invalid
+from handler.errors import invalid, too_many_tokens
 from handler.settings import Settings
 
 
@@ -32,10 +32,5 @@ def tokenized_within_limits(
     tokenized = embedder.tokenize(inputs, truncate=settings.truncate_inputs)
     prompt_tokens = sum(tokenized.token_counts)
     if prompt_tokens > settings.max_request_tokens:
-        raise invalid(
-            f"Requested {prompt_tokens} tokens, max {settings.max_request_tokens} tokens "
-            "per request",
-            "input",
-            "max_tokens_per_request",
-        )
+        raise too_many_tokens(prompt_tokens, settings.max_request_tokens)
     return tokenized, prompt_tokens

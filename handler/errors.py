@@ -33,8 +33,12 @@ class APIError(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        tokens: int = 0,
     ) -> None:
         super().__init__(message)
+        # Tokens the request was found to hold before it was refused (an input or request
+        # over its token limit): they are metered against the key's TPM (refused_tokens).
+        self.tokens = tokens
         self.status = status
         self.message = message
         self.type = type
@@ -203,6 +207,23 @@ def quota_exhausted(message: str, retry_after: str) -> APIError:
         code="insufficient_quota",
         headers={"retry-after": retry_after, "x-should-retry": "false"},
     )
+
+
+def refused_tokens(exc: Exception) -> int:
+    """The tokens a request refused after tokenizing was found to hold (0 if not known)."""
+    if isinstance(exc, InputTooLongError):
+        return exc.tokens
+    return exc.tokens if isinstance(exc, APIError) else 0
+
+
+def too_many_tokens(tokens: int, limit: int) -> APIError:
+    error = invalid(
+        f"Requested {tokens} tokens, max {limit} tokens per request",
+        "input",
+        "max_tokens_per_request",
+    )
+    error.tokens = tokens
+    return error
 
 
 def to_api_error(exc: Exception, method: str = "", path: str = "") -> APIError | None:

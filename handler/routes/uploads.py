@@ -34,7 +34,7 @@ from handler.batch.uploads import (
     upload_object,
 )
 from handler.offload import off_loop
-from handler.routes.common import authenticate
+from handler.routes.common import api_key_id, authenticate
 from handler.routes.files import MAX_FILENAME_CHARS
 from handler.routes.json import json_object, json_response
 
@@ -126,15 +126,15 @@ def router(service: BatchService) -> APIRouter:
         stored = service.files.get(upload.owner, upload.file_id) if upload.file_id else None
         return upload_object(upload, file_object(stored) if stored else None, time.time())
 
-    def created(request: Request, raw: bytes) -> dict[str, Any]:
-        owner = owner_of(authenticate(request))
+    def created(request: Request, owner: str, raw: bytes) -> dict[str, Any]:
         size, filename, purpose, mime_type = parse_create(raw, settings.batch_upload_max_bytes)
         return rendered(store.create(owner, size, filename, purpose, mime_type))
 
     @api.post("/v1/uploads")
     async def create_upload(request: Request) -> Response:
+        owner = owner_of(await api_key_id(request))  # before reading the body
         raw = await request.body()
-        return json_response(await off_loop(request, created, request, raw))
+        return json_response(await off_loop(request, created, request, owner, raw))
 
     def pending(request: Request, upload_id: str) -> Upload:
         upload = owned(request, upload_id)
@@ -178,8 +178,8 @@ def router(service: BatchService) -> APIRouter:
         finally:
             await form.close()
 
-    def completed(request: Request, upload_id: str, raw: bytes) -> dict[str, Any]:
-        upload = owned(request, upload_id)
+    def completed(request: Request, upload: Upload, raw: bytes) -> dict[str, Any]:
+        upload_id = upload.id
         part_ids, md5 = parse_complete(raw, store.max_parts)
         digest = completion_digest(part_ids, md5)
         if upload.stored_status == COMPLETED and upload.completion == digest:
@@ -220,8 +220,9 @@ def router(service: BatchService) -> APIRouter:
 
     @api.post("/v1/uploads/{upload_id}/complete")
     async def complete_upload(request: Request, upload_id: str) -> Response:
+        upload = await off_loop(request, owned, request, upload_id)  # before reading the body
         raw = await request.body()
-        return json_response(await off_loop(request, completed, request, upload_id, raw))
+        return json_response(await off_loop(request, completed, request, upload, raw))
 
     def cancelled(request: Request, upload_id: str) -> dict[str, Any]:
         upload = owned(request, upload_id)
