@@ -71,7 +71,10 @@ class BatchStore:
         endpoint: str,
         completion_window: str,
         metadata: dict[str, str] | None,
+        key_hash: str | None = None,
     ) -> dict[str, Any]:
+        """Store a new batch (`validating`). `key_hash` is the owner key's (the keys table's
+        key), so the worker can read the key's status and budget per shard in one GetItem."""
         batch_id = new_batch_id()
         now = int(time.time())
         values: dict[str, Any] = {
@@ -93,6 +96,7 @@ class BatchStore:
             "shards_total": 0,
             "shards_done": 0,
             "metadata": metadata or None,
+            "key_hash": key_hash,
         }
         self.dynamodb.put_item(
             TableName=self.table,

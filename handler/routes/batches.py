@@ -20,7 +20,7 @@ from handler.batch.objects import batch_object, page
 from handler.batch.service import BatchService
 from handler.batch.table import owner_of
 from handler.offload import off_loop
-from handler.routes.common import authenticate
+from handler.routes.common import api_key_id, authenticate, services
 from handler.routes.files import int_param
 from handler.routes.json import json_object, json_response
 
@@ -83,9 +83,9 @@ def router(service: BatchService) -> APIRouter:
     api = APIRouter()
     store = service.batches
 
-    def created(request: Request, raw: bytes) -> dict[str, Any]:
-        owner = owner_of(authenticate(request))
+    def created(request: Request, owner: str, raw: bytes) -> dict[str, Any]:
         input_file_id, endpoint, window, metadata = parse_create(raw)
+        services(request).meter.budget_left(request)  # a spent monthly budget: no batch
         source = service.files.get(owner, input_file_id)
         if source is None:
             raise errors.file_not_found(input_file_id, "input_file_id")
@@ -94,14 +94,18 @@ def router(service: BatchService) -> APIRouter:
                 f"File {input_file_id} has purpose '{source.purpose}', not 'batch'.",
                 "input_file_id",
             )
-        item = store.create(owner, input_file_id, endpoint, window, metadata)
+        key = getattr(request.state, "api_key", None)  # its hash: the worker's key check
+        item = store.create(
+            owner, input_file_id, endpoint, window, metadata, key.key_hash if key else None
+        )
         service.send({"kind": "plan", "batch_id": item["id"]})
         return batch_object(item)
 
     @api.post("/v1/batches")
     async def create_batch(request: Request) -> Response:
+        owner = owner_of(await api_key_id(request))  # before reading the body
         raw = await request.body()
-        return json_response(await off_loop(request, created, request, raw))
+        return json_response(await off_loop(request, created, request, owner, raw))
 
     def owned(request: Request, batch_id: str) -> dict[str, Any]:
         item = store.get(batch_id, owner_of(authenticate(request)))
