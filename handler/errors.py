@@ -127,14 +127,21 @@ def response_too_large(size: int, limit: int, at_least: bool = False) -> APIErro
     )
 
 
+MAX_ECHOED_PATH = 256  # a client's path is echoed in routing errors, at most this long
+
+
+def _echoed(path: str) -> str:
+    return path if len(path) <= MAX_ECHOED_PATH else path[:MAX_ECHOED_PATH] + "..."
+
+
 def route_not_found(method: str, path: str) -> APIError:
-    return APIError(404, f"Invalid URL ({method} {path})", code="unknown_url")
+    return APIError(404, f"Invalid URL ({method[:16]} {_echoed(path)})", code="unknown_url")
 
 
 def method_not_allowed(method: str, path: str, allow: str) -> APIError:
     return APIError(
         405,
-        f"Method {method} is not allowed for {path}; allowed: {allow}.",
+        f"Method {method[:16]} is not allowed for {_echoed(path)}; allowed: {allow}.",
         code="method_not_allowed",
         headers={"allow": allow} if allow else None,
     )

@@ -22,6 +22,7 @@ from handler.batch.table import owner_of
 from handler.offload import off_loop
 from handler.routes.common import api_key_id, authenticate, services
 from handler.routes.files import int_param
+from handler.routes.ids import after_param, shown, well_formed
 from handler.routes.json import json_object, json_response
 
 ENDPOINTS = ("/v1/embeddings",)
@@ -86,9 +87,9 @@ def router(service: BatchService) -> APIRouter:
     def created(request: Request, owner: str, raw: bytes) -> dict[str, Any]:
         input_file_id, endpoint, window, metadata = parse_create(raw)
         services(request).meter.budget_left(request)  # a spent monthly budget: no batch
-        source = service.files.get(owner, input_file_id)
+        source = service.files.get(owner, input_file_id) if well_formed(input_file_id) else None
         if source is None:
-            raise errors.file_not_found(input_file_id, "input_file_id")
+            raise errors.file_not_found(shown(input_file_id), "input_file_id")
         if source.purpose != PURPOSE_BATCH:
             raise errors.invalid(
                 f"File {input_file_id} has purpose '{source.purpose}', not 'batch'.",
@@ -108,9 +109,10 @@ def router(service: BatchService) -> APIRouter:
         return json_response(await off_loop(request, created, request, owner, raw))
 
     def owned(request: Request, batch_id: str) -> dict[str, Any]:
-        item = store.get(batch_id, owner_of(authenticate(request)))
+        owner = owner_of(authenticate(request))
+        item = store.get(batch_id, owner) if well_formed(batch_id) else None
         if item is None:
-            raise errors.batch_not_found(batch_id)
+            raise errors.batch_not_found(shown(batch_id))
         return item
 
     @api.get("/v1/batches/{batch_id}")
@@ -122,7 +124,7 @@ def router(service: BatchService) -> APIRouter:
         owner = owner_of(authenticate(request))
         query = request.query_params
         limit = int_param(query.get("limit"), "limit", 20, 1, 100)  # OpenAI's default and max
-        items, more = store.page(owner, limit, query.get("after") or None)
+        items, more = store.page(owner, limit, after_param(query.get("after")))
         return page([batch_object(item) for item in items], more)
 
     @api.get("/v1/batches")

@@ -18,15 +18,17 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 
 from handler import errors
-from handler.batch.files import PURPOSE_BATCH
+from handler.batch.files import PURPOSE_BATCH, StoredFile
 from handler.batch.objects import deleted_file, file_object, page
 from handler.batch.service import BatchService
 from handler.batch.table import owner_of
 from handler.offload import off_loop
 from handler.routes.common import api_key_id, authenticate
+from handler.routes.ids import after_param, shown, well_formed
 from handler.routes.json import json_response
 
 MAX_FILENAME_CHARS = 256
+MAX_PURPOSE_CHARS = 64
 MAX_LIST_LIMIT = 10_000  # OpenAI's maximum and default for files.list
 
 
@@ -40,6 +42,14 @@ def int_param(raw: str | None, name: str, default: int, low: int, high: int) -> 
     if not low <= value <= high:
         raise errors.invalid(f"'{name}' must be between {low} and {high}; got {value}.", name)
     return value
+
+
+def purpose_param(raw: str | None) -> str | None:
+    if raw is None or raw == "":
+        return None
+    if len(raw) > MAX_PURPOSE_CHARS:
+        raise errors.invalid(f"'purpose' is at most {MAX_PURPOSE_CHARS} characters.", "purpose")
+    return raw
 
 
 def order_param(raw: str | None) -> bool:
@@ -89,7 +99,11 @@ def router(service: BatchService) -> APIRouter:
         limit = int_param(query.get("limit"), "limit", MAX_LIST_LIMIT, 1, MAX_LIST_LIMIT)
         ascending = order_param(query.get("order"))
         found, more = files.page(
-            owner, limit, query.get("after") or None, query.get("purpose") or None, ascending
+            owner,
+            limit,
+            after_param(query.get("after")),
+            purpose_param(query.get("purpose")),
+            ascending,
         )
         return page([file_object(f) for f in found], more)
 
@@ -97,18 +111,22 @@ def router(service: BatchService) -> APIRouter:
     async def list_files(request: Request) -> Response:
         return json_response(await off_loop(request, listed, request))
 
-    def retrieved(request: Request, file_id: str) -> dict[str, Any]:
-        stored = files.get(owner_of(authenticate(request)), file_id)
+    def owned_file(request: Request, file_id: str) -> StoredFile:
+        owner = owner_of(authenticate(request))
+        stored = files.get(owner, file_id) if well_formed(file_id) else None
         if stored is None:
-            raise errors.file_not_found(file_id)
-        return file_object(stored)
+            raise errors.file_not_found(shown(file_id))
+        return stored
+
+    def retrieved(request: Request, file_id: str) -> dict[str, Any]:
+        return file_object(owned_file(request, file_id))
 
     @api.get("/v1/files/{file_id}")
     async def retrieve_file(request: Request, file_id: str) -> Response:
         return json_response(await off_loop(request, retrieved, request, file_id))
 
     def deleted(request: Request, file_id: str) -> dict[str, Any]:
-        if not files.delete(owner_of(authenticate(request)), file_id):
+        if not files.delete(owned_file(request, file_id).owner, file_id):
             raise errors.file_not_found(file_id)
         return deleted_file(file_id)
 
@@ -118,7 +136,7 @@ def router(service: BatchService) -> APIRouter:
 
     @api.get("/v1/files/{file_id}/content")
     async def file_content(request: Request, file_id: str) -> Response:
-        stored = await off_loop(request, content_of, request, file_id)
+        stored = await off_loop(request, owned_file, request, file_id)
         settings = service.settings
         if 0 < settings.batch_redirect_bytes < stored.bytes:
             # Over one Lambda response: the client fetches it from S3. httpx (openai-python)
@@ -130,11 +148,5 @@ def router(service: BatchService) -> APIRouter:
             media_type="application/octet-stream",
             headers={"content-length": str(stored.bytes)},
         )
-
-    def content_of(request: Request, file_id: str) -> Any:
-        stored = files.get(owner_of(authenticate(request)), file_id)
-        if stored is None:
-            raise errors.file_not_found(file_id)
-        return stored
 
     return api

@@ -36,12 +36,12 @@ from handler.batch.uploads import (
 from handler.offload import off_loop
 from handler.routes.common import api_key_id, authenticate
 from handler.routes.files import MAX_FILENAME_CHARS
+from handler.routes.ids import shown, well_formed
 from handler.routes.json import json_object, json_response
 
 log = logging.getLogger(__name__)
 MAX_MIME_CHARS = 255
 MAX_PART_ID_CHARS = 64
-MAX_ID_CHARS = 64  # ours are 31; a longer one is a 404 without a lookup
 MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
 # OpenAI's bounds for expires_after.seconds (accepted, not applied: see the README).
 EXPIRES_AFTER_SECONDS = (3600, 2_592_000)
@@ -117,9 +117,9 @@ def router(service: BatchService) -> APIRouter:
 
     def owned(request: Request, upload_id: str) -> Upload:
         owner = owner_of(authenticate(request))
-        upload = store.get(owner, upload_id) if len(upload_id) <= MAX_ID_CHARS else None
+        upload = store.get(owner, upload_id) if well_formed(upload_id) else None
         if upload is None:
-            raise errors.upload_not_found(upload_id)
+            raise errors.upload_not_found(shown(upload_id))
         return upload
 
     def rendered(upload: Upload) -> dict[str, Any]:
