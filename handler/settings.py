@@ -240,8 +240,9 @@ class Settings:
     batch_upload_seconds: int = field(
         default=3600, metadata=env_var("BATCH_UPLOAD_SECONDS", _env_int, minimum=1)
     )
-    # GET /v1/files/{id}/content answers files over this many bytes with a 307 to a presigned S3
-    # GET valid for BATCH_PRESIGN_SECONDS, because a Lambda response holds at most 6 MB
+    # GET /v1/files/{id}/content answers a file whose content, base64-encoded as Mangum sends
+    # it (4/3 of its bytes), is over this many bytes with a 307 to a presigned S3 GET valid for
+    # BATCH_PRESIGN_SECONDS, because a Lambda response holds at most 6 MB
     # (LAMBDA_RESPONSE_LIMIT). 0 = never redirect (stream everything: under uvicorn only).
     batch_redirect_bytes: int = field(
         default=5_000_000, metadata=env_var("BATCH_REDIRECT_BYTES", _env_int, minimum=0)

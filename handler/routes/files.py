@@ -4,12 +4,14 @@ A file belongs to the key that uploaded it; another key's file is a 404, as a mi
 Uploads are parsed by python-multipart (through Starlette), which spools a part over 1 MB to
 a temporary file, and boto3 sends that to S3 in parts: no file is held whole in memory.
 The body is still bounded by MAX_BODY_BYTES (Lambda's 6 MB payload); bigger files come
-through OpenAI's Uploads API (handler/routes/uploads.py). Content over BATCH_REDIRECT_BYTES is
-a redirect to a presigned S3 URL, since a Lambda response is at most 6 MB.
+through OpenAI's Uploads API (handler/routes/uploads.py). Content whose base64 form (as
+Mangum sends it) is over BATCH_REDIRECT_BYTES is a redirect to a presigned S3 URL, since a
+Lambda response is at most 6 MB.
 """
 
 from __future__ import annotations
 
+import math
 from typing import IO, Any
 
 from fastapi import APIRouter
@@ -30,6 +32,13 @@ from handler.routes.json import json_response
 MAX_FILENAME_CHARS = 256
 MAX_PURPOSE_CHARS = 64
 MAX_LIST_LIMIT = 10_000  # OpenAI's maximum and default for files.list
+
+
+def lambda_body_bytes(size: int) -> int:
+    """What `size` bytes of file content weigh in a Lambda response: Mangum sends an
+    application/octet-stream body base64-encoded (4 characters per 3 bytes), and Lambda's
+    6 MB limit counts those characters."""
+    return 4 * math.ceil(size / 3)
 
 
 def int_param(raw: str | None, name: str, default: int, low: int, high: int) -> int:
@@ -138,7 +147,7 @@ def router(service: BatchService) -> APIRouter:
     async def file_content(request: Request, file_id: str) -> Response:
         stored = await off_loop(request, owned_file, request, file_id)
         settings = service.settings
-        if 0 < settings.batch_redirect_bytes < stored.bytes:
+        if 0 < settings.batch_redirect_bytes < lambda_body_bytes(stored.bytes):
             # Over one Lambda response: the client fetches it from S3. httpx (openai-python)
             # and fetch (openai-node) follow a 307 and drop Authorization for S3's origin.
             url = files.download_url(stored, settings.batch_presign_seconds)
