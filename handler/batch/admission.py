@@ -57,14 +57,20 @@ class BudgetAdmission:
         self.budget = budget
         self.defaults = defaults
 
+    @staticmethod
+    def _keyless(batch: dict[str, Any]) -> bool:
+        """Created with auth off (no key to revoke), or before batches kept their key's hash
+        (such a batch runs as it always did: reading its key would need a table scan)."""
+        return batch["owner"] == ANONYMOUS or not batch.get("key_hash")
+
     def _owner(self, batch: dict[str, Any]) -> ApiKey | None:
-        key = self.keys.owner(batch["owner"], batch.get("key_hash"))
+        key = self.keys.owner(batch["owner"], batch["key_hash"])
         if key is None:
             return None
         return replace(key, limits=effective_limits(key.limits, self.defaults))
 
     def owner_active(self, batch: dict[str, Any]) -> bool:
-        if batch["owner"] == ANONYMOUS:  # created with auth off: no key to revoke
+        if self._keyless(batch):
             return True
         key = self._owner(batch)
         return key is not None and key.active
@@ -72,7 +78,7 @@ class BudgetAdmission:
     def admit(self, batch: dict[str, Any], lines: Sequence[PreparedLine]) -> dict[int, LineResult]:
         """The error lines of those of `lines` over the budget, by line number; the rest
         are charged to the month (once, however often the shard runs)."""
-        key = self._owner(batch) if lines and batch["owner"] != ANONYMOUS else None
+        key = self._owner(batch) if lines and not self._keyless(batch) else None
         if key is None or key.limits.monthly_tokens is None:
             return {}
         batch_id = batch["id"]
@@ -91,7 +97,7 @@ class BudgetAdmission:
 
     def refund(self, batch: dict[str, Any], lines: Sequence[PreparedLine]) -> None:
         """Give back the charge `admit` made for these lines (a group not delivered)."""
-        key = self._owner(batch) if lines and batch["owner"] != ANONYMOUS else None
+        key = self._owner(batch) if lines and not self._keyless(batch) else None
         if key is not None:
             self.budget.refund(key, batch["id"], lines[0].line_no)
 

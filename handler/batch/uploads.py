@@ -35,6 +35,9 @@ from handler.batch.files import FileStore, StoredFile, new_file_id
 from handler.batch.items import from_item, to_item
 
 META = "meta"
+# What S3 answers a GET of a deleted object: NoSuchKey, or AccessDenied when the caller may not
+# s3:ListBucket (template.yaml grants it; older stacks may lack it).
+MISSING_OBJECT_CODES = ("NoSuchKey", "AccessDenied")
 PENDING, COMPLETED, CANCELLED, EXPIRED = "pending", "completed", "cancelled", "expired"
 
 
@@ -238,9 +241,14 @@ class UploadStore:
         try:
             size = concat_objects(self.s3, self.bucket, [p.s3_key for p in parts], key, md5.update)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "NoSuchKey":
+            # A concurrent completion or cancellation deleted the parts' objects. S3 says
+            # NoSuchKey, or AccessDenied to a role without s3:ListBucket: then the upload's
+            # own state tells the race from a real permission error (which stays a 500).
+            if exc.response["Error"]["Code"] not in MISSING_OBJECT_CODES:
                 raise
-            # a concurrent completion or cancellation deleted the parts' objects
+            now = self.get(upload.owner, upload.id)
+            if now is not None and now.status(time.time()) == PENDING:
+                raise
             raise PartRefused("status") from None
         stored = self.files.record(
             upload.owner, file_id, key, size, upload.filename, upload.purpose

@@ -8,10 +8,14 @@ Environment (read once in handler/settings.py):
 
 IAM actions the embeddings FUNCTION calls (nothing else):
   keys table:   dynamodb:GetItem
-  usage table:  dynamodb:UpdateItem (quota counters), dynamodb:Query (GET /v1/usage), and
+  usage table:  dynamodb:UpdateItem (quota counters), dynamodb:Query (GET /v1/usage),
+                dynamodb:GetItem (the monthly counter, before a batch is created), and
                 dynamodb:PutItem + dynamodb:UpdateItem through TransactWriteItems (IAM checks
                 the actions inside a transaction, there is no TransactWriteItems action)
   queue:        sqs:SendMessage
+The batch worker (handler/batch/admission.py, usage/budget.py) also: dynamodb:GetItem on the
+keys table (the batch's key still active?); dynamodb:GetItem and dynamodb:DeleteItem on usage
+(admission items, their refund) besides the function's PutItem/UpdateItem.
 The optional queue-drain function (handler/usage/replay_handler.handler): dynamodb:PutItem,
 dynamodb:UpdateItem on the usage table; sqs:ReceiveMessage, sqs:DeleteMessage,
 sqs:GetQueueAttributes (for its event source mapping).
@@ -34,6 +38,9 @@ Usage table (single-table design): partition key `pk` (S), sort key `sk` (S), TT
                                                 (no TTL); readers sum a day's shards
   pk="KEY#<key_id>"      sk="MIN#<YYYYMMDDHHMM>" quota window: requests, tokens (TTL)
   pk="KEY#<key_id>"      sk="MON#<YYYY-MM>"      monthly token budget counter (TTL)
+  pk="ADMIT#<batch_id>"  sk="LINE#<first line>"  a batch line group's admission against the
+                                                monthly budget: admitted mask, tokens charged
+                                                (TTL: with the month's counter)
 """
 
 from __future__ import annotations
