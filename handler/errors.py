@@ -371,3 +371,30 @@ def upload_md5_mismatch(expected: str, actual: str) -> APIError:
         "md5",
         code="upload_md5_mismatch",
     )
+
+
+def storage_limit_exceeded(stored: int, adding: int, limit: int) -> APIError:
+    return APIError(
+        400,
+        f"File storage limit reached: this key stores {stored} bytes (open uploads included), "
+        f"{adding} more would pass its {limit}-byte limit. Delete files you no longer need.",
+        param="file",
+        code="storage_limit_exceeded",
+    )
+
+
+def too_many_open_uploads(limit: int) -> APIError:
+    return APIError(
+        429,
+        f"This key has {limit} uploads open, its limit: complete or cancel one first.",
+        code="upload_limit_exceeded",
+    )
+
+
+def too_many_batches_in_flight(limit: int) -> APIError:
+    return APIError(
+        429,
+        f"This key has {limit} batches in progress, its limit: wait for one to end (or "
+        "cancel one) first.",
+        code="batch_limit_exceeded",
+    )

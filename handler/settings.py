@@ -251,6 +251,20 @@ class Settings:
         default=300,
         metadata=env_var("BATCH_PRESIGN_SECONDS", _env_int, minimum=1, maximum=7 * 24 * 3600),
     )
+    # Per-key caps on what a key keeps and runs (checked when a file, upload or batch is
+    # created; concurrent creations of one key may pass a cap together, by at most their
+    # number): bytes stored in files (with open uploads' declared bytes), uploads open at once,
+    # and batches not yet ended (each can make the workers read its whole input file again).
+    batch_max_stored_bytes: int = field(
+        default=10 * 1024**3,
+        metadata=env_var("BATCH_MAX_STORED_BYTES", _env_int, minimum=1),
+    )
+    batch_max_open_uploads: int = field(
+        default=10, metadata=env_var("BATCH_MAX_OPEN_UPLOADS", _env_int, minimum=1)
+    )
+    batch_max_in_flight: int = field(
+        default=10, metadata=env_var("BATCH_MAX_IN_FLIGHT", _env_int, minimum=1)
+    )
     # Days a file lives (template.yaml's BatchFileRetentionDays, the bucket's lifecycle on
     # files/): its `expires_at`, after which it is a 404 and unlisted.
     batch_file_retention_days: int = field(

@@ -30,6 +30,7 @@ from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
 
+from handler.batch import table
 from handler.batch.concat import concat_objects
 from handler.batch.files import FileStore, StoredFile, new_file_id
 from handler.batch.items import from_item, to_item
@@ -142,9 +143,33 @@ class UploadStore:
             "state": PENDING,
             "received": 0,
             "part_count": 0,
+            # listed by owner (the owner index), to count a key's open uploads
+            "owner_kind": table.owner_kind(owner, "upload"),
+            "created": table.created_key(upload_id),
         }
         self.dynamodb.put_item(TableName=self.table, Item=to_item(values))
         return _upload(values)
+
+    def open_uploads(self, owner: str) -> list[Upload]:
+        """`owner`'s uploads still pending and not expired (created within one lifetime)."""
+        now = time.time()
+        since = int((now - self.lifetime) * 1_000_000)
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": table.OWNER_INDEX,
+            "KeyConditionExpression": "owner_kind = :o AND created >= :since",
+            "ExpressionAttributeValues": to_item(
+                {":o": table.owner_kind(owner, "upload"), ":since": f"{since:016d}"}
+            ),
+        }
+        found: list[Upload] = []
+        while True:
+            page = self.dynamodb.query(**query)
+            uploads = (_upload(item) for item in map(from_item, page["Items"]))
+            found.extend(u for u in uploads if u.status(now) == PENDING)
+            if "LastEvaluatedKey" not in page:
+                return found
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def get(self, owner: str, upload_id: str) -> Upload | None:
         """The upload if it exists and `owner` owns it; None otherwise (the route's 404)."""

@@ -7,6 +7,7 @@ key that created it; another key's batch is a 404.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter
@@ -87,6 +88,9 @@ def router(service: BatchService) -> APIRouter:
     def created(request: Request, owner: str, raw: bytes) -> dict[str, Any]:
         input_file_id, endpoint, window, metadata = parse_create(raw)
         services(request).meter.budget_left(request)  # a spent monthly budget: no batch
+        # Each batch makes the workers read its whole input file again: cap those in flight.
+        if store.in_flight(owner, time.time()) >= service.settings.batch_max_in_flight:
+            raise errors.too_many_batches_in_flight(service.settings.batch_max_in_flight)
         source = service.files.get(owner, input_file_id) if well_formed(input_file_id) else None
         if source is None:
             raise errors.file_not_found(shown(input_file_id), "input_file_id")

@@ -70,6 +70,21 @@ def order_param(raw: str | None) -> bool:
     raise errors.invalid(f"'order' must be 'asc' or 'desc'; got {raw!r}.", "order")
 
 
+def _content_length(request: Request) -> int:
+    raw = request.headers.get("content-length", "")
+    return int(raw) if raw.isdigit() else 0
+
+
+def check_storage(service: BatchService, owner: str, adding: int) -> None:
+    """A 400 when `adding` bytes would take the key past BATCH_MAX_STORED_BYTES: its live
+    files and the bytes its open uploads declared."""
+    limit = service.settings.batch_max_stored_bytes
+    stored = service.files.stored_bytes(owner)
+    stored += sum(upload.bytes for upload in service.uploads.open_uploads(owner))
+    if stored + adding > limit:
+        raise errors.storage_limit_exceeded(stored, adding, limit)
+
+
 def router(service: BatchService) -> APIRouter:
     files = service.files
     api = APIRouter()
@@ -80,6 +95,8 @@ def router(service: BatchService) -> APIRouter:
     @api.post("/v1/files")
     async def create_file(request: Request) -> Response:
         owner = owner_of(await api_key_id(request))  # before reading the body
+        declared = _content_length(request)  # the file within is smaller
+        await off_loop(request, check_storage, service, owner, declared)
         content_type = request.headers.get("content-type", "")
         if not content_type.lower().startswith("multipart/form-data"):
             raise errors.not_multipart(content_type)

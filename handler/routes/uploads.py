@@ -35,7 +35,7 @@ from handler.batch.uploads import (
 )
 from handler.offload import off_loop
 from handler.routes.common import api_key_id, authenticate
-from handler.routes.files import MAX_FILENAME_CHARS
+from handler.routes.files import MAX_FILENAME_CHARS, check_storage
 from handler.routes.ids import shown, well_formed
 from handler.routes.json import json_object, json_response
 
@@ -128,6 +128,9 @@ def router(service: BatchService) -> APIRouter:
 
     def created(request: Request, owner: str, raw: bytes) -> dict[str, Any]:
         size, filename, purpose, mime_type = parse_create(raw, settings.batch_upload_max_bytes)
+        if len(store.open_uploads(owner)) >= settings.batch_max_open_uploads:
+            raise errors.too_many_open_uploads(settings.batch_max_open_uploads)
+        check_storage(service, owner, size)  # its bytes are reserved while it is open
         return rendered(store.create(owner, size, filename, purpose, mime_type))
 
     @api.post("/v1/uploads")
