@@ -452,3 +452,14 @@ def test_the_bucket_is_private_encrypted_tls_only_and_expires_objects(
     assert deny["Effect"] == "Deny" and deny["Condition"] == {
         "Bool": {"aws:SecureTransport": "false"}
     }
+
+
+def test_the_worker_sees_the_keys_and_budgets_the_api_function_does(
+    declared: dict[str, Any],
+) -> None:
+    # Batch lines are held to the key's monthly budget, or the deployment's default one:
+    # the worker must read the same default, and know whether keys are on at all.
+    api = function(declared, "EmbeddingsFunction")["Environment"]["Variables"]
+    worker = function(declared, "BatchWorkerFunction")["Environment"]["Variables"]
+    for name in ("AUTH_ENABLED", "DEFAULT_MONTHLY_TOKENS", "KEYS_TABLE", "USAGE_TABLE"):
+        assert worker[name] == api[name], name
