@@ -3,7 +3,7 @@
 `create_app(..., authenticator=..., recorder=...)` takes both. Until the usage module wires
 its own, requests are anonymous and usage records go nowhere.
 
-- An Authenticator is called before each embeddings/models request with the Starlette
+- An Authenticator is called once per request, on every route, with the Starlette
   Request; it returns the caller's key id (None when auth is off) or raises an APIError
   (401/429), which is rendered in OpenAI's envelope.
 - Every hook may block (DynamoDB round trips), so they are plain functions: the app calls
