@@ -9,9 +9,10 @@ admission item `ADMIT#<batch id>` / `LINE#<first line>` recording which lines we
 and the tokens charged, put only if it does not exist, together with the conditional ADD to
 the month's counter. A shard run again finds the item and gets the same answer without
 charging twice, as long as it groups the same lines (the worker's groups are a pure function
-of the shard's bytes). Lines that do not fit the budget left are refused (the worker answers
-them with OpenAI's `insufficient_quota` line error); lines are taken in order, each one that
-still fits. `refund` gives a group's charge back (lines admitted, then not delivered).
+of the shard's bytes; a rerun that groups them otherwise is never charged twice, at the price
+of refusing the lines past a stored group). Lines that do not fit the budget left are
+refused (the worker answers them with OpenAI's `insufficient_quota` line error); lines are
+taken in order, each one that still fits. `refund` gives a group's charge back (lines admitted, then not delivered).
 
 Failure policy: DynamoDB errors propagate (the shard's message is retried).
 """
@@ -70,8 +71,10 @@ class LineBudget:
         item_key = admission_key(batch_id, first_line)
         for _ in range(MAX_TRIES):
             found = self._admission(item_key)
-            if found is not None:
-                return found
+            if found is not None:  # admitted before: the same answer, not charged again
+                # (a rerun that grouped its lines otherwise gets no line charged twice:
+                # lines past the stored group are refused)
+                return (found + [False] * len(tokens))[: len(tokens)]
             room = budget - self._used(key)
             admitted = []
             for count in tokens:

@@ -16,6 +16,7 @@ import pytest
 from batch_support import MODEL, Stack, drain, jsonl, request_line
 
 from handler.batch.admission import admission_for
+from handler.batch.lines import PreparedLine, prepare_line
 from handler.batch.worker import Worker
 from handler.usage.keys import KeyStore, Limits
 from handler.usage.store import month_key
@@ -30,6 +31,13 @@ def key_store(stack: Stack) -> KeyStore:
 
 def admitting_worker(stack: Stack) -> Worker:
     return stack.service.worker(stack.embedder, stack.recorder, admission_for(stack.recorder))  # type: ignore[arg-type]
+
+
+def prepared(stack: Stack, line_no: int) -> PreparedLine:
+    raw = orjson.dumps(request_line("r-0", {"model": MODEL, "input": TEXT}))
+    line = prepare_line(raw, line_no, "x", "/v1/embeddings", stack.embedder, stack.settings)
+    assert isinstance(line, PreparedLine)
+    return line
 
 
 def client_for(stack: Stack, secret: str) -> openai.OpenAI:
@@ -85,12 +93,12 @@ def test_batch_lines_are_admitted_against_the_monthly_budget(stack: Stack) -> No
     with pytest.raises(openai.RateLimitError) as refused:
         create_batch(client, rows[:1])
     assert refused.value.code == "insufficient_quota"
-    # AND a shard run again (a redelivered message) charges nothing twice
-    worker = admitting_worker(stack)
-    for index in range(1, stack.service.batches.get(batch.id)["shards_total"] + 1):
-        shard = stack.service.batches.get_shard(batch.id, index)
-        assert shard is not None
-        worker._embed_shard(stack.service.batches.get(batch.id) or {}, shard, False)
+    # AND the group admitted asked again (its shard run again) is charged nothing twice
+    item = stack.service.batches.get(batch.id)
+    assert item is not None
+    admission = admission_for(stack.recorder)  # type: ignore[arg-type]
+    again = admission.admit(item, [prepared(stack, n) for n in range(1, 11)])
+    assert sorted(again) == [6, 7, 8, 9, 10]  # the same lines refused as the first time
     assert month_tokens(stack, key.key_id) == 5 * line_tokens
 
 
