@@ -12,7 +12,8 @@ charging twice, as long as it groups the same lines (the worker's groups are a p
 of the shard's bytes; a rerun that groups them otherwise is never charged twice, at the price
 of refusing the lines past a stored group). Lines that do not fit the budget left are
 refused (the worker answers them with OpenAI's `insufficient_quota` line error); lines are
-taken in order, each one that still fits. `refund` gives a group's charge back (lines admitted, then not delivered).
+taken in order, each one that still fits. `refund` gives a group's charge back (lines
+admitted, then not delivered).
 
 Failure policy: DynamoDB errors propagate (the shard's message is retried).
 """
