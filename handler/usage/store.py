@@ -13,9 +13,6 @@ IAM actions the embeddings FUNCTION calls (nothing else):
                 dynamodb:PutItem + dynamodb:UpdateItem through TransactWriteItems (IAM checks
                 the actions inside a transaction, there is no TransactWriteItems action)
   queue:        sqs:SendMessage
-The batch worker (handler/batch/admission.py, usage/budget.py) also: dynamodb:GetItem on the
-keys table (the batch's key still active?); dynamodb:GetItem and dynamodb:DeleteItem on usage
-(admission items, their refund) besides the function's PutItem/UpdateItem.
 The optional queue-drain function (handler/usage/replay_handler.handler): dynamodb:PutItem,
 dynamodb:UpdateItem on the usage table; sqs:ReceiveMessage, sqs:DeleteMessage,
 sqs:GetQueueAttributes (for its event source mapping).
@@ -23,6 +20,11 @@ The operator CLI (`python -m handler.usage.cli`, the operator's own credentials)
   keys table:   dynamodb:PutItem, dynamodb:GetItem, dynamodb:Scan, dynamodb:UpdateItem
   usage table:  dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem (replay, replay-logs)
   queue:        sqs:ReceiveMessage, sqs:DeleteMessage
+The BATCH WORKER's usage calls (handler/usage/budget.py, handler/batch/admission.py):
+  keys table:   dynamodb:GetItem (the batch's key: still active? its monthly budget)
+  usage table:  dynamodb:PutItem + dynamodb:UpdateItem (the ledger, as the function), and
+                dynamodb:GetItem + dynamodb:DeleteItem (admission items, their refund)
+  queue:        sqs:SendMessage
 
 Keys table: partition key `key_hash` (S, sha256 hex of the secret), no sort key, no GSI,
 no TTL. Attributes: key_id, name, created (ISO-8601), status ("active" | "revoked"),
