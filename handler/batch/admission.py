@@ -70,10 +70,7 @@ class BudgetAdmission:
         return replace(key, limits=effective_limits(key.limits, self.defaults))
 
     def owner_active(self, batch: dict[str, Any]) -> bool:
-        if self._keyless(batch):
-            return True
-        key = self._owner(batch)
-        return key is not None and key.active
+        return self._keyless(batch) or self.keys.still_active(batch["owner"], batch["key_hash"])
 
     def admit(self, batch: dict[str, Any], lines: Sequence[PreparedLine]) -> dict[int, LineResult]:
         """The error lines of those of `lines` over the budget, by line number; the rest
