@@ -8,7 +8,7 @@ sent alone would be.
 from __future__ import annotations
 
 from handler.embedder import Embedder, Inputs, Tokenized
-from handler.errors import invalid
+from handler.errors import invalid, too_many_tokens
 from handler.settings import Settings
 
 
@@ -33,19 +33,13 @@ def tokenized_within_limits(
     tokenized = embedder.tokenize(inputs, settings.long_input_mode, settings.max_input_tokens)
     prompt_tokens = sum(tokenized.token_counts)
     if prompt_tokens > settings.max_request_tokens:
-        raise invalid(
-            f"Requested {prompt_tokens} tokens, max {settings.max_request_tokens} tokens "
-            "per request",
-            "input",
-            "max_tokens_per_request",
-        )
+        raise too_many_tokens(prompt_tokens, settings.max_request_tokens)
     budget = settings.request_token_budget
     if budget is not None and prompt_tokens > budget:
-        raise invalid(
-            f"Requested {prompt_tokens} tokens, max {budget} tokens per request on this "
-            "deployment (REQUEST_TOKEN_BUDGET: what its memory embeds inside its timeout). "
-            "Send fewer tokens per request, or use the Batch API.",
-            "input",
-            "max_tokens_per_request",
+        raise too_many_tokens(
+            prompt_tokens,
+            budget,
+            "on this deployment (REQUEST_TOKEN_BUDGET: what its memory embeds inside its "
+            "timeout). Send fewer tokens per request, or use the Batch API.",
         )
     return tokenized, prompt_tokens

@@ -33,8 +33,12 @@ class APIError(Exception):
         param: str | None = None,
         code: str | None = None,
         headers: dict[str, str] | None = None,
+        tokens: int = 0,
     ) -> None:
         super().__init__(message)
+        # Tokens the request was found to hold before it was refused (an input or request
+        # over its token limit): they are metered against the key's TPM (refused_tokens).
+        self.tokens = tokens
         self.status = status
         self.message = message
         self.type = type
@@ -123,14 +127,21 @@ def response_too_large(size: int, limit: int, at_least: bool = False) -> APIErro
     )
 
 
+MAX_ECHOED_PATH = 256  # a client's path is echoed in routing errors, at most this long
+
+
+def _echoed(path: str) -> str:
+    return path if len(path) <= MAX_ECHOED_PATH else path[:MAX_ECHOED_PATH] + "..."
+
+
 def route_not_found(method: str, path: str) -> APIError:
-    return APIError(404, f"Invalid URL ({method} {path})", code="unknown_url")
+    return APIError(404, f"Invalid URL ({method[:16]} {_echoed(path)})", code="unknown_url")
 
 
 def method_not_allowed(method: str, path: str, allow: str) -> APIError:
     return APIError(
         405,
-        f"Method {method} is not allowed for {path}; allowed: {allow}.",
+        f"Method {method[:16]} is not allowed for {_echoed(path)}; allowed: {allow}.",
         code="method_not_allowed",
         headers={"allow": allow} if allow else None,
     )
@@ -205,6 +216,23 @@ def quota_exhausted(message: str, retry_after: str) -> APIError:
         code="insufficient_quota",
         headers={"retry-after": retry_after, "x-should-retry": "false"},
     )
+
+
+def refused_tokens(exc: Exception) -> int:
+    """The tokens a request refused after tokenizing was found to hold (0 if not known)."""
+    if isinstance(exc, InputTooLongError):
+        return exc.tokens
+    return exc.tokens if isinstance(exc, APIError) else 0
+
+
+def too_many_tokens(tokens: int, limit: int, why: str = "") -> APIError:
+    error = invalid(
+        f"Requested {tokens} tokens, max {limit} tokens per request" + (f" {why}" if why else ""),
+        "input",
+        "max_tokens_per_request",
+    )
+    error.tokens = tokens
+    return error
 
 
 def to_api_error(exc: Exception, method: str = "", path: str = "") -> APIError | None:
@@ -344,4 +372,31 @@ def upload_md5_mismatch(expected: str, actual: str) -> APIError:
         f"The md5 of the uploaded bytes is {actual}, not {expected[:64]!r}.",
         "md5",
         code="upload_md5_mismatch",
+    )
+
+
+def storage_limit_exceeded(stored: int, adding: int, limit: int) -> APIError:
+    return APIError(
+        400,
+        f"File storage limit reached: this key stores {stored} bytes (open uploads included), "
+        f"{adding} more would pass its {limit}-byte limit. Delete files you no longer need.",
+        param="file",
+        code="storage_limit_exceeded",
+    )
+
+
+def too_many_open_uploads(limit: int) -> APIError:
+    return APIError(
+        429,
+        f"This key has {limit} uploads open, its limit: complete or cancel one first.",
+        code="upload_limit_exceeded",
+    )
+
+
+def too_many_batches_in_flight(limit: int) -> APIError:
+    return APIError(
+        429,
+        f"This key has {limit} batches in progress, its limit: wait for one to end (or "
+        "cancel one) first.",
+        code="batch_limit_exceeded",
     )

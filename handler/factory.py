@@ -15,6 +15,8 @@ from handler.errors import install_exception_handlers
 from handler.hooks import (
     Authenticator,
     Limiter,
+    Meter,
+    NoMeter,
     NullRecorder,
     UsageRecorder,
     UsageReport,
@@ -38,6 +40,7 @@ def create_app(
     limiter: Limiter | None = None,
     usage_report: UsageReport | None = None,
     routers: Sequence[APIRouter] = (),
+    meter: Meter | None = None,
 ) -> FastAPI:
     """An app serving `embedder`; without an authenticator every caller is anonymous, without
     a recorder usage goes nowhere, without a usage report GET /v1/usage is not served."""
@@ -55,6 +58,7 @@ def create_app(
         recorder=recorder or NullRecorder(),
         limiter=limiter or no_limits,
         usage_report=usage_report,
+        meter=meter or NoMeter(),
     )
     install_exception_handlers(app)
     install_request_id_logging()

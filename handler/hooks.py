@@ -3,7 +3,7 @@
 `create_app(..., authenticator=..., recorder=...)` takes both. Until the usage module wires
 its own, requests are anonymous and usage records go nowhere.
 
-- An Authenticator is called before each embeddings/models request with the Starlette
+- An Authenticator is called once per request, on every route, with the Starlette
   Request; it returns the caller's key id (None when auth is off) or raises an APIError
   (401/429), which is rendered in OpenAI's envelope.
 - Every hook may block (DynamoDB round trips), so they are plain functions: the app calls
@@ -15,9 +15,13 @@ its own, requests are anonymous and usage records go nowhere.
   body is built (so a 413 or a failure is never billed) and before it is returned. If
   `record` raises, the client gets a 500 and no vectors. What it returns (the usage
   outcome: written, duplicate, queued or logged; None for none) becomes a metric.
-- A Limiter charges the quotas before the model runs and returns a Refund; any error after
-  that (413, model error, exception) calls it, so a request that gets no vectors is not
-  charged.
+- The Authenticator also counts the request against the key's RPM, on every route: every
+  client-callable route counts, and a request refused later still counts.
+- A Limiter charges the tokens (TPM, monthly budget) before the model runs and returns a
+  Refund; any error after that (413, model error, exception) calls it, so a request that gets
+  no vectors is not charged tokens.
+- A Meter refuses tokenizing past the key's TPM, counts a refused request's tokens, and
+  refuses a batch when the monthly budget is spent.
 """
 
 from __future__ import annotations
@@ -51,6 +55,34 @@ Refund = Callable[[], None]
 # APIError (429) over a quota. Headers it leaves in request.state.response_headers go out on
 # the response, whatever its status. Returns the Refund of what it charged (None: nothing).
 Limiter = Callable[[Request, int], Refund | None]
+
+
+class Meter(Protocol):
+    """The quota checks around the Limiter. Each may block (DynamoDB) and raises an
+    APIError (429) when refused."""
+
+    def before_tokenizing(self, request: Request) -> None:
+        """Before an embeddings request is tokenized: a 429 when the key's tokens for this
+        minute are already spent, so no key makes the service tokenize past its TPM."""
+
+    def refused(self, request: Request, tokens: int) -> None:
+        """A request refused after tokenizing (an input too long): its tokens still count
+        against the key's TPM. Never raises for DynamoDB (the client's 400 matters more)."""
+
+    def budget_left(self, request: Request) -> None:
+        """Before a batch is created: a 429 insufficient_quota when the key's monthly budget
+        is spent."""
+
+
+class NoMeter:
+    def before_tokenizing(self, request: Request) -> None:
+        return None
+
+    def refused(self, request: Request, tokens: int) -> None:
+        return None
+
+    def budget_left(self, request: Request) -> None:
+        return None
 
 
 # GET /v1/usage: (the caller's key id, the query's (name, value) pairs) -> the response body;

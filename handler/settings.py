@@ -292,8 +292,9 @@ class Settings:
     batch_upload_seconds: int = field(
         default=3600, metadata=env_var("BATCH_UPLOAD_SECONDS", _env_int, minimum=1)
     )
-    # GET /v1/files/{id}/content answers files over this many bytes with a 307 to a presigned S3
-    # GET valid for BATCH_PRESIGN_SECONDS, because a Lambda response holds at most 6 MB
+    # GET /v1/files/{id}/content answers a file whose content, base64-encoded as Mangum sends
+    # it (4/3 of its bytes), is over this many bytes with a 307 to a presigned S3 GET valid for
+    # BATCH_PRESIGN_SECONDS, because a Lambda response holds at most 6 MB
     # (LAMBDA_RESPONSE_LIMIT). 0 = never redirect (stream everything: under uvicorn only).
     batch_redirect_bytes: int = field(
         default=5_000_000, metadata=env_var("BATCH_REDIRECT_BYTES", _env_int, minimum=0)
@@ -301,6 +302,20 @@ class Settings:
     batch_presign_seconds: int = field(
         default=300,
         metadata=env_var("BATCH_PRESIGN_SECONDS", _env_int, minimum=1, maximum=7 * 24 * 3600),
+    )
+    # Per-key caps on what a key keeps and runs (checked when a file, upload or batch is
+    # created; concurrent creations of one key may pass a cap together, by at most their
+    # number): bytes stored in files (with open uploads' declared bytes), uploads open at once,
+    # and batches not yet ended (each can make the workers read its whole input file again).
+    batch_max_stored_bytes: int = field(
+        default=10 * 1024**3,
+        metadata=env_var("BATCH_MAX_STORED_BYTES", _env_int, minimum=1),
+    )
+    batch_max_open_uploads: int = field(
+        default=10, metadata=env_var("BATCH_MAX_OPEN_UPLOADS", _env_int, minimum=1)
+    )
+    batch_max_in_flight: int = field(
+        default=10, metadata=env_var("BATCH_MAX_IN_FLIGHT", _env_int, minimum=1)
     )
     # Days a file lives (template.yaml's BatchFileRetentionDays, the bucket's lifecycle on
     # files/): its `expires_at`, after which it is a 404 and unlisted.

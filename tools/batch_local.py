@@ -75,6 +75,7 @@ def sweep_loop(worker: Worker, stop: threading.Event, every: float = SWEEP_SECON
 
 
 def worker(sweeps: bool = False) -> int:
+    from handler.batch.admission import admission_for
     from handler.batch.service import BatchService, run_worker
     from handler.embedder import load_embedder
     from handler.settings import Settings
@@ -87,7 +88,8 @@ def worker(sweeps: bool = False) -> int:
     service = BatchService.from_settings(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    built = service.worker(embedder, UsageService.from_settings(settings))
+    usage = UsageService.from_settings(settings)
+    built = service.worker(embedder, usage, admission_for(usage))
     if sweeps:
         threading.Thread(target=sweep_loop, args=(built, stop), daemon=True).start()
     run_worker(built, service.sqs, settings.batch_queue_url, stop)

@@ -71,7 +71,10 @@ class BatchStore:
         endpoint: str,
         completion_window: str,
         metadata: dict[str, str] | None,
+        key_hash: str | None = None,
     ) -> dict[str, Any]:
+        """Store a new batch (`validating`). `key_hash` is the owner key's (the keys table's
+        key), so the worker can read the key's status and budget per shard in one GetItem."""
         batch_id = new_batch_id()
         now = int(time.time())
         values: dict[str, Any] = {
@@ -93,6 +96,7 @@ class BatchStore:
             "shards_total": 0,
             "shards_done": 0,
             "metadata": metadata or None,
+            "key_hash": key_hash,
         }
         self.dynamodb.put_item(
             TableName=self.table,
@@ -119,6 +123,37 @@ class BatchStore:
             if anchor is None:
                 return [], False
         return table.owner_page(self.dynamodb, self.table, owner, "batch", limit, anchor)
+
+    def in_flight(self, owner: str, now: float) -> int:
+        """How many of `owner`'s batches have not ended. Only batches created within the
+        longest window (and its expiry grace) are read: an older one has ended, or is left to
+        the expiry sweep."""
+        since = int((now - max(WINDOW_SECONDS.values()) - 3600) * 1_000_000)
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": table.OWNER_INDEX,
+            "KeyConditionExpression": "owner_kind = :o AND created >= :since",
+            "FilterExpression": "NOT #s IN (:c, :f, :e, :x)",
+            "ExpressionAttributeNames": {"#s": "status"},
+            "ExpressionAttributeValues": to_item(
+                {
+                    ":o": table.owner_kind(owner, "batch"),
+                    ":since": f"{since:016d}",
+                    ":c": COMPLETED,
+                    ":f": FAILED,
+                    ":e": EXPIRED,
+                    ":x": CANCELLED,
+                }
+            ),
+            "Select": "COUNT",
+        }
+        count = 0
+        while True:
+            page = self.dynamodb.query(**query)
+            count += int(page["Count"])
+            if "LastEvaluatedKey" not in page:
+                return count
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def transition(
         self, batch_id: str, from_statuses: tuple[str, ...], to: str, **fields: Any

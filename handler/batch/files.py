@@ -161,6 +161,27 @@ class FileStore:
         )
         return [_stored(item) for item in items], more
 
+    def stored_bytes(self, owner: str) -> int:
+        """The bytes of `owner`'s live files (one Query of the owner index, paged)."""
+        total = 0
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": table.OWNER_INDEX,
+            "KeyConditionExpression": "owner_kind = :o",
+            "ProjectionExpression": "#b, expires_at",
+            "ExpressionAttributeNames": {"#b": "bytes"},
+            "ExpressionAttributeValues": to_item({":o": table.owner_kind(owner, "file")}),
+        }
+        now = self.clock()
+        while True:
+            page = self.dynamodb.query(**query)
+            for item in map(from_item, page["Items"]):
+                if item.get("expires_at") is None or now < item["expires_at"]:
+                    total += int(item.get("bytes", 0))
+            if "LastEvaluatedKey" not in page:
+                return total
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
     def delete(self, owner: str, file_id: str) -> bool:
         """Delete the object and its item; False when there was no such file of `owner`."""
         stored = self.get(owner, file_id)

@@ -17,6 +17,7 @@ import dataclasses
 import logging
 from typing import Any
 
+from handler.batch.admission import admission_for
 from handler.batch.expiry import sweep
 from handler.batch.service import BatchService
 from handler.batch.worker import decode
@@ -46,7 +47,8 @@ def report_shard(batch_id: str, shard: int, completed: int, failed: int, ms: flo
 
 
 worker = dataclasses.replace(
-    BatchService.from_settings(settings).worker(embedder, usage), on_shard=report_shard
+    BatchService.from_settings(settings).worker(embedder, usage, admission_for(usage)),
+    on_shard=report_shard,
 )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from handler.batch.admission import LineAdmission
 from handler.batch.batches import BatchStore
 from handler.batch.files import FileStore
 from handler.batch.uploads import UploadStore
@@ -95,8 +96,15 @@ class BatchService:
             QueueUrl=self.settings.batch_queue_url, MessageBody=orjson.dumps(message).decode()
         )
 
-    def worker(self, embedder: Embedder, recorder: LineRecorder) -> Worker:
-        return Worker(self.settings, embedder, self.files, self.batches, self.send, recorder)
+    def worker(
+        self, embedder: Embedder, recorder: LineRecorder, admission: LineAdmission | None = None
+    ) -> Worker:
+        """The worker; `admission` (UsageService.batch_admission()) holds batches to their
+        key's status and monthly budget, none = every line runs."""
+        worker = Worker(self.settings, embedder, self.files, self.batches, self.send, recorder)
+        if admission is not None:
+            worker.admission = admission
+        return worker
 
 
 def poll_once(worker: Worker, sqs: Any, queue_url: str, wait_seconds: int = 1) -> int:

@@ -30,11 +30,15 @@ from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
 
+from handler.batch import table
 from handler.batch.concat import concat_objects
 from handler.batch.files import FileStore, StoredFile, new_file_id
 from handler.batch.items import from_item, to_item
 
 META = "meta"
+# What S3 answers a GET of a deleted object: NoSuchKey, or AccessDenied when the caller may not
+# s3:ListBucket (template.yaml grants it; older stacks may lack it).
+MISSING_OBJECT_CODES = ("NoSuchKey", "AccessDenied")
 PENDING, COMPLETED, CANCELLED, EXPIRED = "pending", "completed", "cancelled", "expired"
 
 
@@ -139,9 +143,33 @@ class UploadStore:
             "state": PENDING,
             "received": 0,
             "part_count": 0,
+            # listed by owner (the owner index), to count a key's open uploads
+            "owner_kind": table.owner_kind(owner, "upload"),
+            "created": table.created_key(upload_id),
         }
         self.dynamodb.put_item(TableName=self.table, Item=to_item(values))
         return _upload(values)
+
+    def open_uploads(self, owner: str) -> list[Upload]:
+        """`owner`'s uploads still pending and not expired (created within one lifetime)."""
+        now = time.time()
+        since = int((now - self.lifetime) * 1_000_000)
+        query: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": table.OWNER_INDEX,
+            "KeyConditionExpression": "owner_kind = :o AND created >= :since",
+            "ExpressionAttributeValues": to_item(
+                {":o": table.owner_kind(owner, "upload"), ":since": f"{since:016d}"}
+            ),
+        }
+        found: list[Upload] = []
+        while True:
+            page = self.dynamodb.query(**query)
+            uploads = (_upload(item) for item in map(from_item, page["Items"]))
+            found.extend(u for u in uploads if u.status(now) == PENDING)
+            if "LastEvaluatedKey" not in page:
+                return found
+            query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def get(self, owner: str, upload_id: str) -> Upload | None:
         """The upload if it exists and `owner` owns it; None otherwise (the route's 404)."""
@@ -238,9 +266,14 @@ class UploadStore:
         try:
             size = concat_objects(self.s3, self.bucket, [p.s3_key for p in parts], key, md5.update)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "NoSuchKey":
+            # A concurrent completion or cancellation deleted the parts' objects. S3 says
+            # NoSuchKey, or AccessDenied to a role without s3:ListBucket: then the upload's
+            # own state tells the race from a real permission error (which stays a 500).
+            if exc.response["Error"]["Code"] not in MISSING_OBJECT_CODES:
                 raise
-            # a concurrent completion or cancellation deleted the parts' objects
+            now = self.get(upload.owner, upload.id)
+            if now is not None and now.status(time.time()) == PENDING:
+                raise
             raise PartRefused("status") from None
         stored = self.files.record(
             upload.owner, file_id, key, size, upload.filename, upload.purpose

@@ -30,6 +30,7 @@ from typing import Any, Protocol
 import orjson
 
 from handler.batch import batches as b
+from handler.batch.admission import LineAdmission, OpenAdmission
 from handler.batch.batches import BatchStore, Shard
 from handler.batch.concat import S3Writer, concat_objects
 from handler.batch.files import CHUNK_BYTES, PURPOSE_OUTPUT, FileStore
@@ -85,6 +86,8 @@ class Worker:
     # refused): batch id, shard, lines completed, lines failed, milliseconds. The Lambda
     # worker emits it as EMF metrics (handler/metrics.ShardMetrics).
     on_shard: Callable[[str, int, int, int, float], None] | None = None
+    # The owner's key: still active? which lines fit its monthly budget? (batch/admission.py)
+    admission: LineAdmission = OpenAdmission()  # stateless: one shared is fine
 
     def handle(self, message: dict[str, Any]) -> None:
         if message.get("kind") == "plan":
@@ -155,6 +158,10 @@ class Worker:
         if batch is None or shard is None:
             return
         if shard.state == b.PENDING:
+            if batch["status"] == b.IN_PROGRESS and not self.admission.owner_active(batch):
+                # A revoked key's batch stops: cancelled, its other lines neither run nor billed.
+                self.batches.transition(batch_id, (b.IN_PROGRESS,), b.CANCELLING)
+                batch = self.batches.get(batch_id) or batch
             if batch["status"] == b.IN_PROGRESS:
                 # Past the completion window, the shard's lines fail with batch_expired (as
                 # OpenAI's do) and the batch ends `expired`, keeping what was done in time.
@@ -217,6 +224,12 @@ class Worker:
         record the usage; returns (completed, failed)."""
         batch_id, owner = batch["id"], batch["owner"]
         waiting = [item for item in group if isinstance(item, PreparedLine)]
+        if over := self.admission.admit(batch, waiting):  # lines past the monthly budget
+            group = [
+                over.get(item.line_no, item) if isinstance(item, PreparedLine) else item
+                for item in group
+            ]
+            waiting = [item for item in group if isinstance(item, PreparedLine)]
         started = time.perf_counter()
         answers = iter(embed_lines(waiting, batch_id, self.embedder))
         elapsed_ms = (time.perf_counter() - started) * 1000

@@ -7,6 +7,7 @@ key that created it; another key's batch is a 404.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import APIRouter
@@ -20,8 +21,9 @@ from handler.batch.objects import batch_object, page
 from handler.batch.service import BatchService
 from handler.batch.table import owner_of
 from handler.offload import off_loop
-from handler.routes.common import authenticate
+from handler.routes.common import api_key_id, authenticate, services
 from handler.routes.files import int_param
+from handler.routes.ids import after_param, shown, well_formed
 from handler.routes.json import json_object, json_response
 
 ENDPOINTS = ("/v1/embeddings",)
@@ -83,30 +85,38 @@ def router(service: BatchService) -> APIRouter:
     api = APIRouter()
     store = service.batches
 
-    def created(request: Request, raw: bytes) -> dict[str, Any]:
-        owner = owner_of(authenticate(request))
+    def created(request: Request, owner: str, raw: bytes) -> dict[str, Any]:
         input_file_id, endpoint, window, metadata = parse_create(raw)
-        source = service.files.get(owner, input_file_id)
+        services(request).meter.budget_left(request)  # a spent monthly budget: no batch
+        # Each batch makes the workers read its whole input file again: cap those in flight.
+        if store.in_flight(owner, time.time()) >= service.settings.batch_max_in_flight:
+            raise errors.too_many_batches_in_flight(service.settings.batch_max_in_flight)
+        source = service.files.get(owner, input_file_id) if well_formed(input_file_id) else None
         if source is None:
-            raise errors.file_not_found(input_file_id, "input_file_id")
+            raise errors.file_not_found(shown(input_file_id), "input_file_id")
         if source.purpose != PURPOSE_BATCH:
             raise errors.invalid(
                 f"File {input_file_id} has purpose '{source.purpose}', not 'batch'.",
                 "input_file_id",
             )
-        item = store.create(owner, input_file_id, endpoint, window, metadata)
+        key = getattr(request.state, "api_key", None)  # its hash: the worker's key check
+        item = store.create(
+            owner, input_file_id, endpoint, window, metadata, key.key_hash if key else None
+        )
         service.send({"kind": "plan", "batch_id": item["id"]})
         return batch_object(item)
 
     @api.post("/v1/batches")
     async def create_batch(request: Request) -> Response:
+        owner = owner_of(await api_key_id(request))  # before reading the body
         raw = await request.body()
-        return json_response(await off_loop(request, created, request, raw))
+        return json_response(await off_loop(request, created, request, owner, raw))
 
     def owned(request: Request, batch_id: str) -> dict[str, Any]:
-        item = store.get(batch_id, owner_of(authenticate(request)))
+        owner = owner_of(authenticate(request))
+        item = store.get(batch_id, owner) if well_formed(batch_id) else None
         if item is None:
-            raise errors.batch_not_found(batch_id)
+            raise errors.batch_not_found(shown(batch_id))
         return item
 
     @api.get("/v1/batches/{batch_id}")
@@ -118,7 +128,7 @@ def router(service: BatchService) -> APIRouter:
         owner = owner_of(authenticate(request))
         query = request.query_params
         limit = int_param(query.get("limit"), "limit", 20, 1, 100)  # OpenAI's default and max
-        items, more = store.page(owner, limit, query.get("after") or None)
+        items, more = store.page(owner, limit, after_param(query.get("after")))
         return page([batch_object(item) for item in items], more)
 
     @api.get("/v1/batches")

@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from handler.embedder import Embedder
 from handler.errors import model_not_found
-from handler.hooks import Authenticator, Limiter, UsageRecorder, UsageReport
+from handler.hooks import Authenticator, Limiter, Meter, NoMeter, UsageRecorder, UsageReport
 from handler.offload import off_loop
 from handler.settings import Settings
 
@@ -21,6 +21,7 @@ class Services:
     recorder: UsageRecorder
     limiter: Limiter
     usage_report: UsageReport | None = None  # GET /v1/usage is served only with one
+    meter: Meter = NoMeter()
 
     @property
     def model_names(self) -> tuple[str, ...]:
@@ -40,10 +41,16 @@ def services(request: Request) -> Services:
 
 
 def authenticate(request: Request) -> str | None:
-    """The caller's key id from the wired authenticator, kept in request.state.api_key_id.
-    Blocking (a key lookup may read DynamoDB): call it through off_loop."""
+    """The caller's key id from the wired authenticator, kept in request.state.api_key_id;
+    once per request (the authenticator counts the request against the key's RPM), however
+    many steps of a route ask. Blocking (a key lookup may read DynamoDB): call it through
+    off_loop."""
+    state = request.state
+    if getattr(state, "authenticated", False):
+        key_id: str | None = state.api_key_id
+        return key_id
     key_id = services(request).authenticator(request)
-    request.state.api_key_id = key_id
+    state.api_key_id, state.authenticated = key_id, True
     return key_id
 
 

@@ -19,13 +19,14 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from handler.embedder import truncate_dimensions
+from handler.embedder import InputError, truncate_dimensions
 from handler.embedding_checks import checked_dimensions, tokenized_within_limits
 from handler.embedding_request import check_content_type, parse_embedding_request
 from handler.embedding_response import check_fits, embeddings_body, fit_response
+from handler.errors import APIError, refused_tokens
 from handler.metrics import RequestMetrics
 from handler.offload import off_loop
-from handler.routes.common import authenticate, services
+from handler.routes.common import api_key_id, services
 from handler.usage.records import ANONYMOUS, UsageRecord
 
 router = APIRouter()
@@ -41,15 +42,17 @@ MODEL_LOCK = threading.Lock()
 # which costs the cold start tens of milliseconds.
 @router.post("/v1/embeddings")
 async def create_embeddings(request: Request) -> Response:
+    # The key first (and its request counted), before the body is read: an unknown key does
+    # not get 6 MB read for it.
+    key_id = await api_key_id(request)
     raw = await request.body()
-    return await off_loop(request, embed_request, request, raw)
+    return await off_loop(request, embed_request, request, key_id, raw)
 
 
-def embed_request(request: Request, raw: bytes) -> Response:
-    """The whole request after its body is read; blocking, so off the event loop. The key is
-    checked here rather than by a dependency, to keep to one thread switch."""
+def embed_request(request: Request, key_id: str | None, raw: bytes) -> Response:
+    """The whole request after its body is read; blocking, so off the event loop."""
     measured: RequestMetrics = request.state.metrics
-    key_id = measured.key_id = authenticate(request)
+    measured.key_id = key_id
     wired = services(request)
     settings, embedder = wired.settings, wired.embedder
     check_content_type(request.headers.get("content-type", ""))
@@ -57,7 +60,12 @@ def embed_request(request: Request, raw: bytes) -> Response:
     served_model = wired.resolve_model(body.model)
     measured.encoding = body.encoding_format
     dimensions = checked_dimensions(body.dimensions, embedder, served_model)
-    tokenized, prompt_tokens = tokenized_within_limits(body.inputs, embedder, settings)
+    wired.meter.before_tokenizing(request)  # a key past its TPM makes us tokenize nothing
+    try:
+        tokenized, prompt_tokens = tokenized_within_limits(body.inputs, embedder, settings)
+    except (APIError, InputError) as refused:  # tokenized, then refused: still metered
+        wired.meter.refused(request, refused_tokens(refused))
+        raise
     accept_encoding = request.headers.get("accept-encoding", "")
     check_fits(  # a response that cannot fit is refused before any quota is charged
         len(body.inputs),

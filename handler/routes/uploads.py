@@ -34,14 +34,14 @@ from handler.batch.uploads import (
     upload_object,
 )
 from handler.offload import off_loop
-from handler.routes.common import authenticate
-from handler.routes.files import MAX_FILENAME_CHARS
+from handler.routes.common import api_key_id, authenticate
+from handler.routes.files import MAX_FILENAME_CHARS, check_storage
+from handler.routes.ids import shown, well_formed
 from handler.routes.json import json_object, json_response
 
 log = logging.getLogger(__name__)
 MAX_MIME_CHARS = 255
 MAX_PART_ID_CHARS = 64
-MAX_ID_CHARS = 64  # ours are 31; a longer one is a 404 without a lookup
 MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
 # OpenAI's bounds for expires_after.seconds (accepted, not applied: see the README).
 EXPIRES_AFTER_SECONDS = (3600, 2_592_000)
@@ -117,24 +117,27 @@ def router(service: BatchService) -> APIRouter:
 
     def owned(request: Request, upload_id: str) -> Upload:
         owner = owner_of(authenticate(request))
-        upload = store.get(owner, upload_id) if len(upload_id) <= MAX_ID_CHARS else None
+        upload = store.get(owner, upload_id) if well_formed(upload_id) else None
         if upload is None:
-            raise errors.upload_not_found(upload_id)
+            raise errors.upload_not_found(shown(upload_id))
         return upload
 
     def rendered(upload: Upload) -> dict[str, Any]:
         stored = service.files.get(upload.owner, upload.file_id) if upload.file_id else None
         return upload_object(upload, file_object(stored) if stored else None, time.time())
 
-    def created(request: Request, raw: bytes) -> dict[str, Any]:
-        owner = owner_of(authenticate(request))
+    def created(request: Request, owner: str, raw: bytes) -> dict[str, Any]:
         size, filename, purpose, mime_type = parse_create(raw, settings.batch_upload_max_bytes)
+        if len(store.open_uploads(owner)) >= settings.batch_max_open_uploads:
+            raise errors.too_many_open_uploads(settings.batch_max_open_uploads)
+        check_storage(service, owner, size)  # its bytes are reserved while it is open
         return rendered(store.create(owner, size, filename, purpose, mime_type))
 
     @api.post("/v1/uploads")
     async def create_upload(request: Request) -> Response:
+        owner = owner_of(await api_key_id(request))  # before reading the body
         raw = await request.body()
-        return json_response(await off_loop(request, created, request, raw))
+        return json_response(await off_loop(request, created, request, owner, raw))
 
     def pending(request: Request, upload_id: str) -> Upload:
         upload = owned(request, upload_id)
@@ -178,8 +181,8 @@ def router(service: BatchService) -> APIRouter:
         finally:
             await form.close()
 
-    def completed(request: Request, upload_id: str, raw: bytes) -> dict[str, Any]:
-        upload = owned(request, upload_id)
+    def completed(request: Request, upload: Upload, raw: bytes) -> dict[str, Any]:
+        upload_id = upload.id
         part_ids, md5 = parse_complete(raw, store.max_parts)
         digest = completion_digest(part_ids, md5)
         if upload.stored_status == COMPLETED and upload.completion == digest:
@@ -220,8 +223,9 @@ def router(service: BatchService) -> APIRouter:
 
     @api.post("/v1/uploads/{upload_id}/complete")
     async def complete_upload(request: Request, upload_id: str) -> Response:
+        upload = await off_loop(request, owned, request, upload_id)  # before reading the body
         raw = await request.body()
-        return json_response(await off_loop(request, completed, request, upload_id, raw))
+        return json_response(await off_loop(request, completed, request, upload, raw))
 
     def cancelled(request: Request, upload_id: str) -> dict[str, Any]:
         upload = owned(request, upload_id)

@@ -168,6 +168,25 @@ class KeyStore:
         key = _from_item(item)
         return key if hmac.compare_digest(key.key_hash, digest) else None
 
+    def by_hash(self, key_hash: str) -> ApiKey | None:
+        """The key stored under `key_hash` (a strongly consistent read); None if none."""
+        item = self.client.get_item(
+            TableName=self.table, Key={KEY_HASH: {"S": key_hash}}, ConsistentRead=True
+        ).get("Item")
+        return None if item is None else _from_item(item)
+
+    def owner(self, key_id: str, key_hash: str | None) -> ApiKey | None:
+        """The key that owns a batch, read now (no cache: a batch's next shard must see a
+        revocation at once): by its hash, which the batch item keeps, or, for a batch stored
+        without one, by its id (a scan of the keys table). None when it is gone."""
+        key = self.by_hash(key_hash) if key_hash else self.find(key_id)
+        return key if key is not None and key.key_id == key_id else None
+
+    def still_active(self, key_id: str, key_hash: str | None) -> bool:
+        """Whether the key that owns a batch is still active (not revoked, not deleted)."""
+        key = self.owner(key_id, key_hash)
+        return key is not None and key.active
+
     def list(self) -> list[ApiKey]:
         keys: list[ApiKey] = []
         kwargs: dict[str, Any] = {"TableName": self.table}

@@ -80,6 +80,10 @@ def _month_bounds(now: datetime) -> tuple[str, float]:
     return now.strftime("%Y-%m"), datetime(year, month, 1, tzinfo=UTC).timestamp()
 
 
+def seconds_to_next_month(now: float) -> float:
+    return _month_bounds(datetime.fromtimestamp(now, UTC))[1] - now
+
+
 def _is_condition_failure(exc: ClientError) -> bool:
     return error_code(exc) == "ConditionalCheckFailedException"
 
@@ -92,65 +96,121 @@ class QuotaGate:
         self.table = table
         self.clock = clock
 
-    def admit(self, key: ApiKey, tokens: int) -> RateLimitState | None:
-        """Count one request of `tokens` tokens; None for a key without limits.
+    def _window(self) -> tuple[float, datetime, RateLimitState, int]:
+        now = self.clock()
+        window_start = now - now % 60
+        stamp = datetime.fromtimestamp(now, UTC)
+        minute = stamp.strftime("%Y%m%d%H%M")
+        return (
+            now,
+            stamp,
+            RateLimitState(Limits(), minute, 0, 0, window_start + 60 - now),
+            (int(window_start) + 120),
+        )
 
-        Raises QuotaExceededError (nothing counted) when a limit would be passed.
+    def count_request(self, key: ApiKey) -> RateLimitState | None:
+        """Count one request against the key's RPM, before any work is done for it; None for
+        a key without per-minute limits. The count is never given back: a request refused
+        later (a 400, a 429 on tokens) still counts. Raises QuotaExceededError over the RPM."""
+        limits = key.limits
+        if limits.rpm is None and limits.tpm is None:
+            return None
+        _, _, state, expires_at = self._window()
+        state = replace(state, limits=limits)
+        return self._update_minute(key, 1, 0, state, expires_at)
+
+    def admit(
+        self, key: ApiKey, tokens: int, counted: RateLimitState | None = None
+    ) -> RateLimitState | None:
+        """Charge `tokens` against the key's TPM and monthly budget; None for a key without
+        limits. `counted` is what count_request returned for this request (its request is
+        then not counted again); without it the request is counted here too.
+
+        Raises QuotaExceededError (no tokens counted) when a limit would be passed.
         """
         limits = key.limits
         if not limits.limited:
             return None
-        now = self.clock()
-        window_start = now - now % 60
-        stamp = datetime.fromtimestamp(now, UTC)
-        state = RateLimitState(limits, stamp.strftime("%Y%m%d%H%M"), 0, 0, window_start + 60 - now)
+        _, stamp, state, expires_at = self._window()
+        state = replace(state, limits=limits)
         per_minute = limits.rpm is not None or limits.tpm is not None
+        requests = 1 if counted is None else 0
+        if counted is not None and counted.minute == state.minute:
+            state = replace(
+                state, requests_used=counted.requests_used, tokens_used=counted.tokens_used
+            )
         if per_minute:
-            state = self._count_minute(key, tokens, state, int(window_start) + 120)
+            state = self._update_minute(key, requests, tokens, state, expires_at)
         if limits.monthly_tokens is not None:
             try:
                 self._count_month(key, tokens, stamp)
             except QuotaExceededError as exc:
                 if per_minute:  # give back what the minute window just counted
-                    self._adjust_minute(key.key_id, state.minute, -1, -tokens)
+                    self._adjust_minute(key.key_id, state.minute, -requests, -tokens)
                     state = replace(
                         state,
-                        requests_used=state.requests_used - 1,
+                        requests_used=state.requests_used - requests,
                         tokens_used=state.tokens_used - tokens,
                     )
                 raise QuotaExceededError(exc.kind, exc.message, exc.retry_after, state) from None
             except Exception:
                 if per_minute:  # the request fails: it must not keep the minute's charge
-                    self._adjust_minute(key.key_id, state.minute, -1, -tokens)
+                    self._adjust_minute(key.key_id, state.minute, -requests, -tokens)
                 raise
         return state
 
+    def charge_refused(self, key: ApiKey, tokens: int) -> None:
+        """Count the tokens of a request refused after tokenizing (an over-long input) in
+        the key's minute window, without a condition: tokenizing them was work done for the
+        key, so they count against its TPM (not its monthly budget: nothing was served)."""
+        if key.limits.tpm is None or tokens <= 0:
+            return
+        _, _, state, expires_at = self._window()
+        self.client.update_item(
+            TableName=self.table,
+            Key=minute_key(key.key_id, state.minute),
+            UpdateExpression=f"ADD tokens :t SET {TTL_ATTRIBUTE} = :exp",
+            ExpressionAttributeValues={":t": {"N": str(tokens)}, ":exp": {"N": str(expires_at)}},
+        )
+
+    def tokens_left(self, key: ApiKey, state: RateLimitState | None) -> None:
+        """Before tokenizing: raise QuotaExceededError when the key's TPM for this minute is
+        already spent (so a key cannot make the service tokenize more than its TPM)."""
+        tpm = key.limits.tpm
+        if tpm is None or state is None or state.tokens_used < tpm:
+            return
+        raise self._minute_rejection(
+            key, {"requests": {"N": str(state.requests_used)}, "tokens": {"N": str(tpm)}}, state
+        )
+
     def refund(self, key: ApiKey, state: RateLimitState, tokens: int) -> None:
-        """Give back what admit() counted for a request that then got no embeddings.
+        """Give back the tokens admit() counted for a request that then got no embeddings
+        (its request stays counted: a refused request is still a request).
 
         Conditional on the counter still existing, so a refund after its window expired (TTL)
         creates no stray item. Raises a DynamoDB error as is (the caller logs it)."""
         limits = state.limits
         if limits.rpm is not None or limits.tpm is not None:
-            self._adjust_minute(key.key_id, state.minute, -1, -tokens, only_existing=True)
+            self._adjust_minute(key.key_id, state.minute, 0, -tokens, only_existing=True)
         if limits.monthly_tokens is not None:
             month = f"{state.minute[:4]}-{state.minute[4:6]}"
             self._update_existing(month_key(key.key_id, month), "ADD tokens :t", {":t": -tokens})
 
-    def _count_minute(
-        self, key: ApiKey, tokens: int, state: RateLimitState, expires_at: int
+    def _update_minute(
+        self, key: ApiKey, requests: int, tokens: int, state: RateLimitState, expires_at: int
     ) -> RateLimitState:
+        """Add `requests` and `tokens` to this minute's counter if they fit its limits."""
         limits = key.limits
         conditions: list[str] = []
         values: dict[str, Any] = {
-            ":one": {"N": "1"},
+            ":one": {"N": str(requests)},
             ":t": {"N": str(tokens)},
             ":exp": {"N": str(expires_at)},
         }
-        if limits.rpm is not None:
+        if limits.rpm is not None and requests:
             conditions.append("(attribute_not_exists(requests) OR requests < :rpm)")
             values[":rpm"] = {"N": str(limits.rpm)}
-        if limits.tpm is not None:
+        if limits.tpm is not None and tokens:
             # Conditions cannot add, so compare with the room this request needs.
             room = limits.tpm - max(tokens, 1)
             if room < 0:
@@ -163,12 +223,13 @@ class QuotaGate:
                 )
             conditions.append("(attribute_not_exists(tokens) OR tokens <= :room)")
             values[":room"] = {"N": str(room)}
+        condition = {"ConditionExpression": " AND ".join(conditions)} if conditions else {}
         try:
             response = self.client.update_item(
                 TableName=self.table,
                 Key=minute_key(key.key_id, state.minute),
                 UpdateExpression=f"ADD requests :one, tokens :t SET {TTL_ATTRIBUTE} = :exp",
-                ConditionExpression=" AND ".join(conditions),
+                **condition,
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",

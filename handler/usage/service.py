@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -23,6 +24,7 @@ from handler.hooks import Refund
 from handler.offload import WORKERS
 from handler.settings import Settings
 from handler.usage import store
+from handler.usage.budget import LineBudget
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.keys import (
     LIMIT_NAMES,
@@ -33,7 +35,13 @@ from handler.usage.keys import (
     bearer_secret,
     effective_limits,
 )
-from handler.usage.quotas import MONTHLY, QuotaExceededError, QuotaGate
+from handler.usage.quotas import (
+    MONTHLY,
+    QuotaExceededError,
+    QuotaGate,
+    RateLimitState,
+    seconds_to_next_month,
+)
 from handler.usage.recorder import UsageRecorder
 from handler.usage.records import ANONYMOUS, UsageRecord
 from handler.usage.report import UsageReader, usage_body, usage_window
@@ -52,8 +60,12 @@ class UsageService:
         auth_enabled: bool = True,
         clock: Callable[[], float] = time.time,
         default_limits: Limits | None = None,
+        keys: KeyStore | None = None,
+        budget: LineBudget | None = None,
     ) -> None:
         self.lookup = lookup
+        self.keys = keys
+        self.budget = budget
         self.default_limits = default_limits or Limits()
         self.gate = gate
         self.recorder = recorder
@@ -88,6 +100,8 @@ class UsageService:
             default_limits=Limits(
                 **{name: getattr(settings, f"default_{name}") for name in LIMIT_NAMES}
             ),
+            keys=keys,
+            budget=LineBudget(dynamodb, settings.usage_table),
         )
 
     def hooks(self) -> dict[str, Any]:
@@ -97,6 +111,7 @@ class UsageService:
             "limiter": self.limit,
             "recorder": self,
             "usage_report": self.usage,
+            "meter": self,
         }
 
     def reconnect(self, settings: Settings) -> None:
@@ -105,6 +120,7 @@ class UsageService:
         verdicts go with the old clients."""
         fresh = UsageService.from_settings(settings)
         self.lookup, self.gate = fresh.lookup, fresh.gate
+        self.keys, self.budget = fresh.keys, fresh.budget
         self.recorder, self.reader = fresh.recorder, fresh.reader
 
     def authenticate(self, request: Request) -> str | None:
@@ -119,18 +135,72 @@ class UsageService:
         if key is None or not key.active:
             raise errors.invalid_api_key()
         request.state.api_key = key
+        # Every client-callable route counts against the key's RPM, before any work is done
+        # for the request (reading its body, tokenizing), and whatever its answer.
+        limited = self._limited(key)
+        try:
+            counted = self.gate.count_request(limited)
+        except QuotaExceededError as exc:
+            request.state.response_headers = exc.state.headers()
+            raise errors.rate_limited(exc.kind, exc.message, exc.retry_after_header) from None
+        request.state.rate_state = counted
+        if counted is not None:
+            request.state.response_headers = counted.headers()
         return key.key_id
 
-    def limit(self, request: Request, prompt_tokens: int) -> Refund | None:
-        """Count the request against its key's quotas before the model runs; 429 over one.
-        Returns how to give the charge back if the request then fails (None: no limits)."""
+    def _limited(self, key: ApiKey) -> ApiKey:
+        """The key with the limits enforced: the one place deployment defaults meet a key's
+        own limits."""
+        return replace(key, limits=effective_limits(key.limits, self.default_limits))
+
+    def _caller(self, request: Request) -> tuple[ApiKey | None, RateLimitState | None]:
         key: ApiKey | None = getattr(request.state, "api_key", None)
+        counted: RateLimitState | None = getattr(request.state, "rate_state", None)
+        return (None if key is None else self._limited(key)), counted
+
+    def before_tokenizing(self, request: Request) -> None:
+        """The Meter hook: 429 when the caller's TPM for this minute is already spent."""
+        key, counted = self._caller(request)
+        if key is None:
+            return
+        try:
+            self.gate.tokens_left(key, counted)
+        except QuotaExceededError as exc:
+            raise errors.rate_limited(exc.kind, exc.message, exc.retry_after_header) from None
+
+    def refused(self, request: Request, tokens: int) -> None:
+        """The Meter hook: a request refused after tokenizing counts its tokens (TPM)."""
+        key, _ = self._caller(request)
+        if key is None:
+            return
+        try:
+            self.gate.charge_refused(key, tokens)
+        except (BotoCoreError, ClientError) as exc:  # the request's own 400 matters more
+            line = {"event": "quota_refused_charge_failed", "key_id": key.key_id}
+            log.warning(json.dumps({**line, "error": type(exc).__name__}))
+
+    def budget_left(self, request: Request) -> None:
+        """The Meter hook: 429 insufficient_quota when the monthly budget is spent (a batch
+        is then refused at creation)."""
+        key, _ = self._caller(request)
+        if key is None or self.budget is None or not self.budget.spent(key):
+            return
+        retry_after = str(max(1, math.ceil(seconds_to_next_month(self.clock()))))
+        raise errors.quota_exhausted(
+            f"Monthly token budget of {key.limits.monthly_tokens} tokens reached for "
+            f"{key.key_id}; it resets at the start of next month (UTC).",
+            retry_after,
+        )
+
+    def limit(self, request: Request, prompt_tokens: int) -> Refund | None:
+        """Charge the request's tokens against its key's quotas before the model runs; 429
+        over one. Returns how to give the charge back if the request then fails (None: no
+        limits). Its request was counted by `authenticate`."""
+        key, counted = self._caller(request)
         if key is None:
             return None
-        # The one place deployment defaults meet a key's own limits.
-        key = replace(key, limits=effective_limits(key.limits, self.default_limits))
         try:
-            state = self.gate.admit(key, prompt_tokens)
+            state = self.gate.admit(key, prompt_tokens, counted)
         except QuotaExceededError as exc:
             request.state.response_headers = exc.state.headers()
             if exc.kind == MONTHLY:

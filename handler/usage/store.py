@@ -8,7 +8,8 @@ Environment (read once in handler/settings.py):
 
 IAM actions the embeddings FUNCTION calls (nothing else):
   keys table:   dynamodb:GetItem
-  usage table:  dynamodb:UpdateItem (quota counters), dynamodb:Query (GET /v1/usage), and
+  usage table:  dynamodb:UpdateItem (quota counters), dynamodb:Query (GET /v1/usage),
+                dynamodb:GetItem (the monthly counter, before a batch is created), and
                 dynamodb:PutItem + dynamodb:UpdateItem through TransactWriteItems (IAM checks
                 the actions inside a transaction, there is no TransactWriteItems action)
   queue:        sqs:SendMessage
@@ -19,6 +20,11 @@ The operator CLI (`python -m handler.usage.cli`, the operator's own credentials)
   keys table:   dynamodb:PutItem, dynamodb:GetItem, dynamodb:Scan, dynamodb:UpdateItem
   usage table:  dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem (replay, replay-logs)
   queue:        sqs:ReceiveMessage, sqs:DeleteMessage
+The BATCH WORKER's usage calls (handler/usage/budget.py, handler/batch/admission.py):
+  keys table:   dynamodb:GetItem (the batch's key: still active? its monthly budget)
+  usage table:  dynamodb:PutItem + dynamodb:UpdateItem (the ledger, as the function), and
+                dynamodb:GetItem + dynamodb:DeleteItem (admission items, their refund)
+  queue:        sqs:SendMessage
 
 Keys table: partition key `key_hash` (S, sha256 hex of the secret), no sort key, no GSI,
 no TTL. Attributes: key_id, name, created (ISO-8601), status ("active" | "revoked"),
@@ -34,6 +40,9 @@ Usage table (single-table design): partition key `pk` (S), sort key `sk` (S), TT
                                                 (no TTL); readers sum a day's shards
   pk="KEY#<key_id>"      sk="MIN#<YYYYMMDDHHMM>" quota window: requests, tokens (TTL)
   pk="KEY#<key_id>"      sk="MON#<YYYY-MM>"      monthly token budget counter (TTL)
+  pk="ADMIT#<batch_id>"  sk="LINE#<first line>"  a batch line group's admission against the
+                                                monthly budget: admitted mask, tokens charged
+                                                (TTL: with the month's counter)
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from deploy_support import CHECKOV_VENV, REPO, TOOLS_VENV
 from moto import mock_aws
 
@@ -28,6 +29,36 @@ from tools.dynamodb_local import LOCAL_ENV
 pytestmark = pytest.mark.functional
 
 SETTINGS_SOURCE = REPO / "handler" / "settings.py"
+
+
+def cfn_yaml(path: Path) -> dict[str, Any]:
+    """template.yaml as plain data, short-form tags as their long form (as samcli's loader
+    gives them), without the tools venv: the IAM contracts need no build."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+        name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+        value: Any
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+            if suffix == "GetAtt":
+                value = str(value).split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        return {name: value}
+
+    Loader.add_multi_constructor("!", construct)
+    loaded: dict[str, Any] = yaml.load(path.read_text(), Loader=Loader)  # noqa: S506
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def declared() -> dict[str, Any]:
+    return cfn_yaml(REPO / "template.yaml")
 
 
 def run_tool(*command: str) -> subprocess.CompletedProcess[str]:
@@ -103,13 +134,20 @@ def test_function_role_grants_exactly_the_documented_actions(template: dict[str,
     assert named == {*usage_policies, "batch-api"}
 
 
-def test_the_worker_writes_usage_as_the_api_function_does(template: dict[str, Any]) -> None:
-    # The ledger's exactly-once write (Put + Update in a transaction) and its fallback queue;
-    # the worker neither reads keys nor checks quotas.
-    documented = documented_actions("the embeddings FUNCTION calls", "The optional queue-drain")
-    granted = granted_actions(template, "BatchWorkerFunctionRole", ("usage",))
-    assert granted == {"dynamodb:PutItem", "dynamodb:UpdateItem", "sqs:SendMessage"}
-    assert granted <= documented
+def test_the_worker_writes_usage_as_the_api_function_does(declared: dict[str, Any]) -> None:
+    # The ledger's exactly-once write (Put + Update in a transaction) and its fallback queue,
+    # plus what batch lines need: the owner key read (revoked?) and the monthly budget's
+    # admission items (read, deleted by a refund). No per-minute counters, no Query.
+    documented = documented_actions("The BATCH WORKER's usage calls", "Keys table:")
+    granted = granted_actions(declared, "BatchWorkerFunctionRole", ("usage",))
+    assert granted == {
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:GetItem",
+        "dynamodb:DeleteItem",
+        "sqs:SendMessage",
+    }
+    assert granted == documented
 
 
 def test_replay_role_grants_exactly_the_documented_actions(template: dict[str, Any]) -> None:
@@ -254,7 +292,8 @@ def batch_grants(template: dict[str, Any], role: str, policy: str) -> dict[str, 
     raise AssertionError(f"{role} has no policy {policy}")
 
 
-def test_batch_roles_grant_exactly_what_the_batch_code_calls(template: dict[str, Any]) -> None:
+def test_batch_roles_grant_exactly_what_the_batch_code_calls(declared: dict[str, Any]) -> None:
+    template = declared
     calls = {
         f"{service}.{method}"
         for path in BATCH_SOURCES
@@ -265,6 +304,8 @@ def test_batch_roles_grant_exactly_what_the_batch_code_calls(template: dict[str,
     needed = set().union(*(BATCH_CALL_ACTIONS[call] for call in calls))
     api = batch_grants(template, "EmbeddingsFunctionRole", "batch-api")
     worker = batch_grants(template, "BatchWorkerFunctionRole", "batch-worker")
+    for grants in (api, worker):
+        assert grants.pop("MissingIsNotFound") == {"s3:ListBucket"}  # see the test below
     uploads = api.pop("Uploads")  # for /v1/uploads (handler/routes/uploads.py), on uploads/*
     # parts are objects (a put each), read back and deleted on completion or cancel
     assert {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"} <= uploads
@@ -273,8 +314,8 @@ def test_batch_roles_grant_exactly_what_the_batch_code_calls(template: dict[str,
     assert granted == needed | {"sqs:GetQueueAttributes"}
 
 
-def test_batch_grants_are_scoped_to_their_prefixes_and_roles(template: dict[str, Any]) -> None:
-    resources = template["Resources"]
+def test_batch_grants_are_scoped_to_their_prefixes_and_roles(declared: dict[str, Any]) -> None:
+    resources = declared["Resources"]
 
     def statements(role: str, policy: str) -> dict[str, dict[str, Any]]:
         for found in resources[role]["Properties"]["Policies"]:
@@ -293,12 +334,72 @@ def test_batch_grants_are_scoped_to_their_prefixes_and_roles(template: dict[str,
     assert all("batches/" not in str(s["Resource"]) for s in api_s3)
     worker_actions = {a for s in worker.values() for a in s["Action"]}
     assert not {"s3:DeleteObject", "dynamodb:DeleteItem"} & worker_actions
-    # No s3:* on a bucket-wide resource anywhere.
+    # No s3:* anywhere; on the bucket itself only s3:ListBucket (which lists nothing the
+    # code asks for: it makes S3 answer a missing key 404 NoSuchKey instead of 403).
     for role in ("EmbeddingsFunctionRole", "BatchWorkerFunctionRole"):
         for policy in resources[role]["Properties"]["Policies"]:
             for statement in policy["PolicyDocument"]["Statement"]:
-                if any(a.startswith("s3:") for a in statement["Action"]):
-                    assert "/*" in str(statement["Resource"]) and "s3:*" not in statement["Action"]
+                actions = statement["Action"]
+                actions = [actions] if isinstance(actions, str) else actions
+                if any(a.startswith("s3:") for a in actions):
+                    assert "s3:*" not in actions
+                    assert "/*" in str(statement["Resource"]) or actions == ["s3:ListBucket"]
+
+
+# What each role does to each part of the bucket, from the code that runs under it:
+# - the API function: POST /v1/files (boto3's managed upload: PutObject, or a multipart upload
+#   it aborts on failure), content and its presigned URL (GetObject), DELETE (DeleteObject);
+#   an Upload's parts under uploads/ (put, read back, deleted) and its completion into
+#   files/ (S3Writer: multipart, aborted on failure);
+# - the worker: input ranges (GetObject) and result files (S3Writer) under files/; shard
+#   outputs under batches/ (S3Writer: PutObject, AbortMultipartUpload on failure) read back to
+#   concatenate;
+# - both: s3:ListBucket on the bucket, so a missing object is NoSuchKey, not AccessDenied.
+S3_NEEDS: dict[str, dict[str, set[str]]] = {
+    "EmbeddingsFunctionRole": {
+        "files/*": {"s3:PutObject", "s3:GetObject", "s3:DeleteObject", "s3:AbortMultipartUpload"},
+        "uploads/*": {
+            "s3:PutObject",
+            "s3:GetObject",
+            "s3:DeleteObject",
+            "s3:AbortMultipartUpload",
+        },
+        "bucket": {"s3:ListBucket"},
+    },
+    "BatchWorkerFunctionRole": {
+        "files/*": {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"},
+        "batches/*": {"s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"},
+        "bucket": {"s3:ListBucket"},
+    },
+}
+
+
+def s3_grants(template: dict[str, Any], role: str) -> dict[str, set[str]]:
+    """Prefix ("files/*", ..., or "bucket") -> the s3: actions `role` grants on it."""
+    found: dict[str, set[str]] = {}
+    for policy in template["Resources"][role]["Properties"]["Policies"]:
+        for statement in policy["PolicyDocument"]["Statement"]:
+            actions = statement["Action"]
+            actions = {actions} if isinstance(actions, str) else set(actions)
+            if not any(a.startswith("s3:") for a in actions):
+                continue
+            resources = statement["Resource"]
+            for resource in resources if isinstance(resources, list) else [resources]:
+                if resource == {"Fn::GetAtt": ["BatchBucket", "Arn"]}:
+                    where = "bucket"
+                else:
+                    where = resource["Fn::Sub"].removeprefix("${BatchBucket.Arn}/")
+                found.setdefault(where, set()).update(actions)
+    return found
+
+
+@pytest.mark.parametrize("role", sorted(S3_NEEDS))
+def test_each_role_has_exactly_its_s3_actions_on_each_prefix(
+    declared: dict[str, Any], role: str
+) -> None:
+    # Per role and per prefix, not their union: the worker's S3Writer aborts its multipart
+    # uploads under batches/ too, which the union (the API's grant on files/) hid.
+    assert s3_grants(declared, role) == S3_NEEDS[role]
 
 
 def test_the_worker_runs_the_api_functions_code_off_the_batch_queue(
@@ -351,3 +452,14 @@ def test_the_bucket_is_private_encrypted_tls_only_and_expires_objects(
     assert deny["Effect"] == "Deny" and deny["Condition"] == {
         "Bool": {"aws:SecureTransport": "false"}
     }
+
+
+def test_the_worker_sees_the_keys_and_budgets_the_api_function_does(
+    declared: dict[str, Any],
+) -> None:
+    # Batch lines are held to the key's monthly budget, or the deployment's default one:
+    # the worker must read the same default, and know whether keys are on at all.
+    api = function(declared, "EmbeddingsFunction")["Environment"]["Variables"]
+    worker = function(declared, "BatchWorkerFunction")["Environment"]["Variables"]
+    for name in ("AUTH_ENABLED", "DEFAULT_MONTHLY_TOKENS", "KEYS_TABLE", "USAGE_TABLE"):
+        assert worker[name] == api[name], name

@@ -79,7 +79,7 @@ def test_limited_key_gets_ratelimit_headers_then_a_429(
     make_app: MakeApp, moto_tables: Tables, keys: KeyStore
 ) -> None:
     secret, key = keys.create("app", Limits(rpm=2, tpm=10_000))
-    app, _ = make_app(moto_tables)
+    app, service = make_app(moto_tables)
     with TestClient(app) as client:
         first = embed(client, secret)
         tokens = first.json()["usage"]["total_tokens"]
@@ -95,7 +95,10 @@ def test_limited_key_gets_ratelimit_headers_then_a_429(
         assert limited.json()["error"]["code"] == "rate_limit_exceeded"
         assert 1 <= int(limited.headers["retry-after"]) <= 60
         assert limited.headers["x-ratelimit-remaining-requests"] == "0"
-        usage = client.get("/v1/usage", headers={"Authorization": f"Bearer {secret}"}).json()
+        # every route counts against the RPM: /v1/usage is refused too this minute
+        over = client.get("/v1/usage", headers={"Authorization": f"Bearer {secret}"})
+        assert over.status_code == 429 and over.json()["error"]["type"] == "requests"
+    usage = service.usage(key.key_id, [])
     today = usage["data"][-1]
     assert today["requests"] == 2 and today["total_tokens"] == 2 * tokens  # the 429 is not
 

@@ -82,7 +82,8 @@ def test_a_response_known_too_large_is_refused_before_any_quota_or_model_work(
     error = floats.json()["error"]
     assert (error["code"], error["param"]) == ("response_too_large", "input")
     assert "at least" in error["message"]
-    assert model_calls.calls == 0 and counters(local_tables) == {}
+    # its request counts against the RPM (every request does), no tokens
+    assert model_calls.calls == 0 and counters(local_tables) == {"MIN": (1, 0)}
 
     small, _ = make_app(local_tables, max_response_bytes=100_000)
     with TestClient(small) as client:
@@ -93,7 +94,7 @@ def test_a_response_known_too_large_is_refused_before_any_quota_or_model_work(
         assert fits.status_code == 200
     assert model_calls.calls == 1
     tokens = fits.json()["usage"]["total_tokens"]
-    assert counters(local_tables) == {"MIN": (1, tokens), "MON": (0, tokens)}
+    assert counters(local_tables) == {"MIN": (3, tokens), "MON": (0, tokens)}
 
 
 @pytest.mark.integration
@@ -108,7 +109,7 @@ def test_a_413_found_after_the_model_gives_the_charge_back(
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "response_too_large"
     assert model_calls.calls == 1
-    assert counters(local_tables) == {"MIN": (0, 0), "MON": (0, 0)}
+    assert counters(local_tables) == {"MIN": (1, 0), "MON": (0, 0)}  # the request stays counted
 
 
 @pytest.mark.integration
@@ -129,7 +130,8 @@ def test_a_model_failure_gives_the_charge_back(
     assert ok.status_code == 200 and failed.status_code == 500
     assert failed.json()["error"]["type"] == "server_error"
     tokens = ok.json()["usage"]["total_tokens"]
-    assert counters(local_tables) == {"MIN": (1, tokens), "MON": (0, tokens)}  # only the first
+    # both requests count, only the first one's tokens
+    assert counters(local_tables) == {"MIN": (2, tokens), "MON": (0, tokens)}
 
 
 @pytest.mark.integration
@@ -138,13 +140,15 @@ def test_a_dynamodb_timeout_in_the_monthly_check_gives_the_minute_back(
 ) -> None:
     secret, _ = KeyStore(local_tables.client, local_tables.keys).create("app", LIMITS)
     app, _ = make_app(local_tables)
-    # UpdateItem: the minute counter passes, the month counter times out on every attempt
-    faults = Faults(local_tables.client, "UpdateItem", ["pass", "timeout", "timeout", "timeout"])
+    # UpdateItem: the request's count and the minute's tokens pass, the month counter times
+    # out on every attempt
+    steps = ["pass", "pass", "timeout", "timeout", "timeout"]
+    faults = Faults(local_tables.client, "UpdateItem", steps)
     with TestClient(app) as client:
         response = post(client, secret, ["hello"])
-    assert response.status_code == 500 and faults.attempts == 5  # 1 + 3 + the give-back
+    assert response.status_code == 500 and faults.attempts == 6  # 2 + 3 + the give-back
     assert model_calls.calls == 0
-    assert counters(local_tables) == {"MIN": (0, 0)}
+    assert counters(local_tables) == {"MIN": (1, 0)}  # the tokens given back, not the request
 
 
 @pytest.mark.functional
@@ -183,4 +187,4 @@ def test_an_overlong_user_or_model_is_a_400_before_any_quota_or_model_work(
     assert model.status_code == 400 and model.json()["error"]["param"] == "model"
     assert fits.status_code == 200 and model_calls.calls == 1
     tokens = fits.json()["usage"]["total_tokens"]
-    assert counters(local_tables) == {"MIN": (1, tokens), "MON": (0, tokens)}
+    assert counters(local_tables) == {"MIN": (3, tokens), "MON": (0, tokens)}
