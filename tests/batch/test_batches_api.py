@@ -142,7 +142,7 @@ def test_malformed_lines_go_to_the_error_file_and_the_rest_complete(stack: Stack
         orjson.dumps({**request_line("bad-method", good), "method": "GET"}),
         orjson.dumps(request_line("no-input", {"model": MODEL})),
         orjson.dumps(request_line("bad-model", {"model": "gpt-9", "input": "x"})),
-        orjson.dumps(request_line("too-long", {"model": MODEL, "input": "word " * 400})),
+        orjson.dumps(request_line("too-long", {"model": MODEL, "input": "word " * 9000})),
         orjson.dumps(request_line("bad-dims", {**good, "dimensions": 999})),
         orjson.dumps(request_line("ok-2", {**good, "dimensions": 8, "encoding_format": "base64"})),
     ]
