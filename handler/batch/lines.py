@@ -23,7 +23,7 @@ from handler.embedder import Embedder, Tokenized, truncate_dimensions
 from handler.embedding_checks import checked_dimensions, tokenized_within_limits
 from handler.embedding_request import CreateEmbeddingRequest, parse_embedding_request
 from handler.embedding_response import embeddings_body
-from handler.errors import APIError, model_not_found, to_api_error
+from handler.errors import APIError, malformed_json, model_not_found, to_api_error
 from handler.settings import Settings
 
 MAX_CUSTOM_ID_CHARS = 512  # OpenAI publishes none; ours keeps error lines and logs bounded
@@ -163,7 +163,13 @@ def prepare_line(
             batch_id, line_no, custom_id, "invalid_body", "'body' must be a JSON object."
         )
     try:
-        return _checked(orjson.dumps(body), line_no, custom_id, embedder, settings)
+        body_bytes = orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        # Nested deeper than orjson writes (254) but not than it reads (1,024): the body sent
+        # alone is JSON pydantic will not parse either, so the same 400 as the sync route.
+        return _refused(batch_id, line_no, custom_id, malformed_json())
+    try:
+        return _checked(body_bytes, line_no, custom_id, embedder, settings)
     except Exception as exc:
         error = to_api_error(exc)
         if error is None:

@@ -71,3 +71,19 @@ def test_an_artifact_not_measured_invariant_runs_each_line_alone(
     monkeypatch.setattr(embedder, "run", counted)
     embed_lines(prepared, "batch_x", embedder)  # type: ignore[arg-type]
     assert passes == [4]
+
+
+@pytest.mark.parametrize("depth", [255, 600, 1020])
+def test_a_body_nested_too_deep_to_serialise_is_its_lines_400(
+    embedder: Embedder, depth: int
+) -> None:
+    # GIVEN a 713-byte-ish line orjson reads (nesting <= 1,024) but will not write (> 254)
+    body = b'{"model":"all-MiniLM-L6-v2","input":"x","extra":' + b"[" * depth + b"]" * depth
+    line = b'{"custom_id":"deep","method":"POST","url":"/v1/embeddings","body":' + body + b"}}"
+    orjson.loads(line)
+    result = prepare_line(line, 7, "batch_x", "/v1/embeddings", embedder, Settings.from_env())
+    # THEN it is that line's error (the sync route's answer to that body), not the shard's
+    assert not isinstance(result, PreparedLine) and not result.ok
+    answer = orjson.loads(result.line)
+    assert answer["custom_id"] == "deep" and answer["response"]["status_code"] == 400
+    assert answer["response"]["body"]["error"]["type"] == "invalid_request_error"
