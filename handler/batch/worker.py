@@ -41,7 +41,8 @@ from handler.batch.lines import (
     prepare_line,
     request_id,
 )
-from handler.batch.planner import PlanError, plan_shards, split_lines
+from handler.batch.jsonl import split_lines
+from handler.batch.planner import PlanError, plan_shards
 from handler.embedder import Embedder
 from handler.hooks import UsageRecord
 from handler.settings import Settings
@@ -123,7 +124,10 @@ class Worker:
             return self._fail(batch_id, "file_not_found", "The input file no longer exists.")
         try:
             plan = plan_shards(
-                batch_id, self.files.content(source), self.settings.batch_shard_lines
+                batch_id,
+                self.files.content(source),
+                self.settings.batch_shard_lines,
+                self.settings.max_body_bytes,
             )
         except PlanError as exc:
             return self._fail(batch_id, exc.code, exc.message)
@@ -187,10 +191,15 @@ class Worker:
             # Lines in order; the valid ones are embedded together when a group is full.
             group: list[PreparedLine | LineResult] = []
             inputs = 0
-            lines = split_lines(body.iter_chunks(CHUNK_BYTES))
-            for line_no, (_, _, raw) in enumerate(lines, start=shard.first_line):
-                if not raw.strip():
-                    continue
+            lines = split_lines(
+                body.iter_chunks(CHUNK_BYTES),
+                first_number=shard.first_line,
+                offset=shard.start,
+                max_line_bytes=self.settings.max_body_bytes,
+                file_start=shard.start == 0,
+            )
+            for line in lines:
+                line_no, raw = line.number, line.raw
                 if expired:
                     item: PreparedLine | LineResult = expired_line(raw, line_no, batch_id)
                 else:
