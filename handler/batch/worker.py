@@ -33,6 +33,7 @@ from handler.batch import batches as b
 from handler.batch.batches import BatchStore, Shard
 from handler.batch.concat import S3Writer, concat_objects
 from handler.batch.files import CHUNK_BYTES, PURPOSE_OUTPUT, FileStore
+from handler.batch.jsonl import split_lines
 from handler.batch.lines import (
     LineResult,
     PreparedLine,
@@ -41,7 +42,6 @@ from handler.batch.lines import (
     prepare_line,
     request_id,
 )
-from handler.batch.jsonl import split_lines
 from handler.batch.planner import PlanError, plan_shards
 from handler.embedder import Embedder
 from handler.hooks import UsageRecord

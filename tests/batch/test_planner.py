@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import pytest
-
 import time
 import tracemalloc
+
+import pytest
 
 from handler.batch.jsonl import BOM, split_lines
 from handler.batch.planner import MAX_REQUESTS, PlanError, plan_shards
