@@ -22,7 +22,7 @@ import orjson
 from handler.embedder import Embedder, Tokenized, truncate_dimensions
 from handler.embedding_checks import checked_dimensions, tokenized_within_limits
 from handler.embedding_request import CreateEmbeddingRequest, parse_embedding_request
-from handler.embedding_response import embeddings_body
+from handler.embedding_response import check_fits, embeddings_body
 from handler.errors import APIError, malformed_json, model_not_found, to_api_error
 from handler.settings import Settings
 
@@ -186,6 +186,17 @@ def _checked(
         raise model_not_found(body.model)
     dimensions = checked_dimensions(body.dimensions, embedder, embedder.model_id)
     tokenized, prompt_tokens = tokenized_within_limits(body.inputs, embedder, settings)
+    # The route's 413 for a response over MAX_RESPONSE_BYTES (as sent ungzipped): it bounds
+    # each output line, so a 10 KB line of 2,048 inputs cannot make a 10 MB answer.
+    check_fits(
+        len(body.inputs),
+        dimensions,
+        embedder.model_id,
+        prompt_tokens,
+        body.encoding_format,
+        "",
+        settings.max_response_bytes,
+    )
     return PreparedLine(line_no, custom_id, tokenized, prompt_tokens, dimensions, body)
 
 

@@ -87,3 +87,23 @@ def test_a_body_nested_too_deep_to_serialise_is_its_lines_400(
     answer = orjson.loads(result.line)
     assert answer["custom_id"] == "deep" and answer["response"]["status_code"] == 400
     assert answer["response"]["body"]["error"]["type"] == "invalid_request_error"
+
+
+def test_a_line_whose_answer_would_exceed_the_response_limit_is_its_413(
+    embedder: Embedder,
+) -> None:
+    # GIVEN a 10 KB line of 2,048 "a" inputs: ~9.7 MB of float vectors
+    settings = Settings.from_env()
+    body = {"model": "all-MiniLM-L6-v2", "input": ["a"] * 2048}
+    result = prepare_line(raw(1, body), 1, "batch_x", "/v1/embeddings", embedder, settings)
+    # THEN it is refused as the sync route refuses it, before the model runs
+    assert not isinstance(result, PreparedLine)
+    answer = orjson.loads(result.line)
+    assert answer["response"]["status_code"] == 413
+    assert answer["response"]["body"]["error"]["type"] == "invalid_request_error"
+    # and its base64 answer (~2.1 MB) fits
+    small = {**body, "encoding_format": "base64"}
+    assert isinstance(
+        prepare_line(raw(2, small), 2, "batch_x", "/v1/embeddings", embedder, settings),
+        PreparedLine,
+    )
