@@ -53,3 +53,36 @@ def test_concatenation_keeps_order_and_overwrites_on_a_rerun(s3: Any) -> None:
     for _ in range(2):
         size = concat_objects(s3, BUCKET, ["part0", "part1", "part2"], "joined")
         assert size == 6 and body(s3, "joined") == b"a\nb\nc\n"
+
+
+class ReadCounter:
+    """The S3 client, counting the bytes this process reads with GetObject."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+        self.read = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.s3, name)
+
+    def get_object(self, **kwargs: Any) -> Any:
+        got = self.s3.get_object(**kwargs)
+        self.read += int(got["ContentLength"])
+        return got
+
+
+def test_large_sources_are_copied_by_s3_not_read_through_the_worker(s3: Any) -> None:
+    mib = 1024 * 1024
+    sizes = {"a": 1000, "big1": 12 * mib, "b": 3 * mib, "big2": 11 * mib + 5, "c": 10}
+    data = {key: bytes([65 + i]) * size for i, (key, size) in enumerate(sizes.items())}
+    for key, value in data.items():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=value)
+    counted = ReadCounter(s3)
+
+    size = concat_objects(counted, BUCKET, list(data), "joined")
+
+    assert size == sum(sizes.values())
+    assert body(s3, "joined") == b"".join(data.values())
+    # read: the small sources, and each large one's top-up of the buffer to 5 MiB
+    assert counted.read <= 1000 + 3 * mib + 10 + 2 * 5 * mib
+    assert counted.read < size / 2
