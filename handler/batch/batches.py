@@ -34,7 +34,11 @@ STAMP = {
     CANCELLED: "cancelled_at",
 }
 PENDING, DONE, SKIPPED = "pending", "done", "skipped"
+SHARD_PROGRESS = ("offset", "next_line", "parts", "billed", "completed", "failed")
 WINDOW_SECONDS = {"24h": 24 * 3600}
+# Batch and shard items carry DynamoDB's TTL: their batch's window plus this (the service
+# passes the files' retention, so a batch outlives none of its result files).
+ITEM_SECONDS = 30 * 86400
 
 
 def new_batch_id() -> str:
@@ -49,6 +53,21 @@ class Shard:
     end: int
     first_line: int  # 1-based line number of the first line in the range
     state: str = PENDING
+    # Progress (the checkpoint): the lines before `offset` (line `next_line` starts there)
+    # are answered in `parts` durable parts; the usage of parts up to `billed` is recorded.
+    offset: int = -1  # -1: not started (= start)
+    next_line: int = 0
+    parts: int = 0
+    billed: int = 0
+    completed: int = 0
+    failed: int = 0
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """(byte offset, line number) where the unanswered lines begin."""
+        if self.offset < 0:
+            return self.start, self.first_line
+        return self.offset, self.next_line
 
 
 def _conditional_failure(exc: ClientError) -> bool:
@@ -57,9 +76,10 @@ def _conditional_failure(exc: ClientError) -> bool:
 
 
 class BatchStore:
-    def __init__(self, dynamodb: Any, table_name: str) -> None:
+    def __init__(self, dynamodb: Any, table_name: str, item_seconds: int = ITEM_SECONDS) -> None:
         self.dynamodb = dynamodb
         self.table = table_name
+        self.item_seconds = item_seconds  # an item's life after its batch's window ends
 
     def _key(self, batch_id: str, sk: str = table.META) -> dict[str, Any]:
         return to_item({"pk": table.batch_pk(batch_id), "sk": sk})
@@ -74,6 +94,7 @@ class BatchStore:
     ) -> dict[str, Any]:
         batch_id = new_batch_id()
         now = int(time.time())
+        expires_at = now + WINDOW_SECONDS[completion_window]
         values: dict[str, Any] = {
             "pk": table.batch_pk(batch_id),
             "sk": table.META,
@@ -86,7 +107,8 @@ class BatchStore:
             "completion_window": completion_window,
             "status": VALIDATING,
             "created_at": now,
-            "expires_at": now + WINDOW_SECONDS[completion_window],
+            "expires_at": expires_at,
+            table.TTL_ATTRIBUTE: expires_at + self.item_seconds,
             "total": 0,
             "completed": 0,
             "failed": 0,
@@ -148,9 +170,10 @@ class BatchStore:
             raise
         return True
 
-    def add_shards(self, batch_id: str, shards: list[Shard]) -> None:
-        """Record the plan's shard items. A plan that runs again (its message redelivered)
-        leaves shards that already exist alone, so a finished shard is never reset."""
+    def add_shards(self, batch_id: str, shards: list[Shard], ttl: int) -> None:
+        """Record the plan's shard items (removed by DynamoDB's TTL at `ttl`, as their batch).
+        A plan that runs again (its message redelivered) leaves shards that already exist
+        alone, so a finished shard is never reset."""
         for shard in shards:
             try:
                 self.dynamodb.put_item(
@@ -163,6 +186,11 @@ class BatchStore:
                             "end": shard.end,
                             "first_line": shard.first_line,
                             "state": PENDING,
+                            "parts": 0,
+                            "billed": 0,
+                            "completed": 0,
+                            "failed": 0,
+                            table.TTL_ATTRIBUTE: ttl,
                         }
                     ),
                     ConditionExpression="attribute_not_exists(pk)",
@@ -180,9 +208,95 @@ class BatchStore:
         if found is None:
             return None
         values = from_item(found)
+        progress = {name: values[name] for name in SHARD_PROGRESS if name in values}
         return Shard(
-            batch_id, index, values["start"], values["end"], values["first_line"], values["state"]
+            batch_id,
+            index,
+            values["start"],
+            values["end"],
+            values["first_line"],
+            values["state"],
+            **progress,
         )
+
+    def checkpoint(
+        self, shard: Shard, offset: int, next_line: int, completed: int, failed: int
+    ) -> bool:
+        """Count part `shard.parts + 1`, durable in S3, as answered: its lines up to `offset`
+        and its counts; False when another run counted it first."""
+        return self._update_shard(
+            shard.batch_id,
+            shard.index,
+            "SET #offset = :o, #next_line = :n, #parts = :p, #completed = #completed + :c, "
+            "#failed = #failed + :f",
+            "#state = :pending AND #parts = :was",
+            {
+                ":o": offset,
+                ":n": next_line,
+                ":p": shard.parts + 1,
+                ":was": shard.parts,
+                ":c": completed,
+                ":f": failed,
+                ":pending": PENDING,
+            },
+        )
+
+    def mark_billed(self, shard: Shard, part: int) -> None:
+        """The usage of parts up to `part` is in the ledger."""
+        self._update_shard(
+            shard.batch_id, shard.index, "SET #billed = :p", "#billed < :p", {":p": part}
+        )
+
+    def _update_shard(
+        self, batch_id: str, index: int, update: str, condition: str, values: dict[str, Any]
+    ) -> bool:
+        # Every attribute by a name placeholder: some (offset, state) are reserved words.
+        names = {
+            f"#{name}": name
+            for name in SHARD_PROGRESS + ("state",)
+            if f"#{name}" in update + condition
+        }
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=self._key(batch_id, table.shard_sk(index)),
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=to_item(values),
+            )
+        except ClientError as exc:
+            if _conditional_failure(exc):
+                return False
+            raise
+        return True
+
+    def mark_failed(self, batch_id: str, errors: dict[str, Any]) -> None:
+        """Give the batch OpenAI's `errors` (the first failure wins); finalizing then ends it
+        `failed`, with the lines answered so far in its files."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=self._key(batch_id),
+                UpdateExpression="SET errors = :e",
+                ConditionExpression="attribute_not_exists(errors)",
+                ExpressionAttributeValues=to_item({":e": errors}),
+            )
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+
+    def count_attempt(self, batch_id: str) -> int:
+        """Add one to the batch's sweep attempts (before the attempt, so one that kills its
+        process counts too); the number so far."""
+        updated = self.dynamodb.update_item(
+            TableName=self.table,
+            Key=self._key(batch_id),
+            UpdateExpression="ADD sweep_attempts :one",
+            ExpressionAttributeValues=to_item({":one": 1}),
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(from_item(updated["Attributes"])["sweep_attempts"])
 
     def mark_expired(self, batch_id: str) -> None:
         """Flag the batch as past its window; finalizing then ends it `expired`."""
@@ -193,11 +307,12 @@ class BatchStore:
             ExpressionAttributeValues=to_item({":yes": True}),
         )
 
-    def finish_shard(
-        self, batch_id: str, index: int, state: str, completed: int, failed: int
-    ) -> bool:
+    def finish_shard(self, shard: Shard, state: str) -> bool:
         """Mark the shard `state` (done or skipped) and add its counts to the batch, in one
-        transaction; False when the shard was already finished (a redelivery)."""
+        transaction; False when the shard was already finished (a redelivery) or its progress
+        moved since it was read."""
+        batch_id, index = shard.batch_id, shard.index
+        completed, failed = shard.completed, shard.failed
         try:
             self.dynamodb.transact_write_items(
                 TransactItems=[
@@ -205,11 +320,11 @@ class BatchStore:
                         "Update": {
                             "TableName": self.table,
                             "Key": self._key(batch_id, table.shard_sk(index)),
-                            "UpdateExpression": "SET #s = :new, completed = :c, failed = :f",
-                            "ConditionExpression": "#s = :pending",
+                            "UpdateExpression": "SET #s = :new",
+                            "ConditionExpression": "#s = :pending AND parts = :parts",
                             "ExpressionAttributeNames": {"#s": "state"},
                             "ExpressionAttributeValues": to_item(
-                                {":new": state, ":pending": PENDING, ":c": completed, ":f": failed}
+                                {":new": state, ":pending": PENDING, ":parts": shard.parts}
                             ),
                         }
                     },

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,10 +82,12 @@ class BatchService:
             settings.batch_table,
             retention_seconds=settings.batch_file_retention_days * 86400,
         )
+        # A batch's and its shards' items live as long as its result files can.
+        item_seconds = settings.batch_file_retention_days * 86400
         return cls(
             settings=settings,
             files=files,
-            batches=BatchStore(dynamodb, settings.batch_table),
+            batches=BatchStore(dynamodb, settings.batch_table, item_seconds),
             sqs=sqs,
             uploads=UploadStore(
                 files, settings.batch_upload_max_parts, settings.batch_upload_seconds
@@ -107,15 +111,22 @@ def poll_once(worker: Worker, sqs: Any, queue_url: str, wait_seconds: int = 1) -
         MaxNumberOfMessages=1,
         WaitTimeSeconds=wait_seconds,
         VisibilityTimeout=LOCAL_VISIBILITY_SECONDS,
+        MessageSystemAttributeNames=["ApproximateReceiveCount"],
     ).get("Messages", [])
     for message in received:
+        deadline = time.monotonic() + LOCAL_VISIBILITY_SECONDS
+        receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
         try:
-            worker.handle(decode(message["Body"]))
+            worker.handle(decode(message["Body"]), receives, _until(deadline))
         except Exception:
             log.exception("batch message failed; it will be delivered again")
             continue
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return len(received)
+
+
+def _until(deadline: float) -> Callable[[], float]:
+    return lambda: deadline - time.monotonic()
 
 
 def run_worker(worker: Worker, sqs: Any, queue_url: str, stop: threading.Event) -> None:

@@ -5,26 +5,33 @@ Messages: {"kind": "plan", "batch_id"} (sent by POST /v1/batches) and
 {"kind": "shard", "batch_id", "shard"} (sent by the plan). Every step may run twice (SQS
 delivers at least once; a worker may die anywhere) and gives the same result:
 
-- a shard embeds consecutive valid lines in one model pass (GROUP_INPUTS inputs), writes
-  its output and error lines to deterministic S3 keys (a rerun overwrites), records usage per
-  line under the idempotency key "<batch id>:<line>" (the ledger writes each once, a group of
-  lines per transaction), and only then is marked finished, with its counts, in one
-  conditional transaction;
-- a shard message for a finished shard only retries the finalization;
+- a shard runs as parts (handler/batch/parts.py): a run embeds consecutive valid lines in
+  model passes bounded in inputs and tokens (GROUP_INPUTS, GROUP_TOKENS), writes the part's
+  output and error lines to deterministic S3 keys (a rerun overwrites), then its manifest,
+  then counts the part in the shard's checkpoint (conditional), and only then records the
+  part's usage per line under the idempotency key "<batch id>:<line>" (the ledger writes each
+  once). A run with under STOP_SECONDS left stops after its current group, checkpoints, and
+  queues the rest of the shard as a new message, so a shard never starts over;
+- a shard with every line answered (or cancelled, or whose batch failed) is finished, with
+  its counts, in one conditional transaction; a message for a finished shard only retries
+  the finalization;
 - finalizing assembles the result files under deterministic ids and changes the status
   conditionally.
 
-Failure policy: anything unexpected (S3, DynamoDB, the model) propagates, so the message is
-not deleted and comes back after the visibility timeout; a line's own problem goes to the
-error file instead.
+Failure policy: anything wrong with one line's content becomes that line's error line; only
+store or model failures propagate, so the message is not deleted and comes back after the
+visibility timeout. On its MAX_RECEIVES-th delivery a message is not tried again: its batch
+ends `failed` with OpenAI's `errors` (the lines answered so far stay in its files) rather
+than retrying until the dead-letter queue and the expiry a day later.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import orjson
@@ -33,7 +40,7 @@ from handler.batch import batches as b
 from handler.batch.batches import BatchStore, Shard
 from handler.batch.concat import S3Writer, concat_objects
 from handler.batch.files import CHUNK_BYTES, PURPOSE_OUTPUT, FileStore
-from handler.batch.jsonl import split_lines
+from handler.batch.jsonl import Line, split_lines
 from handler.batch.lines import (
     LineResult,
     PreparedLine,
@@ -42,27 +49,37 @@ from handler.batch.lines import (
     prepare_line,
     request_id,
 )
+from handler.batch.parts import ERRORS, OUTPUT, Manifest, part_key, read_manifest, write_manifest
 from handler.batch.planner import PlanError, plan_shards
 from handler.embedder import Embedder
 from handler.hooks import UsageRecord
 from handler.settings import Settings
 
-OUTPUT, ERRORS = "output", "errors"
+log = logging.getLogger(__name__)
 # Inputs of consecutive valid lines embedded in one model pass (a batch-invariant artifact
 # gives each the vectors of its request alone); bounds the vectors a worker holds at once.
 GROUP_INPUTS = 256
+# ...and their tokens, so one pass takes a few seconds (a line alone may still hold up to
+# MAX_TOKENS_PER_REQUEST: ~20-27 s, the longest single step of a run).
+GROUP_TOKENS = 32_768
+# A run with less than this left stops after its group and requeues the rest of its shard:
+# the longest group plus the part's writes, inside the worker's 300 s timeout.
+STOP_SECONDS = 60.0
+# The delivery on which a message is not tried again (the queue's maxReceiveCount is 5: the
+# next failure would dead-letter it, leaving the batch to the expiry sweep a day later).
+MAX_RECEIVES = 5
+
+
+def forever() -> float:
+    return float("inf")
 
 
 def result_file_id(batch_id: str, kind: str) -> str:
     return "file-" + hashlib.sha256(f"{batch_id}:{kind}".encode()).hexdigest()[:24]
 
 
-def shard_key(batch_id: str, index: int, kind: str) -> str:
-    return f"batches/{batch_id}/shards/{index:05d}.{kind}.jsonl"
-
-
 class UsageNotRecordedError(RuntimeError):
-    """The ledger could not take a shard's usage; the message is retried."""
+    """The ledger could not take a part's usage; the message is retried."""
 
 
 class LineRecorder(Protocol):
@@ -71,6 +88,19 @@ class LineRecorder(Protocol):
     says "logged" for a record it could keep only in the log (handler.usage.recorder)."""
 
     def record_many(self, usages: Sequence[UsageRecord]) -> Sequence[str]: ...
+
+
+@dataclass
+class _Part:
+    """What one run of a shard has answered so far."""
+
+    out: S3Writer
+    err: S3Writer
+    offset: int
+    next_line: int
+    completed: int = 0
+    failed: int = 0
+    records: list[UsageRecord] | None = None
 
 
 @dataclass
@@ -87,13 +117,47 @@ class Worker:
     # worker emits it as EMF metrics (handler/metrics.ShardMetrics).
     on_shard: Callable[[str, int, int, int, float], None] | None = None
 
-    def handle(self, message: dict[str, Any]) -> None:
-        if message.get("kind") == "plan":
-            self.plan(str(message["batch_id"]))
-        elif message.get("kind") == "shard":
-            self.run_shard(str(message["batch_id"]), int(message["shard"]))
-        else:
+    def handle(
+        self, message: dict[str, Any], receives: int = 1, time_left: Callable[[], float] = forever
+    ) -> None:
+        """Run one message; `receives` is SQS's ApproximateReceiveCount, `time_left()` the
+        invocation's remaining seconds."""
+        kind = message.get("kind")
+        if kind not in ("plan", "shard"):
             raise ValueError(f"unknown batch message {message!r}")
+        batch_id = str(message["batch_id"])
+        if receives >= MAX_RECEIVES:
+            self.give_up(batch_id, message)
+        elif kind == "plan":
+            self.plan(batch_id)
+        else:
+            self.run_shard(batch_id, int(message["shard"]), time_left)
+
+    def give_up(self, batch_id: str, message: dict[str, Any]) -> None:
+        """The message (a plan, a shard, or the sweep's "finalize") failed on every try: end
+        its batch `failed` with OpenAI's errors instead of retrying it forever."""
+        log.error("batch message %s failed too often: its batch fails", message)
+        kind = message.get("kind")
+        if kind == "plan":
+            self._fail(batch_id, "server_error", "The batch input file could not be planned.")
+            return
+        shard = None
+        if kind == "shard":
+            shard = self.batches.get_shard(batch_id, int(message["shard"]))
+        if shard is not None and shard.state == b.PENDING:
+            # Its other shards stop too; what was answered is kept in the batch's files.
+            text = "The batch could not be processed; the requests answered are in its files."
+            self.batches.mark_failed(batch_id, _errors("server_error", text))
+            self.batches.finish_shard(shard, b.DONE if shard.parts else b.SKIPPED)
+            self.finalize_if_last(batch_id)
+            return
+        # The shards are done and the finalization is what fails: end without files.
+        self.batches.transition(
+            batch_id,
+            (b.IN_PROGRESS, b.FINALIZING, b.CANCELLING),
+            b.FAILED,
+            errors=_errors("server_error", "The batch's result files could not be built."),
+        )
 
     # -- planning -------------------------------------------------------------------------
 
@@ -131,7 +195,7 @@ class Worker:
             )
         except PlanError as exc:
             return self._fail(batch_id, exc.code, exc.message)
-        self.batches.add_shards(batch_id, plan.shards)
+        self.batches.add_shards(batch_id, plan.shards, batch.get("ttl") or 0)
         started = self.batches.transition(
             batch_id,
             (b.VALIDATING,),
@@ -144,106 +208,162 @@ class Worker:
         return started
 
     def _fail(self, batch_id: str, code: str, message: str) -> bool:
-        errors = {
-            "object": "list",
-            "data": [{"code": code, "message": message, "param": None, "line": None}],
-        }
-        self.batches.transition(batch_id, (b.VALIDATING,), b.FAILED, errors=errors)
+        self.batches.transition(batch_id, (b.VALIDATING,), b.FAILED, errors=_errors(code, message))
         return False
 
     # -- shards ---------------------------------------------------------------------------
 
-    def run_shard(self, batch_id: str, index: int) -> None:
+    def run_shard(
+        self, batch_id: str, index: int, time_left: Callable[[], float] = forever
+    ) -> None:
         batch = self.batches.get(batch_id)
         shard = self.batches.get_shard(batch_id, index)
         if batch is None or shard is None:
             return
         if shard.state == b.PENDING:
-            if batch["status"] == b.IN_PROGRESS:
-                # Past the completion window, the shard's lines fail with batch_expired (as
-                # OpenAI's do) and the batch ends `expired`, keeping what was done in time.
-                expired = self.clock() > batch["expires_at"]
-                started = time.perf_counter()
-                completed, failed = self._embed_shard(batch, shard, expired)
-                if expired:
-                    self.batches.mark_expired(batch_id)
-                finished = self.batches.finish_shard(batch_id, index, b.DONE, completed, failed)
-                if finished and self.on_shard is not None:
+            started = time.perf_counter()
+            shard = self._bill(batch, shard)  # a part counted by a run that died unbilled
+            # Cancelled, or failed: no new lines run; the parts answered are kept.
+            runnable = batch["status"] == b.IN_PROGRESS and not batch.get("errors")
+            if runnable and shard.position[0] < shard.end:
+                shard = self._run_part(batch, shard, time_left)
+                batch = self.batches.get(batch_id) or batch
+                runnable = batch["status"] == b.IN_PROGRESS and not batch.get("errors")
+                if runnable and shard.state == b.PENDING and shard.position[0] < shard.end:
+                    self.send({"kind": "shard", "batch_id": batch_id, "shard": index})
+                    return  # the rest of the shard runs in a fresh invocation
+            if shard.state == b.PENDING:
+                finished = self.batches.finish_shard(shard, b.DONE if shard.parts else b.SKIPPED)
+                if finished and shard.parts and self.on_shard is not None:
                     ms = (time.perf_counter() - started) * 1000
-                    self.on_shard(batch_id, index, completed, failed, ms)
-            else:  # cancelling (or over): cancel stops new shards
-                self.batches.finish_shard(batch_id, index, b.SKIPPED, 0, 0)
+                    self.on_shard(batch_id, index, shard.completed, shard.failed, ms)
         self.finalize_if_last(batch_id)
 
-    def _embed_shard(self, batch: dict[str, Any], shard: Shard, expired: bool) -> tuple[int, int]:
-        """Write the shard's output and error objects; returns (completed, failed)."""
-        batch_id, owner = batch["id"], batch["owner"]
-        source = self.files.get(owner, batch["input_file_id"])
-        if source is None:
-            raise RuntimeError(f"input file of {batch_id} vanished mid-batch")
-        body = self.files.read_range(source.s3_key, shard.start, shard.end)
+    def _bill(self, batch: dict[str, Any], shard: Shard) -> Shard:
+        """Record the usage of the shard's counted parts not yet billed (from their
+        manifests); the shard with `billed` brought up to `parts`."""
+        for part in range(shard.billed + 1, shard.parts + 1):
+            found = read_manifest(self.files.s3, self.files.bucket, batch["id"], shard.index, part)
+            self._record(batch["id"], found.records)
+            self.batches.mark_billed(shard, part)
+        return replace(shard, billed=shard.parts)
+
+    def _record(self, batch_id: str, records: list[UsageRecord]) -> None:
+        if records and "logged" in self.recorder.record_many(records):
+            # In neither DynamoDB nor the fallback queue: run the message again later (the
+            # records are idempotent) rather than leave them to a replay from the logs.
+            raise UsageNotRecordedError(f"usage of batch {batch_id} not recorded")
+
+    def _run_part(
+        self, batch: dict[str, Any], shard: Shard, time_left: Callable[[], float]
+    ) -> Shard:
+        """Answer the shard's next lines as its next part, checkpoint and bill it; the shard
+        as it now stands."""
+        batch_id, index = batch["id"], shard.index
+        source = self.files.get(batch["owner"], batch["input_file_id"])
+        if source is None:  # deleted mid-batch: the batch ends, keeping what was answered
+            text = "The input file was deleted before the batch finished."
+            self.batches.mark_failed(batch_id, _errors("file_not_found", text))
+            return shard
+        # Past the completion window, the lines fail with batch_expired (as OpenAI's do) and
+        # the batch ends `expired`, keeping what was done in time.
+        expired = self.clock() > batch["expires_at"]
+        offset, next_line = shard.position
+        number = shard.parts + 1
         s3, bucket = self.files.s3, self.files.bucket
-        completed = failed = 0
+        body = self.files.read_range(source.s3_key, offset, shard.end)
         with (
-            S3Writer(s3, bucket, shard_key(batch_id, shard.index, OUTPUT)) as out,
-            S3Writer(s3, bucket, shard_key(batch_id, shard.index, ERRORS)) as err,
+            S3Writer(s3, bucket, part_key(batch_id, index, number, OUTPUT)) as out,
+            S3Writer(s3, bucket, part_key(batch_id, index, number, ERRORS)) as err,
         ):
-            # Lines in order; the valid ones are embedded together when a group is full.
-            group: list[PreparedLine | LineResult] = []
-            inputs = 0
-            lines = split_lines(
-                body.iter_chunks(CHUNK_BYTES),
-                first_number=shard.first_line,
-                offset=shard.start,
-                max_line_bytes=self.settings.max_body_bytes,
-                file_start=shard.start == 0,
-            )
-            for line in lines:
-                line_no, raw = line.number, line.raw
-                if expired:
-                    item: PreparedLine | LineResult = expired_line(raw, line_no, batch_id)
-                else:
-                    item = prepare_line(
-                        raw, line_no, batch_id, batch["endpoint"], self.embedder, self.settings
-                    )
-                group.append(item)
-                inputs += len(item.tokenized.ids) if isinstance(item, PreparedLine) else 0
-                if inputs >= GROUP_INPUTS:
-                    done, refused = self._answer_group(batch, group, out, err)
-                    completed, failed = completed + done, failed + refused
-                    group, inputs = [], 0
-            done, refused = self._answer_group(batch, group, out, err)
-        return completed + done, failed + refused
+            part = _Part(out, err, offset, next_line, records=[])
+            try:
+                self._answer_lines(batch, shard, part, expired, time_left, body)
+            finally:
+                body.close()
+        records = part.records or []
+        manifest = Manifest(part.offset, part.next_line, part.completed, part.failed, records)
+        write_manifest(s3, bucket, batch_id, index, number, manifest)
+        if expired:
+            self.batches.mark_expired(batch_id)
+        if self.batches.checkpoint(shard, part.offset, part.next_line, part.completed, part.failed):
+            self._record(batch_id, records)
+            self.batches.mark_billed(shard, number)
+        return self.batches.get_shard(batch_id, index) or shard
+
+    def _answer_lines(
+        self,
+        batch: dict[str, Any],
+        shard: Shard,
+        part: _Part,
+        expired: bool,
+        time_left: Callable[[], float],
+        body: Any,
+    ) -> None:
+        """Answer lines in order into `part`, the valid ones embedded together when a group
+        is full, until the shard's end or until time runs short."""
+        lines = split_lines(
+            body.iter_chunks(CHUNK_BYTES),
+            first_number=part.next_line,
+            offset=part.offset,
+            max_line_bytes=self.settings.max_body_bytes,
+            file_start=part.offset == 0,
+        )
+        group: list[tuple[Line, PreparedLine | LineResult]] = []
+        inputs = tokens = 0
+        for line in lines:
+            if expired:
+                item: PreparedLine | LineResult = expired_line(line.raw, line.number, batch["id"])
+            else:
+                item = prepare_line(
+                    line.raw,
+                    line.number,
+                    batch["id"],
+                    batch["endpoint"],
+                    self.embedder,
+                    self.settings,
+                )
+            group.append((line, item))
+            if isinstance(item, PreparedLine):
+                inputs += len(item.tokenized.ids)
+                tokens += item.prompt_tokens
+            if inputs >= GROUP_INPUTS or tokens >= GROUP_TOKENS:
+                self._answer_group(batch, group, part)
+                group, inputs, tokens = [], 0, 0
+                if time_left() < STOP_SECONDS:
+                    return  # the rest is requeued from part.offset
+        self._answer_group(batch, group, part)
+        part.offset, part.next_line = shard.end, 0
 
     def _answer_group(
         self,
         batch: dict[str, Any],
-        group: list[PreparedLine | LineResult],
-        out: S3Writer,
-        err: S3Writer,
-    ) -> tuple[int, int]:
-        """Embed the group's valid lines in one pass, write every line's result in order and
-        record the usage; returns (completed, failed)."""
+        group: list[tuple[Line, PreparedLine | LineResult]],
+        part: _Part,
+    ) -> None:
+        """Embed the group's valid lines in one pass and write every line's result in order;
+        their usage records wait in `part` until the part is durable and counted."""
+        if not group:
+            return
         batch_id, owner = batch["id"], batch["owner"]
-        waiting = [item for item in group if isinstance(item, PreparedLine)]
+        waiting = [item for _, item in group if isinstance(item, PreparedLine)]
         started = time.perf_counter()
         answers = iter(embed_lines(waiting, batch_id, self.embedder))
         elapsed_ms = (time.perf_counter() - started) * 1000
         group_tokens = max(sum(line.prompt_tokens for line in waiting), 1)
-        records = []
-        for item in group:
+        assert part.records is not None
+        for _, item in group:
             if isinstance(item, PreparedLine):
                 result = next(answers)
-                out.write(result.line)
+                part.out.write(result.line)
                 share = elapsed_ms * item.prompt_tokens / group_tokens
-                records.append(_usage(owner, batch_id, item.line_no, result, share))
+                part.records.append(_usage(owner, batch_id, item.line_no, result, share))
             else:
-                err.write(item.line)
-        if "logged" in self.recorder.record_many(records):
-            # In neither DynamoDB nor the fallback queue: run the shard again later (its
-            # records are idempotent) rather than leave them to a replay from the logs.
-            raise UsageNotRecordedError(f"usage of batch {batch_id} not recorded")
-        return len(waiting), len(group) - len(waiting)
+                part.err.write(item.line)
+        part.completed += len(waiting)
+        part.failed += len(group) - len(waiting)
+        last = group[-1][0]
+        part.offset, part.next_line = last.end, last.number + 1
 
     # -- finalizing -----------------------------------------------------------------------
 
@@ -267,23 +387,35 @@ class Worker:
                 ids[field] = self._assemble(batch, kind)
         if batch["status"] == b.CANCELLING:
             final = b.CANCELLED
+        elif batch.get("errors"):
+            final = b.FAILED
         else:
             final = b.EXPIRED if batch.get("expired") else b.COMPLETED
         self.batches.transition(batch_id, (batch["status"],), final, **ids)
 
     def _assemble(self, batch: dict[str, Any], kind: str) -> str:
         batch_id, owner = batch["id"], batch["owner"]
-        done = [
-            index
+        file_id = result_file_id(batch_id, kind)
+        if self.files.get(owner, file_id) is not None:
+            return file_id  # assembled by a finalization that died after it: not again
+        sources = [
+            part_key(batch_id, index, part, kind)
             for index in range(1, batch["shards_total"] + 1)
             if (shard := self.batches.get_shard(batch_id, index)) and shard.state == b.DONE
+            for part in range(1, shard.parts + 1)
         ]
-        file_id = result_file_id(batch_id, kind)
         key = self.files.object_key(owner, file_id)
-        sources = (shard_key(batch_id, index, kind) for index in done)
         size = concat_objects(self.files.s3, self.files.bucket, sources, key)
         self.files.record(owner, file_id, key, size, f"{batch_id}_{kind}.jsonl", PURPOSE_OUTPUT)
         return file_id
+
+
+def _errors(code: str, message: str) -> dict[str, Any]:
+    """OpenAI's Batch `errors`: a list of {code, message, param, line}."""
+    return {
+        "object": "list",
+        "data": [{"code": code, "message": message, "param": None, "line": None}],
+    }
 
 
 def _usage(

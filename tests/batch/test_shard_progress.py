@@ -1,0 +1,184 @@
+"""A shard's progress on the live stack (moto's S3 and SQS, DynamoDB Local): a run near its
+time limit checkpoints and requeues the rest instead of starting over; usage is recorded only
+for lines whose answers are durable and counted; a message that fails on every delivery, or
+a batch whose input file is deleted mid-run, ends the batch `failed` instead of retrying
+forever; batch and shard items carry DynamoDB's TTL."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+import openai
+import orjson
+import pytest
+from batch_support import DyingRecorder, Stack, corpus_free_rows, jsonl
+
+from handler.batch import table
+from handler.batch.items import from_item, to_item
+from handler.batch.worker import MAX_RECEIVES, STOP_SECONDS
+from handler.hooks import UsageRecord
+
+pytestmark = pytest.mark.integration
+
+
+def create(stack: Stack, rows: list[dict[str, Any]]) -> str:
+    client = stack.client()
+    file_id = client.files.create(file=("in.jsonl", io.BytesIO(jsonl(rows))), purpose="batch").id
+    return client.batches.create(
+        input_file_id=file_id, endpoint="/v1/embeddings", completion_window="24h"
+    ).id
+
+
+def plan_and_take_shards(stack: Stack) -> list[dict[str, Any]]:
+    [plan] = stack.receive()
+    stack.worker().handle(orjson.loads(plan["Body"]))
+    return sorted((orjson.loads(m["Body"]) for m in stack.receive()), key=lambda m: m["shard"])
+
+
+def lines(client: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
+    assert file_id is not None
+    return [orjson.loads(line) for line in client.files.content(file_id).content.splitlines()]
+
+
+def billed(stack: Stack) -> dict[str, int]:
+    got = httpx.get(
+        f"{stack.base_url}/usage", headers={"Authorization": f"Bearer {stack.secrets['alice']}"}
+    )
+    assert got.status_code == 200
+    total: dict[str, int] = got.json()["total"]
+    return total
+
+
+class CountingRecorder:
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.ids: list[str] = []
+
+    def record_many(self, usages: Sequence[UsageRecord]) -> Sequence[str]:
+        self.ids += [u.request_id for u in usages]
+        return list(self.inner.record_many(usages))
+
+
+def test_a_run_short_of_time_checkpoints_and_the_next_run_carries_on(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = stack.client()
+    rows = corpus_free_rows(90) + [
+        {"custom_id": "bad", "method": "GET", "url": "/v1/embeddings", "body": {}}
+    ]
+    rows = [rows[-1], *rows[:-1]]  # an error line first, then 90 requests: one shard of 91
+    batch_id = create(stack, rows)
+    [shard] = plan_and_take_shards(stack)
+    recorder = CountingRecorder(stack.recorder)
+    # GIVEN a worker whose invocation is nearly over after its first model pass
+    left = iter([3600.0])
+    worker = stack.worker(recorder)
+
+    # WHEN it runs the shard in model passes of 40 inputs (time is checked after each)
+    monkeypatch.setattr("handler.batch.worker.GROUP_INPUTS", 40)
+    worker.handle(shard, 1, lambda: next(left, STOP_SECONDS - 1))
+
+    # THEN it stopped after its second pass, counted those lines, and queued the rest
+    [rest] = [orjson.loads(m["Body"]) for m in stack.receive()]
+    assert rest == shard
+    stored = stack.service.batches.get_shard(batch_id, 1)
+    assert stored is not None and stored.state == "pending"
+    assert (stored.parts, stored.billed, stored.completed, stored.failed) == (1, 1, 80, 1)
+    assert stored.next_line == 82
+    assert len(recorder.ids) == 80
+    # AND the next run answers only the rest
+    worker.handle(rest, 1, lambda: 3600.0)
+
+    done = client.batches.retrieve(batch_id)
+    assert done.status == "completed"
+    counts = done.request_counts
+    assert counts is not None and (counts.completed, counts.failed) == (90, 1)
+    assert [x["custom_id"] for x in lines(client, done.output_file_id)] == [
+        r["custom_id"] for r in rows[1:]
+    ]
+    assert [x["error"]["code"] for x in lines(client, done.error_file_id)] == ["invalid_method"]
+    assert len(recorder.ids) == len(set(recorder.ids)) == 90  # each line billed once
+    assert billed(stack)["requests"] == 90
+
+
+def test_lines_billed_are_lines_delivered_when_a_worker_dies_and_the_batch_is_cancelled(
+    stack: Stack,
+) -> None:
+    client = stack.client()
+    rows = corpus_free_rows(100)
+    batch_id = create(stack, rows)
+    [shard] = plan_and_take_shards(stack)
+    # GIVEN a worker killed while recording its usage (30 lines reached the ledger)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        stack.worker(DyingRecorder(stack.recorder, 30)).handle(shard)
+    # WHEN the batch is cancelled, and the shard's message comes back
+    assert client.batches.cancel(batch_id).status == "cancelling"
+    stack.worker().handle(shard)
+
+    # THEN every line billed is in the output file, and every line there is billed once
+    done = client.batches.retrieve(batch_id)
+    assert done.status == "cancelled"
+    out = lines(client, done.output_file_id)
+    total = billed(stack)
+    assert total["requests"] == len(out) == 100
+    assert total["total_tokens"] == sum(x["response"]["body"]["usage"]["total_tokens"] for x in out)
+
+
+def test_a_message_failing_on_every_delivery_ends_its_batch_failed(stack: Stack) -> None:
+    client = stack.client()
+    batch_id = create(stack, corpus_free_rows(150))  # 2 shards
+    first, second = plan_and_take_shards(stack)
+    stack.worker().handle(first)
+    # WHEN the second shard's message arrives for the last time (it failed on the others)
+    stack.worker().handle(second, MAX_RECEIVES)
+    # THEN the batch fails with OpenAI's errors, keeping the lines answered in its files
+    done = client.batches.retrieve(batch_id)
+    assert done.status == "failed" and done.failed_at
+    assert done.errors is not None and done.errors.data
+    assert done.errors.data[0].code == "server_error"
+    assert len(lines(client, done.output_file_id)) == 100
+    assert billed(stack)["requests"] == 100
+    # and a plan that fails every time fails its batch too
+    other = create(stack, corpus_free_rows(5))
+    [plan] = stack.receive()
+    stack.worker().handle(orjson.loads(plan["Body"]), MAX_RECEIVES)
+    assert client.batches.retrieve(other).status == "failed"
+
+
+def test_a_batch_whose_input_file_is_deleted_mid_run_ends_failed(stack: Stack) -> None:
+    client = stack.client()
+    rows = corpus_free_rows(250)  # 3 shards
+    batch_id = create(stack, rows)
+    shards = plan_and_take_shards(stack)
+    stack.worker().handle(shards[0])
+    client.files.delete(client.batches.retrieve(batch_id).input_file_id)
+    for message in shards[1:]:
+        stack.worker().handle(message)  # no exception: nothing to retry
+    done = client.batches.retrieve(batch_id)
+    assert done.status == "failed"
+    assert done.errors is not None and done.errors.data[0].code == "file_not_found"
+    assert [x["custom_id"] for x in lines(client, done.output_file_id)] == [
+        r["custom_id"] for r in rows[:100]
+    ]
+
+
+def test_batch_and_shard_items_expire_with_dynamodbs_ttl(stack: Stack) -> None:
+    batch_id = create(stack, corpus_free_rows(150))
+    plan_and_take_shards(stack)
+    dynamodb, name = stack.service.batches.dynamodb, stack.settings.batch_table
+    items = [
+        from_item(item)
+        for item in dynamodb.query(
+            TableName=name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=to_item({":pk": table.batch_pk(batch_id)}),
+        )["Items"]
+    ]
+    assert sorted(item["sk"] for item in items) == ["meta", "shard#00001", "shard#00002"]
+    [batch] = [item for item in items if item["sk"] == "meta"]
+    retention = stack.settings.batch_file_retention_days * 86400
+    assert batch[table.TTL_ATTRIBUTE] == batch["expires_at"] + retention
+    assert {item[table.TTL_ATTRIBUTE] for item in items} == {batch[table.TTL_ATTRIBUTE]}
