@@ -30,11 +30,15 @@ from urllib.parse import quote, unquote
 
 from botocore.exceptions import ClientError
 
+from handler.batch import table
 from handler.batch.concat import concat_objects
 from handler.batch.files import FileStore, StoredFile, new_file_id
 from handler.batch.items import from_item, to_item
 
 META = "meta"
+# Upload and part items carry DynamoDB's TTL: an upload's hour, then this long for a retried
+# complete (and a look at what became of it) before they go.
+ITEM_SECONDS = 7 * 86400
 PENDING, COMPLETED, CANCELLED, EXPIRED = "pending", "completed", "cancelled", "expired"
 
 
@@ -139,6 +143,7 @@ class UploadStore:
             "state": PENDING,
             "received": 0,
             "part_count": 0,
+            table.TTL_ATTRIBUTE: now + self.lifetime + ITEM_SECONDS,
         }
         self.dynamodb.put_item(TableName=self.table, Item=to_item(values))
         return _upload(values)
@@ -188,6 +193,7 @@ class UploadStore:
             part = Part(part_id, upload.id, int(time.time()), size, key)
             item: dict[str, Any] = {"pk": upload_pk(upload.id), "sk": part_sk(part_id)}
             item |= {"id": part_id, "created_at": part.created_at, "size": size, "s3_key": key}
+            item[table.TTL_ATTRIBUTE] = upload.expires_at + ITEM_SECONDS
             self.dynamodb.put_item(TableName=self.table, Item=to_item(item))
         except BaseException:
             self._release(upload.id, size)

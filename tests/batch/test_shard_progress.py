@@ -182,3 +182,22 @@ def test_batch_and_shard_items_expire_with_dynamodbs_ttl(stack: Stack) -> None:
     retention = stack.settings.batch_file_retention_days * 86400
     assert batch[table.TTL_ATTRIBUTE] == batch["expires_at"] + retention
     assert {item[table.TTL_ATTRIBUTE] for item in items} == {batch[table.TTL_ATTRIBUTE]}
+
+
+def test_upload_and_part_items_expire_with_dynamodbs_ttl(stack: Stack) -> None:
+    from handler.batch.uploads import ITEM_SECONDS, upload_pk
+
+    uploads = stack.service.uploads
+    upload = uploads.create("alice-key", 4, "in.jsonl", "batch", "application/jsonl")
+    uploads.add_part(upload, io.BytesIO(b"{}\n\n"), 4)
+    dynamodb, name = stack.service.batches.dynamodb, stack.settings.batch_table
+    items = [
+        from_item(item)
+        for item in dynamodb.query(
+            TableName=name,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues=to_item({":pk": upload_pk(upload.id)}),
+        )["Items"]
+    ]
+    assert len(items) == 2
+    assert {item[table.TTL_ATTRIBUTE] for item in items} == {upload.expires_at + ITEM_SECONDS}
