@@ -18,6 +18,7 @@ import orjson
 
 from handler.batch.batches import BatchStore
 from handler.batch.files import FileStore
+from handler.batch.leases import LEASE_SECONDS, SHARDS_PER_KEY, ShardLeases
 from handler.batch.uploads import UploadStore
 from handler.batch.worker import LineRecorder, Worker, decode
 from handler.embedder import Embedder
@@ -95,12 +96,27 @@ class BatchService:
         )
 
     def send(self, message: dict[str, Any]) -> None:
+        """Queue `message`; its "delay" (seconds, at most SQS's 900) holds it back."""
+        body = {name: value for name, value in message.items() if name != "delay"}
         self.sqs.send_message(
-            QueueUrl=self.settings.batch_queue_url, MessageBody=orjson.dumps(message).decode()
+            QueueUrl=self.settings.batch_queue_url,
+            MessageBody=orjson.dumps(body).decode(),
+            DelaySeconds=min(int(message.get("delay", 0)), 900),
         )
 
     def worker(self, embedder: Embedder, recorder: LineRecorder) -> Worker:
-        return Worker(self.settings, embedder, self.files, self.batches, self.send, recorder)
+        leases = ShardLeases(
+            self.batches.dynamodb, self.settings.batch_table, SHARDS_PER_KEY, LEASE_SECONDS
+        )
+        return Worker(
+            self.settings,
+            embedder,
+            self.files,
+            self.batches,
+            self.send,
+            recorder,
+            leases=leases,
+        )
 
 
 def poll_once(worker: Worker, sqs: Any, queue_url: str, wait_seconds: int = 1) -> int:

@@ -41,6 +41,7 @@ from handler.batch.batches import BatchStore, Shard
 from handler.batch.concat import S3Writer, concat_objects
 from handler.batch.files import CHUNK_BYTES, PURPOSE_OUTPUT, FileStore
 from handler.batch.jsonl import Line, split_lines
+from handler.batch.leases import WAIT_SECONDS, ShardLeases
 from handler.batch.lines import (
     LineResult,
     PreparedLine,
@@ -116,6 +117,8 @@ class Worker:
     # refused): batch id, shard, lines completed, lines failed, milliseconds. The Lambda
     # worker emits it as EMF metrics (handler/metrics.ShardMetrics).
     on_shard: Callable[[str, int, int, int, float], None] | None = None
+    # Per-key fairness: a shard runs only while it holds one of its key's slots.
+    leases: ShardLeases | None = None
 
     def handle(
         self, message: dict[str, Any], receives: int = 1, time_left: Callable[[], float] = forever
@@ -226,7 +229,21 @@ class Worker:
             # Cancelled, or failed: no new lines run; the parts answered are kept.
             runnable = batch["status"] == b.IN_PROGRESS and not batch.get("errors")
             if runnable and shard.position[0] < shard.end:
-                shard = self._run_part(batch, shard, time_left)
+                # Past the completion window, the lines fail with batch_expired (as OpenAI's
+                # do) and the batch ends `expired`, keeping what was done in time.
+                expired = self.clock() > batch["expires_at"]
+                slot, holder = None, f"{batch_id}:{index}"
+                if self.leases is not None and not expired:  # expired lines need no model
+                    slot = self.leases.acquire(batch["owner"], holder)
+                    if slot is None:  # the key has its share of workers: come back later
+                        message = {"kind": "shard", "batch_id": batch_id, "shard": index}
+                        self.send({**message, "delay": WAIT_SECONDS})
+                        return
+                try:
+                    shard = self._run_part(batch, shard, time_left, expired)
+                finally:
+                    if self.leases is not None and slot is not None:
+                        self.leases.release(batch["owner"], slot, holder)
                 batch = self.batches.get(batch_id) or batch
                 runnable = batch["status"] == b.IN_PROGRESS and not batch.get("errors")
                 if runnable and shard.state == b.PENDING and shard.position[0] < shard.end:
@@ -255,7 +272,7 @@ class Worker:
             raise UsageNotRecordedError(f"usage of batch {batch_id} not recorded")
 
     def _run_part(
-        self, batch: dict[str, Any], shard: Shard, time_left: Callable[[], float]
+        self, batch: dict[str, Any], shard: Shard, time_left: Callable[[], float], expired: bool
     ) -> Shard:
         """Answer the shard's next lines as its next part, checkpoint and bill it; the shard
         as it now stands."""
@@ -265,9 +282,6 @@ class Worker:
             text = "The input file was deleted before the batch finished."
             self.batches.mark_failed(batch_id, _errors("file_not_found", text))
             return shard
-        # Past the completion window, the lines fail with batch_expired (as OpenAI's do) and
-        # the batch ends `expired`, keeping what was done in time.
-        expired = self.clock() > batch["expires_at"]
         offset, next_line = shard.position
         number = shard.parts + 1
         s3, bucket = self.files.s3, self.files.bucket

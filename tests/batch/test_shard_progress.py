@@ -201,3 +201,65 @@ def test_upload_and_part_items_expire_with_dynamodbs_ttl(stack: Stack) -> None:
     ]
     assert len(items) == 2
     assert {item[table.TTL_ATTRIBUTE] for item in items} == {upload.expires_at + ITEM_SECONDS}
+
+
+def test_a_key_runs_at_most_its_share_of_shards_at_once(stack: Stack) -> None:
+    import dataclasses
+
+    from handler.batch.leases import SHARDS_PER_KEY, ShardLeases
+
+    client = stack.client()
+    batch_id = create(stack, corpus_free_rows(150))  # 2 shards
+    first, second = plan_and_take_shards(stack)
+    owner = stack.service.batches.get(batch_id)["owner"]  # type: ignore[index]
+    leases = ShardLeases(
+        stack.service.batches.dynamodb, stack.settings.batch_table, SHARDS_PER_KEY, 360
+    )
+    # GIVEN every slot of the key held by its other running shards
+    for n in range(SHARDS_PER_KEY):
+        assert leases.acquire(owner, f"batch_other:{n}") == n
+    sent: list[dict[str, Any]] = []
+    worker = dataclasses.replace(stack.worker(), send=sent.append)
+
+    # WHEN its shard's message comes, it is queued again for later, not run
+    worker.handle(first)
+    assert sent == [{**first, "delay": 30}]
+    assert client.batches.retrieve(batch_id).request_counts.completed == 0  # type: ignore[union-attr]
+
+    # AND another key's shards are not held back by it
+    bob = stack.client("bob")
+    file_id = bob.files.create(
+        file=("in.jsonl", io.BytesIO(jsonl(corpus_free_rows(5)))), purpose="batch"
+    ).id
+    other = bob.batches.create(
+        input_file_id=file_id, endpoint="/v1/embeddings", completion_window="24h"
+    ).id
+    [bob_shard] = plan_and_take_shards(stack)
+    worker.handle(bob_shard)
+    assert bob.batches.retrieve(other).status == "completed"
+
+    # THEN once a slot is free (released, or its holder's lease ran out) the shard runs
+    leases.release(owner, 0, "batch_other:0")
+    worker.handle(first)
+    worker.handle(second)
+    assert client.batches.retrieve(batch_id).status == "completed"
+    # and a run gives its slot back: the key's other holders still have theirs
+    assert leases.acquire(owner, "batch_next:0") == 0
+
+
+def test_a_lease_whose_holder_died_frees_itself() -> None:
+    import boto3
+    from moto import mock_aws
+
+    from handler.batch.leases import ShardLeases
+
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        table.create_table(ddb, "t")
+        now = [1000.0]
+        leases = ShardLeases(ddb, "t", 1, 360, clock=lambda: now[0])
+        assert leases.acquire("k", "a:1") == 0
+        assert leases.acquire("k", "b:1") is None
+        assert leases.acquire("k", "a:1") == 0  # its holder again
+        now[0] += 361
+        assert leases.acquire("k", "b:1") == 0
