@@ -16,7 +16,9 @@ from typing import Any
 PART_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
 MIN_PART_BYTES = 5 * 1024 * 1024  # S3's smallest part, but for the last
-COPY_PART_BYTES = 4 * 1024**3  # under S3's largest part (5 GiB), for UploadPartCopy
+# One UploadPartCopy: a step of bounded time (S3 copies it server-side) that resumable
+# finalization (handler/batch/assembly.py) can check the clock between.
+COPY_PART_BYTES = 512 * 1024 * 1024
 
 
 class S3Writer:
@@ -43,34 +45,43 @@ class S3Writer:
             self.upload_id = created["UploadId"]
 
     def copy(self, key: str, size: int) -> None:
-        """Append the object `key` (`size` bytes, in the same bucket) by server-side copy
-        (UploadPartCopy), so its bytes never pass through this process; only what tops the
-        buffer up to a part's minimum, and a small remainder, are read."""
+        """Append the object `key` (`size` bytes, in the same bucket), its large stretches by
+        server-side copy (UploadPartCopy), so those bytes never pass through this process."""
         at = 0
-        if self.buffer and len(self.buffer) < MIN_PART_BYTES:
-            at = MIN_PART_BYTES - len(self.buffer)
-            self._read_into_buffer(key, 0, at)
-        while size - at >= MIN_PART_BYTES:
-            end = min(size, at + COPY_PART_BYTES)
-            if size - end < MIN_PART_BYTES:
-                end = size  # no remainder under S3's minimum (up to 4 GiB + 5 MiB: < 5 GiB)
-            self._start()
-            if self.buffer:
-                self._put_part()
-            number = len(self.parts) + 1
-            copied = self.s3.upload_part_copy(
-                Bucket=self.bucket,
-                Key=self.key,
-                UploadId=self.upload_id,
-                PartNumber=number,
-                CopySource={"Bucket": self.bucket, "Key": key},
-                CopySourceRange=f"bytes={at}-{end - 1}",
-            )
-            self.parts.append({"ETag": copied["CopyPartResult"]["ETag"], "PartNumber": number})
-            self.size += end - at
-            at = end
-        if at < size:
-            self._read_into_buffer(key, at, size)
+        while at < size:
+            at = self.append_step(key, size, at)
+
+    def append_step(self, key: str, size: int, at: int) -> int:
+        """Append a bounded stretch of the object `key` from byte `at`: one UploadPartCopy of
+        at most COPY_PART_BYTES (after reading what tops the buffer up to S3's 5 MiB part
+        minimum) when at least MIN_PART_BYTES would be copied, else at most PART_BYTES read
+        into the buffer. Returns the byte it got to."""
+        top = MIN_PART_BYTES - len(self.buffer) if 0 < len(self.buffer) < MIN_PART_BYTES else 0
+        if size - at - top < MIN_PART_BYTES:
+            end = min(size, at + PART_BYTES)
+            self._read_into_buffer(key, at, end)
+            return end
+        if top:
+            self._read_into_buffer(key, at, at + top)
+            at += top
+        self._start()
+        if self.buffer:
+            self._put_part()
+        end = min(size, at + COPY_PART_BYTES)
+        if size - end < MIN_PART_BYTES:
+            end = size  # no remainder under S3's minimum
+        number = len(self.parts) + 1
+        copied = self.s3.upload_part_copy(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            CopySource={"Bucket": self.bucket, "Key": key},
+            CopySourceRange=f"bytes={at}-{end - 1}",
+        )
+        self.parts.append({"ETag": copied["CopyPartResult"]["ETag"], "PartNumber": number})
+        self.size += end - at
+        return end
 
     def _read_into_buffer(self, key: str, start: int, end: int) -> None:
         body = self.s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}")

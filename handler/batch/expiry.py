@@ -115,7 +115,7 @@ def _sweep_one(
         report.gave_up.append(batch_id)
         return True
     if status == b.FINALIZING:
-        worker.finalize_if_last(batch_id)
+        worker.finalize_if_last(batch_id, time_left)  # or saved, for the next sweep
         report.finalized.append(batch_id)
         return True
     if status == b.VALIDATING:
@@ -143,7 +143,8 @@ def _expire_shards(
             continue
         if time_left() < 60:
             return False
-        worker.run_shard(batch_id, index)  # past the window: batch_expired lines, unmetered
+        # past the window: batch_expired lines, unmetered
+        worker.run_shard(batch_id, index, time_left)
         report.shards += 1
-    worker.finalize_if_last(batch_id)  # also when every shard had already run
+    worker.finalize_if_last(batch_id, time_left)  # also when every shard had already run
     return True

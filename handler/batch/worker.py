@@ -37,8 +37,9 @@ from typing import Any, Protocol
 import orjson
 
 from handler.batch import batches as b
+from handler.batch.assembly import assemble
 from handler.batch.batches import BatchStore, Shard
-from handler.batch.concat import S3Writer, concat_objects
+from handler.batch.concat import S3Writer
 from handler.batch.files import CHUNK_BYTES, PURPOSE_OUTPUT, FileStore
 from handler.batch.jsonl import Line, split_lines
 from handler.batch.leases import WAIT_SECONDS, ShardLeases
@@ -126,13 +127,15 @@ class Worker:
         """Run one message; `receives` is SQS's ApproximateReceiveCount, `time_left()` the
         invocation's remaining seconds."""
         kind = message.get("kind")
-        if kind not in ("plan", "shard"):
+        if kind not in ("plan", "shard", "finalize"):
             raise ValueError(f"unknown batch message {message!r}")
         batch_id = str(message["batch_id"])
         if receives >= MAX_RECEIVES:
             self.give_up(batch_id, message)
         elif kind == "plan":
             self.plan(batch_id)
+        elif kind == "finalize":
+            self.finalize_if_last(batch_id, time_left)
         else:
             self.run_shard(batch_id, int(message["shard"]), time_left)
 
@@ -254,7 +257,7 @@ class Worker:
                 if finished and shard.parts and self.on_shard is not None:
                     ms = (time.perf_counter() - started) * 1000
                     self.on_shard(batch_id, index, shard.completed, shard.failed, ms)
-        self.finalize_if_last(batch_id)
+        self.finalize_if_last(batch_id, time_left)
 
     def _bill(self, batch: dict[str, Any], shard: Shard) -> Shard:
         """Record the usage of the shard's counted parts not yet billed (from their
@@ -381,7 +384,9 @@ class Worker:
 
     # -- finalizing -----------------------------------------------------------------------
 
-    def finalize_if_last(self, batch_id: str) -> None:
+    def finalize_if_last(self, batch_id: str, time_left: Callable[[], float] = forever) -> None:
+        """Finalize the batch if every shard is finished: assemble its result files (in
+        steps: short of time, the progress is saved and a "finalize" message carries on)."""
         batch = self.batches.get(batch_id)
         if batch is None or not batch["shards_total"]:
             return
@@ -398,7 +403,10 @@ class Worker:
             (ERRORS, batch["failed"], "error_file_id"),
         ):
             if count:
-                ids[field] = self._assemble(batch, kind)
+                ids[field] = self._assemble(batch, kind, time_left)
+                if ids[field] is None:
+                    self.send({"kind": "finalize", "batch_id": batch_id})
+                    return
         if batch["status"] == b.CANCELLING:
             final = b.CANCELLED
         elif batch.get("errors"):
@@ -407,7 +415,10 @@ class Worker:
             final = b.EXPIRED if batch.get("expired") else b.COMPLETED
         self.batches.transition(batch_id, (batch["status"],), final, **ids)
 
-    def _assemble(self, batch: dict[str, Any], kind: str) -> str:
+    def _assemble(
+        self, batch: dict[str, Any], kind: str, time_left: Callable[[], float]
+    ) -> str | None:
+        """The result file of `kind`, or None when time ran short (resumable)."""
         batch_id, owner = batch["id"], batch["owner"]
         file_id = result_file_id(batch_id, kind)
         if self.files.get(owner, file_id) is not None:
@@ -419,7 +430,10 @@ class Worker:
             for part in range(1, shard.parts + 1)
         ]
         key = self.files.object_key(owner, file_id)
-        size = concat_objects(self.files.s3, self.files.bucket, sources, key)
+        state_key = f"batches/{batch_id}/assembly/{kind}.json"
+        size = assemble(self.files.s3, self.files.bucket, sources, key, state_key, time_left)
+        if size is None:
+            return None
         self.files.record(owner, file_id, key, size, f"{batch_id}_{kind}.jsonl", PURPOSE_OUTPUT)
         return file_id
 

@@ -4,6 +4,7 @@ at all; a failure leaves no object and no open upload. moto in process: S3's sem
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import boto3
@@ -86,3 +87,34 @@ def test_large_sources_are_copied_by_s3_not_read_through_the_worker(s3: Any) -> 
     # read: the small sources, and each large one's top-up of the buffer to 5 MiB
     assert counted.read <= 1000 + 3 * mib + 10 + 2 * 5 * mib
     assert counted.read < size / 2
+
+
+def test_an_assembly_short_of_time_saves_its_progress_and_the_next_call_finishes(
+    s3: Any,
+) -> None:
+    from handler.batch.assembly import STOP_SECONDS, assemble
+
+    mib = 1024 * 1024
+    sizes = [3 * mib, 12 * mib, 700, 2 * mib, 11 * mib, 5]
+    data = [bytes([97 + i]) * size for i, size in enumerate(sizes)]
+    keys = [f"src{i}" for i in range(len(sizes))]
+    for key, value in zip(keys, data, strict=True):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=value)
+    # GIVEN invocations that each have time for two steps (of six)
+    calls = 0
+    results = []
+    for _ in range(20):
+        clock = partial(next, iter([3600.0] * 2), STOP_SECONDS - 1)
+        got = assemble(s3, BUCKET, keys, "joined", "state.json", clock)
+        calls += 1
+        results.append(got)
+        if got is not None:
+            break
+    # THEN it took several calls, each carrying on where the last stopped, and the bytes
+    # are exactly the sources in order
+    assert calls > 2 and results[:-1] == [None] * (calls - 1)
+    assert results[-1] == sum(sizes)
+    assert body(s3, "joined") == b"".join(data)
+    left = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET)["Contents"]]
+    assert "state.json" not in left and "state.json.buffer" not in left
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []

@@ -263,3 +263,31 @@ def test_a_lease_whose_holder_died_frees_itself() -> None:
         assert leases.acquire("k", "a:1") == 0  # its holder again
         now[0] += 361
         assert leases.acquire("k", "b:1") == 0
+
+
+def test_a_finalization_short_of_time_is_carried_on_by_a_finalize_message(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    client = stack.client()
+    rows = corpus_free_rows(150)
+    batch_id = create(stack, rows)
+    first, second = plan_and_take_shards(stack)
+    stack.worker().handle(first)
+    sent: list[dict[str, Any]] = []
+    worker = dataclasses.replace(stack.worker(), send=sent.append)
+    # GIVEN the last shard's invocation has too little time left to assemble the results
+    monkeypatch.setattr("handler.batch.assembly.STOP_SECONDS", 10_000.0)
+    worker.handle(second, 1, lambda: 5000.0)
+    assert sent == [{"kind": "finalize", "batch_id": batch_id}]
+    assert client.batches.retrieve(batch_id).status == "finalizing"
+    # WHEN the finalize message runs with time to spare
+    monkeypatch.undo()
+    stack.worker().handle(sent[0], 1, lambda: 3600.0)
+    # THEN the batch completes with every line
+    done = client.batches.retrieve(batch_id)
+    assert done.status == "completed"
+    assert [x["custom_id"] for x in lines(client, done.output_file_id)] == [
+        r["custom_id"] for r in rows
+    ]
