@@ -3,7 +3,8 @@ bounded steps (S3Writer.append_step: one UploadPartCopy, or one part's worth rea
 time runs short the progress is saved in S3, so the next invocation carries on where this one
 stopped instead of starting over, however large the output.
 
-    <state key>          JSON: the multipart upload, its parts, the source and byte reached
+    <state key>          JSON: the multipart upload, its parts, the source and byte reached;
+                         {"done": size} once the object is whole
     <state key>.buffer   the bytes waiting for the next part (under one part)
 
 A step that fails leaves the upload open and the last saved state pointing at it: a retry
@@ -28,6 +29,14 @@ STOP_SECONDS = 60.0
 MISSING = ("NoSuchKey", "404", "AccessDenied")
 
 
+class AssemblyDoneError(Exception):
+    """The saved state says the object is already whole."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
 def assemble(
     s3: Any,
     bucket: str,
@@ -39,7 +48,10 @@ def assemble(
     """Concatenate `sources`, in order, into `dest`; its size, or None when time ran short
     first (the progress is saved under `state_key`: call again to carry on)."""
     writer = S3Writer(s3, bucket, dest)
-    source, at = _resume(writer, state_key)
+    try:
+        source, at = _resume(writer, state_key)
+    except AssemblyDoneError as done:
+        return done.size
     size_of: dict[int, int] = {}
     while source < len(sources):
         if time_left() < STOP_SECONDS:
@@ -53,10 +65,10 @@ def assemble(
         if at >= size_of[source]:
             source, at = source + 1, 0
     size = writer.close()
-    s3.delete_objects(
-        Bucket=bucket,
-        Delete={"Objects": [{"Key": state_key}, {"Key": state_key + ".buffer"}], "Quiet": True},
-    )
+    # Marked done rather than deleted (the worker deletes nothing; the bucket's lifecycle rule
+    # on batches/ does): a rerun before the file is recorded finds it done, not an upload
+    # already completed to resume.
+    s3.put_object(Bucket=bucket, Key=state_key, Body=orjson.dumps({"done": size}))
     return size
 
 
@@ -73,16 +85,25 @@ def _save(writer: S3Writer, state_key: str, source: int, at: int) -> None:
     s3.put_object(Bucket=bucket, Key=state_key, Body=orjson.dumps(state))
 
 
+def _load(s3: Any, bucket: str, key: str) -> bytes | None:
+    try:
+        return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in MISSING:
+            return None
+        raise
+
+
 def _resume(writer: S3Writer, state_key: str) -> tuple[int, int]:
     """Load the saved progress into `writer`; (source index, byte) to carry on from."""
     s3, bucket = writer.s3, writer.bucket
-    try:
-        state = orjson.loads(s3.get_object(Bucket=bucket, Key=state_key)["Body"].read())
-        buffer = s3.get_object(Bucket=bucket, Key=state_key + ".buffer")["Body"].read()
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in MISSING:
-            return 0, 0
-        raise
+    saved = _load(s3, bucket, state_key)
+    if saved is None:
+        return 0, 0
+    state = orjson.loads(saved)
+    if "done" in state:
+        raise AssemblyDoneError(int(state["done"]))
+    buffer = _load(s3, bucket, state_key + ".buffer") or b""
     writer.upload_id, writer.parts = state["upload_id"], state["parts"]
     writer.buffer, writer.size = bytearray(buffer), state["size"]
     return int(state["source"]), int(state["at"])

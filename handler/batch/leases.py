@@ -76,13 +76,16 @@ class ShardLeases:
         return None
 
     def release(self, owner: str, slot: int, holder: str) -> None:
-        """Free the slot, if `holder` still holds it."""
+        """Free the slot, if `holder` still holds it (its lease ends now: the worker deletes
+        nothing, and TTL removes the item)."""
         try:
-            self.dynamodb.delete_item(
+            self.dynamodb.update_item(
                 TableName=self.table,
                 Key=self._key(owner, slot),
+                UpdateExpression="SET #until = :zero",
                 ConditionExpression="holder = :holder",
-                ExpressionAttributeValues=to_item({":holder": holder}),
+                ExpressionAttributeNames={"#until": "until"},
+                ExpressionAttributeValues=to_item({":holder": holder, ":zero": 0}),
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
