@@ -1,22 +1,24 @@
 """The batch worker: one queue message at a time, plan a batch or run one shard, and the last
 shard to finish finalizes the batch.
 
-Messages: {"kind": "plan", "batch_id"} (sent by POST /v1/batches) and
-{"kind": "shard", "batch_id", "shard"} (sent by the plan). Every step may run twice (SQS
-delivers at least once; a worker may die anywhere) and gives the same result:
+Messages: {"kind": "plan", "batch_id"} (sent by POST /v1/batches),
+{"kind": "shard", "batch_id", "shard"} (sent by the plan, and by a run that stopped short)
+and {"kind": "finalize", "batch_id"} (a finalization that stopped short). Every step may run
+twice (SQS delivers at least once; a worker may die anywhere) and gives the same result:
 
-- a shard runs as parts (handler/batch/parts.py): a run embeds consecutive valid lines in
-  model passes bounded in inputs and tokens (GROUP_INPUTS, GROUP_TOKENS), writes the part's
-  output and error lines to deterministic S3 keys (a rerun overwrites), then its manifest,
-  then counts the part in the shard's checkpoint (conditional), and only then records the
-  part's usage per line under the idempotency key "<batch id>:<line>" (the ledger writes each
-  once). A run with under STOP_SECONDS left stops after its current group, checkpoints, and
-  queues the rest of the shard as a new message, so a shard never starts over;
+- a shard runs as parts (handler/batch/part_run.py, parts.py), each holding one of its key's
+  slots (leases.py): a run embeds consecutive valid lines in model passes bounded in inputs
+  and tokens, writes the part's output and error lines to deterministic S3 keys (a rerun
+  overwrites), then its manifest, then counts the part in the shard's checkpoint
+  (conditional), and only then records the part's usage per line under the idempotency key
+  "<batch id>:<line>" (the ledger writes each once; a part counted by a run that died before
+  billing it is billed from its manifest by the next). A run short of time stops after its
+  current model pass and queues the rest of the shard, so a shard never starts over;
 - a shard with every line answered (or cancelled, or whose batch failed) is finished, with
   its counts, in one conditional transaction; a message for a finished shard only retries
   the finalization;
-- finalizing assembles the result files under deterministic ids and changes the status
-  conditionally.
+- finalizing assembles the result files under deterministic ids, in resumable steps
+  (assembly.py), and changes the status conditionally.
 
 Failure policy: anything wrong with one line's content becomes that line's error line; only
 store or model failures propagate, so the message is not deleted and comes back after the
@@ -39,34 +41,16 @@ import orjson
 from handler.batch import batches as b
 from handler.batch.assembly import assemble
 from handler.batch.batches import BatchStore, Shard
-from handler.batch.concat import S3Writer
-from handler.batch.files import CHUNK_BYTES, PURPOSE_OUTPUT, FileStore
-from handler.batch.jsonl import Line, split_lines
+from handler.batch.files import PURPOSE_OUTPUT, FileStore
 from handler.batch.leases import WAIT_SECONDS, ShardLeases
-from handler.batch.lines import (
-    LineResult,
-    PreparedLine,
-    embed_lines,
-    expired_line,
-    prepare_line,
-    request_id,
-)
-from handler.batch.parts import ERRORS, OUTPUT, Manifest, part_key, read_manifest, write_manifest
+from handler.batch.part_run import PartRun
+from handler.batch.parts import ERRORS, OUTPUT, part_key, read_manifest
 from handler.batch.planner import PlanError, plan_shards
 from handler.embedder import Embedder
 from handler.hooks import UsageRecord
 from handler.settings import Settings
 
 log = logging.getLogger(__name__)
-# Inputs of consecutive valid lines embedded in one model pass (a batch-invariant artifact
-# gives each the vectors of its request alone); bounds the vectors a worker holds at once.
-GROUP_INPUTS = 256
-# ...and their tokens, so one pass takes a few seconds (a line alone may still hold up to
-# MAX_TOKENS_PER_REQUEST: ~20-27 s, the longest single step of a run).
-GROUP_TOKENS = 32_768
-# A run with less than this left stops after its group and requeues the rest of its shard:
-# the longest group plus the part's writes, inside the worker's 300 s timeout.
-STOP_SECONDS = 60.0
 # The delivery on which a message is not tried again (the queue's maxReceiveCount is 5: the
 # next failure would dead-letter it, leaving the batch to the expiry sweep a day later).
 MAX_RECEIVES = 5
@@ -90,19 +74,6 @@ class LineRecorder(Protocol):
     says "logged" for a record it could keep only in the log (handler.usage.recorder)."""
 
     def record_many(self, usages: Sequence[UsageRecord]) -> Sequence[str]: ...
-
-
-@dataclass
-class _Part:
-    """What one run of a shard has answered so far."""
-
-    out: S3Writer
-    err: S3Writer
-    offset: int
-    next_line: int
-    completed: int = 0
-    failed: int = 0
-    records: list[UsageRecord] | None = None
 
 
 @dataclass
@@ -285,102 +256,20 @@ class Worker:
             text = "The input file was deleted before the batch finished."
             self.batches.mark_failed(batch_id, _errors("file_not_found", text))
             return shard
-        offset, next_line = shard.position
+        body = self.files.read_range(source.s3_key, shard.position[0], shard.end)
         number = shard.parts + 1
         s3, bucket = self.files.s3, self.files.bucket
-        body = self.files.read_range(source.s3_key, offset, shard.end)
-        with (
-            S3Writer(s3, bucket, part_key(batch_id, index, number, OUTPUT)) as out,
-            S3Writer(s3, bucket, part_key(batch_id, index, number, ERRORS)) as err,
-        ):
-            part = _Part(out, err, offset, next_line, records=[])
-            try:
-                self._answer_lines(batch, shard, part, expired, time_left, body)
-            finally:
-                body.close()
-        records = part.records or []
-        manifest = Manifest(part.offset, part.next_line, part.completed, part.failed, records)
-        write_manifest(s3, bucket, batch_id, index, number, manifest)
+        part = PartRun(self.settings, self.embedder, batch, expired, time_left)
+        manifest = part.answer(s3, bucket, body, shard, number)
         if expired:
             self.batches.mark_expired(batch_id)
-        if self.batches.checkpoint(shard, part.offset, part.next_line, part.completed, part.failed):
-            self._record(batch_id, records)
+        counted = self.batches.checkpoint(
+            shard, manifest.offset, manifest.next_line, manifest.completed, manifest.failed
+        )
+        if counted:
+            self._record(batch_id, manifest.records)
             self.batches.mark_billed(shard, number)
         return self.batches.get_shard(batch_id, index) or shard
-
-    def _answer_lines(
-        self,
-        batch: dict[str, Any],
-        shard: Shard,
-        part: _Part,
-        expired: bool,
-        time_left: Callable[[], float],
-        body: Any,
-    ) -> None:
-        """Answer lines in order into `part`, the valid ones embedded together when a group
-        is full, until the shard's end or until time runs short."""
-        lines = split_lines(
-            body.iter_chunks(CHUNK_BYTES),
-            first_number=part.next_line,
-            offset=part.offset,
-            max_line_bytes=self.settings.max_body_bytes,
-            file_start=part.offset == 0,
-        )
-        group: list[tuple[Line, PreparedLine | LineResult]] = []
-        inputs = tokens = 0
-        for line in lines:
-            if expired:
-                item: PreparedLine | LineResult = expired_line(line.raw, line.number, batch["id"])
-            else:
-                item = prepare_line(
-                    line.raw,
-                    line.number,
-                    batch["id"],
-                    batch["endpoint"],
-                    self.embedder,
-                    self.settings,
-                )
-            group.append((line, item))
-            if isinstance(item, PreparedLine):
-                inputs += len(item.tokenized.ids)
-                tokens += item.prompt_tokens
-            if inputs >= GROUP_INPUTS or tokens >= GROUP_TOKENS:
-                self._answer_group(batch, group, part)
-                group, inputs, tokens = [], 0, 0
-                if time_left() < STOP_SECONDS:
-                    return  # the rest is requeued from part.offset
-        self._answer_group(batch, group, part)
-        part.offset, part.next_line = shard.end, 0
-
-    def _answer_group(
-        self,
-        batch: dict[str, Any],
-        group: list[tuple[Line, PreparedLine | LineResult]],
-        part: _Part,
-    ) -> None:
-        """Embed the group's valid lines in one pass and write every line's result in order;
-        their usage records wait in `part` until the part is durable and counted."""
-        if not group:
-            return
-        batch_id, owner = batch["id"], batch["owner"]
-        waiting = [item for _, item in group if isinstance(item, PreparedLine)]
-        started = time.perf_counter()
-        answers = iter(embed_lines(waiting, batch_id, self.embedder))
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        group_tokens = max(sum(line.prompt_tokens for line in waiting), 1)
-        assert part.records is not None
-        for _, item in group:
-            if isinstance(item, PreparedLine):
-                result = next(answers)
-                part.out.write(result.line)
-                share = elapsed_ms * item.prompt_tokens / group_tokens
-                part.records.append(_usage(owner, batch_id, item.line_no, result, share))
-            else:
-                part.err.write(item.line)
-        part.completed += len(waiting)
-        part.failed += len(group) - len(waiting)
-        last = group[-1][0]
-        part.offset, part.next_line = last.end, last.number + 1
 
     # -- finalizing -----------------------------------------------------------------------
 
@@ -444,26 +333,6 @@ def _errors(code: str, message: str) -> dict[str, Any]:
         "object": "list",
         "data": [{"code": code, "message": message, "param": None, "line": None}],
     }
-
-
-def _usage(
-    owner: str, batch_id: str, line_no: int, result: LineResult, latency_ms: float
-) -> UsageRecord:
-    return UsageRecord(
-        request_id=request_id(batch_id, line_no),
-        key_id=owner,  # ANONYMOUS when auth is off, as the ledger names it
-        model=result.model,
-        requested_model=result.requested_model,
-        prompt_tokens=result.prompt_tokens,
-        total_tokens=result.prompt_tokens,
-        inputs=result.input_count,
-        dimensions=result.dimensions,
-        encoding_format=result.encoding_format,
-        user=result.user,
-        truncated_inputs=result.truncated,
-        latency_ms=round(latency_ms, 3),
-        timestamp=time.time(),  # the ledger stamps its own clock
-    )
 
 
 def decode(body: str | bytes) -> dict[str, Any]:

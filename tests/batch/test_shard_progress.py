@@ -18,7 +18,8 @@ from batch_support import DyingRecorder, Stack, corpus_free_rows, jsonl
 
 from handler.batch import table
 from handler.batch.items import from_item, to_item
-from handler.batch.worker import MAX_RECEIVES, STOP_SECONDS
+from handler.batch.part_run import STOP_SECONDS
+from handler.batch.worker import MAX_RECEIVES
 from handler.hooks import UsageRecord
 
 pytestmark = pytest.mark.integration
@@ -78,7 +79,7 @@ def test_a_run_short_of_time_checkpoints_and_the_next_run_carries_on(
     worker = stack.worker(recorder)
 
     # WHEN it runs the shard in model passes of 40 inputs (time is checked after each)
-    monkeypatch.setattr("handler.batch.worker.GROUP_INPUTS", 40)
+    monkeypatch.setattr("handler.batch.part_run.GROUP_INPUTS", 40)
     worker.handle(shard, 1, lambda: next(left, STOP_SECONDS - 1))
 
     # THEN it stopped after its second pass, counted those lines, and queued the rest
@@ -291,3 +292,25 @@ def test_a_finalization_short_of_time_is_carried_on_by_a_finalize_message(
     assert [x["custom_id"] for x in lines(client, done.output_file_id)] == [
         r["custom_id"] for r in rows
     ]
+
+
+def test_model_passes_are_bounded_in_tokens_as_well_as_inputs(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = stack.client()
+    batch_id = create(stack, corpus_free_rows(40))
+    [shard] = plan_and_take_shards(stack)
+    passes: list[int] = []
+    run = stack.embedder.run
+
+    def counted(tokenized):  # type: ignore[no-untyped-def]
+        passes.append(sum(len(ids) for ids in tokenized.ids))
+        return run(tokenized)
+
+    monkeypatch.setattr(stack.embedder, "run", counted)
+    monkeypatch.setattr("handler.batch.part_run.GROUP_TOKENS", 60)
+    stack.worker().handle(shard)
+
+    assert client.batches.retrieve(batch_id).status == "completed"
+    # 40 one-input lines of ~9 tokens: a pass closes once it holds 60 tokens
+    assert len(passes) >= 5 and max(passes) < 60 + 20
