@@ -2,9 +2,10 @@
 output or error line; only the file-level rules OpenAI fails a batch for (a custom_id used
 twice, no requests, more than 50,000) can fail the plan, and nothing fails a shard.
 
-The file goes through the real planner (plan_shards), each shard's range through the worker's
-own line splitting, preparation (the sync route's validation and tokenizing), the model pass,
-and the expired path. Bodies are small so the model stays quick; MAX_BODY_BYTES is lowered so
+The file goes through the real planner (plan_shards), and each shard through the worker's own
+run of it (PartRun: a ranged S3 read, line splitting, the sync route's validation and
+tokenizing, the model pass, the part's objects and manifest; S3 is moto in process), in time
+and past the window. Bodies are small so the model stays quick; MAX_BODY_BYTES is lowered so
 "huge" lines are cheap.
 """
 
@@ -12,22 +13,29 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from moto import mock_aws
 
 from handler.batch.jsonl import BOM, split_lines
-from handler.batch.lines import PreparedLine, embed_lines, expired_line, prepare_line
+from handler.batch.part_run import PartRun
+from handler.batch.parts import ERRORS, OUTPUT, part_key
 from handler.batch.planner import PlanError, plan_shards
+from handler.batch.worker import forever
 from handler.embedder import Embedder
 from handler.settings import Settings
 
 pytestmark = pytest.mark.functional
 MAX_BODY = 4096
 EXAMPLES = 400
+BUCKET = "hostile"
+BATCH = {"id": "batch_f", "owner": "key_f", "endpoint": "/v1/embeddings"}
 PLAN_ERRORS = {"duplicate_custom_id", "empty_file", "too_many_requests"}
 ran = {"cases": 0, "lines": 0}
 
@@ -119,6 +127,14 @@ def hostile_files(draw: st.DrawFn) -> bytes:
 
 
 @pytest.fixture(scope="module")
+def s3() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket=BUCKET)
+        yield client
+
+
+@pytest.fixture(scope="module")
 def hostile_settings() -> Settings:
     return dataclasses.replace(Settings.from_env(), max_body_bytes=MAX_BODY, max_inputs=8)
 
@@ -130,7 +146,7 @@ def hostile_settings() -> Settings:
 )
 @given(data=hostile_files(), chunk=st.sampled_from([1, 7, 64, 1 << 20]))
 def test_no_line_can_fail_its_shard_or_the_plan(
-    embedder: Embedder, hostile_settings: Settings, data: bytes, chunk: int
+    embedder: Embedder, hostile_settings: Settings, s3: Any, data: bytes, chunk: int
 ) -> None:
     ran["cases"] += 1
     try:
@@ -140,33 +156,28 @@ def test_no_line_can_fail_its_shard_or_the_plan(
     except PlanError as exc:
         assert exc.code in PLAN_ERRORS
         return
+    s3.put_object(Bucket=BUCKET, Key="in.jsonl", Body=data)
     answered = 0
     for shard in plan.shards:
-        lines = list(
-            split_lines(
-                [data[shard.start : shard.end]],
-                first_number=shard.first_line,
-                offset=shard.start,
-                max_line_bytes=MAX_BODY,
-                file_start=shard.start == 0,
-            )
-        )
-        prepared = [
-            prepare_line(
-                line.raw, line.number, "batch_f", "/v1/embeddings", embedder, hostile_settings
-            )
-            for line in lines
-        ]
-        valid = [p for p in prepared if isinstance(p, PreparedLine)]
-        results = embed_lines(valid, "batch_f", embedder) + [
-            p for p in prepared if not isinstance(p, PreparedLine)
-        ]
-        results += [expired_line(line.raw, line.number, "batch_f") for line in lines]
-        for result in results:
-            out = orjson.loads(result.line)
-            assert result.line.endswith(b"\n") and out["id"].startswith("batch_req_")
-            assert (out["response"] is None) != (out["error"] is None)
-        answered += len(lines)
+        count = sum(1 for _ in split_lines([data[shard.start : shard.end]]))
+        # the worker's own run of the shard, in time and past the window
+        for number, expired in ((1, False), (2, True)):
+            body = s3.get_object(
+                Bucket=BUCKET, Key="in.jsonl", Range=f"bytes={shard.start}-{shard.end - 1}"
+            )["Body"]
+            run = PartRun(hostile_settings, embedder, BATCH, expired, forever)
+            manifest = run.answer(s3, BUCKET, body, shard, number)
+            assert manifest.offset == shard.end  # every line answered: none failed the shard
+            assert manifest.completed + manifest.failed == count
+            assert len(manifest.records) == manifest.completed
+            assert manifest.completed == 0 or not expired
+            for kind in (OUTPUT, ERRORS):
+                key = part_key(BATCH["id"], shard.index, number, kind)
+                for line in s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().splitlines():
+                    out = orjson.loads(line)
+                    assert out["id"].startswith("batch_req_")
+                    assert (out["response"] is None) != (out["error"] is None)
+        answered += count
     assert answered == plan.total
     ran["lines"] += answered
 
