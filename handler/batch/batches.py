@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from handler.batch import table
 from handler.batch.items import from_item, to_item
+from handler.batch.parts import part_name
 
 VALIDATING, IN_PROGRESS, FINALIZING = "validating", "in_progress", "finalizing"
 COMPLETED = "completed"
@@ -34,7 +35,7 @@ STAMP = {
     CANCELLED: "cancelled_at",
 }
 PENDING, DONE, SKIPPED = "pending", "done", "skipped"
-SHARD_PROGRESS = ("offset", "next_line", "parts", "billed", "completed", "failed")
+SHARD_PROGRESS = ("offset", "next_line", "parts", "billed", "completed", "failed", "runs")
 WINDOW_SECONDS = {"24h": 24 * 3600}
 # Batch and shard items carry DynamoDB's TTL: their batch's window plus this (the service
 # passes the files' retention, so a batch outlives none of its result files).
@@ -61,6 +62,11 @@ class Shard:
     billed: int = 0
     completed: int = 0
     failed: int = 0
+    runs: tuple[str, ...] = ()  # the run that wrote each counted part
+
+    @property
+    def part_names(self) -> list[str]:
+        return [part_name(number, run) for number, run in enumerate(self.runs, start=1)]
 
     @property
     def position(self) -> tuple[int, int]:
@@ -188,6 +194,7 @@ class BatchStore:
                             "state": PENDING,
                             "parts": 0,
                             "billed": 0,
+                            "runs": [],
                             "completed": 0,
                             "failed": 0,
                             table.TTL_ATTRIBUTE: ttl,
@@ -209,6 +216,7 @@ class BatchStore:
             return None
         values = from_item(found)
         progress = {name: values[name] for name in SHARD_PROGRESS if name in values}
+        progress["runs"] = tuple(progress.get("runs", ()))
         return Shard(
             batch_id,
             index,
@@ -220,15 +228,15 @@ class BatchStore:
         )
 
     def checkpoint(
-        self, shard: Shard, offset: int, next_line: int, completed: int, failed: int
+        self, shard: Shard, run: str, offset: int, next_line: int, completed: int, failed: int
     ) -> bool:
-        """Count part `shard.parts + 1`, durable in S3, as answered: its lines up to `offset`
-        and its counts; False when another run counted it first."""
+        """Count part `shard.parts + 1`, written durably to S3 by `run`, as answered: its
+        lines up to `offset` and its counts; False when another run counted it first."""
         return self._update_shard(
             shard.batch_id,
             shard.index,
             "SET #offset = :o, #next_line = :n, #parts = :p, #completed = #completed + :c, "
-            "#failed = #failed + :f",
+            "#failed = #failed + :f, #runs = list_append(#runs, :run)",
             "#state = :pending AND #parts = :was",
             {
                 ":o": offset,
@@ -237,6 +245,7 @@ class BatchStore:
                 ":was": shard.parts,
                 ":c": completed,
                 ":f": failed,
+                ":run": [run],
                 ":pending": PENDING,
             },
         )

@@ -58,14 +58,14 @@ class PartRun:
     failed: int = 0
     records: list[UsageRecord] = field(default_factory=list)
 
-    def answer(self, s3: Any, bucket: str, body: Any, shard: Shard, number: int) -> Manifest:
+    def answer(self, s3: Any, bucket: str, body: Any, shard: Shard, name: str) -> Manifest:
         """Answer the shard's lines from its position, read from `body` (the S3 stream of
-        that range), as part `number`; its manifest, written last."""
+        that range), as the part `name` (parts.part_name); its manifest, written last."""
         batch_id = self.batch["id"]
         self.offset, self.next_line = shard.position
         with (
-            S3Writer(s3, bucket, part_key(batch_id, shard.index, number, OUTPUT)) as out,
-            S3Writer(s3, bucket, part_key(batch_id, shard.index, number, ERRORS)) as err,
+            S3Writer(s3, bucket, part_key(batch_id, shard.index, name, OUTPUT)) as out,
+            S3Writer(s3, bucket, part_key(batch_id, shard.index, name, ERRORS)) as err,
         ):
             try:
                 if self._answer_lines(body, out, err):
@@ -73,7 +73,7 @@ class PartRun:
             finally:
                 body.close()
         manifest = Manifest(self.offset, self.next_line, self.completed, self.failed, self.records)
-        write_manifest(s3, bucket, batch_id, shard.index, number, manifest)
+        write_manifest(s3, bucket, batch_id, shard.index, name, manifest)
         return manifest
 
     def _answer_lines(self, body: Any, out: S3Writer, err: S3Writer) -> bool:

@@ -1,6 +1,6 @@
 """A shard's parts in S3: each run of a shard answers a stretch of its lines as one part, an
-output object, an error object and a manifest, all at deterministic keys (a rerun overwrites
-them with the same bytes).
+output object, an error object and a manifest, under the part's number and the id of the run
+that wrote it (the shard's checkpoint lists the run whose part counts).
 
 The manifest is written last, after both objects are durable, and holds what the shard's
 checkpoint needs (where the part ends, its counts) and the part's usage records, so whoever
@@ -20,12 +20,18 @@ from handler.hooks import UsageRecord
 OUTPUT, ERRORS = "output", "errors"
 
 
-def part_key(batch_id: str, index: int, part: int, kind: str) -> str:
-    return f"batches/{batch_id}/shards/{index:05d}/{part:04d}.{kind}.jsonl"
+def part_name(number: int, run: str) -> str:
+    """Part `number` as written by the run `run`: two runs of one shard at once (a duplicated
+    message) write apart, and the checkpoint says which one counts."""
+    return f"{number:04d}-{run}"
 
 
-def manifest_key(batch_id: str, index: int, part: int) -> str:
-    return f"batches/{batch_id}/shards/{index:05d}/{part:04d}.json"
+def part_key(batch_id: str, index: int, name: str, kind: str) -> str:
+    return f"batches/{batch_id}/shards/{index:05d}/{name}.{kind}.jsonl"
+
+
+def manifest_key(batch_id: str, index: int, name: str) -> str:
+    return f"batches/{batch_id}/shards/{index:05d}/{name}.json"
 
 
 @dataclass(frozen=True)
@@ -56,10 +62,10 @@ class Manifest:
         )
 
 
-def write_manifest(s3: Any, bucket: str, batch_id: str, index: int, part: int, m: Manifest) -> None:
-    s3.put_object(Bucket=bucket, Key=manifest_key(batch_id, index, part), Body=m.to_bytes())
+def write_manifest(s3: Any, bucket: str, batch_id: str, index: int, name: str, m: Manifest) -> None:
+    s3.put_object(Bucket=bucket, Key=manifest_key(batch_id, index, name), Body=m.to_bytes())
 
 
-def read_manifest(s3: Any, bucket: str, batch_id: str, index: int, part: int) -> Manifest:
-    body = s3.get_object(Bucket=bucket, Key=manifest_key(batch_id, index, part))["Body"]
+def read_manifest(s3: Any, bucket: str, batch_id: str, index: int, name: str) -> Manifest:
+    body = s3.get_object(Bucket=bucket, Key=manifest_key(batch_id, index, name))["Body"]
     return Manifest.from_bytes(body.read())

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -44,7 +45,7 @@ from handler.batch.batches import BatchStore, Shard
 from handler.batch.files import PURPOSE_OUTPUT, FileStore
 from handler.batch.leases import WAIT_SECONDS, ShardLeases
 from handler.batch.part_run import PartRun
-from handler.batch.parts import ERRORS, OUTPUT, part_key, read_manifest
+from handler.batch.parts import ERRORS, OUTPUT, part_key, part_name, read_manifest
 from handler.batch.planner import PlanError, plan_shards
 from handler.embedder import Embedder
 from handler.hooks import UsageRecord
@@ -234,7 +235,8 @@ class Worker:
         """Record the usage of the shard's counted parts not yet billed (from their
         manifests); the shard with `billed` brought up to `parts`."""
         for part in range(shard.billed + 1, shard.parts + 1):
-            found = read_manifest(self.files.s3, self.files.bucket, batch["id"], shard.index, part)
+            name = shard.part_names[part - 1]
+            found = read_manifest(self.files.s3, self.files.bucket, batch["id"], shard.index, name)
             self._record(batch["id"], found.records)
             self.batches.mark_billed(shard, part)
         return replace(shard, billed=shard.parts)
@@ -257,14 +259,14 @@ class Worker:
             self.batches.mark_failed(batch_id, _errors("file_not_found", text))
             return shard
         body = self.files.read_range(source.s3_key, shard.position[0], shard.end)
-        number = shard.parts + 1
+        number, run = shard.parts + 1, uuid.uuid4().hex[:12]
         s3, bucket = self.files.s3, self.files.bucket
         part = PartRun(self.settings, self.embedder, batch, expired, time_left)
-        manifest = part.answer(s3, bucket, body, shard, number)
+        manifest = part.answer(s3, bucket, body, shard, part_name(number, run))
         if expired:
             self.batches.mark_expired(batch_id)
         counted = self.batches.checkpoint(
-            shard, manifest.offset, manifest.next_line, manifest.completed, manifest.failed
+            shard, run, manifest.offset, manifest.next_line, manifest.completed, manifest.failed
         )
         if counted:
             self._record(batch_id, manifest.records)
@@ -313,10 +315,10 @@ class Worker:
         if self.files.get(owner, file_id) is not None:
             return file_id  # assembled by a finalization that died after it: not again
         sources = [
-            part_key(batch_id, index, part, kind)
+            part_key(batch_id, index, name, kind)
             for index in range(1, batch["shards_total"] + 1)
             if (shard := self.batches.get_shard(batch_id, index)) and shard.state == b.DONE
-            for part in range(1, shard.parts + 1)
+            for name in shard.part_names
         ]
         key = self.files.object_key(owner, file_id)
         state_key = f"batches/{batch_id}/assembly/{kind}.json"

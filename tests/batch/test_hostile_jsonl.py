@@ -25,7 +25,7 @@ from moto import mock_aws
 
 from handler.batch.jsonl import BOM, split_lines
 from handler.batch.part_run import PartRun
-from handler.batch.parts import ERRORS, OUTPUT, part_key
+from handler.batch.parts import ERRORS, OUTPUT, part_key, part_name
 from handler.batch.planner import PlanError, plan_shards
 from handler.batch.worker import forever
 from handler.embedder import Embedder
@@ -166,13 +166,13 @@ def test_no_line_can_fail_its_shard_or_the_plan(
                 Bucket=BUCKET, Key="in.jsonl", Range=f"bytes={shard.start}-{shard.end - 1}"
             )["Body"]
             run = PartRun(hostile_settings, embedder, BATCH, expired, forever)
-            manifest = run.answer(s3, BUCKET, body, shard, number)
+            manifest = run.answer(s3, BUCKET, body, shard, part_name(number, "r"))
             assert manifest.offset == shard.end  # every line answered: none failed the shard
             assert manifest.completed + manifest.failed == count
             assert len(manifest.records) == manifest.completed
             assert manifest.completed == 0 or not expired
             for kind in (OUTPUT, ERRORS):
-                key = part_key(BATCH["id"], shard.index, number, kind)
+                key = part_key(BATCH["id"], shard.index, part_name(number, "r"), kind)
                 for line in s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().splitlines():
                     out = orjson.loads(line)
                     assert out["id"].startswith("batch_req_")

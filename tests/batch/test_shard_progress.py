@@ -314,3 +314,48 @@ def test_model_passes_are_bounded_in_tokens_as_well_as_inputs(
     assert client.batches.retrieve(batch_id).status == "completed"
     # 40 one-input lines of ~9 tokens: a pass closes once it holds 60 tokens
     assert len(passes) >= 5 and max(passes) < 60 + 20
+
+
+def test_two_runs_of_one_shard_at_once_write_apart_and_only_the_counted_part_is_kept(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    client = stack.client()
+    rows = corpus_free_rows(91)
+    batch_id = create(stack, rows)
+    [shard] = plan_and_take_shards(stack)
+    monkeypatch.setattr("handler.batch.part_run.GROUP_INPUTS", 40)
+    store = stack.service.batches
+    checkpoint = store.checkpoint
+    sent: list[dict[str, Any]] = []
+    other = dataclasses.replace(stack.worker(), send=sent.append)
+    calls: list[tuple[Any, ...]] = []
+    counted: list[bool] = []
+
+    def raced(*args: Any) -> bool:
+        calls.append(args)
+        if len(calls) == 1:
+            # GIVEN a duplicate of the message, run at once by another worker with more time:
+            # it writes its own part 1 (all 91 lines) and tries to count it after this one
+            other.handle(shard, 1, lambda: 3600.0)
+            return counted[0]
+        if len(calls) == 2:  # this run's part (80 lines) is counted first, the other refused
+            counted.append(checkpoint(*calls[0]))
+            assert counted[0] and not checkpoint(*args)
+            return False
+        return checkpoint(*args)
+
+    monkeypatch.setattr(store, "checkpoint", raced)
+    left = iter([3600.0])
+    worker = dataclasses.replace(stack.worker(), send=sent.append)
+    worker.handle(shard, 1, lambda: next(left, 10.0))  # stops after 80 lines
+    for message in sent:
+        stack.worker().handle(message, 1, lambda: 3600.0)
+
+    # THEN every line is in the output once, in order
+    done = client.batches.retrieve(batch_id)
+    assert done.status == "completed"
+    out = lines(client, done.output_file_id)
+    assert [x["custom_id"] for x in out] == [r["custom_id"] for r in rows]
+    assert billed(stack)["requests"] == 91
