@@ -123,9 +123,15 @@ class Worker:
         if kind == "shard":
             shard = self.batches.get_shard(batch_id, int(message["shard"]))
         if shard is not None and shard.state == b.PENDING:
-            # Its other shards stop too; what was answered is kept in the batch's files.
+            # Its other shards stop too; what was answered is kept in the batch's files, and
+            # billed if the ledger takes it (a ledger down for good must not keep it going).
             text = "The batch could not be processed; the requests answered are in its files."
             self.batches.mark_failed(batch_id, _errors("server_error", text))
+            batch = self.batches.get(batch_id)
+            try:
+                shard = self._bill(batch, shard) if batch is not None else shard
+            except Exception:
+                log.exception("billing the answered parts of %s:%s failed", batch_id, shard.index)
             self.batches.finish_shard(shard, b.DONE if shard.parts else b.SKIPPED)
             self.finalize_if_last(batch_id)
             return

@@ -359,3 +359,21 @@ def test_two_runs_of_one_shard_at_once_write_apart_and_only_the_counted_part_is_
     out = lines(client, done.output_file_id)
     assert [x["custom_id"] for x in out] == [r["custom_id"] for r in rows]
     assert billed(stack)["requests"] == 91
+
+
+def test_a_shard_given_up_after_answering_bills_and_keeps_its_answered_lines(
+    stack: Stack,
+) -> None:
+    client = stack.client()
+    batch_id = create(stack, corpus_free_rows(50))
+    [shard] = plan_and_take_shards(stack)
+    # GIVEN a run that answered its lines and died while billing them
+    with pytest.raises(RuntimeError, match="worker killed"):
+        stack.worker(DyingRecorder(stack.recorder, 0)).handle(shard)
+    # WHEN its message comes back for the last time
+    stack.worker().handle(shard, MAX_RECEIVES)
+    # THEN the batch failed, with the answered lines in its output file, each billed once
+    done = client.batches.retrieve(batch_id)
+    assert done.status == "failed"
+    assert len(lines(client, done.output_file_id)) == 50
+    assert billed(stack)["requests"] == 50
