@@ -377,3 +377,23 @@ def test_a_shard_given_up_after_answering_bills_and_keeps_its_answered_lines(
     assert done.status == "failed"
     assert len(lines(client, done.output_file_id)) == 50
     assert billed(stack)["requests"] == 50
+
+
+def test_a_finalization_failing_on_every_delivery_ends_its_batch_failed(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    client = stack.client()
+    batch_id = create(stack, corpus_free_rows(20))
+    [shard] = plan_and_take_shards(stack)
+    sent: list[dict[str, Any]] = []
+    monkeypatch.setattr("handler.batch.assembly.STOP_SECONDS", 10_000.0)
+    dataclasses.replace(stack.worker(), send=sent.append).handle(shard, 1, lambda: 5000.0)
+    assert sent == [{"kind": "finalize", "batch_id": batch_id}]
+    # WHEN the finalize message comes for the fifth time (it failed on the other four)
+    stack.worker().handle(sent[0], MAX_RECEIVES)
+    # THEN the batch ends failed with OpenAI's errors, not finalizing for good
+    done = client.batches.retrieve(batch_id)
+    assert done.status == "failed" and done.errors is not None
+    assert done.errors.data[0].code == "server_error"
