@@ -307,6 +307,19 @@ class BatchStore:
         )
         return int(from_item(updated["Attributes"])["sweep_attempts"])
 
+    def reset_attempts(self, batch_id: str) -> None:
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=self._key(batch_id),
+                UpdateExpression="SET sweep_attempts = :zero",
+                ConditionExpression="attribute_exists(pk)",  # never a stub item
+                ExpressionAttributeValues=to_item({":zero": 0}),
+            )
+        except ClientError as exc:
+            if not _conditional_failure(exc):
+                raise
+
     def mark_expired(self, batch_id: str) -> None:
         """Flag the batch as past its window; finalizing then ends it `expired`."""
         self.dynamodb.update_item(

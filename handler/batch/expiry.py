@@ -18,7 +18,7 @@ and one still `cancelling` (its shard messages lost) has its pending shards skip
 `cancelled`. A batch the sweep has tried MAX_ATTEMPTS times without ending it (its plan or
 finalization dies each time, even by killing the process) ends `failed` with OpenAI's errors,
 so one bad batch cannot hold up every other tenant's expiry: attempts are counted before
-each try.
+each try, and set back to zero by a try that did not fail.
 
 Why the grace: a shard that started inside the window may still be embedding; Lambda ends any
 invocation within 900 s, so after expires_at + 900 s every run of a pending shard, the
@@ -91,12 +91,17 @@ def sweep(worker: Worker, time_left: Callable[[], float] = lambda: float("inf"))
                 report.unfinished = True
                 return report
             try:
-                if not _sweep_one(worker, batch_id, status, time_left, report):
-                    report.unfinished = True
-                    return report
+                finished = _sweep_one(worker, batch_id, status, time_left, report)
+                # It ran without raising (perhaps only in part, for want of time): only tries
+                # that fail count towards MAX_ATTEMPTS, so a long resumable finalization goes on.
+                store.reset_attempts(batch_id)
             except Exception:  # one broken batch must not stop the others' expiry
                 log.exception("expiring batch %s failed", batch_id)
                 report.failed.append(batch_id)
+                continue
+            if not finished:
+                report.unfinished = True
+                return report
     return report
 
 

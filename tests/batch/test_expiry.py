@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import time
+from functools import partial
 from typing import Any
 
 import httpx
@@ -278,3 +279,19 @@ def test_make_serves_local_workers_sweep_too(stack: Stack) -> None:
         thread.join(timeout=30)
     counts = client.batches.retrieve(batch_id).request_counts
     assert counts is not None and (counts.total, counts.failed) == (10, 10)
+
+
+def test_a_sweep_that_makes_progress_does_not_count_towards_giving_up(stack: Stack) -> None:
+    client = stack.client()
+    batch_id = create(stack, corpus_free_rows(250))
+    plan_and_take_shards(stack)
+    # GIVEN sweeps with time for one step each (a shard, or a step of the finalization)
+    sweeps = 0
+    while client.batches.retrieve(batch_id).status != "expired":
+        budget = partial(next, iter([3600.0, 3600.0]), 30.0)
+        report = sweep(later(stack.worker(), DAY + GRACE_SECONDS + 60), budget)
+        assert report.gave_up == [] and report.failed == []
+        sweeps += 1
+        assert sweeps < 20
+    # THEN it took more than MAX_ATTEMPTS sweeps, and ended expired, not failed
+    assert sweeps > MAX_ATTEMPTS
