@@ -3,7 +3,8 @@ shards on an SQS queue, workers that embed a shard each.
 
     files.py     FileStore: uploaded and result files (S3 objects + DynamoDB items)
     table.py     the one DynamoDB table's layout and its creation
-    batches.py   BatchStore: batch and shard items, their conditional transitions
+    batches.py   BatchStore: batch items, their conditional transitions
+    shards.py    shard items: byte ranges, checkpoints, the transaction that counts a shard
     objects.py   OpenAI's File and Batch objects rendered from items
     jsonl.py     stream a JSONL file's request lines (numbers, byte ranges, capped lines)
     planner.py   split an input file into shards (lines and bytes) by streaming its lines

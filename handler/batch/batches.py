@@ -1,24 +1,26 @@
-"""BatchStore: batch and shard items, and the conditional transitions that make a shard count
-exactly once.
+"""BatchStore: batch items and their conditional transitions (shard items: shards.py).
 
-A shard is finished by one transaction: the shard's state goes pending -> done (or skipped,
-after a cancel) AND its counts are added to the batch. A redelivered message finds the shard
-no longer pending, the transaction is refused, and nothing is added twice. Status changes are
-conditional on the status they leave, so two workers finalizing at once agree.
+Status changes are conditional on the status they leave, so two workers finalizing at once
+agree; `errors`, `expired` and the sweep's attempts are flags finalizing reads.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from handler.batch import table
 from handler.batch.items import from_item, to_item
-from handler.batch.parts import part_name
+
+# Re-exported: the worker and the sweep name shard states as batches.PENDING etc.
+from handler.batch.shards import DONE as DONE
+from handler.batch.shards import PENDING as PENDING
+from handler.batch.shards import SKIPPED as SKIPPED
+from handler.batch.shards import Shard as Shard
+from handler.batch.shards import ShardItems, conditional_failure
 
 VALIDATING, IN_PROGRESS, FINALIZING = "validating", "in_progress", "finalizing"
 COMPLETED = "completed"
@@ -34,8 +36,6 @@ STAMP = {
     CANCELLING: "cancelling_at",
     CANCELLED: "cancelled_at",
 }
-PENDING, DONE, SKIPPED = "pending", "done", "skipped"
-SHARD_PROGRESS = ("offset", "next_line", "parts", "billed", "completed", "failed", "runs")
 WINDOW_SECONDS = {"24h": 24 * 3600}
 # Batch and shard items carry DynamoDB's TTL: their batch's window plus this (the service
 # passes the files' retention, so a batch outlives none of its result files).
@@ -46,49 +46,13 @@ def new_batch_id() -> str:
     return "batch_" + uuid.uuid4().hex[:24]
 
 
-@dataclass(frozen=True)
-class Shard:
-    batch_id: str
-    index: int
-    start: int  # byte offsets [start, end) in the input file
-    end: int
-    first_line: int  # 1-based line number of the first line in the range
-    state: str = PENDING
-    # Progress (the checkpoint): the lines before `offset` (line `next_line` starts there)
-    # are answered in `parts` durable parts; the usage of parts up to `billed` is recorded.
-    offset: int = -1  # -1: not started (= start)
-    next_line: int = 0
-    parts: int = 0
-    billed: int = 0
-    completed: int = 0
-    failed: int = 0
-    runs: tuple[str, ...] = ()  # the run that wrote each counted part
+class BatchStore(ShardItems):
+    """Batch items (shard items: ShardItems)."""
 
-    @property
-    def part_names(self) -> list[str]:
-        return [part_name(number, run) for number, run in enumerate(self.runs, start=1)]
-
-    @property
-    def position(self) -> tuple[int, int]:
-        """(byte offset, line number) where the unanswered lines begin."""
-        if self.offset < 0:
-            return self.start, self.first_line
-        return self.offset, self.next_line
-
-
-def _conditional_failure(exc: ClientError) -> bool:
-    code = exc.response.get("Error", {}).get("Code", "")
-    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
-
-
-class BatchStore:
     def __init__(self, dynamodb: Any, table_name: str, item_seconds: int = ITEM_SECONDS) -> None:
         self.dynamodb = dynamodb
         self.table = table_name
         self.item_seconds = item_seconds  # an item's life after its batch's window ends
-
-    def _key(self, batch_id: str, sk: str = table.META) -> dict[str, Any]:
-        return to_item({"pk": table.batch_pk(batch_id), "sk": sk})
 
     def create(
         self,
@@ -171,111 +135,7 @@ class BatchStore:
                 ExpressionAttributeValues=to_item(expression_values),
             )
         except ClientError as exc:
-            if _conditional_failure(exc):
-                return False
-            raise
-        return True
-
-    def add_shards(self, batch_id: str, shards: list[Shard], ttl: int) -> None:
-        """Record the plan's shard items (removed by DynamoDB's TTL at `ttl`, as their batch).
-        A plan that runs again (its message redelivered) leaves shards that already exist
-        alone, so a finished shard is never reset."""
-        for shard in shards:
-            try:
-                self.dynamodb.put_item(
-                    TableName=self.table,
-                    Item=to_item(
-                        {
-                            "pk": table.batch_pk(batch_id),
-                            "sk": table.shard_sk(shard.index),
-                            "start": shard.start,
-                            "end": shard.end,
-                            "first_line": shard.first_line,
-                            "state": PENDING,
-                            "parts": 0,
-                            "billed": 0,
-                            "runs": [],
-                            "completed": 0,
-                            "failed": 0,
-                            table.TTL_ATTRIBUTE: ttl,
-                        }
-                    ),
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-            except ClientError as exc:
-                if not _conditional_failure(exc):
-                    raise
-
-    def get_shard(self, batch_id: str, index: int) -> Shard | None:
-        found = self.dynamodb.get_item(
-            TableName=self.table,
-            Key=self._key(batch_id, table.shard_sk(index)),
-            ConsistentRead=True,
-        ).get("Item")
-        if found is None:
-            return None
-        values = from_item(found)
-        progress = {name: values[name] for name in SHARD_PROGRESS if name in values}
-        progress["runs"] = tuple(progress.get("runs", ()))
-        return Shard(
-            batch_id,
-            index,
-            values["start"],
-            values["end"],
-            values["first_line"],
-            values["state"],
-            **progress,
-        )
-
-    def checkpoint(
-        self, shard: Shard, run: str, offset: int, next_line: int, completed: int, failed: int
-    ) -> bool:
-        """Count part `shard.parts + 1`, written durably to S3 by `run`, as answered: its
-        lines up to `offset` and its counts; False when another run counted it first."""
-        return self._update_shard(
-            shard.batch_id,
-            shard.index,
-            "SET #offset = :o, #next_line = :n, #parts = :p, #completed = #completed + :c, "
-            "#failed = #failed + :f, #runs = list_append(#runs, :run)",
-            "#state = :pending AND #parts = :was",
-            {
-                ":o": offset,
-                ":n": next_line,
-                ":p": shard.parts + 1,
-                ":was": shard.parts,
-                ":c": completed,
-                ":f": failed,
-                ":run": [run],
-                ":pending": PENDING,
-            },
-        )
-
-    def mark_billed(self, shard: Shard, part: int) -> None:
-        """The usage of parts up to `part` is in the ledger."""
-        self._update_shard(
-            shard.batch_id, shard.index, "SET #billed = :p", "#billed < :p", {":p": part}
-        )
-
-    def _update_shard(
-        self, batch_id: str, index: int, update: str, condition: str, values: dict[str, Any]
-    ) -> bool:
-        # Every attribute by a name placeholder: some (offset, state) are reserved words.
-        names = {
-            f"#{name}": name
-            for name in SHARD_PROGRESS + ("state",)
-            if f"#{name}" in update + condition
-        }
-        try:
-            self.dynamodb.update_item(
-                TableName=self.table,
-                Key=self._key(batch_id, table.shard_sk(index)),
-                UpdateExpression=update,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=to_item(values),
-            )
-        except ClientError as exc:
-            if _conditional_failure(exc):
+            if conditional_failure(exc):
                 return False
             raise
         return True
@@ -292,7 +152,7 @@ class BatchStore:
                 ExpressionAttributeValues=to_item({":e": errors}),
             )
         except ClientError as exc:
-            if not _conditional_failure(exc):
+            if not conditional_failure(exc):
                 raise
 
     def count_attempt(self, batch_id: str) -> int:
@@ -317,7 +177,7 @@ class BatchStore:
                 ExpressionAttributeValues=to_item({":zero": 0}),
             )
         except ClientError as exc:
-            if not _conditional_failure(exc):
+            if not conditional_failure(exc):
                 raise
 
     def mark_expired(self, batch_id: str) -> None:
@@ -328,42 +188,3 @@ class BatchStore:
             UpdateExpression="SET expired = :yes",
             ExpressionAttributeValues=to_item({":yes": True}),
         )
-
-    def finish_shard(self, shard: Shard, state: str) -> bool:
-        """Mark the shard `state` (done or skipped) and add its counts to the batch, in one
-        transaction; False when the shard was already finished (a redelivery) or its progress
-        moved since it was read."""
-        batch_id, index = shard.batch_id, shard.index
-        completed, failed = shard.completed, shard.failed
-        try:
-            self.dynamodb.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self.table,
-                            "Key": self._key(batch_id, table.shard_sk(index)),
-                            "UpdateExpression": "SET #s = :new",
-                            "ConditionExpression": "#s = :pending AND parts = :parts",
-                            "ExpressionAttributeNames": {"#s": "state"},
-                            "ExpressionAttributeValues": to_item(
-                                {":new": state, ":pending": PENDING, ":parts": shard.parts}
-                            ),
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table,
-                            "Key": self._key(batch_id),
-                            "UpdateExpression": "ADD shards_done :one, completed :c, failed :f",
-                            "ExpressionAttributeValues": to_item(
-                                {":one": 1, ":c": completed, ":f": failed}
-                            ),
-                        }
-                    },
-                ]
-            )
-        except ClientError as exc:
-            if _conditional_failure(exc):
-                return False
-            raise
-        return True
