@@ -1,23 +1,26 @@
-"""BatchStore: batch and shard items, and the conditional transitions that make a shard count
-exactly once.
+"""BatchStore: batch items and their conditional transitions (shard items: shards.py).
 
-A shard is finished by one transaction: the shard's state goes pending -> done (or skipped,
-after a cancel) AND its counts are added to the batch. A redelivered message finds the shard
-no longer pending, the transaction is refused, and nothing is added twice. Status changes are
-conditional on the status they leave, so two workers finalizing at once agree.
+Status changes are conditional on the status they leave, so two workers finalizing at once
+agree; `errors`, `expired` and the sweep's attempts are flags finalizing reads.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from handler.batch import table
 from handler.batch.items import from_item, to_item
+
+# Re-exported: the worker and the sweep name shard states as batches.PENDING etc.
+from handler.batch.shards import DONE as DONE
+from handler.batch.shards import PENDING as PENDING
+from handler.batch.shards import SKIPPED as SKIPPED
+from handler.batch.shards import Shard as Shard
+from handler.batch.shards import ShardItems, conditional_failure
 
 VALIDATING, IN_PROGRESS, FINALIZING = "validating", "in_progress", "finalizing"
 COMPLETED = "completed"
@@ -33,36 +36,23 @@ STAMP = {
     CANCELLING: "cancelling_at",
     CANCELLED: "cancelled_at",
 }
-PENDING, DONE, SKIPPED = "pending", "done", "skipped"
 WINDOW_SECONDS = {"24h": 24 * 3600}
+# Batch and shard items carry DynamoDB's TTL: their batch's window plus this (the service
+# passes the files' retention, so a batch outlives none of its result files).
+ITEM_SECONDS = 30 * 86400
 
 
 def new_batch_id() -> str:
     return "batch_" + uuid.uuid4().hex[:24]
 
 
-@dataclass(frozen=True)
-class Shard:
-    batch_id: str
-    index: int
-    start: int  # byte offsets [start, end) in the input file
-    end: int
-    first_line: int  # 1-based line number of the first line in the range
-    state: str = PENDING
+class BatchStore(ShardItems):
+    """Batch items (shard items: ShardItems)."""
 
-
-def _conditional_failure(exc: ClientError) -> bool:
-    code = exc.response.get("Error", {}).get("Code", "")
-    return code in ("ConditionalCheckFailedException", "TransactionCanceledException")
-
-
-class BatchStore:
-    def __init__(self, dynamodb: Any, table_name: str) -> None:
+    def __init__(self, dynamodb: Any, table_name: str, item_seconds: int = ITEM_SECONDS) -> None:
         self.dynamodb = dynamodb
         self.table = table_name
-
-    def _key(self, batch_id: str, sk: str = table.META) -> dict[str, Any]:
-        return to_item({"pk": table.batch_pk(batch_id), "sk": sk})
+        self.item_seconds = item_seconds  # an item's life after its batch's window ends
 
     def create(
         self,
@@ -77,6 +67,7 @@ class BatchStore:
         key), so the worker can read the key's status and budget per shard in one GetItem."""
         batch_id = new_batch_id()
         now = int(time.time())
+        expires_at = now + WINDOW_SECONDS[completion_window]
         values: dict[str, Any] = {
             "pk": table.batch_pk(batch_id),
             "sk": table.META,
@@ -89,7 +80,8 @@ class BatchStore:
             "completion_window": completion_window,
             "status": VALIDATING,
             "created_at": now,
-            "expires_at": now + WINDOW_SECONDS[completion_window],
+            "expires_at": expires_at,
+            table.TTL_ATTRIBUTE: expires_at + self.item_seconds,
             "total": 0,
             "completed": 0,
             "failed": 0,
@@ -178,46 +170,50 @@ class BatchStore:
                 ExpressionAttributeValues=to_item(expression_values),
             )
         except ClientError as exc:
-            if _conditional_failure(exc):
+            if conditional_failure(exc):
                 return False
             raise
         return True
 
-    def add_shards(self, batch_id: str, shards: list[Shard]) -> None:
-        """Record the plan's shard items. A plan that runs again (its message redelivered)
-        leaves shards that already exist alone, so a finished shard is never reset."""
-        for shard in shards:
-            try:
-                self.dynamodb.put_item(
-                    TableName=self.table,
-                    Item=to_item(
-                        {
-                            "pk": table.batch_pk(batch_id),
-                            "sk": table.shard_sk(shard.index),
-                            "start": shard.start,
-                            "end": shard.end,
-                            "first_line": shard.first_line,
-                            "state": PENDING,
-                        }
-                    ),
-                    ConditionExpression="attribute_not_exists(pk)",
-                )
-            except ClientError as exc:
-                if not _conditional_failure(exc):
-                    raise
+    def mark_failed(self, batch_id: str, errors: dict[str, Any]) -> None:
+        """Give the batch OpenAI's `errors` (the first failure wins); finalizing then ends it
+        `failed`, with the lines answered so far in its files."""
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=self._key(batch_id),
+                UpdateExpression="SET errors = :e",
+                ConditionExpression="attribute_not_exists(errors)",
+                ExpressionAttributeValues=to_item({":e": errors}),
+            )
+        except ClientError as exc:
+            if not conditional_failure(exc):
+                raise
 
-    def get_shard(self, batch_id: str, index: int) -> Shard | None:
-        found = self.dynamodb.get_item(
+    def count_attempt(self, batch_id: str) -> int:
+        """Add one to the batch's sweep attempts (before the attempt, so one that kills its
+        process counts too); the number so far."""
+        updated = self.dynamodb.update_item(
             TableName=self.table,
-            Key=self._key(batch_id, table.shard_sk(index)),
-            ConsistentRead=True,
-        ).get("Item")
-        if found is None:
-            return None
-        values = from_item(found)
-        return Shard(
-            batch_id, index, values["start"], values["end"], values["first_line"], values["state"]
+            Key=self._key(batch_id),
+            UpdateExpression="ADD sweep_attempts :one",
+            ExpressionAttributeValues=to_item({":one": 1}),
+            ReturnValues="UPDATED_NEW",
         )
+        return int(from_item(updated["Attributes"])["sweep_attempts"])
+
+    def reset_attempts(self, batch_id: str) -> None:
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=self._key(batch_id),
+                UpdateExpression="SET sweep_attempts = :zero",
+                ConditionExpression="attribute_exists(pk)",  # never a stub item
+                ExpressionAttributeValues=to_item({":zero": 0}),
+            )
+        except ClientError as exc:
+            if not conditional_failure(exc):
+                raise
 
     def mark_expired(self, batch_id: str) -> None:
         """Flag the batch as past its window; finalizing then ends it `expired`."""
@@ -227,41 +223,3 @@ class BatchStore:
             UpdateExpression="SET expired = :yes",
             ExpressionAttributeValues=to_item({":yes": True}),
         )
-
-    def finish_shard(
-        self, batch_id: str, index: int, state: str, completed: int, failed: int
-    ) -> bool:
-        """Mark the shard `state` (done or skipped) and add its counts to the batch, in one
-        transaction; False when the shard was already finished (a redelivery)."""
-        try:
-            self.dynamodb.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self.table,
-                            "Key": self._key(batch_id, table.shard_sk(index)),
-                            "UpdateExpression": "SET #s = :new, completed = :c, failed = :f",
-                            "ConditionExpression": "#s = :pending",
-                            "ExpressionAttributeNames": {"#s": "state"},
-                            "ExpressionAttributeValues": to_item(
-                                {":new": state, ":pending": PENDING, ":c": completed, ":f": failed}
-                            ),
-                        }
-                    },
-                    {
-                        "Update": {
-                            "TableName": self.table,
-                            "Key": self._key(batch_id),
-                            "UpdateExpression": "ADD shards_done :one, completed :c, failed :f",
-                            "ExpressionAttributeValues": to_item(
-                                {":one": 1, ":c": completed, ":f": failed}
-                            ),
-                        }
-                    },
-                ]
-            )
-        except ClientError as exc:
-            if _conditional_failure(exc):
-                return False
-            raise
-        return True

@@ -15,6 +15,10 @@ from typing import Any
 
 PART_BYTES = 8 * 1024 * 1024
 CHUNK_BYTES = 1024 * 1024
+MIN_PART_BYTES = 5 * 1024 * 1024  # S3's smallest part, but for the last
+# One UploadPartCopy: a step of bounded time (S3 copies it server-side) that resumable
+# finalization (handler/batch/assembly.py) can check the clock between.
+COPY_PART_BYTES = 512 * 1024 * 1024
 
 
 class S3Writer:
@@ -32,10 +36,57 @@ class S3Writer:
         self.buffer += data
         self.size += len(data)
         if len(self.buffer) >= PART_BYTES:
-            if self.upload_id is None:
-                created = self.s3.create_multipart_upload(Bucket=self.bucket, Key=self.key)
-                self.upload_id = created["UploadId"]
+            self._start()
             self._put_part()
+
+    def _start(self) -> None:
+        if self.upload_id is None:
+            created = self.s3.create_multipart_upload(Bucket=self.bucket, Key=self.key)
+            self.upload_id = created["UploadId"]
+
+    def copy(self, key: str, size: int) -> None:
+        """Append the object `key` (`size` bytes, in the same bucket), its large stretches by
+        server-side copy (UploadPartCopy), so those bytes never pass through this process."""
+        at = 0
+        while at < size:
+            at = self.append_step(key, size, at)
+
+    def append_step(self, key: str, size: int, at: int) -> int:
+        """Append a bounded stretch of the object `key` from byte `at`: one UploadPartCopy of
+        at most COPY_PART_BYTES (after reading what tops the buffer up to S3's 5 MiB part
+        minimum) when at least MIN_PART_BYTES would be copied, else at most PART_BYTES read
+        into the buffer. Returns the byte it got to."""
+        top = MIN_PART_BYTES - len(self.buffer) if 0 < len(self.buffer) < MIN_PART_BYTES else 0
+        if size - at - top < MIN_PART_BYTES:
+            end = min(size, at + PART_BYTES)
+            self._read_into_buffer(key, at, end)
+            return end
+        if top:
+            self._read_into_buffer(key, at, at + top)
+            at += top
+        self._start()
+        if self.buffer:
+            self._put_part()
+        end = min(size, at + COPY_PART_BYTES)
+        if size - end < MIN_PART_BYTES:
+            end = size  # no remainder under S3's minimum
+        number = len(self.parts) + 1
+        copied = self.s3.upload_part_copy(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            CopySource={"Bucket": self.bucket, "Key": key},
+            CopySourceRange=f"bytes={at}-{end - 1}",
+        )
+        self.parts.append({"ETag": copied["CopyPartResult"]["ETag"], "PartNumber": number})
+        self.size += end - at
+        return end
+
+    def _read_into_buffer(self, key: str, start: int, end: int) -> None:
+        body = self.s3.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end - 1}")
+        for chunk in body["Body"].iter_chunks(CHUNK_BYTES):
+            self.write(chunk)
 
     def _put_part(self) -> None:
         number = len(self.parts) + 1
@@ -96,9 +147,16 @@ def concat_objects(
 ) -> int:
     """Write the objects `sources`, in order, as `dest`; returns its size in bytes. Running it
     again overwrites `dest` with the same bytes. `on_chunk` sees every byte in order (a
-    checksum on the way through)."""
+    checksum on the way through); without it, a source of at least MIN_PART_BYTES is copied
+    by S3 (UploadPartCopy), so the bytes read here are bounded by the small sources, and the
+    parts by S3's 10,000 (a part per large source, 8 MiB parts of the small ones)."""
     with S3Writer(s3, bucket, dest) as out:
         for key in sources:
+            if on_chunk is None:
+                size = int(s3.head_object(Bucket=bucket, Key=key)["ContentLength"])
+                if size >= 2 * MIN_PART_BYTES:  # worth a copy even after a top-up
+                    out.copy(key, size)
+                    continue
             body = s3.get_object(Bucket=bucket, Key=key)["Body"]
             for chunk in body.iter_chunks(CHUNK_BYTES):
                 if on_chunk is not None:

@@ -13,7 +13,12 @@ For each batch still validating or in_progress GRACE_SECONDS after its window en
   `batch_expired` error lines (never metered), and the shard counts them as failed;
 - the last shard finalizes as usual: the output of the shards done in time, the error file,
   and status `expired`.
-A batch found `finalizing` that long after its window (its finalizer died) is finalized again.
+A batch found `finalizing` that long after its window (its finalizer died) is finalized again,
+and one still `cancelling` (its shard messages lost) has its pending shards skipped and ends
+`cancelled`. A batch the sweep has tried MAX_ATTEMPTS times without ending it (its plan or
+finalization dies each time, even by killing the process) ends `failed` with OpenAI's errors,
+so one bad batch cannot hold up every other tenant's expiry: attempts are counted before
+each try, and set back to zero by a try that did not fail.
 
 Why the grace: a shard that started inside the window may still be embedding; Lambda ends any
 invocation within 900 s, so after expires_at + 900 s every run of a pending shard, the
@@ -36,15 +41,20 @@ from handler.batch.worker import Worker
 
 log = logging.getLogger(__name__)
 GRACE_SECONDS = 900  # Lambda's longest invocation
-OVERDUE = (b.VALIDATING, b.IN_PROGRESS, b.FINALIZING)
+OVERDUE = (b.VALIDATING, b.IN_PROGRESS, b.FINALIZING, b.CANCELLING)
+MAX_ATTEMPTS = 3  # sweeps that may try one batch before it ends `failed`
+# Planning streams the whole input file (up to 200 MB): not started with less time left.
+PLAN_SECONDS = 180.0
 
 
 @dataclass
 class SweepReport:
     expired: list[str] = field(default_factory=list)  # batches this sweep ended `expired`
+    cancelled: list[str] = field(default_factory=list)  # `cancelling` ones it ended
     finalized: list[str] = field(default_factory=list)  # stuck finalizations redone
     shards: int = 0  # pending shards run as expired
     failed: list[str] = field(default_factory=list)  # raised (logged); the next sweep retries
+    gave_up: list[str] = field(default_factory=list)  # ended `failed` after MAX_ATTEMPTS
     unfinished: bool = False  # the deadline came first; the next sweep carries on
 
 
@@ -81,12 +91,17 @@ def sweep(worker: Worker, time_left: Callable[[], float] = lambda: float("inf"))
                 report.unfinished = True
                 return report
             try:
-                if not _sweep_one(worker, batch_id, status, time_left, report):
-                    report.unfinished = True
-                    return report
+                finished = _sweep_one(worker, batch_id, status, time_left, report)
+                # It ran without raising (perhaps only in part, for want of time): only tries
+                # that fail count towards MAX_ATTEMPTS, so a long resumable finalization goes on.
+                store.reset_attempts(batch_id)
             except Exception:  # one broken batch must not stop the others' expiry
                 log.exception("expiring batch %s failed", batch_id)
                 report.failed.append(batch_id)
+                continue
+            if not finished:
+                report.unfinished = True
+                return report
     return report
 
 
@@ -97,8 +112,15 @@ def _sweep_one(
     time_left: Callable[[], float],
     report: SweepReport,
 ) -> bool:
+    if status == b.VALIDATING and time_left() < PLAN_SECONDS:
+        return False
+    if worker.batches.count_attempt(batch_id) > MAX_ATTEMPTS:
+        message = {"kind": "plan" if status == b.VALIDATING else "finalize", "batch_id": batch_id}
+        worker.give_up(batch_id, message)
+        report.gave_up.append(batch_id)
+        return True
     if status == b.FINALIZING:
-        worker.finalize_if_last(batch_id)
+        worker.finalize_if_last(batch_id, time_left)  # or saved, for the next sweep
         report.finalized.append(batch_id)
         return True
     if status == b.VALIDATING:
@@ -108,6 +130,8 @@ def _sweep_one(
     final = worker.batches.get(batch_id)
     if final is not None and final["status"] == b.EXPIRED:
         report.expired.append(batch_id)
+    if final is not None and final["status"] == b.CANCELLED:
+        report.cancelled.append(batch_id)
     return True
 
 
@@ -124,7 +148,8 @@ def _expire_shards(
             continue
         if time_left() < 60:
             return False
-        worker.run_shard(batch_id, index)  # past the window: batch_expired lines, unmetered
+        # past the window: batch_expired lines, unmetered
+        worker.run_shard(batch_id, index, time_left)
         report.shards += 1
-    worker.finalize_if_last(batch_id)  # also when every shard had already run
+    worker.finalize_if_last(batch_id, time_left)  # also when every shard had already run
     return True

@@ -52,15 +52,23 @@ worker = dataclasses.replace(
 )
 
 
+def time_left(context: Any) -> float:
+    """Seconds left in this invocation (no context, as in tests: no limit)."""
+    if context is None:
+        return float("inf")
+    return float(context.get_remaining_time_in_millis()) / 1000
+
+
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if event.get("kind") == SWEEP:
-        report = sweep(worker, lambda: context.get_remaining_time_in_millis() / 1000)
+        report = sweep(worker, lambda: time_left(context))
         log.info("expiry sweep: %s", report)
         return dataclasses.asdict(report)
     failures = []
     for record in event.get("Records", []):
+        receives = int(record.get("attributes", {}).get("ApproximateReceiveCount", 1))
         try:
-            worker.handle(decode(record["body"]))
+            worker.handle(decode(record["body"]), receives, lambda: time_left(context))
         except Exception:
             log.exception("batch message %s failed", record.get("messageId"))
             failures.append({"itemIdentifier": record["messageId"]})

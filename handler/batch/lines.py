@@ -22,8 +22,8 @@ import orjson
 from handler.embedder import Embedder, Tokenized, truncate_dimensions
 from handler.embedding_checks import checked_dimensions, tokenized_within_limits
 from handler.embedding_request import CreateEmbeddingRequest, parse_embedding_request
-from handler.embedding_response import embeddings_body
-from handler.errors import APIError, model_not_found, to_api_error
+from handler.embedding_response import check_fits, embeddings_body
+from handler.errors import APIError, malformed_json, model_not_found, to_api_error
 from handler.settings import Settings
 
 MAX_CUSTOM_ID_CHARS = 512  # OpenAI publishes none; ours keeps error lines and logs bounded
@@ -164,7 +164,13 @@ def prepare_line(
             batch_id, line_no, custom_id, "invalid_body", "'body' must be a JSON object."
         )
     try:
-        return _checked(orjson.dumps(body), line_no, custom_id, embedder, settings)
+        body_bytes = orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        # Nested deeper than orjson writes (254) but not than it reads (1,024): the body sent
+        # alone is JSON pydantic will not parse either, so the same 400 as the sync route.
+        return _refused(batch_id, line_no, custom_id, malformed_json())
+    try:
+        return _checked(body_bytes, line_no, custom_id, embedder, settings)
     except Exception as exc:
         error = to_api_error(exc)
         if error is None:
@@ -181,6 +187,17 @@ def _checked(
         raise model_not_found(body.model)
     dimensions = checked_dimensions(body.dimensions, embedder, embedder.model_id)
     tokenized, prompt_tokens = tokenized_within_limits(body.inputs, embedder, settings)
+    # The route's 413 for a response over MAX_RESPONSE_BYTES (as sent ungzipped): it bounds
+    # each output line, so a 10 KB line of 2,048 inputs cannot make a 10 MB answer.
+    check_fits(
+        len(body.inputs),
+        dimensions,
+        embedder.model_id,
+        prompt_tokens,
+        body.encoding_format,
+        "",
+        settings.max_response_bytes,
+    )
     return PreparedLine(line_no, custom_id, tokenized, prompt_tokens, dimensions, body)
 
 

@@ -1,8 +1,9 @@
 """Split a batch input file into shards by streaming its lines once.
 
-A shard is a byte range holding up to `lines_per_shard` non-blank lines, with the 1-based
-number of its first line, so a worker reads just its range (an S3 ranged GET) and numbers
-its lines as the file does. Only one chunk of the file is in memory at a time.
+A shard is a byte range holding up to `lines_per_shard` non-blank lines and about
+SHARD_BYTES, with the 1-based number of its first line, so a worker reads just its range (an
+S3 ranged GET) and numbers its lines as the file does. Only one chunk of the file, and one
+line of at most `max_line_bytes`, is in memory at a time.
 """
 
 from __future__ import annotations
@@ -14,8 +15,12 @@ from dataclasses import dataclass
 import orjson
 
 from handler.batch.batches import Shard
+from handler.batch.jsonl import split_lines
 
 MAX_REQUESTS = 50_000  # OpenAI's limit per batch
+# A shard is cut once it holds this many bytes, whatever its line count: its ranged GET and
+# its lines' parsing stay bounded (a shard of 500 lines near MAX_BODY_BYTES would be 3 GB).
+SHARD_BYTES = 8 * 1024 * 1024
 
 
 class PlanError(ValueError):
@@ -33,22 +38,6 @@ class Plan:
     total: int  # non-blank lines: the batch's requests
 
 
-def split_lines(chunks: Iterable[bytes]) -> Iterable[tuple[int, int, bytes]]:
-    """(start offset, end offset, line) for every line, the newline excluded from the line
-    but included in the range; a last line without a newline counts too."""
-    offset = 0
-    pending = b""
-    for chunk in chunks:
-        pending += chunk
-        lines = pending.split(b"\n")
-        pending = lines.pop()
-        for line in lines:
-            yield offset, offset + len(line) + 1, line
-            offset += len(line) + 1
-    if pending:
-        yield offset, offset + len(pending), pending
-
-
 def _custom_id(line: bytes) -> str | None:
     """The line's custom_id, or None when the line is not a request (the worker reports it)."""
     try:
@@ -59,21 +48,27 @@ def _custom_id(line: bytes) -> str | None:
     return custom_id if isinstance(custom_id, str) else None
 
 
-def plan_shards(batch_id: str, chunks: Iterable[bytes], lines_per_shard: int) -> Plan:
+def plan_shards(
+    batch_id: str,
+    chunks: Iterable[bytes],
+    lines_per_shard: int,
+    max_line_bytes: int,
+    shard_bytes: int = SHARD_BYTES,
+) -> Plan:
     """The shards of the file read as `chunks`; raises PlanError for an empty file, one with
     more than MAX_REQUESTS requests, or a custom_id used twice (as OpenAI fails such a batch:
-    results are matched to requests by it)."""
+    results are matched to requests by it). A line over `max_line_bytes` is not parsed (the
+    worker gives it its error line); a shard ends at `lines_per_shard` lines or once it holds
+    `shard_bytes`."""
     seen: set[bytes] = set()  # digests, so 50,000 long ids stay a few MB
     shards: list[Shard] = []
     total = 0
-    start = first_line = in_shard = 0
-    end = 0
-    for number, (line_start, line_end, line) in enumerate(split_lines(chunks), start=1):
+    start = first_line = in_shard = 0  # the open shard: where it starts, its lines
+    end, next_line = 0, 1
+    for line in split_lines(chunks, max_line_bytes=max_line_bytes, file_start=True):
         if in_shard == 0:
-            start, first_line = line_start, number
-        end = line_end
-        if not line.strip():
-            continue
+            start, first_line = end, next_line
+        end, next_line = line.end, line.number + 1
         total += 1
         in_shard += 1
         if total > MAX_REQUESTS:
@@ -81,17 +76,17 @@ def plan_shards(batch_id: str, chunks: Iterable[bytes], lines_per_shard: int) ->
                 "too_many_requests",
                 f"The batch input file has more than the maximum of {MAX_REQUESTS} requests.",
             )
-        custom_id = _custom_id(line)
+        custom_id = _custom_id(line.raw) if line.size <= max_line_bytes else None
         if custom_id is not None:
             digest = hashlib.blake2b(custom_id.encode(), digest_size=16).digest()
             if digest in seen:
                 raise PlanError(
                     "duplicate_custom_id",
-                    f"Line {number}: the custom_id {custom_id[:64]!r} is used more than once; "
+                    f"Line {line.number}: the custom_id {custom_id[:64]!r} is used more than once; "
                     "each request's custom_id must be unique.",
                 )
             seen.add(digest)
-        if in_shard == lines_per_shard:
+        if in_shard == lines_per_shard or end - start >= shard_bytes:
             shards.append(Shard(batch_id, len(shards) + 1, start, end, first_line))
             in_shard = 0
     if in_shard:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +19,7 @@ import orjson
 from handler.batch.admission import LineAdmission
 from handler.batch.batches import BatchStore
 from handler.batch.files import FileStore
+from handler.batch.leases import LEASE_SECONDS, SHARDS_PER_KEY, ShardLeases
 from handler.batch.uploads import UploadStore
 from handler.batch.worker import LineRecorder, Worker, decode
 from handler.embedder import Embedder
@@ -81,10 +84,12 @@ class BatchService:
             settings.batch_table,
             retention_seconds=settings.batch_file_retention_days * 86400,
         )
+        # A batch's and its shards' items live as long as its result files can.
+        item_seconds = settings.batch_file_retention_days * 86400
         return cls(
             settings=settings,
             files=files,
-            batches=BatchStore(dynamodb, settings.batch_table),
+            batches=BatchStore(dynamodb, settings.batch_table, item_seconds),
             sqs=sqs,
             uploads=UploadStore(
                 files, settings.batch_upload_max_parts, settings.batch_upload_seconds
@@ -92,8 +97,12 @@ class BatchService:
         )
 
     def send(self, message: dict[str, Any]) -> None:
+        """Queue `message`; its "delay" (seconds, at most SQS's 900) holds it back."""
+        body = {name: value for name, value in message.items() if name != "delay"}
         self.sqs.send_message(
-            QueueUrl=self.settings.batch_queue_url, MessageBody=orjson.dumps(message).decode()
+            QueueUrl=self.settings.batch_queue_url,
+            MessageBody=orjson.dumps(body).decode(),
+            DelaySeconds=min(int(message.get("delay", 0)), 900),
         )
 
     def worker(
@@ -101,7 +110,18 @@ class BatchService:
     ) -> Worker:
         """The worker; `admission` (UsageService.batch_admission()) holds batches to their
         key's status and monthly budget, none = every line runs."""
-        worker = Worker(self.settings, embedder, self.files, self.batches, self.send, recorder)
+        leases = ShardLeases(
+            self.batches.dynamodb, self.settings.batch_table, SHARDS_PER_KEY, LEASE_SECONDS
+        )
+        worker = Worker(
+            self.settings,
+            embedder,
+            self.files,
+            self.batches,
+            self.send,
+            recorder,
+            leases=leases,
+        )
         if admission is not None:
             worker.admission = admission
         return worker
@@ -115,15 +135,22 @@ def poll_once(worker: Worker, sqs: Any, queue_url: str, wait_seconds: int = 1) -
         MaxNumberOfMessages=1,
         WaitTimeSeconds=wait_seconds,
         VisibilityTimeout=LOCAL_VISIBILITY_SECONDS,
+        MessageSystemAttributeNames=["ApproximateReceiveCount"],
     ).get("Messages", [])
     for message in received:
+        deadline = time.monotonic() + LOCAL_VISIBILITY_SECONDS
+        receives = int(message.get("Attributes", {}).get("ApproximateReceiveCount", 1))
         try:
-            worker.handle(decode(message["Body"]))
+            worker.handle(decode(message["Body"]), receives, _until(deadline))
         except Exception:
             log.exception("batch message failed; it will be delivered again")
             continue
         sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
     return len(received)
+
+
+def _until(deadline: float) -> Callable[[], float]:
+    return lambda: deadline - time.monotonic()
 
 
 def run_worker(worker: Worker, sqs: Any, queue_url: str, stop: threading.Event) -> None:

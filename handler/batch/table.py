@@ -22,8 +22,9 @@ from handler.batch.items import from_item, to_item
 from handler.usage.records import ANONYMOUS  # the owner when auth is off, as the ledger says
 
 META = "meta"
-# DynamoDB's TTL attribute (template.yaml): only file items carry it. A batch's `expires_at`
-# is its completion window, not its item's lifetime, so TTL cannot use that name.
+# DynamoDB's TTL attribute (template.yaml): file, batch, shard, upload and part items carry it.
+# A batch's `expires_at` is its completion window, not its item's lifetime, so TTL cannot use
+# that name.
 TTL_ATTRIBUTE = "ttl"
 OWNER_INDEX = "owner-created"
 STATUS_INDEX = "status-expires"

@@ -39,6 +39,9 @@ META = "meta"
 # What S3 answers a GET of a deleted object: NoSuchKey, or AccessDenied when the caller may not
 # s3:ListBucket (template.yaml grants it; older stacks may lack it).
 MISSING_OBJECT_CODES = ("NoSuchKey", "AccessDenied")
+# Upload and part items carry DynamoDB's TTL: an upload's hour, then this long for a retried
+# complete (and a look at what became of it) before they go.
+ITEM_SECONDS = 7 * 86400
 PENDING, COMPLETED, CANCELLED, EXPIRED = "pending", "completed", "cancelled", "expired"
 
 
@@ -146,6 +149,7 @@ class UploadStore:
             # listed by owner (the owner index), to count a key's open uploads
             "owner_kind": table.owner_kind(owner, "upload"),
             "created": table.created_key(upload_id),
+            table.TTL_ATTRIBUTE: now + self.lifetime + ITEM_SECONDS,
         }
         self.dynamodb.put_item(TableName=self.table, Item=to_item(values))
         return _upload(values)
@@ -216,6 +220,7 @@ class UploadStore:
             part = Part(part_id, upload.id, int(time.time()), size, key)
             item: dict[str, Any] = {"pk": upload_pk(upload.id), "sk": part_sk(part_id)}
             item |= {"id": part_id, "created_at": part.created_at, "size": size, "s3_key": key}
+            item[table.TTL_ATTRIBUTE] = upload.expires_at + ITEM_SECONDS
             self.dynamodb.put_item(TableName=self.table, Item=to_item(item))
         except BaseException:
             self._release(upload.id, size)

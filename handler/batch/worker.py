@@ -1,68 +1,73 @@
 """The batch worker: one queue message at a time, plan a batch or run one shard, and the last
 shard to finish finalizes the batch.
 
-Messages: {"kind": "plan", "batch_id"} (sent by POST /v1/batches) and
-{"kind": "shard", "batch_id", "shard"} (sent by the plan). Every step may run twice (SQS
-delivers at least once; a worker may die anywhere) and gives the same result:
+Messages: {"kind": "plan", "batch_id"} (sent by POST /v1/batches),
+{"kind": "shard", "batch_id", "shard"} (sent by the plan, and by a run that stopped short)
+and {"kind": "finalize", "batch_id"} (a finalization that stopped short). Every step may run
+twice (SQS delivers at least once; a worker may die anywhere) and gives the same result:
 
-- a shard embeds consecutive valid lines in one model pass (GROUP_INPUTS inputs), writes
-  its output and error lines to deterministic S3 keys (a rerun overwrites), records usage per
-  line under the idempotency key "<batch id>:<line>" (the ledger writes each once, a group of
-  lines per transaction), and only then is marked finished, with its counts, in one
-  conditional transaction;
-- a shard message for a finished shard only retries the finalization;
-- finalizing assembles the result files under deterministic ids and changes the status
-  conditionally.
+- a shard runs as parts (handler/batch/part_run.py, parts.py), each holding one of its key's
+  slots (leases.py): a run embeds consecutive valid lines in model passes bounded in inputs
+  and tokens, writes the part's output and error lines to deterministic S3 keys (a rerun
+  overwrites), then its manifest, then counts the part in the shard's checkpoint
+  (conditional), and only then records the part's usage per line under the idempotency key
+  "<batch id>:<line>" (the ledger writes each once; a part counted by a run that died before
+  billing it is billed from its manifest by the next). A run short of time stops after its
+  current model pass and queues the rest of the shard, so a shard never starts over;
+- a shard with every line answered (or cancelled, or whose batch failed) is finished, with
+  its counts, in one conditional transaction; a message for a finished shard only retries
+  the finalization;
+- finalizing assembles the result files under deterministic ids, in resumable steps
+  (assembly.py), and changes the status conditionally.
 
-Failure policy: anything unexpected (S3, DynamoDB, the model) propagates, so the message is
-not deleted and comes back after the visibility timeout; a line's own problem goes to the
-error file instead.
+Failure policy: anything wrong with one line's content becomes that line's error line; only
+store or model failures propagate, so the message is not deleted and comes back after the
+visibility timeout. On its MAX_RECEIVES-th delivery a message is not tried again: its batch
+ends `failed` with OpenAI's `errors` (the lines answered so far stay in its files) rather
+than retrying until the dead-letter queue and the expiry a day later.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import orjson
 
 from handler.batch import batches as b
 from handler.batch.admission import LineAdmission, OpenAdmission
+from handler.batch.assembly import assemble
 from handler.batch.batches import BatchStore, Shard
-from handler.batch.concat import S3Writer, concat_objects
-from handler.batch.files import CHUNK_BYTES, PURPOSE_OUTPUT, FileStore
-from handler.batch.lines import (
-    LineResult,
-    PreparedLine,
-    embed_lines,
-    expired_line,
-    prepare_line,
-    request_id,
-)
-from handler.batch.planner import PlanError, plan_shards, split_lines
+from handler.batch.files import PURPOSE_OUTPUT, FileStore
+from handler.batch.leases import WAIT_SECONDS, ShardLeases
+from handler.batch.part_run import PartRun
+from handler.batch.parts import ERRORS, OUTPUT, part_key, part_name, read_manifest
+from handler.batch.planner import PlanError, plan_shards
 from handler.embedder import Embedder
 from handler.hooks import UsageRecord
 from handler.settings import Settings
 
-OUTPUT, ERRORS = "output", "errors"
-# Inputs of consecutive valid lines embedded in one model pass (a batch-invariant artifact
-# gives each the vectors of its request alone); bounds the vectors a worker holds at once.
-GROUP_INPUTS = 256
+log = logging.getLogger(__name__)
+# The delivery on which a message is not tried again (the queue's maxReceiveCount is 5: the
+# next failure would dead-letter it, leaving the batch to the expiry sweep a day later).
+MAX_RECEIVES = 5
+
+
+def forever() -> float:
+    return float("inf")
 
 
 def result_file_id(batch_id: str, kind: str) -> str:
     return "file-" + hashlib.sha256(f"{batch_id}:{kind}".encode()).hexdigest()[:24]
 
 
-def shard_key(batch_id: str, index: int, kind: str) -> str:
-    return f"batches/{batch_id}/shards/{index:05d}.{kind}.jsonl"
-
-
 class UsageNotRecordedError(RuntimeError):
-    """The ledger could not take a shard's usage; the message is retried."""
+    """The ledger could not take a part's usage; the message is retried."""
 
 
 class LineRecorder(Protocol):
@@ -86,16 +91,60 @@ class Worker:
     # refused): batch id, shard, lines completed, lines failed, milliseconds. The Lambda
     # worker emits it as EMF metrics (handler/metrics.ShardMetrics).
     on_shard: Callable[[str, int, int, int, float], None] | None = None
+    # Per-key fairness: a shard runs only while it holds one of its key's slots.
+    leases: ShardLeases | None = None
     # The owner's key: still active? which lines fit its monthly budget? (batch/admission.py)
-    admission: LineAdmission = OpenAdmission()  # stateless: one shared is fine
+    admission: LineAdmission = field(default_factory=OpenAdmission)
 
-    def handle(self, message: dict[str, Any]) -> None:
-        if message.get("kind") == "plan":
-            self.plan(str(message["batch_id"]))
-        elif message.get("kind") == "shard":
-            self.run_shard(str(message["batch_id"]), int(message["shard"]))
-        else:
+    def handle(
+        self, message: dict[str, Any], receives: int = 1, time_left: Callable[[], float] = forever
+    ) -> None:
+        """Run one message; `receives` is SQS's ApproximateReceiveCount, `time_left()` the
+        invocation's remaining seconds."""
+        kind = message.get("kind")
+        if kind not in ("plan", "shard", "finalize"):
             raise ValueError(f"unknown batch message {message!r}")
+        batch_id = str(message["batch_id"])
+        if receives >= MAX_RECEIVES:
+            self.give_up(batch_id, message)
+        elif kind == "plan":
+            self.plan(batch_id)
+        elif kind == "finalize":
+            self.finalize_if_last(batch_id, time_left)
+        else:
+            self.run_shard(batch_id, int(message["shard"]), time_left)
+
+    def give_up(self, batch_id: str, message: dict[str, Any]) -> None:
+        """The message (a plan, a shard, or the sweep's "finalize") failed on every try: end
+        its batch `failed` with OpenAI's errors instead of retrying it forever."""
+        log.error("batch message %s failed too often: its batch fails", message)
+        kind = message.get("kind")
+        if kind == "plan":
+            self._fail(batch_id, "server_error", "The batch input file could not be planned.")
+            return
+        shard = None
+        if kind == "shard":
+            shard = self.batches.get_shard(batch_id, int(message["shard"]))
+        if shard is not None and shard.state == b.PENDING:
+            # Its other shards stop too; what was answered is kept in the batch's files, and
+            # billed if the ledger takes it (a ledger down for good must not keep it going).
+            text = "The batch could not be processed; the requests answered are in its files."
+            self.batches.mark_failed(batch_id, _errors("server_error", text))
+            batch = self.batches.get(batch_id)
+            try:
+                shard = self._bill(batch, shard) if batch is not None else shard
+            except Exception:
+                log.exception("billing the answered parts of %s:%s failed", batch_id, shard.index)
+            self.batches.finish_shard(shard, b.DONE if shard.parts else b.SKIPPED)
+            self.finalize_if_last(batch_id)
+            return
+        # The shards are done and the finalization is what fails: end without files.
+        self.batches.transition(
+            batch_id,
+            (b.IN_PROGRESS, b.FINALIZING, b.CANCELLING),
+            b.FAILED,
+            errors=_errors("server_error", "The batch's result files could not be built."),
+        )
 
     # -- planning -------------------------------------------------------------------------
 
@@ -126,11 +175,14 @@ class Worker:
             return self._fail(batch_id, "file_not_found", "The input file no longer exists.")
         try:
             plan = plan_shards(
-                batch_id, self.files.content(source), self.settings.batch_shard_lines
+                batch_id,
+                self.files.content(source),
+                self.settings.batch_shard_lines,
+                self.settings.max_body_bytes,
             )
         except PlanError as exc:
             return self._fail(batch_id, exc.code, exc.message)
-        self.batches.add_shards(batch_id, plan.shards)
+        self.batches.add_shards(batch_id, plan.shards, batch.get("ttl") or 0)
         started = self.batches.transition(
             batch_id,
             (b.VALIDATING,),
@@ -143,115 +195,102 @@ class Worker:
         return started
 
     def _fail(self, batch_id: str, code: str, message: str) -> bool:
-        errors = {
-            "object": "list",
-            "data": [{"code": code, "message": message, "param": None, "line": None}],
-        }
-        self.batches.transition(batch_id, (b.VALIDATING,), b.FAILED, errors=errors)
+        self.batches.transition(batch_id, (b.VALIDATING,), b.FAILED, errors=_errors(code, message))
         return False
 
     # -- shards ---------------------------------------------------------------------------
 
-    def run_shard(self, batch_id: str, index: int) -> None:
+    def run_shard(
+        self, batch_id: str, index: int, time_left: Callable[[], float] = forever
+    ) -> None:
         batch = self.batches.get(batch_id)
         shard = self.batches.get_shard(batch_id, index)
         if batch is None or shard is None:
             return
         if shard.state == b.PENDING:
+            started = time.perf_counter()
+            shard = self._bill(batch, shard)  # a part counted by a run that died unbilled
             if batch["status"] == b.IN_PROGRESS and not self.admission.owner_active(batch):
                 # A revoked key's batch stops: cancelled, its other lines neither run nor billed.
                 self.batches.transition(batch_id, (b.IN_PROGRESS,), b.CANCELLING)
                 batch = self.batches.get(batch_id) or batch
-            if batch["status"] == b.IN_PROGRESS:
-                # Past the completion window, the shard's lines fail with batch_expired (as
-                # OpenAI's do) and the batch ends `expired`, keeping what was done in time.
+            # Cancelled, or failed: no new lines run; the parts answered are kept.
+            runnable = batch["status"] == b.IN_PROGRESS and not batch.get("errors")
+            if runnable and shard.position[0] < shard.end:
+                # Past the completion window, the lines fail with batch_expired (as OpenAI's
+                # do) and the batch ends `expired`, keeping what was done in time.
                 expired = self.clock() > batch["expires_at"]
-                started = time.perf_counter()
-                completed, failed = self._embed_shard(batch, shard, expired)
-                if expired:
-                    self.batches.mark_expired(batch_id)
-                finished = self.batches.finish_shard(batch_id, index, b.DONE, completed, failed)
-                if finished and self.on_shard is not None:
+                slot, holder = None, f"{batch_id}:{index}"
+                if self.leases is not None and not expired:  # expired lines need no model
+                    slot = self.leases.acquire(batch["owner"], holder)
+                    if slot is None:  # the key has its share of workers: come back later
+                        message = {"kind": "shard", "batch_id": batch_id, "shard": index}
+                        self.send({**message, "delay": WAIT_SECONDS})
+                        return
+                try:
+                    shard = self._run_part(batch, shard, time_left, expired)
+                finally:
+                    if self.leases is not None and slot is not None:
+                        self.leases.release(batch["owner"], slot, holder)
+                batch = self.batches.get(batch_id) or batch
+                runnable = batch["status"] == b.IN_PROGRESS and not batch.get("errors")
+                if runnable and shard.state == b.PENDING and shard.position[0] < shard.end:
+                    self.send({"kind": "shard", "batch_id": batch_id, "shard": index})
+                    return  # the rest of the shard runs in a fresh invocation
+            if shard.state == b.PENDING:
+                finished = self.batches.finish_shard(shard, b.DONE if shard.parts else b.SKIPPED)
+                if finished and shard.parts and self.on_shard is not None:
                     ms = (time.perf_counter() - started) * 1000
-                    self.on_shard(batch_id, index, completed, failed, ms)
-            else:  # cancelling (or over): cancel stops new shards
-                self.batches.finish_shard(batch_id, index, b.SKIPPED, 0, 0)
-        self.finalize_if_last(batch_id)
+                    self.on_shard(batch_id, index, shard.completed, shard.failed, ms)
+        self.finalize_if_last(batch_id, time_left)
 
-    def _embed_shard(self, batch: dict[str, Any], shard: Shard, expired: bool) -> tuple[int, int]:
-        """Write the shard's output and error objects; returns (completed, failed)."""
-        batch_id, owner = batch["id"], batch["owner"]
-        source = self.files.get(owner, batch["input_file_id"])
-        if source is None:
-            raise RuntimeError(f"input file of {batch_id} vanished mid-batch")
-        body = self.files.read_range(source.s3_key, shard.start, shard.end)
-        s3, bucket = self.files.s3, self.files.bucket
-        completed = failed = 0
-        with (
-            S3Writer(s3, bucket, shard_key(batch_id, shard.index, OUTPUT)) as out,
-            S3Writer(s3, bucket, shard_key(batch_id, shard.index, ERRORS)) as err,
-        ):
-            # Lines in order; the valid ones are embedded together when a group is full.
-            group: list[PreparedLine | LineResult] = []
-            inputs = 0
-            lines = split_lines(body.iter_chunks(CHUNK_BYTES))
-            for line_no, (_, _, raw) in enumerate(lines, start=shard.first_line):
-                if not raw.strip():
-                    continue
-                if expired:
-                    item: PreparedLine | LineResult = expired_line(raw, line_no, batch_id)
-                else:
-                    item = prepare_line(
-                        raw, line_no, batch_id, batch["endpoint"], self.embedder, self.settings
-                    )
-                group.append(item)
-                inputs += len(item.tokenized.ids) if isinstance(item, PreparedLine) else 0
-                if inputs >= GROUP_INPUTS:
-                    done, refused = self._answer_group(batch, group, out, err)
-                    completed, failed = completed + done, failed + refused
-                    group, inputs = [], 0
-            done, refused = self._answer_group(batch, group, out, err)
-        return completed + done, failed + refused
+    def _bill(self, batch: dict[str, Any], shard: Shard) -> Shard:
+        """Record the usage of the shard's counted parts not yet billed (from their
+        manifests); the shard with `billed` brought up to `parts`."""
+        for part in range(shard.billed + 1, shard.parts + 1):
+            name = shard.part_names[part - 1]
+            found = read_manifest(self.files.s3, self.files.bucket, batch["id"], shard.index, name)
+            self._record(batch["id"], found.records)
+            self.batches.mark_billed(shard, part)
+        return replace(shard, billed=shard.parts)
 
-    def _answer_group(
-        self,
-        batch: dict[str, Any],
-        group: list[PreparedLine | LineResult],
-        out: S3Writer,
-        err: S3Writer,
-    ) -> tuple[int, int]:
-        """Embed the group's valid lines in one pass, write every line's result in order and
-        record the usage; returns (completed, failed)."""
-        batch_id, owner = batch["id"], batch["owner"]
-        waiting = [item for item in group if isinstance(item, PreparedLine)]
-        if over := self.admission.admit(batch, waiting):  # lines past the monthly budget
-            group = [
-                over.get(item.line_no, item) if isinstance(item, PreparedLine) else item
-                for item in group
-            ]
-            waiting = [item for item in group if isinstance(item, PreparedLine)]
-        started = time.perf_counter()
-        answers = iter(embed_lines(waiting, batch_id, self.embedder))
-        elapsed_ms = (time.perf_counter() - started) * 1000
-        group_tokens = max(sum(line.prompt_tokens for line in waiting), 1)
-        records = []
-        for item in group:
-            if isinstance(item, PreparedLine):
-                result = next(answers)
-                out.write(result.line)
-                share = elapsed_ms * item.prompt_tokens / group_tokens
-                records.append(_usage(owner, batch_id, item.line_no, result, share))
-            else:
-                err.write(item.line)
-        if "logged" in self.recorder.record_many(records):
-            # In neither DynamoDB nor the fallback queue: run the shard again later (its
+    def _record(self, batch_id: str, records: list[UsageRecord]) -> None:
+        if records and "logged" in self.recorder.record_many(records):
+            # In neither DynamoDB nor the fallback queue: run the message again later (the
             # records are idempotent) rather than leave them to a replay from the logs.
             raise UsageNotRecordedError(f"usage of batch {batch_id} not recorded")
-        return len(waiting), len(group) - len(waiting)
+
+    def _run_part(
+        self, batch: dict[str, Any], shard: Shard, time_left: Callable[[], float], expired: bool
+    ) -> Shard:
+        """Answer the shard's next lines as its next part, checkpoint and bill it; the shard
+        as it now stands."""
+        batch_id, index = batch["id"], shard.index
+        source = self.files.get(batch["owner"], batch["input_file_id"])
+        if source is None:  # deleted mid-batch: the batch ends, keeping what was answered
+            text = "The input file was deleted before the batch finished."
+            self.batches.mark_failed(batch_id, _errors("file_not_found", text))
+            return shard
+        body = self.files.read_range(source.s3_key, shard.position[0], shard.end)
+        number, run = shard.parts + 1, uuid.uuid4().hex[:12]
+        s3, bucket = self.files.s3, self.files.bucket
+        part = PartRun(self.settings, self.embedder, batch, expired, time_left, self.admission)
+        manifest = part.answer(s3, bucket, body, shard, part_name(number, run))
+        if expired:
+            self.batches.mark_expired(batch_id)
+        counted = self.batches.checkpoint(
+            shard, run, manifest.offset, manifest.next_line, manifest.completed, manifest.failed
+        )
+        if counted:
+            self._record(batch_id, manifest.records)
+            self.batches.mark_billed(shard, number)
+        return self.batches.get_shard(batch_id, index) or shard
 
     # -- finalizing -----------------------------------------------------------------------
 
-    def finalize_if_last(self, batch_id: str) -> None:
+    def finalize_if_last(self, batch_id: str, time_left: Callable[[], float] = forever) -> None:
+        """Finalize the batch if every shard is finished: assemble its result files (in
+        steps: short of time, the progress is saved and a "finalize" message carries on)."""
         batch = self.batches.get(batch_id)
         if batch is None or not batch["shards_total"]:
             return
@@ -263,52 +302,52 @@ class Worker:
         if batch["status"] not in (b.FINALIZING, b.CANCELLING):
             return
         ids: dict[str, str | None] = {"output_file_id": None, "error_file_id": None}
-        for kind, count, field in (
+        for kind, count, name in (
             (OUTPUT, batch["completed"], "output_file_id"),
             (ERRORS, batch["failed"], "error_file_id"),
         ):
             if count:
-                ids[field] = self._assemble(batch, kind)
+                ids[name] = self._assemble(batch, kind, time_left)
+                if ids[name] is None:
+                    self.send({"kind": "finalize", "batch_id": batch_id})
+                    return
         if batch["status"] == b.CANCELLING:
             final = b.CANCELLED
+        elif batch.get("errors"):
+            final = b.FAILED
         else:
             final = b.EXPIRED if batch.get("expired") else b.COMPLETED
         self.batches.transition(batch_id, (batch["status"],), final, **ids)
 
-    def _assemble(self, batch: dict[str, Any], kind: str) -> str:
+    def _assemble(
+        self, batch: dict[str, Any], kind: str, time_left: Callable[[], float]
+    ) -> str | None:
+        """The result file of `kind`, or None when time ran short (resumable)."""
         batch_id, owner = batch["id"], batch["owner"]
-        done = [
-            index
+        file_id = result_file_id(batch_id, kind)
+        if self.files.get(owner, file_id) is not None:
+            return file_id  # assembled by a finalization that died after it: not again
+        sources = [
+            part_key(batch_id, index, name, kind)
             for index in range(1, batch["shards_total"] + 1)
             if (shard := self.batches.get_shard(batch_id, index)) and shard.state == b.DONE
+            for name in shard.part_names
         ]
-        file_id = result_file_id(batch_id, kind)
         key = self.files.object_key(owner, file_id)
-        sources = (shard_key(batch_id, index, kind) for index in done)
-        size = concat_objects(self.files.s3, self.files.bucket, sources, key)
+        state_key = f"batches/{batch_id}/assembly/{kind}.json"
+        size = assemble(self.files.s3, self.files.bucket, sources, key, state_key, time_left)
+        if size is None:
+            return None
         self.files.record(owner, file_id, key, size, f"{batch_id}_{kind}.jsonl", PURPOSE_OUTPUT)
         return file_id
 
 
-def _usage(
-    owner: str, batch_id: str, line_no: int, result: LineResult, latency_ms: float
-) -> UsageRecord:
-    return UsageRecord(
-        request_id=request_id(batch_id, line_no),
-        key_id=owner,  # ANONYMOUS when auth is off, as the ledger names it
-        model=result.model,
-        requested_model=result.requested_model,
-        prompt_tokens=result.prompt_tokens,
-        total_tokens=result.prompt_tokens,
-        inputs=result.input_count,
-        dimensions=result.dimensions,
-        encoding_format=result.encoding_format,
-        user=result.user,
-        truncated_inputs=result.truncated,
-        pooled_inputs=result.pooled,
-        latency_ms=round(latency_ms, 3),
-        timestamp=time.time(),  # the ledger stamps its own clock
-    )
+def _errors(code: str, message: str) -> dict[str, Any]:
+    """OpenAI's Batch `errors`: a list of {code, message, param, line}."""
+    return {
+        "object": "list",
+        "data": [{"code": code, "message": message, "param": None, "line": None}],
+    }
 
 
 def decode(body: str | bytes) -> dict[str, Any]:

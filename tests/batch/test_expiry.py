@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import time
+from functools import partial
 from typing import Any
 
 import httpx
@@ -18,7 +19,7 @@ import orjson
 import pytest
 from batch_support import Stack, corpus_free_rows, jsonl
 
-from handler.batch.expiry import GRACE_SECONDS, sweep
+from handler.batch.expiry import GRACE_SECONDS, MAX_ATTEMPTS, sweep
 from handler.batch.files import FileStore
 from handler.batch.worker import Worker
 
@@ -161,7 +162,7 @@ def test_a_finalization_that_died_is_finished_by_the_sweep(stack: Stack) -> None
     ]
 
 
-def test_one_broken_batch_does_not_stop_the_others_expiring(stack: Stack) -> None:
+def test_a_batch_whose_input_file_was_deleted_fails_and_the_others_expire(stack: Stack) -> None:
     client = stack.client()
     broken = create(stack, corpus_free_rows(20))
     plan_and_take_shards(stack)
@@ -171,9 +172,65 @@ def test_one_broken_batch_does_not_stop_the_others_expiring(stack: Stack) -> Non
 
     report = sweep(later(stack.worker(), DAY + GRACE_SECONDS + 60))
 
-    assert report.failed == [broken] and report.expired == [fine]
-    assert client.batches.retrieve(broken).status == "in_progress"  # retried next sweep
+    assert report.failed == [] and report.expired == [fine]
+    done = client.batches.retrieve(broken)
+    assert done.status == "failed"  # not in_progress for good
+    assert done.errors is not None and done.errors.data[0].code == "file_not_found"
     assert client.batches.retrieve(fine).status == "expired"
+
+
+class PlanDies:
+    """The S3 client, except that reading an input file kills the process (as an OOM would)."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.s3, name)
+
+    def get_object(self, **kwargs: Any) -> Any:
+        if kwargs["Key"].startswith("files/"):
+            raise MemoryError("planner killed")
+        return self.s3.get_object(**kwargs)
+
+
+def test_a_batch_no_sweep_can_end_fails_after_max_attempts(stack: Stack) -> None:
+    client = stack.client()
+    bad = create(stack, corpus_free_rows(5))
+    stack.receive()  # its plan message is lost; every plan of it dies
+    files = stack.service.files
+    dying = dataclasses.replace(
+        later(stack.worker(), DAY + GRACE_SECONDS + 60),
+        files=FileStore(PlanDies(files.s3), files.dynamodb, files.bucket, files.table),
+    )
+    for _ in range(MAX_ATTEMPTS):
+        report = sweep(dying)
+        assert report.failed == [bad]
+        assert client.batches.retrieve(bad).status == "validating"
+
+    report = sweep(dying)
+
+    assert report.gave_up == [bad]
+    done = client.batches.retrieve(bad)
+    assert done.status == "failed" and done.errors is not None
+    assert done.errors.data[0].code == "server_error"
+    assert sweep(dying).gave_up == []  # over: not tried again
+
+
+def test_a_cancelling_batch_whose_shards_never_run_ends_cancelled(stack: Stack) -> None:
+    client = stack.client()
+    rows = corpus_free_rows(250)
+    batch_id = create(stack, rows)
+    shards = plan_and_take_shards(stack)
+    stack.worker().handle(shards[0])
+    assert client.batches.cancel(batch_id).status == "cancelling"  # the other messages: lost
+
+    report = sweep(later(stack.worker(), DAY + GRACE_SECONDS + 60))
+
+    assert report.cancelled == [batch_id]
+    done = client.batches.retrieve(batch_id)
+    assert done.status == "cancelled"
+    assert len(lines(client, done.output_file_id)) == 100
 
 
 def test_a_sweep_out_of_time_stops_and_the_next_one_finishes(stack: Stack) -> None:
@@ -222,3 +279,19 @@ def test_make_serves_local_workers_sweep_too(stack: Stack) -> None:
         thread.join(timeout=30)
     counts = client.batches.retrieve(batch_id).request_counts
     assert counts is not None and (counts.total, counts.failed) == (10, 10)
+
+
+def test_a_sweep_that_makes_progress_does_not_count_towards_giving_up(stack: Stack) -> None:
+    client = stack.client()
+    batch_id = create(stack, corpus_free_rows(250))
+    plan_and_take_shards(stack)
+    # GIVEN sweeps with time for one step each (a shard, or a step of the finalization)
+    sweeps = 0
+    while client.batches.retrieve(batch_id).status != "expired":
+        budget = partial(next, iter([3600.0, 3600.0]), 30.0)
+        report = sweep(later(stack.worker(), DAY + GRACE_SECONDS + 60), budget)
+        assert report.gave_up == [] and report.failed == []
+        sweeps += 1
+        assert sweeps < 20
+    # THEN it took more than MAX_ATTEMPTS sweeps, and ended expired, not failed
+    assert sweeps > MAX_ATTEMPTS

@@ -71,3 +71,39 @@ def test_an_artifact_not_measured_invariant_runs_each_line_alone(
     monkeypatch.setattr(embedder, "run", counted)
     embed_lines(prepared, "batch_x", embedder)  # type: ignore[arg-type]
     assert passes == [4]
+
+
+@pytest.mark.parametrize("depth", [255, 600, 1020])
+def test_a_body_nested_too_deep_to_serialise_is_its_lines_400(
+    embedder: Embedder, depth: int
+) -> None:
+    # GIVEN a 713-byte-ish line orjson reads (nesting <= 1,024) but will not write (> 254)
+    body = b'{"model":"all-MiniLM-L6-v2","input":"x","extra":' + b"[" * depth + b"]" * depth
+    line = b'{"custom_id":"deep","method":"POST","url":"/v1/embeddings","body":' + body + b"}}"
+    orjson.loads(line)
+    result = prepare_line(line, 7, "batch_x", "/v1/embeddings", embedder, Settings.from_env())
+    # THEN it is that line's error (the sync route's answer to that body), not the shard's
+    assert not isinstance(result, PreparedLine) and not result.ok
+    answer = orjson.loads(result.line)
+    assert answer["custom_id"] == "deep" and answer["response"]["status_code"] == 400
+    assert answer["response"]["body"]["error"]["type"] == "invalid_request_error"
+
+
+def test_a_line_whose_answer_would_exceed_the_response_limit_is_its_413(
+    embedder: Embedder,
+) -> None:
+    # GIVEN a 10 KB line of 2,048 "a" inputs: ~9.7 MB of float vectors
+    settings = Settings.from_env()
+    body = {"model": "all-MiniLM-L6-v2", "input": ["a"] * 2048}
+    result = prepare_line(raw(1, body), 1, "batch_x", "/v1/embeddings", embedder, settings)
+    # THEN it is refused as the sync route refuses it, before the model runs
+    assert not isinstance(result, PreparedLine)
+    answer = orjson.loads(result.line)
+    assert answer["response"]["status_code"] == 413
+    assert answer["response"]["body"]["error"]["type"] == "invalid_request_error"
+    # and its base64 answer (~2.1 MB) fits
+    small = {**body, "encoding_format": "base64"}
+    assert isinstance(
+        prepare_line(raw(2, small), 2, "batch_x", "/v1/embeddings", embedder, settings),
+        PreparedLine,
+    )

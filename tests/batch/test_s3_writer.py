@@ -4,6 +4,7 @@ at all; a failure leaves no object and no open upload. moto in process: S3's sem
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import boto3
@@ -53,3 +54,68 @@ def test_concatenation_keeps_order_and_overwrites_on_a_rerun(s3: Any) -> None:
     for _ in range(2):
         size = concat_objects(s3, BUCKET, ["part0", "part1", "part2"], "joined")
         assert size == 6 and body(s3, "joined") == b"a\nb\nc\n"
+
+
+class ReadCounter:
+    """The S3 client, counting the bytes this process reads with GetObject."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+        self.read = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.s3, name)
+
+    def get_object(self, **kwargs: Any) -> Any:
+        got = self.s3.get_object(**kwargs)
+        self.read += int(got["ContentLength"])
+        return got
+
+
+def test_large_sources_are_copied_by_s3_not_read_through_the_worker(s3: Any) -> None:
+    mib = 1024 * 1024
+    sizes = {"a": 1000, "big1": 12 * mib, "b": 3 * mib, "big2": 11 * mib + 5, "c": 10}
+    data = {key: bytes([65 + i]) * size for i, (key, size) in enumerate(sizes.items())}
+    for key, value in data.items():
+        s3.put_object(Bucket=BUCKET, Key=key, Body=value)
+    counted = ReadCounter(s3)
+
+    size = concat_objects(counted, BUCKET, list(data), "joined")
+
+    assert size == sum(sizes.values())
+    assert body(s3, "joined") == b"".join(data.values())
+    # read: the small sources, and each large one's top-up of the buffer to 5 MiB
+    assert counted.read <= 1000 + 3 * mib + 10 + 2 * 5 * mib
+    assert counted.read < size / 2
+
+
+def test_an_assembly_short_of_time_saves_its_progress_and_the_next_call_finishes(
+    s3: Any,
+) -> None:
+    from handler.batch.assembly import STOP_SECONDS, assemble
+
+    mib = 1024 * 1024
+    sizes = [3 * mib, 12 * mib, 700, 2 * mib, 11 * mib, 5]
+    data = [bytes([97 + i]) * size for i, size in enumerate(sizes)]
+    keys = [f"src{i}" for i in range(len(sizes))]
+    for key, value in zip(keys, data, strict=True):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=value)
+    # GIVEN invocations that each have time for two steps (of six)
+    calls = 0
+    results = []
+    for _ in range(20):
+        clock = partial(next, iter([3600.0] * 2), STOP_SECONDS - 1)
+        got = assemble(s3, BUCKET, keys, "joined", "state.json", clock)
+        calls += 1
+        results.append(got)
+        if got is not None:
+            break
+    # THEN it took several calls, each carrying on where the last stopped, and the bytes
+    # are exactly the sources in order
+    assert calls > 2 and results[:-1] == [None] * (calls - 1)
+    assert results[-1] == sum(sizes)
+    assert body(s3, "joined") == b"".join(data)
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+    # AND a rerun (a worker that died before recording the file) finds it whole, not an
+    # upload to resume
+    assert assemble(s3, BUCKET, keys, "joined", "state.json", lambda: 3600.0) == sum(sizes)

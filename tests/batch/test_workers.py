@@ -78,6 +78,14 @@ def test_lambda_handler_works_sqs_events_and_reports_failures(
     # a record the worker cannot handle is reported, so SQS redelivers only that one
     bad = {"Records": [{"messageId": "m-1", "body": "not json"}]}
     assert module.handler(bad, None) == {"batchItemFailures": [{"itemIdentifier": "m-1"}]}
+    # a message on its fifth delivery (SQS's count) ends its batch instead of going round
+    other = submit(service, corpus_free_rows(3))
+    [plan] = service.sqs.receive_message(QueueUrl=settings.batch_queue_url)["Messages"]
+    attributes = {"ApproximateReceiveCount": "5"}
+    last = {"Records": [{"messageId": "m-2", "body": plan["Body"], "attributes": attributes}]}
+    assert module.handler(last, None) == {"batchItemFailures": []}
+    failed = service.batches.get(other)
+    assert failed is not None and failed["status"] == "failed"
 
 
 def test_serve_starts_worker_processes_that_consume_the_queue(

@@ -252,6 +252,8 @@ BATCH_CALL_ACTIONS: dict[str, set[str]] = {
     "s3.put_object": {"s3:PutObject"},
     "s3.create_multipart_upload": {"s3:PutObject"},
     "s3.upload_part": {"s3:PutObject"},
+    # finalizing copies large shard outputs (batches/*) into a result file (files/*)
+    "s3.upload_part_copy": {"s3:GetObject", "s3:PutObject"},
     "s3.complete_multipart_upload": {"s3:PutObject"},
     "s3.abort_multipart_upload": {"s3:AbortMultipartUpload"},
     "s3.delete_object": {"s3:DeleteObject"},

@@ -1,0 +1,172 @@
+"""One run of a shard: its next lines answered, in order, as one part (handler/batch/parts.py):
+the output and error objects, then the manifest with the part's usage records.
+
+Valid lines are embedded together in model passes bounded in inputs (GROUP_INPUTS) and tokens
+(GROUP_TOKENS); after each pass, a run with under STOP_SECONDS left ends the part there, so
+the rest of the shard goes to a fresh invocation instead of the run timing out and starting
+over. Anything wrong with a line's content is that line's error line (handler/batch/lines.py);
+store and model failures propagate, and the part's objects are not written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from handler.batch.admission import LineAdmission, OpenAdmission
+from handler.batch.batches import Shard
+from handler.batch.concat import S3Writer
+from handler.batch.files import CHUNK_BYTES
+from handler.batch.jsonl import Line, split_lines
+from handler.batch.lines import (
+    LineResult,
+    PreparedLine,
+    embed_lines,
+    expired_line,
+    prepare_line,
+    request_id,
+)
+from handler.batch.parts import ERRORS, OUTPUT, Manifest, part_key, write_manifest
+from handler.embedder import Embedder
+from handler.hooks import UsageRecord
+from handler.settings import Settings
+
+# Inputs of consecutive valid lines embedded in one model pass (a batch-invariant artifact
+# gives each the vectors of its request alone); bounds the vectors a worker holds at once.
+GROUP_INPUTS = 256
+# ...and their tokens, so one pass takes a few seconds (a line alone may still hold up to
+# MAX_TOKENS_PER_REQUEST: ~20-27 s, the longest single step of a run).
+GROUP_TOKENS = 32_768
+# A run with less than this left stops after its group and requeues the rest of its shard:
+# the longest group plus the part's writes, inside the worker's 300 s timeout.
+STOP_SECONDS = 60.0
+
+
+@dataclass
+class PartRun:
+    """Answers one part; `expired`: past the batch's window, every line is batch_expired."""
+
+    settings: Settings
+    embedder: Embedder
+    batch: dict[str, Any]
+    expired: bool
+    time_left: Callable[[], float]
+    # The owner's monthly budget: lines over it get insufficient_quota (batch/admission.py).
+    admission: LineAdmission = field(default_factory=OpenAdmission)
+    offset: int = 0  # where the unanswered lines begin
+    next_line: int = 0
+    completed: int = 0
+    failed: int = 0
+    records: list[UsageRecord] = field(default_factory=list)
+
+    def answer(self, s3: Any, bucket: str, body: Any, shard: Shard, name: str) -> Manifest:
+        """Answer the shard's lines from its position, read from `body` (the S3 stream of
+        that range), as the part `name` (parts.part_name); its manifest, written last."""
+        batch_id = self.batch["id"]
+        self.offset, self.next_line = shard.position
+        with (
+            S3Writer(s3, bucket, part_key(batch_id, shard.index, name, OUTPUT)) as out,
+            S3Writer(s3, bucket, part_key(batch_id, shard.index, name, ERRORS)) as err,
+        ):
+            try:
+                if self._answer_lines(body, out, err):
+                    self.offset, self.next_line = shard.end, 0
+            finally:
+                body.close()
+        manifest = Manifest(self.offset, self.next_line, self.completed, self.failed, self.records)
+        write_manifest(s3, bucket, batch_id, shard.index, name, manifest)
+        return manifest
+
+    def _answer_lines(self, body: Any, out: S3Writer, err: S3Writer) -> bool:
+        """Answer lines in order, the valid ones embedded together when a group is full;
+        True at the range's end, False when time ran short first."""
+        lines = split_lines(
+            body.iter_chunks(CHUNK_BYTES),
+            first_number=self.next_line,
+            offset=self.offset,
+            max_line_bytes=self.settings.max_body_bytes,
+            file_start=self.offset == 0,
+        )
+        batch_id = self.batch["id"]
+        group: list[tuple[Line, PreparedLine | LineResult]] = []
+        inputs = tokens = 0
+        for line in lines:
+            if self.expired:
+                item: PreparedLine | LineResult = expired_line(line.raw, line.number, batch_id)
+            else:
+                item = prepare_line(
+                    line.raw,
+                    line.number,
+                    batch_id,
+                    self.batch["endpoint"],
+                    self.embedder,
+                    self.settings,
+                )
+            group.append((line, item))
+            if isinstance(item, PreparedLine):
+                inputs += len(item.tokenized.ids)
+                tokens += item.prompt_tokens
+            if inputs >= GROUP_INPUTS or tokens >= GROUP_TOKENS:
+                self._answer_group(group, out, err)
+                group, inputs, tokens = [], 0, 0
+                if self.time_left() < STOP_SECONDS:
+                    return False  # the rest is requeued from self.offset
+        self._answer_group(group, out, err)
+        return True
+
+    def _answer_group(
+        self, group: list[tuple[Line, PreparedLine | LineResult]], out: S3Writer, err: S3Writer
+    ) -> None:
+        """Embed the group's valid lines in one pass and write every line's result in order;
+        their usage records wait in the manifest until the part is durable and counted."""
+        if not group:
+            return
+        batch_id, owner = self.batch["id"], self.batch["owner"]
+        waiting = [item for _, item in group if isinstance(item, PreparedLine)]
+        # Admitted by the group's first line: a rerun of the part meets the same groups (it
+        # starts at the same checkpoint), so it is charged once.
+        if over := self.admission.admit(self.batch, waiting):  # lines past the monthly budget
+            group = [
+                (line, over.get(item.line_no, item) if isinstance(item, PreparedLine) else item)
+                for line, item in group
+            ]
+            waiting = [item for _, item in group if isinstance(item, PreparedLine)]
+        started = time.perf_counter()
+        answers = iter(embed_lines(waiting, batch_id, self.embedder))
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        group_tokens = max(sum(line.prompt_tokens for line in waiting), 1)
+        for _, item in group:
+            if isinstance(item, PreparedLine):
+                result = next(answers)
+                out.write(result.line)
+                share = elapsed_ms * item.prompt_tokens / group_tokens
+                self.records.append(_usage(owner, batch_id, item.line_no, result, share))
+            else:
+                err.write(item.line)
+        self.completed += len(waiting)
+        self.failed += len(group) - len(waiting)
+        last = group[-1][0]
+        self.offset, self.next_line = last.end, last.number + 1
+
+
+def _usage(
+    owner: str, batch_id: str, line_no: int, result: LineResult, latency_ms: float
+) -> UsageRecord:
+    return UsageRecord(
+        request_id=request_id(batch_id, line_no),
+        key_id=owner,  # ANONYMOUS when auth is off, as the ledger names it
+        model=result.model,
+        requested_model=result.requested_model,
+        prompt_tokens=result.prompt_tokens,
+        total_tokens=result.prompt_tokens,
+        inputs=result.input_count,
+        dimensions=result.dimensions,
+        encoding_format=result.encoding_format,
+        user=result.user,
+        truncated_inputs=result.truncated,
+        pooled_inputs=result.pooled,
+        latency_ms=round(latency_ms, 3),
+        timestamp=time.time(),  # the ledger stamps its own clock
+    )
