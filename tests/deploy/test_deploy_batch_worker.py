@@ -145,6 +145,9 @@ def run(
         "BATCH_TABLE": batch_table,
         "BATCH_QUEUE_URL": queue_url,
         "BATCH_SHARD_LINES": str(SHARD_LINES),
+        # The worker's own timeout (template.yaml: 300 s): a run with under a minute left
+        # checkpoints and requeues the rest, which the emulator's default 30 s would always do.
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": "300",
     }
     emulator = RuntimeEmulator(
         task_root=built_dir(arch) / "BatchWorkerFunction",
@@ -250,6 +253,8 @@ def test_the_expiry_sweep_event_runs_in_the_runtime(run: Run) -> None:
         "shards": 0,
         "unfinished": False,
         "failed": [],
+        "cancelled": [],
+        "gave_up": [],
     }, run.log[-2000:]
 
 
