@@ -170,6 +170,8 @@ class Worker:
 
     def _plan_validating(self, batch: dict[str, Any]) -> bool:
         batch_id = batch["id"]
+        if not self.admission.owner_active(batch):  # revoked: its file is not even read
+            return self._fail(batch_id, "key_revoked", "The API key of this batch was revoked.")
         source = self.files.get(batch["owner"], batch["input_file_id"])
         if source is None:
             return self._fail(batch_id, "file_not_found", "The input file no longer exists.")

@@ -120,3 +120,19 @@ def test_a_revoked_keys_batch_stops_and_is_not_billed(stack: Stack) -> None:
     assert item["completed"] == 0
     assert ledger_records(stack, key.key_id) == 0
     assert month_tokens(stack, key.key_id) == 0
+
+
+def test_a_revoked_keys_batch_is_not_planned(stack: Stack) -> None:
+    # GIVEN a batch created, WHEN its key is revoked before its plan runs
+    secret, key = key_store(stack).create("gone", Limits(monthly_tokens=10**9))
+    client = client_for(stack, secret)
+    batch = create_batch(client, [request_line("r-0", {"model": MODEL, "input": TEXT})])
+    [plan] = stack.receive()
+    assert key_store(stack).revoke(key.key_id)
+    admitting_worker(stack).handle(orjson.loads(plan["Body"]))
+    # THEN it fails without its file being planned: no shards, nothing billed
+    item = stack.service.batches.get(batch.id)
+    assert item is not None and item["status"] == "failed"
+    assert item["errors"]["data"][0]["code"] == "key_revoked"
+    assert item["shards_total"] == 0 and stack.receive() == []
+    assert ledger_records(stack, key.key_id) == 0
