@@ -30,14 +30,15 @@ EMBEDDINGS = "/v1/embeddings"
 
 
 def read_last(lines: Iterable[str], last: int) -> list[dict[str, Any]]:
-    """The last `last` EMF documents among `lines`."""
+    """The last `last` requests' EMF documents among `lines` (every request's line has a
+    Latency; the batch worker's shard lines do not)."""
     kept: deque[dict[str, Any]] = deque(maxlen=last)
     for line in lines:
         try:
             document = json.loads(line)
         except ValueError:
             continue
-        if isinstance(document, dict) and "_aws" in document:
+        if isinstance(document, dict) and "_aws" in document and "Latency" in document:
             kept.append(document)
     return list(kept)
 
