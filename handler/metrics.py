@@ -1,14 +1,22 @@
 """Per-request metrics: one CloudWatch Embedded Metric Format (EMF) line per request.
 
 The middleware fills a RequestMetrics for every HTTP request (routes add what only they know:
-inputs, tokens, model time, encoding, the usage outcome) and hands it to the app's Metrics
-when the response is sent. The EMF sink writes it as one JSON line to stdout (or a file), from
-which CloudWatch Logs extracts the metrics: no API call, nothing on the network.
+inputs, tokens, model time, the usage outcome) and hands it to the app's Metrics when the
+response is sent. The EMF sink writes it as one JSON line to stdout (or a file), from which
+CloudWatch Logs extracts the metrics: no API call, nothing on the network.
 
-Dimensions are the served model and the route template only, both bounded by the code (never
-the raw path, the key or the user), so the number of CloudWatch metrics stays fixed; the key
-id, the encoding and the request ids travel as EMF properties for Logs Insights. Spec:
-https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
+The line is billed as log ingestion on every request, so it carries only what has
+information (issue 19: at most 350 bytes for a short query from a key):
+- one dimension, the route template (never the raw path); the model is one per stack;
+- no units (CloudWatch stores None; UNITS below says what each value measures);
+- a metric only when it says something: Status4xx/Status5xx on those answers alone,
+  ColdStart and InitDuration on a container's first request, a Usage outcome only when the
+  record was not simply written. Requests are Latency's SampleCount, successes that minus
+  the error classes, and records written ModelLatency's SampleCount minus the other outcomes;
+- as properties for Logs Insights, never dimensions: `keyId` when a key called, `statusCode`
+  when it is not 200. The client's x-request-id is on the usage record and on every log line
+  the app writes, so it is not repeated here.
+Spec: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 
 Failure policy: a sink that raises is logged and skipped; metrics never fail a request.
 """
@@ -25,26 +33,28 @@ import orjson
 
 log = logging.getLogger("handler.metrics")
 
-DIMENSIONS = ("model", "route")
+DIMENSIONS = ("route",)  # the model is one per stack: its ModelId
 UNMATCHED_ROUTE = "unmatched"  # 404s: the raw path is the client's, never a dimension
 USAGE_OUTCOMES = ("written", "duplicate", "queued", "logged")  # handler/usage/recorder.py
+# "written" is the rule, so only the others are metrics (written = ModelLatency's SampleCount
+# minus these).
+REPORTED_OUTCOMES = USAGE_OUTCOMES[1:]
 # The batch worker's metrics carry this route: its lines are /v1/batches work.
 BATCH_ROUTE = "/v1/batches"
 
-# Every metric the function can emit, with its CloudWatch unit. The dashboard and the alarms
-# in template.yaml may name only these (tests/ops checks it).
+# Every metric the function can emit, with what it measures (the line leaves units out to
+# save bytes; CloudWatch then stores "None"). The dashboard and the alarms in template.yaml
+# may name only these (tests/ops checks it).
 UNITS: dict[str, str] = {
-    "Requests": "Count",
-    "Status2xx": "Count",
-    "Status4xx": "Count",
+    "Status4xx": "Count",  # 1 on a 4xx answer; absent otherwise
     "Status5xx": "Count",
-    "Latency": "Milliseconds",  # request arrival to last byte of the response
-    "ColdStart": "Count",  # 1 on a container's first request, else 0
+    "Latency": "Milliseconds",  # every request: arrival to last byte; SampleCount = requests
+    "ColdStart": "Count",  # 1 on a container's first request; absent otherwise
     "InitDuration": "Milliseconds",  # on the first request only: importing handler.app
     "Inputs": "Count",  # the rest: embeddings requests that ran the model
     "Tokens": "Count",
     "ModelLatency": "Milliseconds",
-    **{f"Usage{outcome.capitalize()}": "Count" for outcome in USAGE_OUTCOMES},
+    **{f"Usage{outcome.capitalize()}": "Count" for outcome in REPORTED_OUTCOMES},
     # The batch worker's: one EMF line per shard it finishes (ShardMetrics).
     "BatchLinesCompleted": "Count",
     "BatchLinesFailed": "Count",
@@ -59,7 +69,6 @@ class RequestMetrics:
     request_id: str  # x-request-id: API Gateway's id when there is one
     model: str  # the served model id (a container serves one)
     cold: bool
-    lambda_request_id: str | None = None  # the invocation's id, as Lambda's own log lines
     route: str = UNMATCHED_ROUTE
     status: int = 500
     latency_ms: float = 0.0
@@ -67,43 +76,33 @@ class RequestMetrics:
     inputs: int = 0
     tokens: int = 0
     model_ms: float | None = None
-    encoding: str | None = None
     key_id: str | None = None
     usage_outcome: str | None = None
 
     def values(self) -> dict[str, float]:
-        """Metric name -> value for this request (names from UNITS)."""
-        status_class = self.status // 100
-        found: dict[str, float] = {
-            "Requests": 1,
-            "Status2xx": int(status_class == 2),
-            "Status4xx": int(status_class == 4),
-            "Status5xx": int(status_class == 5),
-            "Latency": round(self.latency_ms, 3),
-            "ColdStart": int(self.cold),
-        }
-        if self.cold and self.init_ms is not None:
-            found["InitDuration"] = round(self.init_ms, 3)
+        """Metric name -> value for this request (names from UNITS), only those with news."""
+        found: dict[str, float] = {"Latency": round(self.latency_ms, 1)}
+        if self.status // 100 in (4, 5):
+            found[f"Status{self.status // 100}xx"] = 1
+        if self.cold:
+            found["ColdStart"] = 1
+            if self.init_ms is not None:
+                found["InitDuration"] = round(self.init_ms, 1)
         if self.model_ms is not None:
-            found.update(Inputs=self.inputs, Tokens=self.tokens, ModelLatency=self.model_ms)
-        if self.usage_outcome in USAGE_OUTCOMES:
+            found.update(
+                Inputs=self.inputs, Tokens=self.tokens, ModelLatency=round(self.model_ms, 1)
+            )
+        if self.usage_outcome in REPORTED_OUTCOMES:
             found[f"Usage{self.usage_outcome.capitalize()}"] = 1
         return found
 
     def properties(self) -> dict[str, object]:
         """Searchable in Logs Insights, never dimensions (no metric per key)."""
-        found: dict[str, object] = {
-            "requestId": self.lambda_request_id or self.request_id,
-            "xRequestId": self.request_id,
-            "statusCode": self.status,
-        }
-        for name, value in (
-            ("keyId", self.key_id),
-            ("encoding", self.encoding),
-            ("usageOutcome", self.usage_outcome),
-        ):
-            if value is not None:
-                found[name] = value
+        found: dict[str, object] = {}
+        if self.key_id is not None:
+            found["keyId"] = self.key_id
+        if self.status != 200:
+            found["statusCode"] = self.status
         return found
 
 
@@ -134,8 +133,8 @@ class ShardMetrics:
 def emf_document(
     metrics: RequestMetrics | ShardMetrics, namespace: str, timestamp_ms: int
 ) -> dict[str, object]:
-    """The EMF document for one request or shard: dimension and metric values as top-level
-    members."""
+    """The EMF document for one request or shard: the dimension and metric values as
+    top-level members, properties after them."""
     values = metrics.values()
     return {
         "_aws": {
@@ -144,11 +143,10 @@ def emf_document(
                 {
                     "Namespace": namespace,
                     "Dimensions": [list(DIMENSIONS)],
-                    "Metrics": [{"Name": name, "Unit": UNITS[name]} for name in values],
+                    "Metrics": [{"Name": name} for name in values],
                 }
             ],
         },
-        "model": metrics.model,
         "route": metrics.route,
         **values,
         **metrics.properties(),

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from handler.errors import APIError, body_too_large, error_response, internal_error
 from handler.logs import current_request_id
 from handler.metrics import Metrics, RequestMetrics
-from handler.offload import LAMBDA_CONTEXT, LAMBDA_EVENT
+from handler.offload import LAMBDA_EVENT
 
 logger = logging.getLogger("handler")
 COLD_START_HEADER = b"x-cold-start"  # "true" on a container's first response, else "false"
@@ -64,12 +64,10 @@ class RequestContextMiddleware:
         request_id = request_id_for(scope)
         cold = self.served == 0
         self.served += 1
-        context = scope.get(LAMBDA_CONTEXT)
         measured = RequestMetrics(
             request_id=request_id,
             model=self.model,
             cold=cold,
-            lambda_request_id=getattr(context, "aws_request_id", None),
             init_ms=self.metrics.init_ms if cold else None,
         )
         state = scope.setdefault("state", {})

@@ -6,7 +6,10 @@ dashboard's story can be checked on a laptop:
 
     .venv/bin/python -m tools.metrics_summary --last 200 build/serve/metrics.log
 
-Lines that are not EMF JSON (anything else in the file) are skipped.
+Lines that are not EMF JSON (anything else in the file) are skipped. The line says only
+what has news (handler/metrics.py): a missing `statusCode` is 200, and a request that ran
+the model with no Usage* metric had its usage record written (where a recorder is wired, as
+on Lambda and under `make serve`).
 """
 
 from __future__ import annotations
@@ -21,18 +24,21 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from handler.metrics import REPORTED_OUTCOMES
+
 EMBEDDINGS = "/v1/embeddings"
 
 
 def read_last(lines: Iterable[str], last: int) -> list[dict[str, Any]]:
-    """The last `last` EMF documents among `lines`."""
+    """The last `last` requests' EMF documents among `lines` (every request's line has a
+    Latency; the batch worker's shard lines do not)."""
     kept: deque[dict[str, Any]] = deque(maxlen=last)
     for line in lines:
         try:
             document = json.loads(line)
         except ValueError:
             continue
-        if isinstance(document, dict) and "_aws" in document:
+        if isinstance(document, dict) and "_aws" in document and "Latency" in document:
             kept.append(document)
     return list(kept)
 
@@ -43,12 +49,24 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[max(0, math.ceil(fraction * len(ordered)) - 1)]
 
 
+def status_of(document: dict[str, Any]) -> int:
+    return int(document.get("statusCode", 200))
+
+
+def usage_outcome(document: dict[str, Any]) -> str | None:
+    """The usage record's outcome for a request that ran the model and answered, else None."""
+    if "ModelLatency" not in document or status_of(document) // 100 != 2:
+        return None
+    said = (o for o in REPORTED_OUTCOMES if f"Usage{o.capitalize()}" in document)
+    return next(said, "written")
+
+
 def summarise(documents: list[dict[str, Any]]) -> dict[str, Any]:
     embeddings = [d for d in documents if d.get("route") == EMBEDDINGS and "Tokens" in d]
     latency = [float(d["Latency"]) for d in embeddings]
     model_ms = sum(float(d["ModelLatency"]) for d in embeddings)
     tokens = sum(int(d["Tokens"]) for d in embeddings)
-    statuses = Counter(f"{int(d.get('statusCode', 0)) // 100}xx" for d in documents)
+    statuses = Counter(f"{status_of(d) // 100}xx" for d in documents)
     cold = [d for d in documents if d.get("ColdStart")]
     stamps = [int(d["_aws"]["Timestamp"]) for d in embeddings]
     window_s = (max(stamps) - min(stamps)) / 1000 if len(stamps) > 1 else 0.0
@@ -67,7 +85,7 @@ def summarise(documents: list[dict[str, Any]]) -> dict[str, Any]:
         "tokens_per_model_second": round(tokens / (model_ms / 1000), 1) if model_ms else None,
         "cold_starts": len(cold),
         "init_ms": [d["InitDuration"] for d in cold if "InitDuration" in d],
-        "usage": dict(Counter(d["usageOutcome"] for d in documents if "usageOutcome" in d)),
+        "usage": dict(Counter(o for d in documents if (o := usage_outcome(d)) is not None)),
     }
 
 

@@ -58,7 +58,6 @@ def embed_request(request: Request, key_id: str | None, raw: bytes) -> Response:
     check_content_type(request.headers.get("content-type", ""))
     body = parse_embedding_request(raw, settings.max_inputs)
     served_model = wired.resolve_model(body.model)
-    measured.encoding = body.encoding_format
     dimensions = checked_dimensions(body.dimensions, embedder, served_model)
     wired.meter.before_tokenizing(request)  # a key past its TPM makes us tokenize nothing
     try:

@@ -241,7 +241,8 @@ def test_one_emf_line_per_finished_shard(run: Run) -> None:
     assert sum(doc["BatchLinesCompleted"] for doc in shards) == 11
     assert sum(doc["BatchLinesFailed"] for doc in shards) == 1
     for doc in shards:
-        assert (doc["route"], doc["model"], doc["batchId"]) == ("/v1/batches", MODEL, run.batch_id)
+        assert (doc["route"], doc["batchId"]) == ("/v1/batches", run.batch_id)
+        assert "model" not in doc  # one model per stack: not a dimension (issue 19)
         assert doc["_aws"]["CloudWatchMetrics"][0]["Namespace"].startswith("ServerlessEmbeddings")
 
 

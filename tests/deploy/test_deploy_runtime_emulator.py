@@ -164,6 +164,7 @@ def test_every_event_answers_as_the_in_process_handler(runs: Runs) -> None:
 def test_the_fixtures_reach_the_model_and_the_usage_store(runs: Runs) -> None:
     statuses = dict(zip(runs.names, (r["statusCode"] for r in runs.emulated), strict=True))
     assert statuses["http-api-v2-embeddings.json"] == 200
+    assert statuses["function-url-embeddings.json"] == 200  # FrontDoor=FunctionUrl's payload
     assert statuses["http-api-v2-stage-batch.json"] == 200
     assert statuses["rest-api-v1-embeddings.json"] == 200
     assert statuses["GET /v1/usage"] == 200

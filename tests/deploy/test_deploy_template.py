@@ -226,6 +226,53 @@ def test_every_request_goes_to_the_live_alias_with_payload_v2(transformed: dict[
     }
 
 
+def test_the_front_door_is_the_http_api_or_the_function_url(
+    transformed: dict[str, Any], template: dict[str, Any]
+) -> None:
+    conditions = {name: r.get("Condition") for name, r in transformed.items()}
+    for name in ("HttpApi", "HttpApiInvokePermission", "ApiAccessLogGroup", "Api5xxAlarm"):
+        assert conditions[name] == "UseHttpApi", name
+    stage = next(n for n, r in transformed.items() if r["Type"] == "AWS::ApiGatewayV2::Stage")
+    assert conditions[stage] == "UseHttpApi"
+    # Nothing else may name the HTTP API, or a FunctionUrl stack would not deploy; the
+    # dashboard does, inside an Fn::If on the same condition (tests/ops checks both bodies).
+    naming = {
+        name
+        for name, r in transformed.items()
+        if r.get("Condition") != "UseHttpApi"
+        and ('{"Ref": "HttpApi"}' in json.dumps(r) or "${HttpApi}" in json.dumps(r))
+    }
+    assert naming == {"OperationsDashboard"}
+    function = template["Resources"]["EmbeddingsFunction"]["Properties"]
+    assert "Events" not in function  # a SAM event's permission could not carry the condition
+
+    url = transformed["FunctionUrl"]
+    assert url["Condition"] == "UseFunctionUrl"
+    assert url["Properties"]["TargetFunctionArn"] == {"Ref": "EmbeddingsFunctionAliaslive"}
+    assert url["Properties"]["AuthType"] == {"Ref": "FunctionUrlAuthType"}
+    public = {
+        r["Properties"]["Action"]: r["Properties"]
+        for r in transformed.values()
+        if r.get("Condition") == "UsePublicFunctionUrl"
+    }
+    assert public["lambda:InvokeFunctionUrl"]["FunctionUrlAuthType"] == "NONE"
+    assert public["lambda:InvokeFunction"]["InvokedViaFunctionUrl"] is True  # only via the URL
+    assert all(p["FunctionName"] == {"Ref": "EmbeddingsFunctionAliaslive"} for p in public.values())
+    assert transformed["FunctionUrl5xxAlarm"]["Condition"] == "UseFunctionUrl"
+    assert template["Rules"]["HttpApiTimeoutIsAtMost30Seconds"]["RuleCondition"] == {
+        "Fn::Equals": [{"Ref": "FrontDoor"}, "HttpApi"]
+    }
+    reserved = transformed["EmbeddingsFunction"]["Properties"]["ReservedConcurrentExecutions"]
+    assert reserved["Fn::If"][0] == "HasReservedConcurrency"
+    logging_config = transformed["EmbeddingsFunction"]["Properties"]["LoggingConfig"]
+    assert logging_config["SystemLogLevel"] == {"Ref": "PlatformLogLevel"}
+    assert template["Parameters"]["PlatformLogLevel"]["Default"] == "WARN"
+    assert template["Parameters"]["FrontDoor"]["Default"] == "HttpApi"  # the design's default
+    outputs = template["Outputs"]
+    for name in ("ApiUrl", "OpenAIBaseUrl"):
+        assert outputs[name]["Value"]["Fn::If"][0] == "UseHttpApi", name
+
+
 def test_snapstart_and_provisioned_concurrency_exclude_each_other(
     transformed: dict[str, Any], template: dict[str, Any]
 ) -> None:

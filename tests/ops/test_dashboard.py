@@ -17,10 +17,8 @@ from handler.metrics import UNITS
 pytestmark = pytest.mark.unit
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 SEARCH_METRIC = re.compile(r'MetricName="(\w+)"')
-SEARCH_NAMESPACE = re.compile(r"SEARCH\('\{\"([^\"]+)\",model,route\}")
-INSIGHTS = re.compile(
-    r'SELECT (?:SUM|AVG|MIN|MAX|COUNT)\((\w+)\) FROM SCHEMA\("([^"]+)", model, route\)'
-)
+SEARCH_NAMESPACE = re.compile(r"SEARCH\('\{\"([^\"]+)\",route\}")
+INSIGHTS = re.compile(r'SELECT (?:SUM|AVG|MIN|MAX|COUNT)\((\w+)\) FROM SCHEMA\("([^"]+)", route\)')
 STACK = "stack-1"
 
 
@@ -41,9 +39,10 @@ def _intrinsic(loader: yaml.Loader, suffix: str, node: yaml.Node) -> Any:
 TemplateLoader.add_multi_constructor("!", _intrinsic)
 
 
-def substitute(text: str) -> str:
-    """A Fn::Sub string with the stack's values filled in (the others as placeholders)."""
-    values = {"AWS::StackName": STACK, "AWS::Region": "us-east-1"}
+def substitute(text: str, values: dict[str, str] | None = None) -> str:
+    """A Fn::Sub string with the stack's values (and `values`) filled in, the others as
+    placeholders."""
+    values = {"AWS::StackName": STACK, "AWS::Region": "us-east-1", **(values or {})}
     return re.sub(r"\$\{([^}!]+)\}", lambda m: values.get(m.group(1), f"<{m.group(1)}>"), text)
 
 
@@ -59,11 +58,26 @@ def namespace(template: dict[str, Any]) -> str:
     return substitute(env["METRICS_NAMESPACE"]["Fn::Sub"])
 
 
-@pytest.fixture(scope="module")
-def dashboard(template: dict[str, Any]) -> dict[str, Any]:
-    body = template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    parsed: dict[str, Any] = json.loads(substitute(body))
+FRONT_DOORS = {"UseHttpApi": "HttpApi", "UseFunctionUrl": "FunctionUrl"}
+
+
+def dashboard_for(template: dict[str, Any], front_door: str) -> dict[str, Any]:
+    """The dashboard body as CloudFormation renders it for FrontDoor=`front_door`."""
+    body, variables = template["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"][
+        "Fn::Sub"
+    ]
+    chosen: dict[str, str] = {}
+    for name, value in variables.items():
+        condition, if_true, if_false = value["Fn::If"]
+        picked = if_true if FRONT_DOORS[condition] == front_door else if_false
+        chosen[name] = substitute(picked["Fn::Sub"])
+    parsed: dict[str, Any] = json.loads(substitute(body, chosen))
     return parsed
+
+
+@pytest.fixture(scope="module", params=["HttpApi", "FunctionUrl"])
+def dashboard(template: dict[str, Any], request: pytest.FixtureRequest) -> dict[str, Any]:
+    return dashboard_for(template, request.param)
 
 
 def dashboard_metrics(dashboard: dict[str, Any], namespace: str) -> set[str]:
@@ -115,7 +129,14 @@ def test_dashboard_and_alarms_name_only_emitted_metrics(
 ) -> None:
     shown = dashboard_metrics(dashboard, namespace)
     alarmed = alarm_metrics(template, namespace)
-    assert {"Requests", "Tokens", "Latency", "ColdStart", "InitDuration", "UsageLogged"} <= shown
+    assert {
+        "Tokens",
+        "Latency",
+        "ModelLatency",
+        "ColdStart",
+        "InitDuration",
+        "UsageLogged",
+    } <= shown
     assert {"BatchLinesCompleted", "BatchLinesFailed"} <= shown  # the batch worker's (issue 11)
     assert "UsageLogged" in alarmed
     emitted = set(UNITS) | filtered_metrics(template, namespace)
@@ -127,9 +148,9 @@ def test_the_check_catches_a_metric_nobody_emits(dashboard: dict[str, Any], name
     row = dashboard["widgets"][0]["properties"]["metrics"][0][0]
     broken = json.loads(json.dumps(dashboard))
     broken["widgets"][0]["properties"]["metrics"][0][0] = {
-        **row, "expression": row["expression"].replace('"Requests"', '"Requets"'),
+        **row, "expression": row["expression"].replace('"Latency"', '"Latncy"'),
     }  # fmt: skip
-    assert dashboard_metrics(broken, namespace) - set(UNITS) == {"Requets"}
+    assert dashboard_metrics(broken, namespace) - set(UNITS) == {"Latncy"}
 
 
 def test_dashboard_widgets_are_well_formed(dashboard: dict[str, Any]) -> None:
@@ -177,3 +198,19 @@ def test_the_function_logs_json_and_names_its_namespace(
     assert props["LoggingConfig"]["LogFormat"] == "JSON"
     assert namespace == f"ServerlessEmbeddings/{STACK}"
     assert not namespace.startswith("AWS/")
+
+
+def test_the_front_door_widget_follows_the_front_door(template: dict[str, Any]) -> None:
+    def namespaces(front_door: str) -> set[str]:
+        widgets = dashboard_for(template, front_door)["widgets"]
+        rows = [row for w in widgets for row in w["properties"].get("metrics", [])]
+        return {row[0] for row in rows if isinstance(row[0], str)} - {"."}
+
+    assert "AWS/ApiGateway" in namespaces("HttpApi")
+    assert "AWS/ApiGateway" not in namespaces("FunctionUrl")  # no HttpApi to name there
+    function_url = json.dumps(dashboard_for(template, "FunctionUrl"))
+    assert "UrlRequestCount" in function_url and "<HttpApi>" not in function_url
+    resources = template["Resources"]
+    assert resources["Api5xxAlarm"]["Condition"] == "UseHttpApi"
+    assert resources["FunctionUrl5xxAlarm"]["Condition"] == "UseFunctionUrl"
+    assert resources["FunctionUrl5xxAlarm"]["Properties"]["MetricName"] == "Url5xxCount"

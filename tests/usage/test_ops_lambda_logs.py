@@ -1,6 +1,6 @@
 """Lambda's JSON log format, with the runtime's own formatter: every line a request writes
 carries the invocation's requestId and the client's x-request-id, and no key, key hash or
-input text; so does its EMF metrics line.
+input text; its EMF metrics line holds no secret either.
 
 GIVEN awslambdaric's JsonFormatter on the root logger with the request id its bootstrap's
 LambdaLoggerFilter adds (what the python3.13 runtime installs when the function's
@@ -8,7 +8,8 @@ LoggingConfig says LogFormat: JSON), every logger at DEBUG, and the app wired to
 DynamoDB and SQS,
 WHEN requests go through the Lambda handler: served, a usage write that falls back to the
 queue, a 429, a 401, and a key check DynamoDB fails (a 500 with a traceback),
-THEN each line of each invocation is JSON naming both ids, and no secret is in any of them.
+THEN each log line of each invocation is JSON naming both ids, and no secret is in any of
+them nor in the EMF lines.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import json
 import logging
 import subprocess
 import sys
+import tomllib
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -152,11 +155,65 @@ def test_every_line_of_an_invocation_names_it_and_holds_no_secret(
     assert any(line.get("errorType") and line.get("stackTrace") for line in logged)
 
     metric_lines = [json.loads(line) for line in emf.getvalue().splitlines()]
-    assert [(m["requestId"], m["xRequestId"]) for m in metric_lines] == [
-        (invoke_id, request_id) for invoke_id, request_id, _ in windows
-    ]
+    assert len(metric_lines) == len(windows)  # one per invocation; ids are in the lines above
+    assert [m.get("statusCode", 200) for m in metric_lines] == [s for *_, s in steps]
     everything = text + emf.getvalue()
     hashed = hashlib.sha256(secret.encode()).hexdigest()
     for needle in (secret, secret[3:], hashed, TEXT, "walrus-58"):
         assert needle not in everything
     assert base64.b64encode(TEXT.encode()).decode()[:16] not in everything
+
+
+# What CloudWatch Logs ingests per request on Lambda, as deployed (issue 19: at most 350
+# bytes): the EMF line in the template's namespace for samconfig.toml's stack name, plus
+# every line the app logs at ApplicationLogLevel WARN. SystemLogLevel WARN (PlatformLogLevel's
+# default) keeps Lambda's START/END/REPORT lines out.
+MAX_LOG_BYTES_PER_REQUEST = 350
+SHORT_QUERY = {
+    "input": "The food was delicious and the waiter was kind.",
+    "model": "all-MiniLM-L6-v2",
+}
+STACK_NAME = tomllib.loads((REPO / "samconfig.toml").read_text())["default"]["global"][
+    "parameters"
+]["stack_name"]
+
+
+@pytest.mark.functional
+@pytest.mark.parametrize("limits", [Limits(), Limits(rpm=600, tpm=1_000_000, monthly_tokens=10**9)])
+@pytest.mark.parametrize("fixture", ["http-api-v2-embeddings.json", "function-url-embeddings.json"])
+def test_a_short_query_from_a_key_logs_at_most_350_bytes(
+    make_app: MakeApp,
+    moto_tables: Tables,
+    queue: SqsUsageQueue,
+    runtime_logs: tuple[io.StringIO, InvocationFilter],
+    limits: Limits,
+    fixture: str,
+) -> None:
+    stream, invocation = runtime_logs
+    logging.getLogger().setLevel(logging.WARNING)  # ApplicationLogLevel: WARN
+    app, _ = make_app(moto_tables, queue, metrics_enabled=False)
+    secret, _ = KeyStore(moto_tables.client, moto_tables.keys).create("bytes", limits)
+    emf = io.StringIO()
+    app.state.metrics.sinks.append(EmfSink(f"ServerlessEmbeddings/{STACK_NAME}", emf))
+    handler = lambda_handler_for(app)
+    measured = []
+    try:
+        for _ in range(3):  # the first is the container's cold one
+            event = json.loads((EVENTS / fixture).read_text())
+            event["headers"]["authorization"] = f"Bearer {secret}"
+            event["requestContext"]["requestId"] = str(uuid.uuid4())
+            event["body"] = json.dumps(SHORT_QUERY)
+            event["isBase64Encoded"] = False
+            invocation.invoke_id = str(uuid.uuid4())
+            logged, metrics = stream.tell(), emf.tell()
+            response = handler(event, SimpleNamespace(aws_request_id=invocation.invoke_id))
+            assert response["statusCode"] == 200, response
+            lines = stream.getvalue()[logged:] + emf.getvalue()[metrics:]
+            measured.append(len(lines.encode()))
+    finally:
+        handler.close()
+    documents = [json.loads(line) for line in emf.getvalue().splitlines()]
+    assert all(d["keyId"].startswith("key_") for d in documents)  # the key is named
+    assert 10 <= documents[-1]["Tokens"] <= 16  # a short query: one sentence, as in issue 19
+    warm = measured[1:]
+    assert max(warm) <= MAX_LOG_BYTES_PER_REQUEST, (measured, emf.getvalue())
