@@ -204,6 +204,8 @@ def create_tables(client: Client, keys_table: str, usage_table: str) -> None:
                 {"AttributeName": SK, "KeyType": "RANGE"},
             ],
             BillingMode="PAY_PER_REQUEST",
+            # The aggregator reads new request items from here (USAGE_AGGREGATION=stream).
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
         )
         client.get_waiter("table_exists").wait(TableName=usage_table)
         client.update_time_to_live(

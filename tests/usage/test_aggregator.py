@@ -1,0 +1,178 @@
+"""USAGE_AGGREGATION=stream: one conditional PutItem per record on the hot path, day
+aggregates from DynamoDB Local's real stream, exactly once under redelivery and crashes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+from usage_support import Tables
+
+from handler.usage import aggregator
+from handler.usage.aggregator import StreamAggregator
+from handler.usage.aggregator_handler import handle_batch
+from handler.usage.records import UsageRecord
+from handler.usage.report import UsageReader
+from handler.usage.writer import UsageWriter
+from tools.dynamodb_local import DynamoDBLocal
+
+DAY = 86400
+TOTALS = ("requests", "inputs", "total_tokens")
+
+
+def make_record(key_id: str, tokens: int, inputs: int = 1, days_ago: int = 0) -> UsageRecord:
+    return UsageRecord(
+        request_id=str(uuid.uuid4()),
+        key_id=key_id,
+        model="all-MiniLM-L6-v2",
+        prompt_tokens=tokens,
+        total_tokens=tokens,
+        inputs=inputs,
+        dimensions=None,
+        encoding_format="float",
+        user=None,
+        latency_ms=1.0,
+        timestamp=time.time() - days_ago * DAY,
+    )
+
+
+def stream_batches(ddb: DynamoDBLocal, tables: Tables) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Every record of the usage table's stream so far, per shard, from the start."""
+    streams = ddb.client("dynamodbstreams")
+    arn = tables.client.describe_table(TableName=tables.usage)["Table"]["LatestStreamArn"]
+    batches = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records: list[dict[str, Any]] = []
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            if not page["Records"]:
+                break
+            records.extend(page["Records"])
+            iterator = page.get("NextShardIterator")
+        batches.append((shard["ShardId"], records))
+    return batches
+
+
+def drain(ddb: DynamoDBLocal, tables: Tables, agg: StreamAggregator) -> int:
+    return sum(agg.apply(shard, records) for shard, records in stream_batches(ddb, tables))
+
+
+def totals(tables: Tables, key_id: str, days_back: int = 3) -> dict[str, int]:
+    today = datetime.now(UTC).date()
+    start = date.fromordinal(today.toordinal() - days_back)
+    rows = UsageReader(tables.client, tables.usage).daily(key_id, start, today)
+    return {name: sum(getattr(row, name) for row in rows) for name in TOTALS}
+
+
+@pytest.fixture
+def written(local_tables: Tables) -> list[UsageRecord]:
+    writer = UsageWriter(local_tables.client, local_tables.usage, 90 * DAY, inline=False)
+    records = [
+        make_record("key_a", 5, 2),
+        make_record("key_a", 7, 1, days_ago=1),
+        make_record("key_b", 11, 3),
+        make_record("key_a", 13, 1),
+    ]
+    assert [writer.write(r) for r in records] == ["written"] * 4
+    assert writer.write(records[0]) == "duplicate"  # a retry or replay: no second item
+    assert writer.write_group(records[1:2]) == ["duplicate"]
+    return records
+
+
+@pytest.mark.integration
+def test_stream_aggregation_counts_every_record_once(
+    dynamodb_local: DynamoDBLocal, local_tables: Tables, written: list[UsageRecord]
+) -> None:
+    agg = StreamAggregator(local_tables.client, local_tables.usage)
+    assert totals(local_tables, "key_a")["requests"] == 0  # nothing counted on the hot path
+    drain(dynamodb_local, local_tables, agg)
+    assert totals(local_tables, "key_a") == {"requests": 3, "inputs": 4, "total_tokens": 25}
+    assert totals(local_tables, "key_b") == {"requests": 1, "inputs": 3, "total_tokens": 11}
+
+
+@pytest.mark.integration
+def test_records_delivered_twice_count_once(
+    dynamodb_local: DynamoDBLocal, local_tables: Tables, written: list[UsageRecord]
+) -> None:
+    agg = StreamAggregator(local_tables.client, local_tables.usage)
+    # GIVEN a first delivery of part of each shard (a bisected batch), then all of it, twice
+    for shard, records in stream_batches(dynamodb_local, local_tables):
+        assert handle_batch({"shardId": shard, "Records": records[:2]}, agg) == {"state": {}}
+    drain(dynamodb_local, local_tables, agg)
+    assert drain(dynamodb_local, local_tables, agg) == 0
+    # THEN every record is counted once
+    assert totals(local_tables, "key_a") == {"requests": 3, "inputs": 4, "total_tokens": 25}
+    assert totals(local_tables, "key_b") == {"requests": 1, "inputs": 3, "total_tokens": 11}
+
+
+class CrashOnce:
+    """A client whose n-th transaction raises after DynamoDB applied it or before."""
+
+    def __init__(self, client: Any, crash_at: int, after_commit: bool) -> None:
+        self.client, self.crash_at, self.after_commit = client, crash_at, after_commit
+        self.calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.client, name)
+
+    def transact_write_items(self, **kwargs: Any) -> Any:
+        self.calls += 1
+        if self.calls == self.crash_at:
+            if self.after_commit:
+                self.client.transact_write_items(**kwargs)
+            raise ClientError({"Error": {"Code": "InternalServerError"}}, "TransactWriteItems")
+        return self.client.transact_write_items(**kwargs)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("after_commit", [False, True])
+def test_an_aggregator_that_crashes_mid_batch_counts_the_rest_once(
+    dynamodb_local: DynamoDBLocal,
+    local_tables: Tables,
+    written: list[UsageRecord],
+    monkeypatch: pytest.MonkeyPatch,
+    after_commit: bool,
+) -> None:
+    # GIVEN transactions of one (key, day) each, and the second one failing (applied or not)
+    monkeypatch.setattr(aggregator, "MAX_GROUPS", 1)
+    crashing = CrashOnce(local_tables.client, crash_at=2, after_commit=after_commit)
+    batches = stream_batches(dynamodb_local, local_tables)
+    assert sum(len(records) for _, records in batches) >= 4
+    with pytest.raises(ClientError):
+        for shard, records in batches:
+            StreamAggregator(crashing, local_tables.usage).apply(shard, records)
+    # WHEN Lambda delivers the batch again
+    drain(dynamodb_local, local_tables, StreamAggregator(local_tables.client, local_tables.usage))
+    # THEN nothing is lost or doubled
+    assert totals(local_tables, "key_a") == {"requests": 3, "inputs": 4, "total_tokens": 25}
+    assert totals(local_tables, "key_b") == {"requests": 1, "inputs": 3, "total_tokens": 11}
+
+
+@pytest.mark.unit
+def test_a_handler_without_a_shard_id_refuses_the_batch() -> None:
+    with pytest.raises(ValueError, match="TumblingWindowInSeconds"):
+        handle_batch({"Records": []}, StreamAggregator(None, "t"))
+
+
+@pytest.mark.unit
+def test_chunks_cut_at_max_groups_and_skip_other_items(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aggregator, "MAX_GROUPS", 2)
+
+    def rec(seq: int, key: str, pk: str = "REQ#x", event: str = "INSERT") -> dict[str, Any]:
+        image = {"pk": {"S": pk}, "key_id": {"S": key}, "day": {"S": "2026-12-05"}}
+        image |= {"inputs": {"N": "1"}, "prompt_tokens": {"N": "2"}, "total_tokens": {"N": "2"}}
+        return {"eventName": event, "dynamodb": {"SequenceNumber": str(seq), "NewImage": image}}
+
+    records = [rec(1, "a"), rec(2, "b"), rec(3, "a", pk="KEY#a"), rec(4, "c"), rec(5, "a")]
+    pieces = list(aggregator.chunks(records))
+    assert [(last.lstrip("0"), sorted(sums)) for last, sums in pieces] == [
+        ("3", [("a", "2026-12-05"), ("b", "2026-12-05")]),
+        ("5", [("a", "2026-12-05"), ("c", "2026-12-05")]),
+    ]
