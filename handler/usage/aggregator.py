@@ -27,7 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from handler.usage.store import DAY_SHARDS, PK, SK, TTL_ATTRIBUTE, Client, day_key, error_code
-from handler.usage.writer import CONFLICT_ATTEMPTS, backoff
+from handler.usage.writer import COUNTED_INLINE, CONFLICT_ATTEMPTS, backoff
 
 MAX_GROUPS = 99  # (key, day) updates per transaction: DynamoDB takes 100 actions, 1 is the mark
 SEQUENCE_DIGITS = 40  # stream sequence numbers are decimal strings of up to 40 digits
@@ -55,8 +55,8 @@ def counts_of(record: dict[str, Any]) -> tuple[str, str, list[int]] | None:
     if record.get("eventName") != "INSERT":
         return None
     image = record.get("dynamodb", {}).get("NewImage") or {}
-    if not image.get(PK, {}).get("S", "").startswith("REQ#"):
-        return None
+    if not image.get(PK, {}).get("S", "").startswith("REQ#") or COUNTED_INLINE in image:
+        return None  # not a request item, or one whose day aggregate was written with it
     counts = [1] + [int(image.get(name, {}).get("N", "0")) for name in COUNTS[1:]]
     return image["key_id"]["S"], image["day"]["S"], counts
 

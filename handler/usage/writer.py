@@ -72,9 +72,18 @@ def _request_item(record: UsageRecord, ttl_seconds: int) -> dict[str, Any]:
     }
 
 
-def _conditional_put(record: UsageRecord, ttl_seconds: int) -> dict[str, Any]:
+# On a request item whose day aggregate was written with it (inline): the stream's aggregator
+# skips it, so a deployment where some writer still runs inline (an operator's CLI replay
+# without USAGE_AGGREGATION=stream) counts nothing twice.
+COUNTED_INLINE = "inline"
+
+
+def _conditional_put(record: UsageRecord, ttl_seconds: int, inline: bool) -> dict[str, Any]:
+    item = _request_item(record, ttl_seconds)
+    if inline:
+        item[COUNTED_INLINE] = {"BOOL": True}
     return {
-        "Item": _request_item(record, ttl_seconds),
+        "Item": item,
         "ConditionExpression": "attribute_not_exists(#pk)",
         "ExpressionAttributeNames": {"#pk": PK},
     }
@@ -178,7 +187,9 @@ class UsageWriter:
     def _put(self, record: UsageRecord) -> WriteOutcome:
         """The request item alone, on condition that its id is new (1 write unit)."""
         try:
-            self.client.put_item(TableName=self.table, **_conditional_put(record, self.ttl_seconds))
+            self.client.put_item(
+                TableName=self.table, **_conditional_put(record, self.ttl_seconds, inline=False)
+            )
         except ClientError as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return "duplicate"
@@ -207,7 +218,12 @@ class UsageWriter:
         record's day-aggregate shard."""
         first = records[0]
         puts = [
-            {"Put": {"TableName": self.table, **_conditional_put(record, self.ttl_seconds)}}
+            {
+                "Put": {
+                    "TableName": self.table,
+                    **_conditional_put(record, self.ttl_seconds, self.inline),
+                }
+            }
             for record in records
         ]
         if not self.inline:

@@ -155,6 +155,19 @@ def test_an_aggregator_that_crashes_mid_batch_counts_the_rest_once(
     assert totals(local_tables, "key_b") == {"requests": 1, "inputs": 3, "total_tokens": 11}
 
 
+@pytest.mark.integration
+def test_records_written_inline_are_not_counted_again(
+    dynamodb_local: DynamoDBLocal, local_tables: Tables, written: list[UsageRecord]
+) -> None:
+    # GIVEN a record written inline (request item and day aggregate in one transaction), as
+    # an operator's replay without USAGE_AGGREGATION=stream would
+    inline = UsageWriter(local_tables.client, local_tables.usage, 90 * DAY)
+    assert inline.write(make_record("key_b", 100, 10)) == "written"
+    drain(dynamodb_local, local_tables, StreamAggregator(local_tables.client, local_tables.usage))
+    # THEN the aggregator skips it: counted once, inline
+    assert totals(local_tables, "key_b") == {"requests": 2, "inputs": 13, "total_tokens": 111}
+
+
 @pytest.mark.unit
 def test_a_handler_without_a_shard_id_refuses_the_batch() -> None:
     with pytest.raises(ValueError, match="TumblingWindowInSeconds"):
