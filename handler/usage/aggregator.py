@@ -27,7 +27,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from handler.usage.store import DAY_SHARDS, PK, SK, TTL_ATTRIBUTE, Client, day_key, error_code
-from handler.usage.writer import COUNTED_INLINE, CONFLICT_ATTEMPTS, backoff
+from handler.usage.writer import CONFLICT_ATTEMPTS, COUNTED_INLINE, backoff
 
 MAX_GROUPS = 99  # (key, day) updates per transaction: DynamoDB takes 100 actions, 1 is the mark
 SEQUENCE_DIGITS = 40  # stream sequence numbers are decimal strings of up to 40 digits

@@ -16,6 +16,11 @@ IAM actions the embeddings FUNCTION calls (nothing else):
 The optional queue-drain function (handler/usage/replay_handler.handler): dynamodb:PutItem,
 dynamodb:UpdateItem on the usage table; sqs:ReceiveMessage, sqs:DeleteMessage,
 sqs:GetQueueAttributes (for its event source mapping).
+The usage AGGREGATOR (handler/usage/aggregator_handler.handler, USAGE_AGGREGATION=stream):
+dynamodb:GetItem (its shard's watermark) and dynamodb:UpdateItem (the watermark and the day
+aggregates, through TransactWriteItems) on the usage table; dynamodb:DescribeStream,
+dynamodb:GetRecords, dynamodb:GetShardIterator, dynamodb:ListStreams on its stream (for its
+event source mapping).
 The operator CLI (`python -m handler.usage.cli`, the operator's own credentials):
   keys table:   dynamodb:PutItem, dynamodb:GetItem, dynamodb:Scan, dynamodb:UpdateItem
   usage table:  dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem (replay, replay-logs)
@@ -31,15 +36,19 @@ no TTL. Attributes: key_id, name, created (ISO-8601), status ("active" | "revoke
 optional rpm, tpm, monthly_tokens (N).
 
 Usage table (single-table design): partition key `pk` (S), sort key `sk` (S), TTL attribute
-`expires_at` (N, epoch seconds), no GSI.
-  pk="REQ#<request_id>"  sk="REQ"               one per successful request (exactly once)
+`expires_at` (N, epoch seconds), no GSI, a NEW_IMAGE stream (the aggregator reads it).
+  pk="REQ#<request_id>"  sk="REQ"               one per successful request (exactly once);
+                                                inline=true when its day was added with it
   pk="KEY#<key_id>"      sk="DAY#<YYYY-MM-DD>#<shard>"  daily aggregate, split over
                                                 DAY_SHARDS items (shard from the request id) so a
                                                 busy key's transactions rarely meet on one item:
                                                 requests, inputs, prompt_tokens, total_tokens
                                                 (no TTL); readers sum a day's shards
-  pk="KEY#<key_id>"      sk="MIN#<YYYYMMDDHHMM>" quota window: requests, tokens (TTL)
-  pk="KEY#<key_id>"      sk="MON#<YYYY-MM>"      monthly token budget counter (TTL)
+  pk="KEY#<key_id>"      sk="MON#<YYYY-MM>"      the key's quotas: tokens (the month's), and the
+                                                current minute: minute_id, minute_requests,
+                                                minute_tokens (handler/usage/quotas.py; TTL)
+  pk="STREAM#<shard id>" sk="SEQ"               the aggregator's watermark for one stream shard:
+                                                seq, the last sequence number counted (TTL 2 days)
   pk="ADMIT#<batch_id>"  sk="LINE#<first line>"  a batch line group's admission against the
                                                 monthly budget: admitted mask, tokens charged
                                                 (TTL: with the month's counter)
