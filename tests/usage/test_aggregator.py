@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from fastapi import FastAPI
+from starlette.testclient import TestClient
 from usage_support import Tables
 
 from handler.usage import aggregator
 from handler.usage.aggregator import StreamAggregator
 from handler.usage.aggregator_handler import handle_batch
+from handler.usage.keys import KeyStore
 from handler.usage.records import UsageRecord
 from handler.usage.report import UsageReader
+from handler.usage.service import UsageService
 from handler.usage.writer import UsageWriter
 from tools.dynamodb_local import DynamoDBLocal
 
@@ -189,3 +194,46 @@ def test_chunks_cut_at_max_groups_and_skip_other_items(monkeypatch: pytest.Monke
         ("3", [("a", "2026-12-05"), ("b", "2026-12-05")]),
         ("5", [("a", "2026-12-05"), ("c", "2026-12-05")]),
     ]
+
+
+@pytest.mark.integration
+def test_batch_groups_in_stream_mode_count_once(
+    dynamodb_local: DynamoDBLocal, local_tables: Tables
+) -> None:
+    # GIVEN a batch's lines written in a group, then the group again (a shard run twice)
+    writer = UsageWriter(local_tables.client, local_tables.usage, 90 * DAY, inline=False)
+    lines = [make_record("key_c", 3, 1) for _ in range(5)]
+    assert writer.write_group(lines) == ["written"] * 5
+    assert writer.write_group([*lines[:2], make_record("key_c", 4, 1)]) == [
+        "duplicate",
+        "duplicate",
+        "written",
+    ]
+    drain(dynamodb_local, local_tables, StreamAggregator(local_tables.client, local_tables.usage))
+    # THEN six lines, each once
+    assert totals(local_tables, "key_c") == {"requests": 6, "inputs": 6, "total_tokens": 19}
+
+
+@pytest.mark.integration
+def test_get_usage_is_exact_once_the_aggregator_has_run(
+    dynamodb_local: DynamoDBLocal,
+    local_tables: Tables,
+    make_app: Callable[..., tuple[FastAPI, UsageService]],
+) -> None:
+    secret, _ = KeyStore(local_tables.client, local_tables.keys).create("app")
+    app, _ = make_app(local_tables, usage_aggregation="stream")
+    headers = {"Authorization": f"Bearer {secret}"}
+    with TestClient(app) as client:
+        told = 0
+        for text in ("one", ["two", "three"], "four five six"):
+            body = {"model": "all-MiniLM-L6-v2", "input": text}
+            response = client.post("/v1/embeddings", json=body, headers=headers)
+            told += response.json()["usage"]["total_tokens"]
+        # WHEN the aggregator has not run yet, the requests are not in the totals
+        assert client.get("/v1/usage", headers=headers).json()["total"]["requests"] == 0
+        drain(
+            dynamodb_local, local_tables, StreamAggregator(local_tables.client, local_tables.usage)
+        )
+        # THEN once it has, the totals are exactly what the client was told
+        total = client.get("/v1/usage", headers=headers).json()["total"]
+    assert total == {"requests": 3, "inputs": 4, "prompt_tokens": told, "total_tokens": told}
