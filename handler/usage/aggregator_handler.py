@@ -1,12 +1,11 @@
 """Lambda entry point of the usage aggregator (USAGE_AGGREGATION=stream).
 
 Wired to the usage table's stream by an event source mapping with a tumbling window, because
-only then does Lambda's event name the stream shard (`shardId`), which keys the watermark
-(handler/usage/aggregator.py). The mapping's filter passes only INSERTs of request items, so
-quota counters, day items and watermarks do not invoke it. Needs USAGE_TABLE; IAM:
-dynamodb:GetItem (the watermark) and dynamodb:UpdateItem (through TransactWriteItems) on the
-usage table, plus the dynamodb:DescribeStream, GetRecords, GetShardIterator and ListStreams
-the mapping uses.
+only then does Lambda's event name the stream shard (`shardId`), which keys the day items it
+updates and their watermarks (handler/usage/aggregator.py). The mapping's filter passes only
+INSERTs of request items, so quota counters and day items do not invoke it. Needs
+USAGE_TABLE; IAM: dynamodb:UpdateItem on the usage table, plus the dynamodb:DescribeStream,
+GetRecords, GetShardIterator and ListStreams the mapping uses.
 """
 
 from __future__ import annotations

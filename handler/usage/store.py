@@ -17,8 +17,8 @@ The optional queue-drain function (handler/usage/replay_handler.handler): dynamo
 dynamodb:UpdateItem on the usage table; sqs:ReceiveMessage, sqs:DeleteMessage,
 sqs:GetQueueAttributes (for its event source mapping).
 The usage AGGREGATOR (handler/usage/aggregator_handler.handler, USAGE_AGGREGATION=stream):
-dynamodb:GetItem (its shard's watermark) and dynamodb:UpdateItem (the watermark and the day
-aggregates, through TransactWriteItems) on the usage table; dynamodb:DescribeStream,
+dynamodb:UpdateItem (the day aggregates, each with its shard's watermark) on the usage
+table; dynamodb:DescribeStream,
 dynamodb:GetRecords, dynamodb:GetShardIterator, dynamodb:ListStreams on its stream (for its
 event source mapping).
 The operator CLI (`python -m handler.usage.cli`, the operator's own credentials):
@@ -47,8 +47,9 @@ Usage table (single-table design): partition key `pk` (S), sort key `sk` (S), TT
   pk="KEY#<key_id>"      sk="MON#<YYYY-MM>"      the key's quotas: tokens (the month's), and the
                                                 current minute: minute_id, minute_requests,
                                                 minute_tokens (handler/usage/quotas.py; TTL)
-  pk="STREAM#<shard id>" sk="SEQ"               the aggregator's watermark for one stream shard:
-                                                seq, the last sequence number counted (TTL 2 days)
+  pk="KEY#<key_id>"      sk="DAY#<YYYY-MM-DD>#<stream shard id>"  the same counts, added by
+                                                the aggregator from one stream shard, with seq:
+                                                the last sequence number counted in it
   pk="ADMIT#<batch_id>"  sk="LINE#<first line>"  a batch line group's admission against the
                                                 monthly budget: admitted mask, tokens charged
                                                 (TTL: with the month's counter)
@@ -170,6 +171,11 @@ def key_partition(key_id: str) -> str:
 
 def day_key(key_id: str, day: str, shard: int) -> dict[str, Any]:
     return {PK: {"S": key_partition(key_id)}, SK: {"S": f"{DAY_PREFIX}{day}#{shard:02d}"}}
+
+
+def day_stream_key(key_id: str, day: str, stream_shard: str) -> dict[str, Any]:
+    """The day item the aggregator keeps for one stream shard (handler/usage/aggregator.py)."""
+    return {PK: {"S": key_partition(key_id)}, SK: {"S": f"{DAY_PREFIX}{day}#{stream_shard}"}}
 
 
 def day_range(start: str, end: str) -> tuple[str, str]:

@@ -118,7 +118,7 @@ def test_records_delivered_twice_count_once(
 
 
 class CrashOnce:
-    """A client whose n-th transaction raises after DynamoDB applied it or before."""
+    """A client whose n-th UpdateItem raises, after DynamoDB applied it or before."""
 
     def __init__(self, client: Any, crash_at: int, after_commit: bool) -> None:
         self.client, self.crash_at, self.after_commit = client, crash_at, after_commit
@@ -127,13 +127,13 @@ class CrashOnce:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.client, name)
 
-    def transact_write_items(self, **kwargs: Any) -> Any:
+    def update_item(self, **kwargs: Any) -> Any:
         self.calls += 1
         if self.calls == self.crash_at:
             if self.after_commit:
-                self.client.transact_write_items(**kwargs)
-            raise ClientError({"Error": {"Code": "InternalServerError"}}, "TransactWriteItems")
-        return self.client.transact_write_items(**kwargs)
+                self.client.update_item(**kwargs)
+            raise ClientError({"Error": {"Code": "InternalServerError"}}, "UpdateItem")
+        return self.client.update_item(**kwargs)
 
 
 @pytest.mark.integration
@@ -142,22 +142,37 @@ def test_an_aggregator_that_crashes_mid_batch_counts_the_rest_once(
     dynamodb_local: DynamoDBLocal,
     local_tables: Tables,
     written: list[UsageRecord],
-    monkeypatch: pytest.MonkeyPatch,
     after_commit: bool,
 ) -> None:
-    # GIVEN transactions of one (key, day) each, and the second one failing (applied or not)
-    monkeypatch.setattr(aggregator, "MAX_GROUPS", 1)
+    # GIVEN three day items to update, and the second update failing (applied or not)
     crashing = CrashOnce(local_tables.client, crash_at=2, after_commit=after_commit)
     batches = stream_batches(dynamodb_local, local_tables)
-    assert sum(len(records) for _, records in batches) >= 4
     with pytest.raises(ClientError):
         for shard, records in batches:
             StreamAggregator(crashing, local_tables.usage).apply(shard, records)
-    # WHEN Lambda delivers the batch again
-    drain(dynamodb_local, local_tables, StreamAggregator(local_tables.client, local_tables.usage))
+    # WHEN Lambda delivers the batch again, then a bisected half of it
+    agg = StreamAggregator(local_tables.client, local_tables.usage)
+    drain(dynamodb_local, local_tables, agg)
+    for shard, records in batches:
+        assert agg.apply(shard, records[len(records) // 2 :]) == 0
     # THEN nothing is lost or doubled
     assert totals(local_tables, "key_a") == {"requests": 3, "inputs": 4, "total_tokens": 25}
     assert totals(local_tables, "key_b") == {"requests": 1, "inputs": 3, "total_tokens": 11}
+
+
+@pytest.mark.integration
+def test_a_retry_that_overlaps_a_counted_part_adds_only_the_rest(
+    dynamodb_local: DynamoDBLocal, local_tables: Tables
+) -> None:
+    # GIVEN one key's records, the first part counted, then a retry from the middle of it
+    writer = UsageWriter(local_tables.client, local_tables.usage, 90 * DAY, inline=False)
+    for tokens in (1, 2, 4, 8, 16):
+        writer.write(make_record("key_d", tokens))
+    ((shard, records),) = stream_batches(dynamodb_local, local_tables)
+    agg = StreamAggregator(local_tables.client, local_tables.usage)
+    assert agg.apply(shard, records[:3]) == 3
+    assert agg.apply(shard, records[1:]) == 2  # the condition says where it stood
+    assert totals(local_tables, "key_d") == {"requests": 5, "inputs": 5, "total_tokens": 31}
 
 
 @pytest.mark.integration
@@ -180,20 +195,18 @@ def test_a_handler_without_a_shard_id_refuses_the_batch() -> None:
 
 
 @pytest.mark.unit
-def test_chunks_cut_at_max_groups_and_skip_other_items(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(aggregator, "MAX_GROUPS", 2)
-
+def test_groups_keep_stream_order_and_skip_other_items() -> None:
     def rec(seq: int, key: str, pk: str = "REQ#x", event: str = "INSERT") -> dict[str, Any]:
         image = {"pk": {"S": pk}, "key_id": {"S": key}, "day": {"S": "2026-12-05"}}
         image |= {"inputs": {"N": "1"}, "prompt_tokens": {"N": "2"}, "total_tokens": {"N": "2"}}
         return {"eventName": event, "dynamodb": {"SequenceNumber": str(seq), "NewImage": image}}
 
-    records = [rec(1, "a"), rec(2, "b"), rec(3, "a", pk="KEY#a"), rec(4, "c"), rec(5, "a")]
-    pieces = list(aggregator.chunks(records))
-    assert [(last.lstrip("0"), sorted(sums)) for last, sums in pieces] == [
-        ("3", [("a", "2026-12-05"), ("b", "2026-12-05")]),
-        ("5", [("a", "2026-12-05"), ("c", "2026-12-05")]),
-    ]
+    records = [rec(1, "a"), rec(2, "b"), rec(3, "a", pk="KEY#a"), rec(4, "a", event="MODIFY")]
+    found = aggregator.groups([*records, rec(5, "a")])
+    assert {k: [seq.lstrip("0") for seq, _ in v] for k, v in found.items()} == {
+        ("a", "2026-12-05"): ["1", "5"],
+        ("b", "2026-12-05"): ["2"],
+    }
 
 
 @pytest.mark.integration
