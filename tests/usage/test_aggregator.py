@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from fastapi import FastAPI
 from starlette.testclient import TestClient
-from usage_support import Tables
+from usage_support import Tables, WriteUnits
 
 from handler.usage import aggregator
 from handler.usage.aggregator import StreamAggregator
@@ -97,9 +97,11 @@ def test_stream_aggregation_counts_every_record_once(
 ) -> None:
     agg = StreamAggregator(local_tables.client, local_tables.usage)
     assert totals(local_tables, "key_a")["requests"] == 0  # nothing counted on the hot path
+    meter = WriteUnits(local_tables.client)
     drain(dynamodb_local, local_tables, agg)
     assert totals(local_tables, "key_a") == {"requests": 3, "inputs": 4, "total_tokens": 25}
     assert totals(local_tables, "key_b") == {"requests": 1, "inputs": 3, "total_tokens": 11}
+    assert meter.units == 3  # one per (key, day) in the batch: key_a today and yesterday, key_b
 
 
 @pytest.mark.integration
