@@ -337,7 +337,8 @@ class QuotaGate:
         now_state = replace(
             state, limits=limits, requests_used=requests_used, tokens_used=tokens_used
         )
-        if minute_full:
+        if minute_full:  # remembered: this container's next `peek` refuses without a write
+            self._seen[key.key_id] = now_state
             return self._minute_rejection(key, old, now_state)
         return self._month_rejection(key, stamp, now_state)
 

@@ -38,3 +38,22 @@ def test_write_units_per_short_query(
             meter.reset()
             assert client.post("/v1/embeddings", json=body, headers=headers).status_code == 200
             assert meter.units <= most, (meter.units, meter.calls)
+
+
+@pytest.mark.integration
+def test_a_container_that_saw_the_rpm_spent_refuses_without_a_write(
+    make_app: Callable[..., tuple[FastAPI, UsageService]], local_tables: Tables
+) -> None:
+    secret, _ = KeyStore(local_tables.client, local_tables.keys).create("app", Limits(rpm=1))
+    app, _ = make_app(local_tables, usage_aggregation="stream")
+    meter = WriteUnits(local_tables.client)
+    with TestClient(app) as client:
+        headers = {"Authorization": f"Bearer {secret}"}
+        body = {"model": MODEL, "input": "hello"}
+        statuses = [client.post("/v1/embeddings", json=body, headers=headers).status_code]
+        meter.reset()
+        statuses += [client.post("/v1/embeddings", json=body, headers=headers).status_code]
+    # the first minute may end between the two requests: then the second is served
+    assert statuses in ([200, 429], [200, 200])
+    if statuses[1] == 429:
+        assert meter.units == 0, meter.calls
