@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 from fastapi import FastAPI
 from starlette.testclient import TestClient
-from usage_support import Tables, WriteUnits
+from usage_support import Tables, WriteUnits, drain, stream_batches
 
 from handler.usage import aggregator
 from handler.usage.aggregator import StreamAggregator
@@ -43,30 +43,6 @@ def make_record(key_id: str, tokens: int, inputs: int = 1, days_ago: int = 0) ->
         latency_ms=1.0,
         timestamp=time.time() - days_ago * DAY,
     )
-
-
-def stream_batches(ddb: DynamoDBLocal, tables: Tables) -> list[tuple[str, list[dict[str, Any]]]]:
-    """Every record of the usage table's stream so far, per shard, from the start."""
-    streams = ddb.client("dynamodbstreams")
-    arn = tables.client.describe_table(TableName=tables.usage)["Table"]["LatestStreamArn"]
-    batches = []
-    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
-        iterator = streams.get_shard_iterator(
-            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        records: list[dict[str, Any]] = []
-        while iterator:
-            page = streams.get_records(ShardIterator=iterator, Limit=1000)
-            if not page["Records"]:
-                break
-            records.extend(page["Records"])
-            iterator = page.get("NextShardIterator")
-        batches.append((shard["ShardId"], records))
-    return batches
-
-
-def drain(ddb: DynamoDBLocal, tables: Tables, agg: StreamAggregator) -> int:
-    return sum(agg.apply(shard, records) for shard, records in stream_batches(ddb, tables))
 
 
 def totals(tables: Tables, key_id: str, days_back: int = 3) -> dict[str, int]:

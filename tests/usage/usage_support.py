@@ -180,3 +180,27 @@ class WriteUnits:
 
     def reset(self) -> None:
         self.units, self.calls = 0.0, []
+
+
+def stream_batches(ddb: Any, tables: Tables) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Every record of the usage table's stream so far, per shard, from the start."""
+    streams = ddb.client("dynamodbstreams")
+    arn = tables.client.describe_table(TableName=tables.usage)["Table"]["LatestStreamArn"]
+    batches = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records: list[dict[str, Any]] = []
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            if not page["Records"]:
+                break
+            records.extend(page["Records"])
+            iterator = page.get("NextShardIterator")
+        batches.append((shard["ShardId"], records))
+    return batches
+
+
+def drain(ddb: Any, tables: Tables, agg: Any) -> int:
+    return sum(agg.apply(shard, records) for shard, records in stream_batches(ddb, tables))
