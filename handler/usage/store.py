@@ -8,23 +8,23 @@ Environment (read once in handler/settings.py):
 
 IAM actions the embeddings FUNCTION calls (nothing else):
   keys table:   dynamodb:GetItem
-  usage table:  dynamodb:UpdateItem (quota counters), dynamodb:Query (GET /v1/usage),
+  usage table:  dynamodb:UpdateItem (the quota item), dynamodb:Query (GET /v1/usage),
                 dynamodb:GetItem (the monthly counter, before a batch is created), and
-                dynamodb:PutItem + dynamodb:UpdateItem through TransactWriteItems (IAM checks
-                the actions inside a transaction, there is no TransactWriteItems action)
+                dynamodb:PutItem (the request item; USAGE_AGGREGATION=inline also
+                dynamodb:UpdateItem, both through TransactWriteItems: IAM checks the actions
+                inside a transaction, there is no TransactWriteItems action)
   queue:        sqs:SendMessage
 The optional queue-drain function (handler/usage/replay_handler.handler): dynamodb:PutItem,
 dynamodb:UpdateItem on the usage table; sqs:ReceiveMessage, sqs:DeleteMessage,
 sqs:GetQueueAttributes (for its event source mapping).
-The usage AGGREGATOR (handler/usage/aggregator_handler.handler, USAGE_AGGREGATION=stream):
-dynamodb:UpdateItem (the day aggregates, each with its shard's watermark) on the usage
-table; dynamodb:DescribeStream,
-dynamodb:GetRecords, dynamodb:GetShardIterator, dynamodb:ListStreams on its stream (for its
-event source mapping).
 The operator CLI (`python -m handler.usage.cli`, the operator's own credentials):
   keys table:   dynamodb:PutItem, dynamodb:GetItem, dynamodb:Scan, dynamodb:UpdateItem
   usage table:  dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem (replay, replay-logs)
   queue:        sqs:ReceiveMessage, sqs:DeleteMessage
+The usage AGGREGATOR (handler/usage/aggregator_handler.handler, USAGE_AGGREGATION=stream):
+  usage table:  dynamodb:UpdateItem (the day aggregates, each with its shard's watermark)
+  its stream:   dynamodb:DescribeStream, dynamodb:GetRecords, dynamodb:GetShardIterator,
+                dynamodb:ListStreams (for its event source mapping)
 The BATCH WORKER's usage calls (handler/usage/budget.py, handler/batch/admission.py):
   keys table:   dynamodb:GetItem (the batch's key: still active? its monthly budget)
   usage table:  dynamodb:PutItem + dynamodb:UpdateItem (the ledger, as the function), and

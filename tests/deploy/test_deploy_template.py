@@ -161,7 +161,7 @@ def test_replay_role_grants_exactly_the_documented_actions(template: dict[str, A
 
 
 def test_aggregator_role_grants_exactly_the_documented_actions(declared: dict[str, Any]) -> None:
-    expected = documented_actions("The usage AGGREGATOR", "The operator CLI")
+    expected = documented_actions("The usage AGGREGATOR", "The BATCH WORKER's")
     assert granted_actions(declared, "UsageAggregatorFunctionRole") == expected
 
 
