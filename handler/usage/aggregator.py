@@ -57,14 +57,15 @@ def counts_of(record: dict[str, Any]) -> tuple[str, str, list[int]] | None:
 
 
 def groups(records: Sequence[dict[str, Any]]) -> dict[tuple[str, str], list[Entry]]:
-    """The request items' counts per (key_id, day), each in stream order."""
+    """The request items' counts per (key_id, day), each in sequence order (Lambda delivers
+    a shard's records in order the first time, not always when it delivers them again)."""
     found: dict[tuple[str, str], list[Entry]] = {}
     for record in records:
         counted = counts_of(record)
         if counted is not None:
             key_id, day, counts = counted
             found.setdefault((key_id, day), []).append((sequence(record), counts))
-    return found
+    return {group: sorted(entries) for group, entries in found.items()}
 
 
 class StreamAggregator:
