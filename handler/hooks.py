@@ -69,6 +69,10 @@ class Meter(Protocol):
         """A request refused after tokenizing (an input too long): its tokens still count
         against the key's TPM. Never raises for DynamoDB (the client's 400 matters more)."""
 
+    def settle(self, request: Request) -> None:
+        """An embeddings request that failed before its tokens were charged: it still counts
+        against the key's RPM. Never raises for DynamoDB."""
+
     def budget_left(self, request: Request) -> None:
         """Before a batch is created: a 429 insufficient_quota when the key's monthly budget
         is spent."""
@@ -79,6 +83,9 @@ class NoMeter:
         return None
 
     def refused(self, request: Request, tokens: int) -> None:
+        return None
+
+    def settle(self, request: Request) -> None:
         return None
 
     def budget_left(self, request: Request) -> None:

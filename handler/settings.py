@@ -95,6 +95,16 @@ def _env_choice(env: Mapping[str, str], name: str, default: str, choices: tuple[
     return value
 
 
+# Where a key's day aggregates are written: "inline" with each record (a transaction, 4 write
+# units a request: tests and `make serve`), or "stream" (one conditional PutItem, 1 write unit;
+# the aggregator function builds the day items from the table's stream: the template's choice).
+USAGE_AGGREGATIONS = ("inline", "stream")
+
+
+def _env_aggregation(env: Mapping[str, str], name: str, default: str) -> str:
+    return _env_choice(env, name, default, USAGE_AGGREGATIONS)
+
+
 def _env_long_inputs(env: Mapping[str, str], name: str, default: str) -> str:
     return _env_choice(env, name, default, LONG_INPUT_MODES)
 
@@ -244,6 +254,11 @@ class Settings:
     # MIN_USAGE_TTL_DAYS: the exactly-once check needs the item while a replay can still come.
     usage_ttl_days: int = field(
         default=90, metadata=env_var("USAGE_RECORD_TTL_DAYS", _env_int, minimum=MIN_USAGE_TTL_DAYS)
+    )
+    # "stream": the hot path writes only the request item; handler/usage/aggregator.py builds
+    # the day aggregates from the usage table's stream. "inline": both in one transaction.
+    usage_aggregation: str = field(
+        default="inline", metadata=env_var("USAGE_AGGREGATION", _env_aggregation)
     )
     # DynamoDB/SQS calls: short timeouts and few attempts (botocore standard retry mode) so
     # a struggling table costs a request well under a second or two, not its whole budget.

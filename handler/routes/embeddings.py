@@ -42,11 +42,15 @@ MODEL_LOCK = threading.Lock()
 # which costs the cold start tens of milliseconds.
 @router.post("/v1/embeddings")
 async def create_embeddings(request: Request) -> Response:
-    # The key first (and its request counted), before the body is read: an unknown key does
-    # not get 6 MB read for it.
+    # The key first, before the body is read: an unknown key does not get 6 MB read for it.
+    # Its request is counted with its tokens (the limiter), or here if it ends before.
     key_id = await api_key_id(request)
-    raw = await request.body()
-    return await off_loop(request, embed_request, request, key_id, raw)
+    try:
+        raw = await request.body()
+        return await off_loop(request, embed_request, request, key_id, raw)
+    except BaseException:  # ended before its tokens were charged: still a request (RPM)
+        await off_loop(request, services(request).meter.settle, request)
+        raise
 
 
 def embed_request(request: Request, key_id: str | None, raw: bytes) -> Response:

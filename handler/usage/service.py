@@ -37,6 +37,7 @@ from handler.usage.keys import (
 )
 from handler.usage.quotas import (
     MONTHLY,
+    REQUESTS,
     QuotaExceededError,
     QuotaGate,
     RateLimitState,
@@ -48,6 +49,8 @@ from handler.usage.report import UsageReader, usage_body, usage_window
 from handler.usage.writer import UsageWriter
 
 log = logging.getLogger("handler.usage")
+# The route whose request is counted together with its tokens (one write), not at the key check.
+DEFERRED_PATH = "/v1/embeddings"
 
 
 class UsageService:
@@ -136,10 +139,18 @@ class UsageService:
             raise errors.invalid_api_key()
         request.state.api_key = key
         # Every client-callable route counts against the key's RPM, before any work is done
-        # for the request (reading its body, tokenizing), and whatever its answer.
+        # for the request (reading its body, tokenizing), and whatever its answer. An
+        # embeddings request is counted with its tokens, in the one quota write `limit` makes
+        # (or by `settle` if it ends before); here it is refused if this container already
+        # knows the key's minute is spent.
         limited = self._limited(key)
+        deferred = request.scope.get("path", "").endswith(DEFERRED_PATH)
         try:
-            counted = self.gate.count_request(limited)
+            if deferred:
+                counted = self.gate.peek(limited)
+                request.state.request_pending = counted is not None
+            else:
+                counted = self.gate.count_request(limited)
         except QuotaExceededError as exc:
             request.state.response_headers = exc.state.headers()
             raise errors.rate_limited(exc.kind, exc.message, exc.retry_after_header) from None
@@ -169,13 +180,27 @@ class UsageService:
             raise errors.rate_limited(exc.kind, exc.message, exc.retry_after_header) from None
 
     def refused(self, request: Request, tokens: int) -> None:
-        """The Meter hook: a request refused after tokenizing counts its tokens (TPM)."""
+        """The Meter hook: a request refused after tokenizing counts its tokens (TPM), and
+        itself if it was not counted yet."""
+        self._settle(request, tokens)
+
+    def settle(self, request: Request) -> None:
+        """The Meter hook: an embeddings request that ends before its tokens were charged (a
+        400, a 413, a 429 on tokens) still counts against the RPM. Never raises."""
+        self._settle(request, 0)
+
+    def _settle(self, request: Request, tokens: int) -> None:
         key, _ = self._caller(request)
         if key is None:
             return
+        pending = getattr(request.state, "request_pending", False)
+        request.state.request_pending = False
         try:
-            self.gate.charge_refused(key, tokens)
-        except (BotoCoreError, ClientError) as exc:  # the request's own 400 matters more
+            if pending:
+                self.gate.settle(key, tokens)
+            else:
+                self.gate.charge_refused(key, tokens)
+        except (BotoCoreError, ClientError) as exc:  # the request's own answer matters more
             line = {"event": "quota_refused_charge_failed", "key_id": key.key_id}
             log.warning(json.dumps({**line, "error": type(exc).__name__}))
 
@@ -199,13 +224,17 @@ class UsageService:
         key, counted = self._caller(request)
         if key is None:
             return None
+        pending = getattr(request.state, "request_pending", False)
         try:
-            state = self.gate.admit(key, prompt_tokens, counted)
+            state = self.gate.admit(key, prompt_tokens, None if pending else counted)
         except QuotaExceededError as exc:
+            if exc.kind != REQUESTS:  # refused for its tokens: the request itself counts
+                self.settle(request)
             request.state.response_headers = exc.state.headers()
             if exc.kind == MONTHLY:
                 raise errors.quota_exhausted(exc.message, exc.retry_after_header) from None
             raise errors.rate_limited(exc.kind, exc.message, exc.retry_after_header) from None
+        request.state.request_pending = False
         if state is None:
             return None
         request.state.response_headers = state.headers()

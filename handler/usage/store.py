@@ -8,10 +8,11 @@ Environment (read once in handler/settings.py):
 
 IAM actions the embeddings FUNCTION calls (nothing else):
   keys table:   dynamodb:GetItem
-  usage table:  dynamodb:UpdateItem (quota counters), dynamodb:Query (GET /v1/usage),
+  usage table:  dynamodb:UpdateItem (the quota item), dynamodb:Query (GET /v1/usage),
                 dynamodb:GetItem (the monthly counter, before a batch is created), and
-                dynamodb:PutItem + dynamodb:UpdateItem through TransactWriteItems (IAM checks
-                the actions inside a transaction, there is no TransactWriteItems action)
+                dynamodb:PutItem (the request item; USAGE_AGGREGATION=inline also
+                dynamodb:UpdateItem, both through TransactWriteItems: IAM checks the actions
+                inside a transaction, there is no TransactWriteItems action)
   queue:        sqs:SendMessage
 The optional queue-drain function (handler/usage/replay_handler.handler): dynamodb:PutItem,
 dynamodb:UpdateItem on the usage table; sqs:ReceiveMessage, sqs:DeleteMessage,
@@ -20,6 +21,10 @@ The operator CLI (`python -m handler.usage.cli`, the operator's own credentials)
   keys table:   dynamodb:PutItem, dynamodb:GetItem, dynamodb:Scan, dynamodb:UpdateItem
   usage table:  dynamodb:Query, dynamodb:PutItem, dynamodb:UpdateItem (replay, replay-logs)
   queue:        sqs:ReceiveMessage, sqs:DeleteMessage
+The usage AGGREGATOR (handler/usage/aggregator_handler.handler, USAGE_AGGREGATION=stream):
+  usage table:  dynamodb:UpdateItem (the day aggregates, each with its shard's watermark)
+  its stream:   dynamodb:DescribeStream, dynamodb:GetRecords, dynamodb:GetShardIterator,
+                dynamodb:ListStreams (for its event source mapping)
 The BATCH WORKER's usage calls (handler/usage/budget.py, handler/batch/admission.py):
   keys table:   dynamodb:GetItem (the batch's key: still active? its monthly budget)
   usage table:  dynamodb:PutItem + dynamodb:UpdateItem (the ledger, as the function), and
@@ -31,15 +36,20 @@ no TTL. Attributes: key_id, name, created (ISO-8601), status ("active" | "revoke
 optional rpm, tpm, monthly_tokens (N).
 
 Usage table (single-table design): partition key `pk` (S), sort key `sk` (S), TTL attribute
-`expires_at` (N, epoch seconds), no GSI.
-  pk="REQ#<request_id>"  sk="REQ"               one per successful request (exactly once)
+`expires_at` (N, epoch seconds), no GSI, a NEW_IMAGE stream (the aggregator reads it).
+  pk="REQ#<request_id>"  sk="REQ"               one per successful request (exactly once);
+                                                inline=true when its day was added with it
   pk="KEY#<key_id>"      sk="DAY#<YYYY-MM-DD>#<shard>"  daily aggregate, split over
                                                 DAY_SHARDS items (shard from the request id) so a
                                                 busy key's transactions rarely meet on one item:
                                                 requests, inputs, prompt_tokens, total_tokens
                                                 (no TTL); readers sum a day's shards
-  pk="KEY#<key_id>"      sk="MIN#<YYYYMMDDHHMM>" quota window: requests, tokens (TTL)
-  pk="KEY#<key_id>"      sk="MON#<YYYY-MM>"      monthly token budget counter (TTL)
+  pk="KEY#<key_id>"      sk="MON#<YYYY-MM>"      the key's quotas: tokens (the month's), and the
+                                                current minute: minute_id, minute_requests,
+                                                minute_tokens (handler/usage/quotas.py; TTL)
+  pk="KEY#<key_id>"      sk="DAY#<YYYY-MM-DD>#<stream shard id>"  the same counts, added by
+                                                the aggregator from one stream shard, with seq:
+                                                the last sequence number counted in it
   pk="ADMIT#<batch_id>"  sk="LINE#<first line>"  a batch line group's admission against the
                                                 monthly budget: admitted mask, tokens charged
                                                 (TTL: with the month's counter)
@@ -163,6 +173,11 @@ def day_key(key_id: str, day: str, shard: int) -> dict[str, Any]:
     return {PK: {"S": key_partition(key_id)}, SK: {"S": f"{DAY_PREFIX}{day}#{shard:02d}"}}
 
 
+def day_stream_key(key_id: str, day: str, stream_shard: str) -> dict[str, Any]:
+    """The day item the aggregator keeps for one stream shard (handler/usage/aggregator.py)."""
+    return {PK: {"S": key_partition(key_id)}, SK: {"S": f"{DAY_PREFIX}{day}#{stream_shard}"}}
+
+
 def day_range(start: str, end: str) -> tuple[str, str]:
     """Sort-key bounds of every day item from `start` to `end` (YYYY-MM-DD), any shard,
     including the unsharded DAY#<date> items written before sharding."""
@@ -204,6 +219,8 @@ def create_tables(client: Client, keys_table: str, usage_table: str) -> None:
                 {"AttributeName": SK, "KeyType": "RANGE"},
             ],
             BillingMode="PAY_PER_REQUEST",
+            # The aggregator reads new request items from here (USAGE_AGGREGATION=stream).
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"},
         )
         client.get_waiter("table_exists").wait(TableName=usage_table)
         client.update_time_to_live(

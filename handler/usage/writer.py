@@ -1,10 +1,16 @@
-"""Write a usage record and its daily aggregate together, exactly once.
+"""Write a usage record and its daily aggregate, exactly once.
 
-One TransactWriteItems: Put the request item on condition that its request id is new, and
-ADD the record's counts to one of the key's day items (store.DAY_SHARDS per day). A retry or
-a replay of a record already written cancels the whole transaction on that condition, so
-nothing is counted twice. A batch's lines go in groups (`write_group`): one transaction of
-their puts and one day update with their summed counts.
+With stream aggregation (the template's USAGE_AGGREGATION=stream), a record is one PutItem of
+its request item on condition that its request id is new: 1 write unit, and a retry or replay
+of a record already written fails the condition and counts nothing. The day aggregates are
+built from the table's stream by handler/usage/aggregator.py. A batch's lines go in groups:
+one transaction of their conditional puts.
+
+Inline (tests, `make serve`): one TransactWriteItems: Put the request item on condition
+that its request id is new, and ADD the record's counts to one of the key's day items
+(store.DAY_SHARDS per day). A retry or a replay of a record already written cancels the whole
+transaction on that condition, so nothing is counted twice. A batch's lines go in groups
+(`write_group`): one transaction of their puts and one day update with their summed counts.
 
 A busy key's requests all update its day items, and DynamoDB cancels a transaction that
 meets another on the same item (TransactionConflict). botocore does not retry that, so the
@@ -66,6 +72,23 @@ def _request_item(record: UsageRecord, ttl_seconds: int) -> dict[str, Any]:
     }
 
 
+# On a request item whose day aggregate was written with it (inline): the stream's aggregator
+# skips it, so a deployment where some writer still runs inline (an operator's CLI replay
+# without USAGE_AGGREGATION=stream) counts nothing twice.
+COUNTED_INLINE = "inline"
+
+
+def _conditional_put(record: UsageRecord, ttl_seconds: int, inline: bool) -> dict[str, Any]:
+    item = _request_item(record, ttl_seconds)
+    if inline:
+        item[COUNTED_INLINE] = {"BOOL": True}
+    return {
+        "Item": item,
+        "ConditionExpression": "attribute_not_exists(#pk)",
+        "ExpressionAttributeNames": {"#pk": PK},
+    }
+
+
 def _cancellation_codes(exc: ClientError) -> list[str]:
     """The per-item reasons of a cancelled transaction ("None" where an item was fine)."""
     if error_code(exc) != "TransactionCanceledException":
@@ -106,8 +129,10 @@ class UsageWriter:
         ttl_seconds: int,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.time,
+        inline: bool = True,
     ) -> None:
         self.client = client
+        self.inline = inline  # False: day aggregates come from the stream (aggregator.py)
         self.table = table
         self.ttl_seconds = ttl_seconds
         self.sleep = sleep
@@ -117,13 +142,20 @@ class UsageWriter:
     @classmethod
     def from_settings(cls, client: Client, settings: Settings) -> UsageWriter:
         """The deployment's usage table and record TTL (the app, the replay function, the CLI)."""
-        return cls(client, settings.usage_table, settings.usage_ttl_days * 86400)
+        return cls(
+            client,
+            settings.usage_table,
+            settings.usage_ttl_days * 86400,
+            inline=settings.usage_aggregation == "inline",
+        )
 
     def write(self, record: UsageRecord) -> WriteOutcome:
         """Write once; "duplicate" when this request id was already recorded. Raises the
         ClientError of the last attempt when conflicts outlast CONFLICT_ATTEMPTS, and
         RecordExpiredError for a record older than the TTL."""
         self._check_age(record)
+        if not self.inline:
+            return self._put(record)
         return self._apply(self._transaction([record]))
 
     def write_group(self, records: Sequence[UsageRecord]) -> list[WriteOutcome]:
@@ -140,6 +172,8 @@ class UsageWriter:
             raise ValueError("a group's records share one key and one day")
         for record in records:
             self._check_age(record)
+        if not self.inline and len(records) == 1:
+            return [self._put(records[0])]
         if self._apply(self._transaction(records)) == "written":
             return ["written"] * len(records)
         return [self.write(record) for record in records]
@@ -149,6 +183,18 @@ class UsageWriter:
             raise RecordExpiredError(
                 f"record {record.request_id} is older than the {self.ttl_seconds} s usage TTL"
             )
+
+    def _put(self, record: UsageRecord) -> WriteOutcome:
+        """The request item alone, on condition that its id is new (1 write unit)."""
+        try:
+            self.client.put_item(
+                TableName=self.table, **_conditional_put(record, self.ttl_seconds, inline=False)
+            )
+        except ClientError as exc:
+            if error_code(exc) == "ConditionalCheckFailedException":
+                return "duplicate"
+            raise
+        return "written"
 
     def _apply(self, items: list[dict[str, Any]]) -> WriteOutcome:
         for attempt in range(CONFLICT_ATTEMPTS):
@@ -175,13 +221,13 @@ class UsageWriter:
             {
                 "Put": {
                     "TableName": self.table,
-                    "Item": _request_item(record, self.ttl_seconds),
-                    "ConditionExpression": "attribute_not_exists(#pk)",
-                    "ExpressionAttributeNames": {"#pk": PK},
+                    **_conditional_put(record, self.ttl_seconds, self.inline),
                 }
             }
             for record in records
         ]
+        if not self.inline:
+            return puts
         added = {
             ":one": len(records),
             ":n": sum(r.inputs for r in records),

@@ -98,7 +98,12 @@ def function(template: dict[str, Any], name: str) -> dict[str, Any]:
 
 def test_every_environment_variable_is_read_by_settings(template: dict[str, Any]) -> None:
     read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', SETTINGS_SOURCE.read_text()))
-    for name in ("EmbeddingsFunction", "UsageReplayFunction", "BatchWorkerFunction"):
+    for name in (
+        "EmbeddingsFunction",
+        "UsageReplayFunction",
+        "BatchWorkerFunction",
+        "UsageAggregatorFunction",
+    ):
         variables = function(template, name)["Environment"]["Variables"]
         unread = set(variables) - read
         assert not unread, f"{name} sets {sorted(unread)}, which handler/settings.py never reads"
@@ -153,6 +158,25 @@ def test_the_worker_writes_usage_as_the_api_function_does(declared: dict[str, An
 def test_replay_role_grants_exactly_the_documented_actions(template: dict[str, Any]) -> None:
     expected = documented_actions("The optional queue-drain", "The operator CLI")
     assert granted_actions(template, "UsageReplayFunctionRole") == expected
+
+
+def test_aggregator_role_grants_exactly_the_documented_actions(declared: dict[str, Any]) -> None:
+    expected = documented_actions("The usage AGGREGATOR", "The BATCH WORKER's")
+    assert granted_actions(declared, "UsageAggregatorFunctionRole") == expected
+
+
+def test_every_usage_writer_uses_stream_aggregation(declared: dict[str, Any]) -> None:
+    template = declared
+    # One writer left inline would be counted once anyway (its items say so), but it would
+    # pay 4 write units a record: every function that writes usage goes by the stream.
+    for name in ("EmbeddingsFunction", "UsageReplayFunction", "BatchWorkerFunction"):
+        variables = function(template, name)["Environment"]["Variables"]
+        assert variables["USAGE_AGGREGATION"] == "stream", name
+    table = template["Resources"]["UsageTable"]["Properties"]
+    assert table["StreamSpecification"] == {"StreamViewType": "NEW_IMAGE"}
+    mapping = function(template, "UsageAggregatorFunction")["Events"]["Records"]["Properties"]
+    assert mapping["TumblingWindowInSeconds"] > 0  # the event names its shard only then
+    assert mapping["ParallelizationFactor"] == 1 and mapping["MaximumRetryAttempts"] == -1
 
 
 def test_tables_match_the_layout_the_code_creates(

@@ -15,8 +15,9 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from usage_support import Faults, Tables
+from usage_support import Faults, Tables, drain
 
+from handler.usage.aggregator import StreamAggregator
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.recorder import UsageRecorder
 from handler.usage.records import UsageRecord
@@ -148,11 +149,18 @@ PLANS: list[tuple[str, list[str], str]] = [
 
 
 @pytest.mark.integration
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "stream"])
 def test_after_faults_and_replay_the_table_matches_what_clients_were_told(
-    local_tables: Tables, faulty: tuple[Any, Faults], queue: SqsUsageQueue
+    dynamodb_local: DynamoDBLocal,
+    local_tables: Tables,
+    faulty: tuple[Any, Faults],
+    queue: SqsUsageQueue,
+    inline: bool,
 ) -> None:
     client, faults = faulty
-    writer = UsageWriter(client, local_tables.usage, ttl_seconds=86400)
+    if not inline:  # USAGE_AGGREGATION=stream: the faults meet the one conditional PutItem
+        faults = Faults(client, "PutItem")
+    writer = UsageWriter(client, local_tables.usage, ttl_seconds=86400, inline=inline)
     recorder = UsageRecorder(writer, queue)
     returned = {"requests": 0, "inputs": 0, "total_tokens": 0}
     outcomes = {}
@@ -163,14 +171,23 @@ def test_after_faults_and_replay_the_table_matches_what_clients_were_told(
         returned["requests"] += 1
         returned["inputs"] += record.inputs
         returned["total_tokens"] += record.total_tokens
-    assert outcomes == {name: expected for name, _, expected in PLANS}
+    expected = {name: outcome for name, _, outcome in PLANS}
+    if not inline:  # a PutItem has no client token: its retry finds the item, a duplicate
+        expected["committed, response lost, retried"] = "duplicate"
+    assert outcomes == expected
 
-    clean_writer = UsageWriter(local_tables.client, local_tables.usage, ttl_seconds=86400)
+    clean_writer = UsageWriter(
+        local_tables.client, local_tables.usage, ttl_seconds=86400, inline=inline
+    )
     report = replay(queue, clean_writer, wait_seconds=0)
     assert report.written + report.duplicates == 5 and report.failed == 0
     assert report.duplicates == 2  # the two that committed before their response was lost
     again = replay(queue, clean_writer, wait_seconds=0)
     assert (again.written, again.duplicates) == (0, 0)
+    if not inline:  # the day aggregates come from the stream, delivered twice here
+        aggregate = StreamAggregator(local_tables.client, local_tables.usage)
+        drain(dynamodb_local, local_tables, aggregate)
+        drain(dynamodb_local, local_tables, aggregate)
 
     totals = table_totals(local_tables)
     assert totals == {**returned, "request_items": len(PLANS), "request_ids": len(PLANS)}

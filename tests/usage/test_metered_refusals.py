@@ -25,9 +25,10 @@ MakeApp = Callable[..., tuple[FastAPI, UsageService]]
 
 def minute_counter(tables: Tables) -> tuple[int, int]:
     items = tables.client.scan(TableName=tables.usage, ConsistentRead=True)["Items"]
-    found = [i for i in items if i["sk"]["S"].startswith("MIN#")]
+    found = [i for i in items if i["sk"]["S"].startswith("MON#")]  # the minute is in it
     assert len(found) == 1
-    return int(found[0].get("requests", {"N": "0"})["N"]), int(found[0]["tokens"]["N"])
+    item = found[0]
+    return int(item.get("minute_requests", {"N": "0"})["N"]), int(item["minute_tokens"]["N"])
 
 
 class Tokenizations:

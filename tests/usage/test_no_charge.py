@@ -33,11 +33,13 @@ def counters(tables: Tables) -> dict[str, tuple[int, int]]:
     """{"MIN"/"MON": (requests, tokens)} of the quota counters in the table."""
     items = tables.client.scan(TableName=tables.usage, ConsistentRead=True)["Items"]
     found = {}
-    for item in items:
-        kind = item["sk"]["S"][:3]
-        if kind in ("MIN", "MON"):
-            requests = int(item.get("requests", {"N": "0"})["N"])
-            found[kind] = (requests, int(item["tokens"]["N"]))
+    for item in items:  # one item per key and month holds the minute's and month's counts
+        if item["sk"]["S"].startswith("MON#"):
+            if "minute_id" in item:
+                minute = (int(item["minute_requests"]["N"]), int(item["minute_tokens"]["N"]))
+                found["MIN"] = minute
+            if "tokens" in item:
+                found["MON"] = (0, int(item["tokens"]["N"]))
     return found
 
 
@@ -135,20 +137,20 @@ def test_a_model_failure_gives_the_charge_back(
 
 
 @pytest.mark.integration
-def test_a_dynamodb_timeout_in_the_monthly_check_gives_the_minute_back(
+def test_a_dynamodb_timeout_in_the_quota_write_charges_only_the_request(
     make_app: MakeApp, local_tables: Tables, model_calls: ModelCalls
 ) -> None:
     secret, _ = KeyStore(local_tables.client, local_tables.keys).create("app", LIMITS)
     app, _ = make_app(local_tables)
-    # UpdateItem: the request's count and the minute's tokens pass, the month counter times
-    # out on every attempt
-    steps = ["pass", "pass", "timeout", "timeout", "timeout"]
+    # UpdateItem: the one quota write (request, minute tokens and month together) times out
+    # on every attempt; then the failed request is still counted (RPM), nothing else
+    steps = ["timeout", "timeout", "timeout", "pass"]
     faults = Faults(local_tables.client, "UpdateItem", steps)
     with TestClient(app) as client:
         response = post(client, secret, ["hello"])
-    assert response.status_code == 500 and faults.attempts == 6  # 2 + 3 + the give-back
+    assert response.status_code == 500 and faults.attempts == 4  # 3 + the request's count
     assert model_calls.calls == 0
-    assert counters(local_tables) == {"MIN": (1, 0)}  # the tokens given back, not the request
+    assert counters(local_tables) == {"MIN": (1, 0)}  # no tokens charged, the request counted
 
 
 @pytest.mark.functional

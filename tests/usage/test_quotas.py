@@ -48,7 +48,7 @@ def test_requests_per_minute_limit_rejects_without_counting(local_tables: Tables
     assert rejected.value.retry_after_header == "45"
     assert "Limit 2, Used 2" in rejected.value.message
     item = local_tables.client.scan(TableName=local_tables.usage)["Items"][0]
-    assert item["requests"]["N"] == "2" and item["tokens"]["N"] == "10"
+    assert item["minute_requests"]["N"] == "2" and item["minute_tokens"]["N"] == "10"
 
 
 @pytest.mark.integration
@@ -126,4 +126,4 @@ def test_concurrent_admissions_never_pass_the_limit(local_tables: Tables) -> Non
     assert len(admitted) == 25 and sorted(admitted) == list(range(1, 26))
     assert rejected == ["requests"] * 15
     item = local_tables.client.scan(TableName=local_tables.usage)["Items"][0]
-    assert item["requests"]["N"] == "25" and item["tokens"]["N"] == "750"
+    assert item["minute_requests"]["N"] == "25" and item["minute_tokens"]["N"] == "750"

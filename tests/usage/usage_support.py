@@ -144,3 +144,63 @@ class Contention:
         finally:
             with self._lock:
                 self._in_flight.difference_update(ids)
+
+
+WRITES = ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems", "BatchWriteItem")
+
+
+class WriteUnits:
+    """Adds ReturnConsumedCapacity to every write of a botocore client; sums what comes back."""
+
+    def __init__(self, client: Any) -> None:
+        self.units = 0.0
+        self.calls: list[str] = []
+        events = client.meta.events
+        for operation in WRITES:
+            events.register(f"provide-client-params.dynamodb.{operation}", self._ask)
+            events.register(f"after-call.dynamodb.{operation}", self._count)
+            events.register(f"after-call-error.dynamodb.{operation}", self._failed)
+
+    def _ask(self, params: dict[str, Any], **_: Any) -> None:
+        params["ReturnConsumedCapacity"] = "TOTAL"
+
+    def _count(self, parsed: dict[str, Any], model: Any, **_: Any) -> None:
+        consumed = parsed.get("ConsumedCapacity") or []
+        # DynamoDB Local reports a transaction's items at the plain rate (2.0 for two small
+        # items); DynamoDB charges a transactional write twice that.
+        factor = 2 if model.name == "TransactWriteItems" else 1
+        for entry in consumed if isinstance(consumed, list) else [consumed]:
+            units = float(entry.get("WriteCapacityUnits", entry.get("CapacityUnits", 0)))
+            self.units += factor * units
+        self.calls.append(model.name)
+
+    def _failed(self, model: Any, **_: Any) -> None:
+        self.units += 1  # a failed conditional write still costs at least one unit
+        self.calls.append(f"{model.name}!")
+
+    def reset(self) -> None:
+        self.units, self.calls = 0.0, []
+
+
+def stream_batches(ddb: Any, tables: Tables) -> list[tuple[str, list[dict[str, Any]]]]:
+    """Every record of the usage table's stream so far, per shard, from the start."""
+    streams = ddb.client("dynamodbstreams")
+    arn = tables.client.describe_table(TableName=tables.usage)["Table"]["LatestStreamArn"]
+    batches = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(
+            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
+        records: list[dict[str, Any]] = []
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            if not page["Records"]:
+                break
+            records.extend(page["Records"])
+            iterator = page.get("NextShardIterator")
+        batches.append((shard["ShardId"], records))
+    return batches
+
+
+def drain(ddb: Any, tables: Tables, agg: Any) -> int:
+    return sum(agg.apply(shard, records) for shard, records in stream_batches(ddb, tables))
