@@ -8,7 +8,7 @@ LAYER_PYTHON ?= $(shell for p in python3.13 $$(pyenv root 2>/dev/null)/versions/
 	python3; do if "$$p" -c "" 2>/dev/null; then echo "$$p"; break; fi; done)
 
 .PHONY: build-DependencyLayer build-ModelLayer build-EmbeddingsFunction build-UsageReplayFunction \
-	build-BatchWorkerFunction
+	build-BatchWorkerFunction build-UsageAggregatorFunction
 
 # /opt/python: wheels for $(LAMBDA_ARCH), stripped (layers/build_deps.py says what and why).
 build-DependencyLayer:
@@ -20,5 +20,6 @@ build-ModelLayer:
 	"$(LAYER_PYTHON)" "$(LAYERS_DIR)/stage.py" model --src . --out "$(ARTIFACTS_DIR)/model"
 
 # /var/task/handler: the service package alone (one artifact serves every function).
-build-EmbeddingsFunction build-UsageReplayFunction build-BatchWorkerFunction:
+build-EmbeddingsFunction build-UsageReplayFunction build-BatchWorkerFunction \
+		build-UsageAggregatorFunction:
 	"$(LAYER_PYTHON)" "$(LAYERS_DIR)/stage.py" code --src . --out "$(ARTIFACTS_DIR)/handler"

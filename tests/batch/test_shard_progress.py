@@ -248,12 +248,17 @@ def test_a_key_runs_at_most_its_share_of_shards_at_once(stack: Stack) -> None:
     assert leases.acquire(owner, "batch_next:0") == 0
 
 
-def test_a_lease_whose_holder_died_frees_itself() -> None:
+def test_a_lease_whose_holder_died_frees_itself(monkeypatch: pytest.MonkeyPatch) -> None:
     import boto3
     from moto import mock_aws
 
     from handler.batch.leases import ShardLeases
 
+    # moto's in-process mock only: no endpoint left over from another test points elsewhere
+    for name in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
         table.create_table(ddb, "t")
