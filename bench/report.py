@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bench import bill_report
+
 
 def _get(results: dict[str, Any], *keys: str) -> Any:
     node: Any = results
@@ -477,5 +479,6 @@ def render(results: dict[str, Any]) -> str:
         _metrics_overhead(results),
         _cost(results),
         _batch(results),
+        bill_report.render(results) if "bill" in results else [],
     ]
     return "\n".join(line for part in parts for line in part)
