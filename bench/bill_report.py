@@ -3,6 +3,7 @@ share of each part of the bill, the calls behind it, and the price table."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 PARTS = (
@@ -17,6 +18,42 @@ PARTS = (
     ("xray", "X-Ray"),
 )
 KEYS = {"no_limits": "no limits", "limits": "RPM/TPM + monthly"}
+
+
+def _row(results: dict[str, Any], workload: str, key: str) -> dict[str, Any] | None:
+    rows = (results.get("bill") or {}).get("rows") or []
+    return next((r for r in rows if r["workload"] == workload and r["key"] == key), None)
+
+
+def _pick(row: dict[str, Any] | None, *path: str) -> Any:
+    node: Any = row
+    for name in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(name)
+    return node
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, Any, Callable[[Any], bool]]]:
+    """Issue 19's cost targets, measured by this section (None where it did not run)."""
+    short, short_limited = _row(results, "short", "no_limits"), _row(results, "short", "limits")
+    big = (results.get("bill") or {}).get("big_inputs") or 2048
+    return [
+        ("#19 one short query, HTTP API, all-in, USD per 1M requests", "<= 2.00",
+         _pick(short, "usd_per_million_units", "http_api"), lambda v: v <= 2.0),
+        ("#19 one short query, Function URL, all-in, USD per 1M requests", "<= 0.60",
+         _pick(short, "usd_per_million_units", "function_url"), lambda v: v <= 0.6),
+        ("#19 32 inputs per request, all-in, USD per 1M tokens", "<= 0.005",
+         _pick(_row(results, "inputs_32", "no_limits"), "usd_per_million_tokens", "http_api"),
+         lambda v: v <= 0.005),
+        (f"#19 {big} inputs per request, all-in, USD per 1M tokens", "<= 0.0025",
+         _pick(_row(results, "big", "no_limits"), "usd_per_million_tokens", "http_api"),
+         lambda v: v <= 0.0025),
+        ("#19 DynamoDB write units per query, no limits", "<= 1",
+         _pick(short, "write_units_per_unit"), lambda v: v <= 1),
+        ("#19 DynamoDB write units per query, RPM/TPM + monthly", "<= 2",
+         _pick(short_limited, "write_units_per_unit"), lambda v: v <= 2),
+    ]  # fmt: skip
 
 
 def _table(header: list[str], body: list[list[Any]]) -> list[str]:

@@ -70,6 +70,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
          _get(_shipped(results), "ratio_to_st", "2"), lambda v: v >= 2.0),
         ("#9 batch invariance, max |diff| per component", "<= 1e-6",
          _get(_shipped(results), "invariance_max_abs_diff"), lambda v: v <= 1e-6),
+        *bill_report.targets(results),
     ]  # fmt: skip
     return [
         {"target": name, "goal": goal, "measured": value,

@@ -167,3 +167,22 @@ def test_a_workload_is_priced_per_unit_from_its_counts() -> None:
     assert row["usd_per_million_tokens"]["http_api"] == pytest.approx(expected / 12, abs=1e-3)
     assert row["openai_usd_per_million_units"] == pytest.approx(12 * 0.02)
     assert row["calls_per_unit"] == {"dynamodb:TransactWriteItems": 1.0}
+
+
+def test_issue_19_targets_read_the_bill_rows() -> None:
+    from bench import report
+
+    rows = [
+        {"workload": "short", "key": "no_limits", "write_units_per_unit": 1.0,
+         "usd_per_million_units": {"http_api": 1.9, "function_url": 0.7},
+         "usd_per_million_tokens": {"http_api": 0.15}},
+        {"workload": "short", "key": "limits", "write_units_per_unit": 3.0,
+         "usd_per_million_units": {"http_api": 2.5, "function_url": 1.5},
+         "usd_per_million_tokens": {"http_api": 0.2}},
+    ]  # fmt: skip
+    found = {t["target"]: t for t in report.targets({"bill": {"rows": rows, "big_inputs": 2048}})}
+    assert found["#19 one short query, HTTP API, all-in, USD per 1M requests"]["met"] is True
+    assert found["#19 one short query, Function URL, all-in, USD per 1M requests"]["met"] is False
+    assert found["#19 DynamoDB write units per query, no limits"]["met"] is True
+    assert found["#19 DynamoDB write units per query, RPM/TPM + monthly"]["met"] is False
+    assert found["#19 2048 inputs per request, all-in, USD per 1M tokens"]["met"] is None
