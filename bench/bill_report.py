@@ -118,6 +118,7 @@ def render(results: dict[str, Any]) -> list[str]:
     )  # fmt: skip
     t = r["tracing"]
     lines += [
+        "Requests as the openai client sends them (encoding_format base64, gzip accepted). "
         f"Per request, or per line of a batch of {r['rows'][-1]['units']} lines in "
         f"{r['batch_shard_lines']}-line shards (its upload, creation, planning, shards, "
         "finalization, one status read and the output download, divided by its lines). "

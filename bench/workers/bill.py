@@ -9,9 +9,9 @@ records at the template's WARN level are counted in bytes; each invocation is ti
 
 Prints raw counts per workload (bench/bill.py prices them): for each key (one without
 limits, one with RPM/TPM and a monthly budget), warm requests of 1 short input, 32 inputs and
-`--big-inputs` inputs, each after one untimed request (the key cache and connections warm, as
-in a warm container); and one batch of `--batch-lines` one-input lines per key, from upload
-to the client fetching its output, divided by its lines.
+`--big-inputs` inputs (base64, gzip accepted, as the openai client asks), each after untimed
+requests (the key cache and connections warm, as in a warm container); and one batch of
+`--batch-lines` one-input lines per key, from upload to the client fetching its output.
 """
 
 from __future__ import annotations
@@ -125,8 +125,10 @@ def finish(totals: dict[str, Any], units: int) -> dict[str, Any]:
 def sync_workload(
     handler: Any, counters: Counters, secret: str, inputs: list[str] | str, requests: int
 ) -> dict[str, Any]:
-    headers = {"authorization": f"Bearer {secret}"}
-    body = {"input": inputs, "model": MODEL}
+    # As the openai client sends it: base64 vectors, gzip accepted (a 2,048-input float
+    # body would be over Lambda's 6 MB response limit).
+    headers = {"authorization": f"Bearer {secret}", "accept-encoding": "gzip, deflate"}
+    body = {"input": inputs, "model": MODEL, "encoding_format": "base64"}
 
     def call() -> tuple[dict[str, Any], float, int]:
         event = v2_embeddings_event(body, headers)
