@@ -106,6 +106,7 @@ def count_of(
         add("billed_ms", median(billed) * invocations if alike and billed else sum(billed))
         for name in ("write_units", "read_units", "sqs_requests", "s3_put", "s3_get"):
             add(name, float(part.get(name, 0.0)))
+        add("s3_get", part.get("presigned_s3_get", 0))  # the client's GET of a presigned URL
         events = part.get("stdout_lines", 0) + part.get("log_lines", 0)
         add("emf_bytes", part.get("stdout_bytes", 0))
         add("app_log_bytes", part.get("log_bytes", 0))

@@ -163,11 +163,11 @@ def multipart(data: bytes, filename: str) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
-def batch_rows(texts: list[str], count: int) -> bytes:
+def batch_rows(texts: list[str]) -> bytes:
     lines = [
         {"custom_id": f"doc-{i}", "method": "POST", "url": "/v1/embeddings",
-         "body": {"model": MODEL, "input": texts[i % len(texts)]}}
-        for i in range(count)
+         "body": {"model": MODEL, "input": text}}
+        for i, text in enumerate(texts)
     ]  # fmt: skip
     return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
 
@@ -186,11 +186,14 @@ def api_call(
 
 
 def batch_workload(
-    deployed: Any, worker_fn: Any, counters: Counters, secret: str, data: bytes, lines: int,
+    deployed: Any, worker_fn: Any, counters: Counters, secret: str, texts: list[str],
     timeout_s: float,
 ) -> dict[str, Any]:  # fmt: skip
     """Upload, create, run every queue message as one worker invocation, then the client's
-    one status read and output download; totals over the batch."""
+    one status read and output download; totals over the batch. Its tokens are the lines'
+    prompt tokens, as the ledger counts them (the output may be a redirect, not a body)."""
+    data, lines = batch_rows(texts), len(texts)
+    tokens = int(sum(worker_fn.embedder.tokenize(texts).token_counts))
     headers = {"authorization": f"Bearer {secret}"}
     api: dict[str, Any] = {}
     work: dict[str, Any] = {"worker_invocations": 0, "empty_polls": 0}
@@ -250,25 +253,15 @@ def batch_workload(
     api["api_requests"] += 1
     api["request_bytes"].append(0)
     api["response_bytes"].append(len(decoded_body(response)))
+    if response.get("statusCode") != 200:  # a presigned URL: the client GETs it from S3
+        api["presigned_s3_get"] = 1
     return {
         "lines": lines,
-        "tokens": output_tokens(response),
+        "tokens": tokens,
         "request_counts": done.get("request_counts"),
         "api": finish(api, api["api_requests"]),
         "worker": finish(work, work["worker_invocations"]),
     }
-
-
-def output_tokens(response: dict[str, Any]) -> int | None:
-    """Prompt tokens over the output file's lines (None: the download was a redirect)."""
-    if response.get("statusCode") != 200:
-        return None
-    raw = decoded_body(response)
-    headers = {k.lower(): v for k, v in (response.get("headers") or {}).items()}
-    if headers.get("content-encoding") == "gzip":
-        raw = gzip.decompress(raw)
-    lines = [json.loads(line) for line in raw.splitlines() if line.strip()]
-    return sum(int(line["response"]["body"]["usage"]["prompt_tokens"]) for line in lines)
 
 
 def setup_batch_env(moto: Any, ddb_client: Any, shard_lines: int) -> None:
@@ -329,7 +322,7 @@ def main() -> int:
         import handler.app as deployed
         import handler.batch.lambda_worker as worker_fn
 
-        batch_lines = batch_rows(texts, args.batch_lines)
+        batch_texts = [texts[i % len(texts)] for i in range(args.batch_lines)]
         workloads: dict[str, dict[str, Any]] = {}
         for key, secret in secrets.items():
             runs: dict[str, tuple[list[str] | str, int]] = {
@@ -343,7 +336,7 @@ def main() -> int:
                     deployed.handler, counters, secret, inputs, requests
                 )
             workloads[f"batch:{key}"] = batch_workload(
-                deployed, worker_fn, counters, secret, batch_lines, args.batch_lines,
+                deployed, worker_fn, counters, secret, batch_texts,
                 args.batch_timeout,
             )  # fmt: skip
         settings = deployed.settings
