@@ -194,7 +194,10 @@ def price_row(
         "openai_usd_per_million_units": round(openai_unit, 4),
         "openai_usd_per_million_tokens": openai_price.usd,
         "ratio_to_openai": round(total["http_api"] / openai_unit, 2) if openai_unit else None,
-        "transfer_out_usd_per_million_units": round(
+        # A batch's output leaves through a presigned S3 URL, not the response: not sized here.
+        "transfer_out_usd_per_million_units": None
+        if batch
+        else round(
             per.get("response_bytes", 0.0) / billing.GB * PRICES["transfer_out_gb"].usd * 1e6, 4
         ),
     }

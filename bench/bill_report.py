@@ -92,11 +92,13 @@ def render(results: dict[str, Any]) -> list[str]:
             f"{_usd(tokens['http_api'], 4)} / {_usd(tokens['function_url'], 4)}",
             f"{_usd(row['openai_usd_per_million_units'])} ({row['openai_usd_per_million_tokens']}"
             " per 1M tokens)", f"{row['ratio_to_openai']}x",
+            _usd(row["transfer_out_usd_per_million_units"]),
         ])  # fmt: skip
     lines += _table(
         ["workload", "key", "tokens", "DynamoDB WRU / RRU", "log bytes", "billed ms",
          "USD per 1M (HTTP API / REST / Function URL)", "USD per 1M tokens (HTTP API / URL)",
-         "OpenAI 3-small USD per 1M", "ours / OpenAI (HTTP API)"],
+         "OpenAI 3-small USD per 1M", "ours / OpenAI (HTTP API)",
+         "+ transfer out to the internet, USD per 1M"],
         body,
     )  # fmt: skip
     lines += ["Share of the bill behind the HTTP API, percent (the next lever is the largest):", ""]
@@ -129,10 +131,11 @@ def render(results: dict[str, Any]) -> list[str]:
         "line(s) and WARN+ records as counted, plus Lambda's platform.start and platform.report "
         f"lines ({r['platform_bytes_per_invocation']} bytes per invocation) and 26 bytes per "
         f"event. X-Ray: {t['sampling']:g} of invocations traced ({t['source']}). The Function "
-        "URL column drops the front door's charge. Not included: data transfer out "
-        "(the response bytes at $0.09/GB, in the JSON), init duration of cold starts, the "
-        "batch poller's idle receives, storage. Tokens are our tokenizer's; OpenAI bills its "
-        "own.",
+        "URL column drops the front door's charge. Not in the totals: data transfer out "
+        "(the response bytes at $0.09/GB, its own column: nothing for a client inside the "
+        "region), init duration of cold starts, the batch poller's idle receives, storage. "
+        "DynamoDB Local reports a transaction below DynamoDB's rule (the JSON keeps both "
+        "figures). Tokens are our tokenizer's; OpenAI bills its own.",
         "",
     ]
     lines += [f"Prices as of {r['price_date']}, us-east-1 (bench/prices.py):", ""]
