@@ -85,14 +85,14 @@ class Meter:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self._lock = threading.Lock()
-        self._installed = False
+        self._original: Any = None
 
     def install(self) -> None:
         import botocore.session
 
-        if self._installed:
+        if self._original is not None:
             return
-        original = botocore.session.Session.create_client
+        original = self._original = botocore.session.Session.create_client
         meter = self
 
         def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
@@ -101,7 +101,14 @@ class Meter:
             return client
 
         botocore.session.Session.create_client = create_client
-        self._installed = True
+
+    def uninstall(self) -> None:
+        """Clients built from now on are not watched (those built before still are)."""
+        import botocore.session
+
+        if self._original is not None:
+            botocore.session.Session.create_client = self._original
+            self._original = None
 
     def watch(self, client: Any) -> None:
         service = client.meta.service_model.service_name

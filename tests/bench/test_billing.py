@@ -186,3 +186,34 @@ def test_issue_19_targets_read_the_bill_rows() -> None:
     assert found["#19 DynamoDB write units per query, no limits"]["met"] is True
     assert found["#19 DynamoDB write units per query, RPM/TPM + monthly"]["met"] is False
     assert found["#19 2048 inputs per request, all-in, USD per 1M tokens"]["met"] is None
+
+
+def test_the_meter_counts_a_call_of_any_client_built_after_install() -> None:
+    import botocore.session
+    from botocore.stub import Stubber
+
+    from bench.meter import Meter
+
+    meter = Meter()
+    meter.install()
+    try:
+        # GIVEN a client built the way the usage service builds its own
+        client = botocore.session.get_session().create_client(
+            "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+    finally:
+        meter.uninstall()
+    item = string_item(1536)
+    with Stubber(client) as stub:
+        stub.add_response("put_item", {"ConsumedCapacity": {"CapacityUnits": 2.0}})
+        stub.add_client_error("put_item", "ConditionalCheckFailedException")
+        # WHEN it writes, once and once refused by a condition
+        client.put_item(TableName="t", Item=item)
+        with pytest.raises(client.exceptions.ConditionalCheckFailedException):
+            client.put_item(TableName="t", Item=item)
+    # THEN both calls are counted: DynamoDB's figure, then the estimate (still billed)
+    first, refused = meter.take()
+    assert (first.operation, first.write_units, first.units_from) == ("PutItem", 2.0, "consumed")
+    assert (refused.error, refused.write_units) == ("ConditionalCheckFailedException", 2.0)
+    assert refused.units_from == "estimated"
+    assert meter.take() == []
