@@ -133,7 +133,8 @@ def render(results: dict[str, Any]) -> list[str]:
         f"event. X-Ray: {t['sampling']:g} of invocations traced ({t['source']}). The Function "
         "URL column drops the front door's charge. Not in the totals: data transfer out "
         "(the response bytes at $0.09/GB to the internet, its own column: what applies "
-        "depends on where the client is), init duration of cold starts, the batch poller's idle receives, storage. "
+        "depends on where the client is), init duration of cold starts, the batch "
+        "poller's idle receives, storage. "
         "DynamoDB Local reports a transaction below DynamoDB's rule (the JSON keeps both "
         "figures). Tokens are our tokenizer's; OpenAI bills its own.",
         "",
