@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench.prices import PRICE_DATE as PRICE_DATE  # re-exported: cost.py reads it here
+from bench.prices import PRICES
+
 REPO = Path(__file__).resolve().parents[1]
 BUILD = REPO / "build"
 
@@ -23,20 +26,17 @@ if not MODEL_DIR.is_absolute():
 CORPUS = REPO / "model_artifacts" / "corpus" / "heldout.txt"
 RESULTS = REPO / "bench" / "results"
 
-# AWS Lambda list prices, us-east-1, arm64 (the figures the project uses as of PRICE_DATE; this
-# machine has no internet, so they are not re-read at run time: check them before quoting).
-PRICE_DATE = "2026-11-21"
-PRICE_SOURCE = "AWS Lambda pricing, us-east-1 arm64"
-ARM64_GB_SECOND_USD = 0.0000133334
-REQUEST_USD_PER_MILLION = 0.20
-OPENAI_3_SMALL_USD_PER_MILLION_TOKENS = 0.02
-OPENAI_3_SMALL_BATCH_USD_PER_MILLION_TOKENS = 0.01  # the Batch API's half price
-# The batch estimate's other list prices (us-east-1, same date): DynamoDB on-demand writes
-# (a transactional write costs 2 WRU per item up to 1 KB), SQS standard requests.
-DYNAMODB_USD_PER_MILLION_WRU = 0.625
-SQS_USD_PER_MILLION_REQUESTS = 0.40
-S3_PUT_USD_PER_THOUSAND = 0.005
-S3_GET_USD_PER_THOUSAND = 0.0004
+# List prices come from one table with its date and sources (bench/prices.py); these names
+# are the ones the cost and batch estimates have always used.
+PRICE_SOURCE = "AWS list prices, us-east-1 (bench/prices.py)"
+ARM64_GB_SECOND_USD = PRICES["lambda_arm64_gb_second"].usd
+REQUEST_USD_PER_MILLION = PRICES["lambda_request"].usd
+OPENAI_3_SMALL_USD_PER_MILLION_TOKENS = PRICES["openai_3_small_token"].usd
+OPENAI_3_SMALL_BATCH_USD_PER_MILLION_TOKENS = PRICES["openai_3_small_batch_token"].usd
+DYNAMODB_USD_PER_MILLION_WRU = PRICES["dynamodb_write_unit"].usd
+SQS_USD_PER_MILLION_REQUESTS = PRICES["sqs_request"].usd
+S3_PUT_USD_PER_THOUSAND = PRICES["s3_put"].usd
+S3_GET_USD_PER_THOUSAND = PRICES["s3_get"].usd
 LAMBDA_MB_PER_VCPU = 1769  # Lambda allocates one full vCPU at 1,769 MB
 DEFAULT_LAMBDA_MEMORY_MB = 2048  # used only when template.yaml states no default
 
@@ -63,6 +63,10 @@ class Sizes:
     batch_workers: str  # worker counts, comma-separated
     long_rounds: int  # interleaved rounds of one 8,192-token input vs its tokens as short inputs
     long_request_inputs: int  # 8,192-token inputs in the largest request (36 fill 300,000)
+    bill_requests: int  # measured requests per (workload, key) of the bill section, 1 and 32 inputs
+    bill_big_requests: int  # measured requests of `big_inputs` inputs per key
+    bill_batch_lines: int  # lines of the bill section's batch (one input each)
+    bill_shard_lines: int  # lines per shard of that batch (0: the template's BatchShardLines)
 
 
 FULL = Sizes(
@@ -84,6 +88,10 @@ FULL = Sizes(
     batch_workers="1,2,4",
     long_rounds=5,
     long_request_inputs=36,
+    bill_requests=20,
+    bill_big_requests=2,
+    bill_batch_lines=1000,
+    bill_shard_lines=0,
 )
 SMOKE = Sizes(
     corpus_limit=64,
@@ -104,4 +112,8 @@ SMOKE = Sizes(
     batch_workers="1,2",
     long_rounds=1,
     long_request_inputs=2,
+    bill_requests=2,
+    bill_big_requests=1,
+    bill_batch_lines=20,
+    bill_shard_lines=10,
 )

@@ -24,12 +24,14 @@ def source_model_dir() -> Path:
     return Path(done.stdout.strip())
 
 
-def resolve_paths() -> dict[str, Any]:
+def resolve_paths(need_source: bool = True) -> dict[str, Any]:
+    """`need_source=False` (a run of sections that never load torch, such as `--only bill`):
+    no export venv needed, and no fp32 export or sentence-transformers directory found."""
     from handler.artifact import load_manifest
 
     manifest = load_manifest(MODEL_DIR, verify=True)
-    st_dir = source_model_dir()
-    fp32 = fp32_onnx(st_dir)
+    st_dir = source_model_dir() if need_source else None
+    fp32 = fp32_onnx(st_dir) if st_dir is not None else None
     model_mb = (MODEL_DIR / "model.onnx").stat().st_size / 1e6
     return {
         "model_dir": MODEL_DIR,

@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bench import bill_report
+
 
 def _get(results: dict[str, Any], *keys: str) -> Any:
     node: Any = results
@@ -68,6 +70,7 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
          _get(_shipped(results), "ratio_to_st", "2"), lambda v: v >= 2.0),
         ("#9 batch invariance, max |diff| per component", "<= 1e-6",
          _get(_shipped(results), "invariance_max_abs_diff"), lambda v: v <= 1e-6),
+        *bill_report.targets(results),
     ]  # fmt: skip
     return [
         {"target": name, "goal": goal, "measured": value,
@@ -477,5 +480,6 @@ def render(results: dict[str, Any]) -> str:
         _metrics_overhead(results),
         _cost(results),
         _batch(results),
+        bill_report.render(results) if "bill" in results else [],
     ]
     return "\n".join(line for part in parts for line in part)

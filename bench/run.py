@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import bakeoff, cost, load, machine, report, sections, throughput, usage
+from bench import bakeoff, bill, cost, load, machine, report, sections, throughput, usage
 from bench.config import BENCH_PY, CORPUS, FULL, RESULTS, SERVICE_PY, SMOKE, Sizes
 from bench.corpus import read_corpus, token_counts
 from bench.dynamo import dynamodb_local, requests_recorded
@@ -26,7 +26,7 @@ from bench.proc import run_worker
 
 SECTIONS = (
     "throughput", "bakeoff", "handler", "cold_start", "memory", "load", "usage_overhead",
-    "metrics_overhead", "cost", "batch", "long_inputs",
+    "metrics_overhead", "cost", "batch", "long_inputs", "bill",
 )  # fmt: skip
 
 
@@ -63,7 +63,10 @@ def metrics_overhead(sizes: Sizes) -> dict[str, Any]:
     """EMF metrics on vs off (and Prometheus too), interleaved in one process; no DynamoDB."""
     args = ["--requests", str(sizes.single_requests), "--warmup", str(sizes.usage_warmup)]
     return run_worker(
-        SERVICE_PY, "bench.workers.metrics_overhead", args, service_env(resolve_paths())
+        SERVICE_PY,
+        "bench.workers.metrics_overhead",
+        args,
+        service_env(resolve_paths(need_source=False)),
     )
 
 
@@ -77,7 +80,11 @@ def batch_section(sizes: Sizes) -> dict[str, Any]:
         "--workers", sizes.batch_workers,
     ]  # fmt: skip
     measured = run_worker(
-        SERVICE_PY, "bench.workers.batch", args, service_env(resolve_paths()), timeout=1800
+        SERVICE_PY,
+        "bench.workers.batch",
+        args,
+        service_env(resolve_paths(need_source=False)),
+        timeout=1800,
     )
     rate = measured["lines_per_s"]["1"]
     return {**measured, "ten_million": cost.batch_cost(rate, measured["mean_tokens"])}
@@ -115,8 +122,12 @@ def load_section(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
     return result
 
 
+# The sections that load the source model or its fp32 export (from the torch export venv).
+NEED_SOURCE = {"throughput", "bakeoff", "cold_start", "memory"}
+
+
 def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
-    paths = resolve_paths()
+    paths = resolve_paths(need_source=bool(only & NEED_SOURCE))
     texts = read_corpus(CORPUS, sizes.corpus_limit)
     tokens = token_counts(
         texts, Path(str(paths["model_dir"])) / "tokenizer.json", int(paths["max_input_tokens"])
@@ -137,7 +148,7 @@ def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - the sections that need it say why they failed
             reason = f"DynamoDB Local did not start: {type(exc).__name__}: {exc}"
             for name in (
-                "handler", "cold_start", "memory", "load", "usage_overhead", "long_inputs"
+                "handler", "cold_start", "memory", "load", "usage_overhead", "long_inputs", "bill"
             ):  # fmt: skip
                 section(results, name, _raise(reason), only)
         else:
@@ -147,6 +158,7 @@ def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
             section(results, "load", lambda: load_section(sizes, env), only)
             section(results, "usage_overhead", lambda: usage.overhead(sizes, env), only)
             section(results, "long_inputs", lambda: sections.long_inputs(sizes, env), only)
+            section(results, "bill", lambda: bill.run(sizes, env), only)
     section(results, "metrics_overhead", lambda: metrics_overhead(sizes), only)
     section(results, "cost", lambda: cost_section(results), only)
     section(results, "batch", lambda: batch_section(sizes), only)

@@ -1,0 +1,234 @@
+"""The `bill` section: what a request and a batch line cost, priced from counted calls.
+
+bench/workers/bill.py runs the workloads through the deployed handler and the batch worker
+and counts every AWS call, invocation and logged byte; this module adds what the code cannot
+see (Lambda's platform log lines, X-Ray traces at the template's sampling, the front door's
+requests) and prices the lot with bench/billing.py at the one price table (bench/prices.py).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from bench import billing
+from bench.config import REPO, SERVICE_PY, Sizes
+from bench.cost import configured_memory_mb
+from bench.prices import PRICE_DATE, PRICES, table
+from bench.proc import run_worker
+from bench.stats import median
+
+# Lambda's own lines per invocation with LogFormat JSON and SystemLogLevel INFO (the
+# template's): platform.start and platform.report, both carrying the X-Ray trace header when
+# tracing is active. Shapes as the Lambda docs show them, with values of realistic length.
+_TRACING = {
+    "spanId": "7a1a4d33a22e6d10",
+    "type": "X-Amzn-Trace-Id",
+    "value": "Root=1-6751c7a0-3b8d1f0e4c2a5b6d7e8f9a0b;Parent=7a1a4d33a22e6d10;Sampled=0;"
+    "Lineage=1:a1b2c3d4:0",
+}
+_REQUEST_ID = "5f2b8c1e-3a4d-4e6f-9b0a-1c2d3e4f5a6b"
+PLATFORM_LINES: dict[str, dict[str, Any]] = {
+    "platform.start": {
+        "time": "2026-12-05T05:36:00.123Z",
+        "type": "platform.start",
+        "record": {"requestId": _REQUEST_ID, "version": "12", "tracing": _TRACING},
+    },
+    "platform.report": {
+        "time": "2026-12-05T05:36:00.140Z",
+        "type": "platform.report",
+        "record": {
+            "requestId": _REQUEST_ID,
+            "metrics": {
+                "durationMs": 16.872,
+                "billedDurationMs": 17,
+                "memorySizeMB": 2048,
+                "maxMemoryUsedMB": 312,
+            },
+            "tracing": _TRACING,
+            "status": "success",
+        },
+    },
+}
+# CloudWatch Logs counts 26 bytes per event on top of its message toward PutLogEvents' batch
+# size; we count them as ingested too (the figure errs on the high side if they are not).
+LOG_EVENT_OVERHEAD_BYTES = 26
+XRAY_DEFAULT_SAMPLING = 0.05  # X-Ray's default rule past its 1 request/s reservoir
+
+
+def platform_bytes(tracing: bool) -> int:
+    """Bytes of Lambda's platform lines for one invocation, event overhead included."""
+    total = 0
+    for line in PLATFORM_LINES.values():
+        record = dict(line["record"])
+        if not tracing:
+            record.pop("tracing", None)
+        total += len(json.dumps({**line, "record": record}).encode()) + LOG_EVENT_OVERHEAD_BYTES
+    return total
+
+
+def tracing_of(template: Path = REPO / "template.yaml") -> dict[str, Any]:
+    """Whether the template traces its functions with X-Ray, and the sampled share: a
+    sampling rule's FixedRate in the template, else X-Ray's default."""
+    text = template.read_text() if template.is_file() else ""
+    active = re.search(r"^\s+Tracing:\s*Active\s*$", text, re.MULTILINE) is not None
+    rate = re.search(r"^\s+FixedRate:\s*([0-9.]+)", text, re.MULTILINE)
+    if not active:
+        return {"active": False, "sampling": 0.0, "source": "template.yaml: no Tracing: Active"}
+    if rate:
+        return {"active": True, "sampling": float(rate.group(1)), "source": "template FixedRate"}
+    return {
+        "active": True,
+        "sampling": XRAY_DEFAULT_SAMPLING,
+        "source": "template.yaml Tracing: Active, X-Ray's default rule (1/s reservoir, then "
+        "5%; the reservoir is ignored: it matters only at a few requests per second)",
+    }
+
+
+def count_of(
+    parts: list[dict[str, Any]], tracing: dict[str, Any], alike: bool = True
+) -> dict[str, float]:
+    """One workload's totals from the worker's parts (api and/or worker side)."""
+    count: dict[str, float] = {}
+    platform = platform_bytes(tracing["active"])
+
+    def add(name: str, value: float) -> None:
+        count[name] = count.get(name, 0.0) + value
+
+    for part in parts:
+        billed = [billing.billed_ms(ms) for ms in part.get("invocation_ms", [])]
+        invocations = len(billed)
+        add("invocations", invocations)
+        # Alike invocations (a sync workload's) bill their median: one slow request on this
+        # shared machine says nothing about Lambda; a batch's differ in kind, so they add up.
+        add("billed_ms", median(billed) * invocations if alike and billed else sum(billed))
+        for name in ("write_units", "read_units", "sqs_requests", "s3_put", "s3_get"):
+            add(name, float(part.get(name, 0.0)))
+        add("s3_get", part.get("presigned_s3_get", 0))  # the client's GET of a presigned URL
+        events = part.get("stdout_lines", 0) + part.get("log_lines", 0)
+        add("emf_bytes", part.get("stdout_bytes", 0))
+        add("app_log_bytes", part.get("log_bytes", 0))
+        add("platform_log_bytes", platform * invocations)
+        add("log_bytes", part.get("stdout_bytes", 0) + part.get("log_bytes", 0)
+            + events * LOG_EVENT_OVERHEAD_BYTES + platform * invocations)  # fmt: skip
+        add("traces", invocations * tracing["sampling"])
+        requests = list(
+            zip(part.get("request_bytes", []), part.get("response_bytes", []), strict=True)
+        )
+        add("api_requests", len(requests))
+        add("http_api_requests", sum(billing.http_api_requests(q, r) for q, r in requests))
+        add("response_bytes", sum(r for _, r in requests))
+    return count
+
+
+def _per(count: dict[str, float], units: int) -> dict[str, float]:
+    return {k: v / units for k, v in count.items()}
+
+
+def _calls(parts: list[dict[str, Any]], units: int) -> dict[str, float]:
+    merged: dict[str, float] = {}
+    for part in parts:
+        for name, n in part.get("calls", {}).items():
+            merged[name] = merged.get(name, 0) + n
+    return {name: round(n / units, 3) for name, n in sorted(merged.items())}
+
+
+def price_row(
+    name: str, key: str, measured: dict[str, Any], tracing: dict[str, Any], memory_mb: int
+) -> dict[str, Any]:
+    """One workload's bill per request (or per batch line) and per million of each."""
+    batch = name == "batch"
+    parts = [measured["api"], measured["worker"]] if batch else [measured]
+    units = measured["lines"] if batch else measured["units"]
+    tokens = measured.get("tokens")
+    per = _per(count_of(parts, tracing, alike=not batch), units)
+    tokens_per_unit = (tokens / units) if tokens else None
+    openai_price = PRICES["openai_3_small_batch_token" if batch else "openai_3_small_token"]
+    doors = {}
+    for door in billing.FRONT_DOORS:
+        parts_usd = billing.price(per, memory_mb, door)
+        doors[door] = {k: v * 1e6 for k, v in parts_usd.items()}
+    http = doors["http_api"]
+    total = {door: sum(p.values()) for door, p in doors.items()}
+    openai_unit = (tokens_per_unit or 0) * openai_price.each * 1e6
+    return {
+        "workload": name,
+        "key": key,
+        "unit": "batch line" if batch else "request",
+        "units": units,
+        "inputs_per_unit": 1 if batch else measured.get("inputs_per_request"),
+        "tokens_per_unit": None if tokens_per_unit is None else round(tokens_per_unit, 2),
+        "calls_per_unit": _calls(parts, units),
+        "write_units_per_unit": round(per.get("write_units", 0.0), 4),
+        "read_units_per_unit": round(per.get("read_units", 0.0), 4),
+        "units_from": {
+            "consumed_capacity_calls": sum(
+                p.get("dynamodb_calls_with_consumed_capacity", 0) for p in parts
+            ),
+            "estimated_calls": sum(p.get("dynamodb_calls_estimated", 0) for p in parts),
+            "estimated_write_units_per_unit": round(
+                sum(p.get("estimated_write_units", 0.0) for p in parts) / units, 4
+            ),
+            "reported_write_units_per_unit": round(
+                sum(p.get("consumed_write_units", 0.0) for p in parts) / units, 4
+            ),
+        },
+        "log_bytes_per_unit": {
+            "emf": round(per.get("emf_bytes", 0.0), 1),
+            "application": round(per.get("app_log_bytes", 0.0), 1),
+            "platform": round(per.get("platform_log_bytes", 0.0), 1),
+            "total_with_event_overhead": round(per.get("log_bytes", 0.0), 1),
+        },
+        "invocations_per_unit": round(per.get("invocations", 0.0), 4),
+        "billed_ms_per_unit": round(per.get("billed_ms", 0.0), 3),
+        "response_bytes_per_unit": round(per.get("response_bytes", 0.0), 1),
+        "usd_per_million_units": {d: round(t, 4) for d, t in total.items()},
+        "usd_per_million_tokens": {
+            d: (round(t / tokens_per_unit, 5) if tokens_per_unit else None)
+            for d, t in total.items()
+        },
+        "parts_usd_per_million_units": {k: round(v, 5) for k, v in http.items()},
+        "shares_percent": billing.shares(http),
+        "openai_usd_per_million_units": round(openai_unit, 4),
+        "openai_usd_per_million_tokens": openai_price.usd,
+        "ratio_to_openai": round(total["http_api"] / openai_unit, 2) if openai_unit else None,
+        # A batch's output leaves through a presigned S3 URL, not the response: not sized here.
+        "transfer_out_usd_per_million_units": None
+        if batch
+        else round(
+            per.get("response_bytes", 0.0) / billing.GB * PRICES["transfer_out_gb"].usd * 1e6, 4
+        ),
+    }
+
+
+def run(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
+    """Measure in a fresh process (it installs the meter before the app builds a client)."""
+    args = [
+        "--requests", str(sizes.bill_requests),
+        "--big-requests", str(sizes.bill_big_requests),
+        "--big-inputs", str(sizes.big_inputs),
+        "--batch-lines", str(sizes.bill_batch_lines),
+        "--shard-lines", str(sizes.bill_shard_lines),
+    ]  # fmt: skip
+    measured = run_worker(SERVICE_PY, "bench.workers.bill", args, env, timeout=1800)
+    memory_mb, memory_source = configured_memory_mb()
+    tracing = tracing_of()
+    rows = []
+    for label, workload in measured["workloads"].items():
+        name, key = label.split(":")
+        rows.append(price_row(name, key, workload, tracing, memory_mb))
+    return {
+        "rows": rows,
+        "memory_mb": memory_mb,
+        "memory_source": memory_source,
+        "tracing": tracing,
+        "platform_bytes_per_invocation": platform_bytes(tracing["active"]),
+        "big_inputs": measured["big_inputs"],
+        "batch_shard_lines": measured["batch_shard_lines"],
+        "ort_threads": measured["ort_threads"],
+        "price_date": PRICE_DATE,
+        "prices": table(),
+        "measured": measured["workloads"],
+    }

@@ -1,0 +1,154 @@
+"""The `bill` section's tables: dollars per million requests and tokens beside OpenAI, the
+share of each part of the bill, the calls behind it, and the price table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+PARTS = (
+    ("lambda_requests", "Lambda requests"),
+    ("lambda_duration", "Lambda duration"),
+    ("dynamodb_writes", "DynamoDB writes"),
+    ("dynamodb_reads", "DynamoDB reads"),
+    ("sqs", "SQS"),
+    ("s3", "S3"),
+    ("front_door", "HTTP API"),
+    ("logs", "CloudWatch Logs"),
+    ("xray", "X-Ray"),
+)
+KEYS = {"no_limits": "no limits", "limits": "RPM/TPM + monthly"}
+
+
+def _row(results: dict[str, Any], workload: str, key: str) -> dict[str, Any] | None:
+    rows = (results.get("bill") or {}).get("rows") or []
+    return next((r for r in rows if r["workload"] == workload and r["key"] == key), None)
+
+
+def _pick(row: dict[str, Any] | None, *path: str) -> Any:
+    node: Any = row
+    for name in path:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(name)
+    return node
+
+
+def targets(results: dict[str, Any]) -> list[tuple[str, str, Any, Callable[[Any], bool]]]:
+    """Issue 19's cost targets, measured by this section (None where it did not run)."""
+    short, short_limited = _row(results, "short", "no_limits"), _row(results, "short", "limits")
+    big = (results.get("bill") or {}).get("big_inputs") or 2048
+    return [
+        ("#19 one short query, HTTP API, all-in, USD per 1M requests", "<= 2.00",
+         _pick(short, "usd_per_million_units", "http_api"), lambda v: v <= 2.0),
+        ("#19 one short query, Function URL, all-in, USD per 1M requests", "<= 0.60",
+         _pick(short, "usd_per_million_units", "function_url"), lambda v: v <= 0.6),
+        ("#19 32 inputs per request, all-in, USD per 1M tokens", "<= 0.005",
+         _pick(_row(results, "inputs_32", "no_limits"), "usd_per_million_tokens", "http_api"),
+         lambda v: v <= 0.005),
+        (f"#19 {big} inputs per request, all-in, USD per 1M tokens", "<= 0.0025",
+         _pick(_row(results, "big", "no_limits"), "usd_per_million_tokens", "http_api"),
+         lambda v: v <= 0.0025),
+        ("#19 DynamoDB write units per query, no limits", "<= 1",
+         _pick(short, "write_units_per_unit"), lambda v: v <= 1),
+        ("#19 DynamoDB write units per query, RPM/TPM + monthly", "<= 2",
+         _pick(short_limited, "write_units_per_unit"), lambda v: v <= 2),
+    ]  # fmt: skip
+
+
+def _table(header: list[str], body: list[list[Any]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in body]
+    return lines + [""]
+
+
+def _label(row: dict[str, Any], big_inputs: int) -> str:
+    return {
+        "short": "1 short input",
+        "inputs_32": "32 inputs",
+        "big": f"{big_inputs} inputs",
+        "batch": "1 batch line",
+    }[row["workload"]]
+
+
+def _usd(value: float | None, digits: int = 2) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
+def render(results: dict[str, Any]) -> list[str]:
+    r = results.get("bill") or {}
+    lines = ["### The whole bill, from counted calls", ""]
+    if r.get("status") != "ok":
+        return lines + _failed(r)
+    big = r["big_inputs"]
+    body = []
+    for row in r["rows"]:
+        usd, tokens = row["usd_per_million_units"], row["usd_per_million_tokens"]
+        body.append([
+            _label(row, big), KEYS[row["key"]], row["tokens_per_unit"],
+            f"{row['write_units_per_unit']:g} / {row['read_units_per_unit']:g}",
+            row["log_bytes_per_unit"]["total_with_event_overhead"], row["billed_ms_per_unit"],
+            f"{_usd(usd['http_api'])} / {_usd(usd['rest_api'])} / {_usd(usd['function_url'])}",
+            f"{_usd(tokens['http_api'], 4)} / {_usd(tokens['function_url'], 4)}",
+            f"{_usd(row['openai_usd_per_million_units'])} ({row['openai_usd_per_million_tokens']}"
+            " per 1M tokens)", f"{row['ratio_to_openai']}x",
+            _usd(row["transfer_out_usd_per_million_units"]),
+        ])  # fmt: skip
+    lines += _table(
+        ["workload", "key", "tokens", "DynamoDB WRU / RRU", "log bytes", "billed ms",
+         "USD per 1M (HTTP API / REST / Function URL)", "USD per 1M tokens (HTTP API / URL)",
+         "OpenAI 3-small USD per 1M", "ours / OpenAI (HTTP API)",
+         "+ transfer out to the internet, USD per 1M"],
+        body,
+    )  # fmt: skip
+    lines += ["Share of the bill behind the HTTP API, percent (the next lever is the largest):", ""]
+    lines += _table(
+        ["workload", "key", *(name for _, name in PARTS)],
+        [
+            [_label(row, big), KEYS[row["key"]], *(row["shares_percent"][k] for k, _ in PARTS)]
+            for row in r["rows"]
+        ],
+    )
+    lines += ["Calls per request (per line for the batch), as counted:", ""]
+    lines += _table(
+        ["workload", "key", "calls"],
+        [
+            [_label(row, big), KEYS[row["key"]],
+             ", ".join(f"{name} {n:g}" for name, n in row["calls_per_unit"].items())]
+            for row in r["rows"]
+        ],
+    )  # fmt: skip
+    t = r["tracing"]
+    lines += [
+        "Requests as the openai client sends them (encoding_format base64, gzip accepted). "
+        f"Per request, or per line of a batch of {r['rows'][-1]['units']} lines in "
+        f"{r['batch_shard_lines']}-line shards (its upload, creation, planning, shards, "
+        "finalization, one status read and the output download, divided by its lines). "
+        f"Lambda at {r['memory_mb']} MB ({r['memory_source']}), arm64 prices, billed ms from "
+        f"this machine's wall time at {r['ort_threads']} ONNX thread(s) (median for requests, "
+        "sum for a batch). DynamoDB units by DynamoDB's rounding from the request and response "
+        "(DynamoDB Local's ReturnConsumedCapacity where it is not lower). Log bytes: the EMF "
+        "line(s) and WARN+ records as counted, plus Lambda's platform.start and platform.report "
+        f"lines ({r['platform_bytes_per_invocation']} bytes per invocation) and 26 bytes per "
+        f"event. X-Ray: {t['sampling']:g} of invocations traced ({t['source']}). The Function "
+        "URL column drops the front door's charge. Not in the totals: data transfer out "
+        "(the response bytes at $0.09/GB to the internet, its own column: what applies "
+        "depends on where the client is), init duration of cold starts, the batch "
+        "poller's idle receives, storage. "
+        "DynamoDB Local reports a transaction below DynamoDB's rule (the JSON keeps both "
+        "figures). Tokens are our tokenizer's; OpenAI bills its own.",
+        "",
+    ]
+    lines += [f"Prices as of {r['price_date']}, us-east-1 (bench/prices.py):", ""]
+    lines += _table(
+        ["price", "USD", "per", "unit", "source"],
+        [[p["name"], p["usd"], f"{p['per']:g}", p["unit"], p["source"]] for p in r["prices"]],
+    )
+    return lines
+
+
+def _failed(part: dict[str, Any]) -> list[str]:
+    if not part:
+        return ["_bill: not run_", ""]
+    reason = (part.get("error") or part.get("reason") or "").splitlines()[:1]
+    return [f"_bill: {part.get('status', 'missing')}: {reason}_", ""]

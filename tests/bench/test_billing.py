@@ -1,0 +1,219 @@
+"""The bill's arithmetic against hand-computed cases (bench/billing.py, bench/bill.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench import bill, billing
+from bench.meter import make_call
+from bench.prices import PRICES
+
+pytestmark = pytest.mark.unit
+
+
+def string_item(total_bytes: int) -> dict[str, dict[str, str]]:
+    """An item of exactly `total_bytes`: the name "pk" (2 bytes) and an ASCII string."""
+    return {"pk": {"S": "x" * (total_bytes - 2)}}
+
+
+def test_a_one_and_a_half_kb_put_is_2_write_units_and_4_in_a_transaction() -> None:
+    item = string_item(1536)
+    assert billing.item_size(item) == 1536
+    assert billing.estimated_units("PutItem", {"Item": item}, {}) == (2.0, 0.0)
+    transaction = {"TransactItems": [{"Put": {"Item": item}}]}
+    assert billing.estimated_units("TransactWriteItems", transaction, {}) == (4.0, 0.0)
+
+
+def test_write_units_round_up_per_started_kb_with_a_floor_of_one() -> None:
+    assert billing.write_units(1) == 1
+    assert billing.write_units(1024) == 1
+    assert billing.write_units(1025) == 2
+    assert billing.write_units(0, transactional=True) == 2
+
+
+def test_read_units_per_started_4_kb_halved_when_eventually_consistent() -> None:
+    assert billing.read_units(100) == 0.5
+    assert billing.read_units(100, consistent=True) == 1.0
+    assert billing.read_units(4097, consistent=True) == 2.0
+    assert billing.read_units(4097) == 1.0
+    assert billing.read_units(100, transactional=True) == 2.0
+
+
+def test_a_query_sums_its_items_before_rounding() -> None:
+    items = [string_item(1500)] * 3  # 4,500 bytes: 2 units of 4 KB, halved
+    assert billing.estimated_units("Query", {}, {"Items": items}) == (0.0, 1.0)
+
+
+def test_item_size_follows_dynamodbs_rules_per_type() -> None:
+    # name bytes + value: "é" is 2 UTF-8 bytes; 12345 has 5 significant digits -> 3 + 1
+    assert billing.item_size({"a": {"S": "é"}}) == 1 + 2
+    assert billing.item_size({"n": {"N": "12345"}}) == 1 + 4
+    assert billing.item_size({"n": {"N": "1000"}}) == 1 + 2  # trailing zeros trimmed
+    assert billing.item_size({"n": {"N": "0.0012"}}) == 1 + 2  # leading zeros trimmed
+    assert billing.item_size({"b": {"B": b"\x00\x01\x02"}}) == 1 + 3
+    assert billing.item_size({"t": {"BOOL": True}, "z": {"NULL": True}}) == 2 + 2
+    # list: 3 + per element (1 + value); map: 3 + per entry (1 + key + value)
+    assert billing.item_size({"l": {"L": [{"S": "ab"}, {"N": "7"}]}}) == 1 + 3 + (1 + 2) + (1 + 2)
+    assert billing.item_size({"m": {"M": {"k": {"S": "v"}}}}) == 1 + 3 + (1 + 1 + 1)
+    assert billing.item_size({"s": {"SS": ["a", "bc"]}}) == 1 + 3
+
+
+def test_an_update_is_sized_from_its_key_values_and_names() -> None:
+    request = {
+        "Key": {"pk": {"S": "KEY#k"}, "sk": {"S": "MIN#1"}},  # 2+5 + 2+5
+        "UpdateExpression": "ADD #r :one",
+        "ExpressionAttributeNames": {"#r": "requests"},  # 8
+        "ExpressionAttributeValues": {":one": {"N": "1"}},  # 2
+    }
+    assert billing.estimated_units("UpdateItem", request, {}) == (1.0, 0.0)
+    assert billing._update_size(request) == 14 + 8 + 2
+
+
+def test_consumed_capacity_wins_when_dynamodb_reports_it() -> None:
+    response = {"ConsumedCapacity": [{"TableName": "t", "CapacityUnits": 6.0}]}
+    call = make_call("dynamodb", "TransactWriteItems", {"TransactItems": []}, response)
+    assert (call.write_units, call.units_from) == (6.0, "consumed")
+    failed = make_call(
+        "dynamodb", "PutItem", {"Item": string_item(1536)}, {}, "ConditionalCheckFailedException"
+    )
+    assert (failed.write_units, failed.units_from) == (2.0, "estimated")
+
+
+def test_sqs_bills_per_started_64_kb_and_s3_by_request_class() -> None:
+    assert billing.sqs_requests(0) == 1
+    assert billing.sqs_requests(64 * 1024) == 1
+    assert billing.sqs_requests(64 * 1024 + 1) == 2
+    send = make_call("sqs", "SendMessage", {"MessageBody": "x" * 70_000}, {})
+    assert send.sqs_requests == 2
+    retried = make_call("sqs", "DeleteMessage", {}, {"ResponseMetadata": {"RetryAttempts": 2}})
+    assert retried.sqs_requests == 3
+    assert make_call("s3", "UploadPartCopy", {}, {}).s3_put == 1
+    assert make_call("s3", "GetObject", {}, {}).s3_get == 1
+    deleted = make_call("s3", "DeleteObject", {}, {})
+    assert (deleted.s3_put, deleted.s3_get) == (0, 0)
+
+
+def test_lambda_bills_whole_milliseconds_and_http_api_512_kb_steps() -> None:
+    assert billing.billed_ms(0.2) == 1
+    assert billing.billed_ms(12.0) == 12
+    assert billing.billed_ms(12.01) == 13
+    assert billing.http_api_requests(100, 512 * 1024) == 1
+    assert billing.http_api_requests(100, 512 * 1024 + 1) == 2
+
+
+def test_price_adds_each_part_at_the_table_price() -> None:
+    count = {
+        "invocations": 1, "billed_ms": 10, "write_units": 4, "read_units": 0.5,
+        "sqs_requests": 0, "s3_put": 0, "s3_get": 0, "api_requests": 1,
+        "http_api_requests": 1, "log_bytes": 1024**3 / 1e6, "traces": 0.05,
+    }  # fmt: skip
+    parts = billing.price(count, memory_mb=2048, front_door="http_api")
+    million = {k: v * 1e6 for k, v in parts.items()}
+    assert million["lambda_requests"] == pytest.approx(0.20)
+    assert million["lambda_duration"] == pytest.approx(0.010 * 2 * 0.0000133334 * 1e6)
+    assert million["dynamodb_writes"] == pytest.approx(4 * 0.625)
+    assert million["dynamodb_reads"] == pytest.approx(0.5 * 0.125)
+    assert million["front_door"] == pytest.approx(1.00)
+    assert million["logs"] == pytest.approx(0.50)  # 1 GB per million requests
+    assert million["xray"] == pytest.approx(0.05 * 5.00)
+    url = billing.price(count, memory_mb=2048, front_door="function_url")
+    rest = billing.price(count, memory_mb=2048, front_door="rest_api")
+    assert url["front_door"] == 0.0
+    assert rest["front_door"] * 1e6 == pytest.approx(3.50)
+    shares = billing.shares(parts)
+    assert sum(shares.values()) == pytest.approx(100, abs=0.5)
+
+
+def test_every_price_names_its_source() -> None:
+    for name, p in PRICES.items():
+        assert p.source.startswith("https://"), name
+        assert p.per > 0 and p.usd >= 0, name
+
+
+def test_tracing_comes_from_the_template(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text("Resources:\n  Fn:\n    Properties:\n      Tracing: Active\n")
+    assert bill.tracing_of(template)["sampling"] == bill.XRAY_DEFAULT_SAMPLING
+    template.write_text("Resources:\n  Fn:\n    Properties:\n      MemorySize: 1\n")
+    assert bill.tracing_of(template) == {
+        "active": False,
+        "sampling": 0.0,
+        "source": "template.yaml: no Tracing: Active",
+    }
+    assert bill.platform_bytes(True) > bill.platform_bytes(False) > 0
+
+
+def test_a_workload_is_priced_per_unit_from_its_counts() -> None:
+    measured = {
+        "units": 2, "inputs_per_request": 1, "tokens": 24,
+        "invocation_ms": [9.2, 10.0], "write_units": 8.0, "read_units": 0.0,
+        "stdout_bytes": 1600, "stdout_lines": 2, "log_bytes": 0, "log_lines": 0,
+        "request_bytes": [100, 100], "response_bytes": [9000, 9000],
+        "calls": {"dynamodb:TransactWriteItems": 2},
+    }  # fmt: skip
+    tracing = {"active": True, "sampling": 0.05}
+    row = bill.price_row("short", "no_limits", measured, tracing, memory_mb=2048)
+    platform = bill.platform_bytes(True)
+    per_request_log = 800 + bill.LOG_EVENT_OVERHEAD_BYTES + platform
+    expected = (
+        0.20 + 10 / 1000 * 2 * 0.0000133334 * 1e6 + 4 * 0.625 + 1.00
+        + per_request_log / 1024**3 * 0.50 * 1e6 + 0.05 * 5.00
+    )  # fmt: skip
+    assert row["write_units_per_unit"] == 4.0
+    assert row["billed_ms_per_unit"] == 10.0  # 10 and 10 ms billed
+    assert row["usd_per_million_units"]["http_api"] == pytest.approx(expected, abs=1e-3)
+    assert row["usd_per_million_tokens"]["http_api"] == pytest.approx(expected / 12, abs=1e-3)
+    assert row["openai_usd_per_million_units"] == pytest.approx(12 * 0.02)
+    assert row["calls_per_unit"] == {"dynamodb:TransactWriteItems": 1.0}
+
+
+def test_issue_19_targets_read_the_bill_rows() -> None:
+    from bench import report
+
+    rows = [
+        {"workload": "short", "key": "no_limits", "write_units_per_unit": 1.0,
+         "usd_per_million_units": {"http_api": 1.9, "function_url": 0.7},
+         "usd_per_million_tokens": {"http_api": 0.15}},
+        {"workload": "short", "key": "limits", "write_units_per_unit": 3.0,
+         "usd_per_million_units": {"http_api": 2.5, "function_url": 1.5},
+         "usd_per_million_tokens": {"http_api": 0.2}},
+    ]  # fmt: skip
+    found = {t["target"]: t for t in report.targets({"bill": {"rows": rows, "big_inputs": 2048}})}
+    assert found["#19 one short query, HTTP API, all-in, USD per 1M requests"]["met"] is True
+    assert found["#19 one short query, Function URL, all-in, USD per 1M requests"]["met"] is False
+    assert found["#19 DynamoDB write units per query, no limits"]["met"] is True
+    assert found["#19 DynamoDB write units per query, RPM/TPM + monthly"]["met"] is False
+    assert found["#19 2048 inputs per request, all-in, USD per 1M tokens"]["met"] is None
+
+
+def test_the_meter_counts_a_call_of_any_client_built_after_install() -> None:
+    import botocore.session
+    from botocore.stub import Stubber
+
+    from bench.meter import Meter
+
+    meter = Meter()
+    meter.install()
+    try:
+        # GIVEN a client built the way the usage service builds its own
+        client = botocore.session.get_session().create_client(
+            "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+        )
+    finally:
+        meter.uninstall()
+    item = string_item(1536)
+    with Stubber(client) as stub:
+        stub.add_response("put_item", {"ConsumedCapacity": {"CapacityUnits": 2.0}})
+        stub.add_client_error("put_item", "ConditionalCheckFailedException")
+        # WHEN it writes, once and once refused by a condition
+        client.put_item(TableName="t", Item=item)
+        with pytest.raises(client.exceptions.ConditionalCheckFailedException):
+            client.put_item(TableName="t", Item=item)
+    # THEN both calls are counted: DynamoDB's figure, then the estimate (still billed)
+    first, refused = meter.take()
+    assert (first.operation, first.write_units, first.units_from) == ("PutItem", 2.0, "consumed")
+    assert (refused.error, refused.write_units) == ("ConditionalCheckFailedException", 2.0)
+    assert refused.units_from == "estimated"
+    assert meter.take() == []
