@@ -20,8 +20,9 @@ from bench.prices import PRICE_DATE, PRICES, table
 from bench.proc import run_worker
 from bench.stats import median
 
-# Lambda's own lines per invocation with LogFormat JSON and SystemLogLevel INFO (the
-# template's): platform.start and platform.report, both carrying the X-Ray trace header when
+# Lambda's own lines per invocation with LogFormat JSON and SystemLogLevel INFO (the batch
+# worker's; the API function's follows PlatformLogLevel, whose default WARN drops them):
+# platform.start and platform.report, both carrying the X-Ray trace header when
 # tracing is active. Shapes as the Lambda docs show them, with values of realistic length.
 _TRACING = {
     "spanId": "7a1a4d33a22e6d10",
@@ -69,6 +70,14 @@ def platform_bytes(tracing: bool) -> int:
     return total
 
 
+def api_platform_logged(template: Path = REPO / "template.yaml") -> bool:
+    """Whether the API function keeps Lambda's platform lines: template.yaml's PlatformLogLevel
+    default is INFO (WARN, or no such parameter with SystemLogLevel INFO, decides otherwise)."""
+    text = template.read_text() if template.is_file() else ""
+    found = re.search(r"^  PlatformLogLevel:\n(?:    .*\n)*?    Default: (\w+)", text, re.MULTILINE)
+    return found is None or found.group(1) == "INFO"
+
+
 def tracing_of(template: Path = REPO / "template.yaml") -> dict[str, Any]:
     """Whether the template traces its functions with X-Ray, and the sampled share: a
     sampling rule's FixedRate in the template, else X-Ray's default."""
@@ -88,16 +97,21 @@ def tracing_of(template: Path = REPO / "template.yaml") -> dict[str, Any]:
 
 
 def count_of(
-    parts: list[dict[str, Any]], tracing: dict[str, Any], alike: bool = True
+    parts: list[dict[str, Any]],
+    tracing: dict[str, Any],
+    alike: bool = True,
+    platform_logged: list[bool] | None = None,
 ) -> dict[str, float]:
-    """One workload's totals from the worker's parts (api and/or worker side)."""
+    """One workload's totals from the worker's parts (api and/or worker side);
+    `platform_logged`: per part, whether its function writes Lambda's platform lines."""
     count: dict[str, float] = {}
-    platform = platform_bytes(tracing["active"])
+    logged = platform_logged or [True] * len(parts)
 
     def add(name: str, value: float) -> None:
         count[name] = count.get(name, 0.0) + value
 
-    for part in parts:
+    for part, with_platform in zip(parts, logged, strict=True):
+        platform = platform_bytes(tracing["active"]) if with_platform else 0
         billed = [billing.billed_ms(ms) for ms in part.get("invocation_ms", [])]
         invocations = len(billed)
         add("invocations", invocations)
@@ -143,7 +157,9 @@ def price_row(
     parts = [measured["api"], measured["worker"]] if batch else [measured]
     units = measured["lines"] if batch else measured["units"]
     tokens = measured.get("tokens")
-    per = _per(count_of(parts, tracing, alike=not batch), units)
+    api_lines = api_platform_logged()
+    logged = [api_lines, True] if batch else [api_lines]  # the worker keeps SystemLogLevel INFO
+    per = _per(count_of(parts, tracing, alike=not batch, platform_logged=logged), units)
     tokens_per_unit = (tokens / units) if tokens else None
     openai_price = PRICES["openai_3_small_batch_token" if batch else "openai_3_small_token"]
     doors = {}

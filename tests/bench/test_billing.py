@@ -155,7 +155,8 @@ def test_a_workload_is_priced_per_unit_from_its_counts() -> None:
     }  # fmt: skip
     tracing = {"active": True, "sampling": 0.05}
     row = bill.price_row("short", "no_limits", measured, tracing, memory_mb=2048)
-    platform = bill.platform_bytes(True)
+    # the API function's platform lines follow template.yaml's PlatformLogLevel
+    platform = bill.platform_bytes(True) if bill.api_platform_logged() else 0
     per_request_log = 800 + bill.LOG_EVENT_OVERHEAD_BYTES + platform
     expected = (
         0.20 + 10 / 1000 * 2 * 0.0000133334 * 1e6 + 4 * 0.625 + 1.00
@@ -217,3 +218,14 @@ def test_the_meter_counts_a_call_of_any_client_built_after_install() -> None:
     assert (refused.error, refused.write_units) == ("ConditionalCheckFailedException", 2.0)
     assert refused.units_from == "estimated"
     assert meter.take() == []
+
+
+def test_platform_lines_follow_the_templates_platform_log_level(tmp_path: Path) -> None:
+    template = tmp_path / "template.yaml"
+    head = "Parameters:\n  PlatformLogLevel:\n    Type: String\n    Default: "
+    template.write_text(head + "WARN\n    AllowedValues: [WARN, INFO]\n")
+    assert bill.api_platform_logged(template) is False
+    template.write_text(head + "INFO\n")
+    assert bill.api_platform_logged(template) is True
+    template.write_text("Parameters: {}\n")  # no such parameter: SystemLogLevel INFO
+    assert bill.api_platform_logged(template) is True
