@@ -78,6 +78,13 @@ def api_platform_logged(template: Path = REPO / "template.yaml") -> bool:
     return found is None or found.group(1) == "INFO"
 
 
+def usage_aggregation_of(template: Path = REPO / "template.yaml") -> str:
+    """The API function's USAGE_AGGREGATION in template.yaml (inline when it sets none)."""
+    text = template.read_text() if template.is_file() else ""
+    found = re.search(r"^\s+USAGE_AGGREGATION:\s*(\w+)", text, re.MULTILINE)
+    return found.group(1) if found else "inline"
+
+
 def tracing_of(template: Path = REPO / "template.yaml") -> dict[str, Any]:
     """Whether the template traces its functions with X-Ray, and the sampled share: a
     sampling rule's FixedRate in the template, else X-Ray's default."""
@@ -228,6 +235,8 @@ def run(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
         "--batch-lines", str(sizes.bill_batch_lines),
         "--shard-lines", str(sizes.bill_shard_lines),
     ]  # fmt: skip
+    # The ledger as deployed: template.yaml sets USAGE_AGGREGATION on every usage writer.
+    env = {**env, "USAGE_AGGREGATION": usage_aggregation_of()}
     measured = run_worker(SERVICE_PY, "bench.workers.bill", args, env, timeout=1800)
     memory_mb, memory_source = configured_memory_mb()
     tracing = tracing_of()
