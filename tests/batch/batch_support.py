@@ -3,6 +3,7 @@ Local) and ways to drive its workers by hand."""
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -130,3 +131,25 @@ def corpus_free_rows(count: int) -> list[dict[str, Any]]:
         request_line(f"line-{i}", {"model": MODEL, "input": f"sentence number {i} of the test"})
         for i in range(count)
     ]
+
+
+def create(stack: Stack, rows: list[dict[str, Any]]) -> str:
+    """Upload `rows` as a batch input file and create its batch through the openai client."""
+    client = stack.client()
+    file_id = client.files.create(file=("in.jsonl", io.BytesIO(jsonl(rows))), purpose="batch").id
+    return client.batches.create(
+        input_file_id=file_id, endpoint="/v1/embeddings", completion_window="24h"
+    ).id
+
+
+def plan_and_take_shards(stack: Stack) -> list[dict[str, Any]]:
+    """Run the plan message; return the shard messages it queued, taken off the queue."""
+    [plan] = stack.receive()
+    stack.worker().handle(orjson.loads(plan["Body"]))
+    return sorted((orjson.loads(m["Body"]) for m in stack.receive()), key=lambda m: m["shard"])
+
+
+def lines(client: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
+    """A result file's JSON lines."""
+    assert file_id is not None
+    return [orjson.loads(line) for line in client.files.content(file_id).content.splitlines()]

@@ -8,16 +8,13 @@ own expiry test does); shard messages "never run" by being taken off the queue u
 from __future__ import annotations
 
 import dataclasses
-import io
 import time
 from functools import partial
 from typing import Any
 
 import httpx
-import openai
-import orjson
 import pytest
-from batch_support import Stack, corpus_free_rows, jsonl
+from batch_support import Stack, corpus_free_rows, create, lines, plan_and_take_shards
 
 from handler.batch.expiry import GRACE_SECONDS, MAX_ATTEMPTS, sweep
 from handler.batch.files import FileStore
@@ -29,27 +26,6 @@ DAY = 24 * 3600
 
 def later(worker: Worker, seconds: float) -> Worker:
     return dataclasses.replace(worker, clock=lambda: time.time() + seconds)
-
-
-def create(stack: Stack, rows: list[dict[str, Any]]) -> str:
-    client = stack.client()
-    data = io.BytesIO(jsonl(rows))
-    file_id = client.files.create(file=("in.jsonl", data), purpose="batch").id
-    return client.batches.create(
-        input_file_id=file_id, endpoint="/v1/embeddings", completion_window="24h"
-    ).id
-
-
-def plan_and_take_shards(stack: Stack) -> list[dict[str, Any]]:
-    """Run the plan message; return the shard messages it queued, taken off the queue."""
-    [plan] = stack.receive()
-    stack.worker().handle(orjson.loads(plan["Body"]))
-    return sorted((orjson.loads(m["Body"]) for m in stack.receive()), key=lambda m: m["shard"])
-
-
-def lines(client: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
-    assert file_id is not None
-    return [orjson.loads(line) for line in client.files.content(file_id).content.splitlines()]
 
 
 def usage_requests(stack: Stack) -> int:

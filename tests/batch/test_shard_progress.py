@@ -11,10 +11,17 @@ from collections.abc import Sequence
 from typing import Any
 
 import httpx
-import openai
 import orjson
 import pytest
-from batch_support import DyingRecorder, Stack, corpus_free_rows, jsonl
+from batch_support import (
+    DyingRecorder,
+    Stack,
+    corpus_free_rows,
+    create,
+    jsonl,
+    lines,
+    plan_and_take_shards,
+)
 
 from handler.batch import table
 from handler.batch.items import from_item, to_item
@@ -23,25 +30,6 @@ from handler.batch.worker import MAX_RECEIVES
 from handler.hooks import UsageRecord
 
 pytestmark = pytest.mark.integration
-
-
-def create(stack: Stack, rows: list[dict[str, Any]]) -> str:
-    client = stack.client()
-    file_id = client.files.create(file=("in.jsonl", io.BytesIO(jsonl(rows))), purpose="batch").id
-    return client.batches.create(
-        input_file_id=file_id, endpoint="/v1/embeddings", completion_window="24h"
-    ).id
-
-
-def plan_and_take_shards(stack: Stack) -> list[dict[str, Any]]:
-    [plan] = stack.receive()
-    stack.worker().handle(orjson.loads(plan["Body"]))
-    return sorted((orjson.loads(m["Body"]) for m in stack.receive()), key=lambda m: m["shard"])
-
-
-def lines(client: openai.OpenAI, file_id: str | None) -> list[dict[str, Any]]:
-    assert file_id is not None
-    return [orjson.loads(line) for line in client.files.content(file_id).content.splitlines()]
 
 
 def billed(stack: Stack) -> dict[str, int]:
