@@ -301,15 +301,16 @@ class Embedder:
             raise ValueError(f"long_inputs must be one of {LONG_INPUT_MODES}, got {long_inputs!r}")
         if not inputs:
             return Tokenized(ids=[], truncated=0)
+        window = self.max_input_tokens
+        # The longest input accepted whole: windows pooled up to max_pooled_tokens, else one.
+        limit = max(window, max_pooled_tokens) if long_inputs == "pool" else window
         if isinstance(inputs[0], str):
             if long_inputs != "truncate":
-                window = self.max_input_tokens
-                limit = max(window, max_pooled_tokens) if long_inputs == "pool" else window
                 self._refuse_long_prefixes(inputs, limit)  # type: ignore[arg-type]
             ids = self._encode_texts(inputs)  # type: ignore[arg-type]
         else:
             ids = self._wrap_token_ids(inputs)  # type: ignore[arg-type]
-        return self._fit_lengths(ids, long_inputs, max_pooled_tokens)
+        return self._fit_lengths(ids, long_inputs, limit)
 
     def _refuse_long_prefixes(self, texts: Sequence[str], limit: int) -> None:
         span = PREFIX_CHARS_PER_TOKEN * limit
@@ -350,11 +351,8 @@ class Embedder:
             wrapped.append(row)
         return wrapped
 
-    def _fit_lengths(
-        self, ids: list[list[int]], long_inputs: str, max_pooled_tokens: int
-    ) -> Tokenized:
+    def _fit_lengths(self, ids: list[list[int]], long_inputs: str, limit: int) -> Tokenized:
         window = self.max_input_tokens
-        limit = max(window, max_pooled_tokens) if long_inputs == "pool" else window
         truncated = pooled = 0
         for index, row in enumerate(ids):
             if len(row) <= window:
