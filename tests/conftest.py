@@ -1,20 +1,45 @@
-"""Shared fixtures: the model artifact every model-backed test uses.
+"""The fixtures every tier shares, each defined once for the whole run: the model artifact,
+the embedder, and the out-of-process services (one DynamoDB Local JVM, one moto server).
 
 MODEL_DIR (default build/model, as the Makefile builds it) must hold a built artifact; a
-missing one fails loudly with the command that builds it rather than skipping tests.
+missing one fails loudly with the command that builds it rather than skipping tests. Tier
+markers are enforced by tests/tiers.py; the live-server helper and `free_port` are in
+tests/live.py.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from handler.embedder import Embedder, load_embedder
+from tools.dynamodb_local import DynamoDBLocal
+from tools.moto_server import MotoServer
+
+pytest_plugins = ["tests.tiers"]
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_DIR = Path(os.environ.get("MODEL_DIR") or REPO / "build" / "model")
 if not MODEL_DIR.is_absolute():
     MODEL_DIR = REPO / MODEL_DIR
+
+# Test files written before tests/ became a package import their folder's helpers by bare
+# name (`from usage_support import Tables`); those names stay bound to the same modules, so
+# such a file keeps working and never gets a second copy of a helper's classes.
+for _folder, _name in (
+    ("batch", "batch_support"),
+    ("deploy", "deploy_support"),
+    ("handler", "handler_support"),
+    ("model_artifacts", "st_dirs"),
+    ("ops", "emf_spec"),
+    ("usage", "usage_support"),
+):
+    sys.modules.setdefault(_name, importlib.import_module(f"tests.{_folder}.{_name}"))
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +47,23 @@ def model_dir() -> Path:
     if not (MODEL_DIR / "manifest.json").is_file():
         pytest.fail(f"no model artifact in {MODEL_DIR}: run `make model` (or set MODEL_DIR)")
     return MODEL_DIR
+
+
+@pytest.fixture(scope="session")
+def embedder(model_dir: Path) -> Embedder:
+    return load_embedder(model_dir, threads=2)
+
+
+@pytest.fixture(scope="session")
+def dynamodb_local() -> Iterator[DynamoDBLocal]:
+    """One DynamoDB Local for the run (installed into build/ on first use); each test makes
+    its own tables, with a random suffix."""
+    with DynamoDBLocal() as ddb:
+        yield ddb
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """One moto server (S3, SQS) for the run; each test makes its own bucket and queue."""
+    with MotoServer() as server:
+        yield server

@@ -1,46 +1,28 @@
-"""Fixtures for the batch tests: moto's server (S3, SQS) and DynamoDB Local as real HTTP
-services on loopback, the app on uvicorn with real keys, and workers driven by the tests."""
+"""Fixtures for the batch tests: a fresh bucket, queue and tables per test on the run's moto
+server and DynamoDB Local (tests/conftest.py), the app on uvicorn with real keys, and workers
+driven by the tests."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
-from batch_support import Stack
 
 from handler.batch import table
 from handler.batch.service import BatchService
-from handler.embedder import Embedder, load_embedder
+from handler.embedder import Embedder
 from handler.factory import create_app
 from handler.routes import batches, files, uploads
 from handler.settings import Settings
 from handler.usage import store
 from handler.usage.keys import KeyStore, Limits
 from handler.usage.service import UsageService
-from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal, free_port
+from tests.batch.batch_support import Stack
+from tests.live import serve_in_thread
+from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal
 from tools.moto_server import MotoServer
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture(scope="session")
-def dynamodb_local() -> Iterator[DynamoDBLocal]:
-    with DynamoDBLocal() as ddb:
-        yield ddb
-
-
-@pytest.fixture(scope="session")
-def embedder(model_dir: Path) -> Embedder:
-    return load_embedder(model_dir, threads=2)
 
 
 @pytest.fixture
@@ -91,18 +73,7 @@ def stack(settings: Settings, embedder: Embedder, dynamodb_local: DynamoDBLocal)
     keys = KeyStore(dynamodb_local.client("dynamodb"), settings.keys_table)
     limits = Limits(rpm=100_000, tpm=100_000_000)
     secrets = {name: keys.create(name, limits)[0] for name in ("alice", "bob")}
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    built = Stack(f"http://127.0.0.1:{port}/v1", settings, service, embedder, usage, secrets)
-    yield built
-    built.stop_workers()
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(app) as base:
+        built = Stack(f"{base}/v1", settings, service, embedder, usage, secrets)
+        yield built
+        built.stop_workers()

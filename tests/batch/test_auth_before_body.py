@@ -7,10 +7,10 @@ import asyncio
 from typing import Any
 
 import pytest
-from batch_support import Stack
 
 from handler.factory import create_app
 from handler.routes import batches, files, uploads
+from tests.batch.batch_support import Stack
 
 pytestmark = pytest.mark.integration
 

@@ -13,13 +13,13 @@ from typing import Any
 import openai
 import orjson
 import pytest
-from batch_support import MODEL, Stack, drain, jsonl, request_line
 
 from handler.batch.admission import admission_for
 from handler.batch.lines import PreparedLine, prepare_line
 from handler.batch.worker import Worker
 from handler.usage.keys import KeyStore, Limits
 from handler.usage.store import month_key
+from tests.batch.batch_support import MODEL, Stack, drain, jsonl, request_line
 
 pytestmark = pytest.mark.integration
 TEXT = "the quick brown fox jumps over the lazy dog " * 2

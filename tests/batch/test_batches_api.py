@@ -13,8 +13,9 @@ import numpy as np
 import openai
 import orjson
 import pytest
-from batch_support import MODEL, Stack, jsonl, request_line, wait_for
 from openai.types import Batch
+
+from tests.batch.batch_support import MODEL, Stack, jsonl, request_line, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -14,11 +14,11 @@ from typing import Any
 
 import httpx
 import pytest
-from batch_support import Stack, corpus_free_rows, create, lines, plan_and_take_shards
 
 from handler.batch.expiry import GRACE_SECONDS, MAX_ATTEMPTS, sweep
 from handler.batch.files import FileStore
 from handler.batch.worker import Worker
+from tests.batch.batch_support import Stack, corpus_free_rows, create, lines, plan_and_take_shards
 
 pytestmark = pytest.mark.integration
 DAY = 24 * 3600

@@ -7,7 +7,8 @@ import io
 
 import openai
 import pytest
-from batch_support import Stack, jsonl, request_line
+
+from tests.batch.batch_support import Stack, jsonl, request_line
 
 pytestmark = pytest.mark.integration
 

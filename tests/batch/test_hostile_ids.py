@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from batch_support import Stack
+
+from tests.batch.batch_support import Stack
 
 pytestmark = pytest.mark.integration
 LONG = "file-" + "a" * 3000

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from batch_support import Stack
 
 from handler.factory import create_app
 from handler.lambda_adapter import lambda_handler_for
 from handler.routes import files
 from handler.settings import LAMBDA_RESPONSE_LIMIT
+from tests.batch.batch_support import Stack
 
 pytestmark = pytest.mark.integration
 EVENTS = Path(__file__).resolve().parents[2] / "events"

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from batch_support import Stack
+
+from tests.batch.batch_support import Stack
 
 pytestmark = pytest.mark.integration
 

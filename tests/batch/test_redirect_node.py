@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from batch_support import MODEL, Stack, jsonl, request_line, wait_for
 
+from tests.batch.batch_support import MODEL, Stack, jsonl, request_line, wait_for
 from tools.node_clients import node_available, run_node
 
 pytestmark = [

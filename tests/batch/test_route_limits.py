@@ -11,10 +11,10 @@ import time
 import httpx
 import openai
 import pytest
-from batch_support import Stack
 
 from handler.settings import Settings
 from handler.usage.keys import KeyStore, Limits
+from tests.batch.batch_support import Stack
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,13 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from batch_support import (
+
+from handler.batch import table
+from handler.batch.items import from_item, to_item
+from handler.batch.part_run import STOP_SECONDS
+from handler.batch.worker import MAX_RECEIVES
+from handler.hooks import UsageRecord
+from tests.batch.batch_support import (
     DyingRecorder,
     Stack,
     corpus_free_rows,
@@ -22,12 +28,6 @@ from batch_support import (
     lines,
     plan_and_take_shards,
 )
-
-from handler.batch import table
-from handler.batch.items import from_item, to_item
-from handler.batch.part_run import STOP_SECONDS
-from handler.batch.worker import MAX_RECEIVES
-from handler.hooks import UsageRecord
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from batch_support import MODEL, Stack, corpus_free_rows, jsonl, request_line, wait_for
+
+from tests.batch.batch_support import MODEL, Stack, corpus_free_rows, jsonl, request_line, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,10 @@ import io
 from typing import Any
 
 import pytest
-from batch_support import Stack
 from botocore.exceptions import ClientError
 
 from handler.batch.uploads import PartRefused, UploadStore
+from tests.batch.batch_support import Stack
 
 pytestmark = pytest.mark.integration
 

@@ -13,11 +13,11 @@ from typing import Any
 
 import orjson
 import pytest
-from batch_support import corpus_free_rows, jsonl
 
 from handler.batch.service import BatchService
 from handler.settings import Settings
 from handler.usage import store
+from tests.batch.batch_support import corpus_free_rows, jsonl
 from tools.dynamodb_local import DynamoDBLocal
 
 pytestmark = pytest.mark.integration

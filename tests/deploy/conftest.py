@@ -1,45 +1,50 @@
-"""Fixtures for the deployment tests: the built stacks (both architectures), the tool venvs
-and DynamoDB Local for the function running under the Runtime Interface Emulator."""
+"""Fixtures for the deployment tests: the tool venvs, the built stacks (both architectures),
+and tables on the run's DynamoDB Local (tests/conftest.py) for the function running under the
+Runtime Interface Emulator."""
 
 from __future__ import annotations
 
 import subprocess
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_support import DEV_KEY, REPO, FunctionStore, load_template
 
 from handler.usage import store
 from handler.usage.keys import KeyStore, Limits
+from tests.deploy.deploy_support import DEV_KEY, REPO, FunctionStore, load_template
 from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal
 
 
-@pytest.fixture(scope="session")
-def built() -> Path:
-    """`make deploy-prereqs`: a no-op when the stamped builds are current (see layers.mk)."""
+def make_quietly(target: str) -> None:
+    """`make <target>` (layers/layers.mk): a no-op when its stamps are current, as they are
+    under `make test`, which makes them before pytest starts."""
     result = subprocess.run(
-        ["make", "-s", "--no-print-directory", "deploy-prereqs"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
+        ["make", "-s", "--no-print-directory", target], cwd=REPO, capture_output=True, text=True
     )
     if result.returncode != 0:
-        pytest.fail(f"make deploy-prereqs failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        pytest.fail(f"make {target} failed:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+
+
+@pytest.fixture(scope="session")
+def deploy_tools() -> Path:
+    """The tool venvs (sam, cfn-lint, checkov, the runtime client): enough for the template's
+    validators and parsers, no `sam build`."""
+    make_quietly("deploy-tools")
+    return REPO / "build"
+
+
+@pytest.fixture(scope="session")
+def built(deploy_tools: Path) -> Path:
+    """One `sam build` per architecture, each made once (stamped; see layers.mk)."""
+    make_quietly("deploy-prereqs")
     return REPO / "build" / "sam"
 
 
 @pytest.fixture(scope="session")
-def template(built: Path) -> dict[str, Any]:
+def template(deploy_tools: Path) -> dict[str, Any]:
     return load_template(REPO / "template.yaml")
-
-
-@pytest.fixture(scope="session")
-def dynamodb_local() -> Iterator[DynamoDBLocal]:
-    with DynamoDBLocal() as ddb:
-        yield ddb
 
 
 @pytest.fixture(scope="module")

@@ -27,13 +27,6 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from deploy_support import (
-    FunctionStore,
-    RuntimeEmulator,
-    built_dir,
-    host_arch,
-    lay_out_opt,
-)
 
 from handler.batch import table
 from handler.batch.lines import process_line, request_id
@@ -41,6 +34,13 @@ from handler.batch.service import BatchService
 from handler.embedder import load_embedder
 from handler.settings import Settings
 from handler.usage import store
+from tests.deploy.deploy_support import (
+    FunctionStore,
+    RuntimeEmulator,
+    built_dir,
+    host_arch,
+    lay_out_opt,
+)
 from tools.moto_server import MotoServer
 
 pytestmark = pytest.mark.integration

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_support import ARCHES, MB, REPO, built_dir, load_template, tree_bytes
 
 from handler.artifact import load_manifest
+from tests.deploy.deploy_support import ARCHES, MB, REPO, built_dir, load_template, tree_bytes
 
-pytestmark = pytest.mark.functional
+pytestmark = pytest.mark.integration
 
 DEPENDENCY_LAYER_BUDGET = 120 * MB
 UNZIPPED_BUDGET = 250 * MB

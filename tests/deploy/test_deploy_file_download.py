@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_support import (
+
+from handler.batch import table
+from handler.batch.files import FileStore
+from handler.settings import LAMBDA_RESPONSE_LIMIT
+from handler.usage.keys import KeyStore, Limits
+from tests.deploy.deploy_support import (
     EVENTS,
     FunctionStore,
     RuntimeEmulator,
@@ -30,11 +35,6 @@ from deploy_support import (
     host_arch,
     lay_out_opt,
 )
-
-from handler.batch import table
-from handler.batch.files import FileStore
-from handler.settings import LAMBDA_RESPONSE_LIMIT
-from handler.usage.keys import KeyStore, Limits
 from tools.moto_server import MotoServer
 
 pytestmark = pytest.mark.integration

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from deploy_support import FunctionStore, RuntimeEmulator, built_dir, host_arch
 
 from handler.usage import store
 from handler.usage.records import UsageRecord
+from tests.deploy.deploy_support import FunctionStore, RuntimeEmulator, built_dir, host_arch
 
 pytestmark = pytest.mark.integration
 

@@ -23,7 +23,9 @@ from typing import Any
 
 import numpy as np
 import pytest
-from deploy_support import (
+
+from handler.usage import store
+from tests.deploy.deploy_support import (
     DEV_KEY,
     EVENTS,
     LAMBDA_RUNTIME,
@@ -35,8 +37,6 @@ from deploy_support import (
     lay_out_opt,
     response_body,
 )
-
-from handler.usage import store
 
 pytestmark = pytest.mark.integration
 

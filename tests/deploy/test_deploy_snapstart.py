@@ -16,7 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_support import (
+
+from handler.snapstart import register
+from handler.usage import store
+from tests.deploy.deploy_support import (
     EVENTS,
     LAMBDA_RUNTIME,
     REPO,
@@ -26,9 +29,6 @@ from deploy_support import (
     lay_out_opt,
     response_body,
 )
-
-from handler.snapstart import register
-from handler.usage import store
 
 
 @pytest.mark.integration

@@ -19,14 +19,12 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_support import CHECKOV_VENV, REPO, TOOLS_VENV
 from moto import mock_aws
 
 from handler.batch import table as batch_table
 from handler.usage import store
+from tests.deploy.deploy_support import CHECKOV_VENV, REPO, TOOLS_VENV
 from tools.dynamodb_local import LOCAL_ENV
-
-pytestmark = pytest.mark.functional
 
 SETTINGS_SOURCE = REPO / "handler" / "settings.py"
 
@@ -68,18 +66,23 @@ def run_tool(*command: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_sam_validate_lint(built: Path) -> None:
+@pytest.mark.integration
+def test_sam_validate_lint(deploy_tools: Path) -> None:
     result = run_tool(str(TOOLS_VENV / "bin" / "sam"), "validate", "--lint")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
 
-def test_cfn_lint(built: Path) -> None:
+@pytest.mark.integration
+def test_cfn_lint(deploy_tools: Path) -> None:
     result = run_tool(str(TOOLS_VENV / "bin" / "cfn-lint"), "template.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_checkov_clean_and_every_skip_justified(built: Path, template: dict[str, Any]) -> None:
+@pytest.mark.integration
+def test_checkov_clean_and_every_skip_justified(
+    deploy_tools: Path, template: dict[str, Any]
+) -> None:
     result = run_tool(
         str(CHECKOV_VENV / "bin" / "checkov"), "-f", "template.yaml",
         "--framework", "cloudformation", "--compact", "--quiet", "--skip-download",
@@ -96,6 +99,7 @@ def function(template: dict[str, Any], name: str) -> dict[str, Any]:
     return props
 
 
+@pytest.mark.integration
 def test_every_environment_variable_is_read_by_settings(template: dict[str, Any]) -> None:
     read = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', SETTINGS_SOURCE.read_text()))
     for name in (
@@ -131,6 +135,7 @@ def granted_actions(
     return {a for a in actions if a.startswith(("dynamodb:", "sqs:"))}
 
 
+@pytest.mark.integration
 def test_function_role_grants_exactly_the_documented_actions(template: dict[str, Any]) -> None:
     expected = documented_actions("the embeddings FUNCTION calls", "The optional queue-drain")
     usage_policies = ("logs", "tracing", "keys-and-usage")
@@ -139,6 +144,7 @@ def test_function_role_grants_exactly_the_documented_actions(template: dict[str,
     assert named == {*usage_policies, "batch-api"}
 
 
+@pytest.mark.unit
 def test_the_worker_writes_usage_as_the_api_function_does(declared: dict[str, Any]) -> None:
     # The ledger's exactly-once write (Put + Update in a transaction) and its fallback queue,
     # plus what batch lines need: the owner key read (revoked?) and the monthly budget's
@@ -155,16 +161,19 @@ def test_the_worker_writes_usage_as_the_api_function_does(declared: dict[str, An
     assert granted == documented
 
 
+@pytest.mark.integration
 def test_replay_role_grants_exactly_the_documented_actions(template: dict[str, Any]) -> None:
     expected = documented_actions("The optional queue-drain", "The operator CLI")
     assert granted_actions(template, "UsageReplayFunctionRole") == expected
 
 
+@pytest.mark.unit
 def test_aggregator_role_grants_exactly_the_documented_actions(declared: dict[str, Any]) -> None:
     expected = documented_actions("The usage AGGREGATOR", "The BATCH WORKER's")
     assert granted_actions(declared, "UsageAggregatorFunctionRole") == expected
 
 
+@pytest.mark.unit
 def test_every_usage_writer_uses_stream_aggregation(declared: dict[str, Any]) -> None:
     template = declared
     # One writer left inline would be counted once anyway (its items say so), but it would
@@ -179,6 +188,7 @@ def test_every_usage_writer_uses_stream_aggregation(declared: dict[str, Any]) ->
     assert mapping["ParallelizationFactor"] == 1 and mapping["MaximumRetryAttempts"] == -1
 
 
+@pytest.mark.integration
 def test_tables_match_the_layout_the_code_creates(
     template: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -218,7 +228,7 @@ def test_tables_match_the_layout_the_code_creates(
 
 
 @pytest.fixture(scope="module")
-def transformed(built: Path) -> dict[str, Any]:
+def transformed(deploy_tools: Path) -> dict[str, Any]:
     """template.yaml after the SAM transform (what CloudFormation will create)."""
     out = subprocess.run(
         [str(TOOLS_VENV / "bin" / "python"), str(REPO / "tests/deploy/translate_template.py"),
@@ -236,6 +246,7 @@ def of_type(resources: dict[str, Any], kind: str) -> dict[str, Any]:
     return resource
 
 
+@pytest.mark.integration
 def test_every_request_goes_to_the_live_alias_with_payload_v2(transformed: dict[str, Any]) -> None:
     api = of_type(transformed, "AWS::ApiGatewayV2::Api")
     route = api["Properties"]["Body"]["paths"]["$default"]["x-amazon-apigateway-any-method"]
@@ -250,6 +261,7 @@ def test_every_request_goes_to_the_live_alias_with_payload_v2(transformed: dict[
     }
 
 
+@pytest.mark.integration
 def test_the_front_door_is_the_http_api_or_the_function_url(
     transformed: dict[str, Any], template: dict[str, Any]
 ) -> None:
@@ -297,6 +309,7 @@ def test_the_front_door_is_the_http_api_or_the_function_url(
         assert outputs[name]["Value"]["Fn::If"][0] == "UseHttpApi", name
 
 
+@pytest.mark.integration
 def test_snapstart_and_provisioned_concurrency_exclude_each_other(
     transformed: dict[str, Any], template: dict[str, Any]
 ) -> None:
@@ -365,6 +378,7 @@ def batch_grants(template: dict[str, Any], role: str, policy: str) -> dict[str, 
     raise AssertionError(f"{role} has no policy {policy}")
 
 
+@pytest.mark.unit
 def test_batch_roles_grant_exactly_what_the_batch_code_calls(declared: dict[str, Any]) -> None:
     template = declared
     calls = {
@@ -387,6 +401,7 @@ def test_batch_roles_grant_exactly_what_the_batch_code_calls(declared: dict[str,
     assert granted == needed | {"sqs:GetQueueAttributes"}
 
 
+@pytest.mark.unit
 def test_batch_grants_are_scoped_to_their_prefixes_and_roles(declared: dict[str, Any]) -> None:
     resources = declared["Resources"]
 
@@ -466,6 +481,7 @@ def s3_grants(template: dict[str, Any], role: str) -> dict[str, set[str]]:
     return found
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("role", sorted(S3_NEEDS))
 def test_each_role_has_exactly_its_s3_actions_on_each_prefix(
     declared: dict[str, Any], role: str
@@ -475,6 +491,7 @@ def test_each_role_has_exactly_its_s3_actions_on_each_prefix(
     assert s3_grants(declared, role) == S3_NEEDS[role]
 
 
+@pytest.mark.integration
 def test_the_worker_runs_the_api_functions_code_off_the_batch_queue(
     template: dict[str, Any],
 ) -> None:
@@ -509,6 +526,7 @@ def test_the_worker_runs_the_api_functions_code_off_the_batch_queue(
         )
 
 
+@pytest.mark.integration
 def test_the_bucket_is_private_encrypted_tls_only_and_expires_objects(
     template: dict[str, Any],
 ) -> None:
@@ -527,6 +545,7 @@ def test_the_bucket_is_private_encrypted_tls_only_and_expires_objects(
     }
 
 
+@pytest.mark.unit
 def test_the_worker_sees_the_keys_and_budgets_the_api_function_does(
     declared: dict[str, Any],
 ) -> None:

@@ -1,4 +1,4 @@
-"""Fixtures for the handler tests: the embedder, apps built from explicit settings, the
+"""Fixtures for the handler tests: apps built from explicit settings, the
 Lambda handler over those apps, API Gateway event fixtures, and a live uvicorn server.
 
 Every app here is built with auth_enabled=False and no authenticator: these tests are about
@@ -7,29 +7,21 @@ the API contract, not keys (tests/usage/ covers those).
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
-from handler_support import ALIAS, ListRecorder, LiveServer
 from starlette.testclient import TestClient
 
-from handler.embedder import Embedder, load_embedder
+from handler.embedder import Embedder
 from handler.factory import create_app
 from handler.lambda_adapter import LambdaAdapter, lambda_handler_for
 from handler.settings import Settings
-
-
-@pytest.fixture(scope="session")
-def embedder(model_dir: Path) -> Embedder:
-    return load_embedder(model_dir, threads=2)
+from tests.handler.handler_support import ALIAS, ListRecorder, LiveServer
+from tests.live import serve_in_thread
 
 
 @pytest.fixture(scope="session")
@@ -71,28 +63,9 @@ def lambda_handler(
         adapter.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def live_server(base_settings: Settings, embedder: Embedder) -> Iterator[LiveServer]:
     """The app served by uvicorn on a free loopback port, in a thread of this process."""
     recorder = ListRecorder()
-    app = create_app(base_settings, embedder, recorder=recorder)
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
-    yield LiveServer(base_url=f"http://127.0.0.1:{port}/v1", recorder=recorder)
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(create_app(base_settings, embedder, recorder=recorder)) as base:
+        yield LiveServer(base_url=f"{base}/v1", recorder=recorder)

@@ -13,9 +13,9 @@ import httpx
 import numpy as np
 import openai
 import pytest
-from handler_support import ALIAS, LiveServer
 
 from handler.embedder import Embedder
+from tests.handler.handler_support import ALIAS, LiveServer
 
 pytestmark = pytest.mark.integration
 API_KEY = "sk-local-dev"  # what the README uses; accepted whether or not auth is on

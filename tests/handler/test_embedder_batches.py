@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 from handler.embedder import batches
+
+pytestmark = pytest.mark.unit
 
 
 def test_runs_stay_within_the_padded_token_budget() -> None:

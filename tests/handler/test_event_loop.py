@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 import pytest
-from handler_support import ALIAS, ListRecorder
 
 from handler.embedder import Embedder
 from handler.factory import create_app
 from handler.settings import Settings
+from tests.handler.handler_support import ALIAS, ListRecorder
 
 pytestmark = pytest.mark.functional
 WAIT_S = 5.0

@@ -10,10 +10,10 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi import FastAPI
-from handler_support import ALIAS, ListRecorder
 from starlette.testclient import TestClient
 
 from handler.embedder import Embedder
+from tests.handler.handler_support import ALIAS, ListRecorder
 
 pytestmark = pytest.mark.functional
 URL = "/v1/embeddings"

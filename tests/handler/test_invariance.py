@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import openai
 import pytest
-from handler_support import ALIAS, LiveServer
 from starlette.testclient import TestClient
 
 from handler.embedder import Embedder, load_embedder
 from model_artifacts.inputs import HELDOUT, read_lines
+from tests.handler.handler_support import ALIAS, LiveServer
 
 TEXTS = [
     "Hi",

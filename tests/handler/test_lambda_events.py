@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import orjson
 import pytest
-from handler_support import load_event
 
 from handler.embedder import Embedder
+from tests.handler.handler_support import load_event
 
 pytestmark = pytest.mark.functional
 LAMBDA_RESPONSE_LIMIT = 6_291_556

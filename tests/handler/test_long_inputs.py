@@ -12,7 +12,6 @@ import numpy as np
 import orjson
 import pytest
 from fastapi import FastAPI
-from handler_support import ALIAS, ListRecorder
 from starlette.testclient import TestClient
 
 from handler.batch.lines import process_line
@@ -25,6 +24,7 @@ from handler.embedder import (
     windows,
 )
 from handler.settings import Settings, SettingsError
+from tests.handler.handler_support import ALIAS, ListRecorder
 
 URL = "/v1/embeddings"
 CLS, SEP = 101, 102

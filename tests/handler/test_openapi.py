@@ -9,12 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from handler_support import ALIAS
 from starlette.testclient import TestClient
 
 from handler.response_models import CreateEmbeddingResponse
+from tests.handler.handler_support import ALIAS
 
-pytestmark = pytest.mark.functional
 OPENAI = json.loads(
     (Path(__file__).parent / "fixtures" / "openai_create_embedding.json").read_text()
 )
@@ -49,6 +48,7 @@ def document(client: TestClient) -> dict[str, Any]:
     return published
 
 
+@pytest.mark.functional
 def test_request_schema_matches_openai(document: dict[str, Any]) -> None:
     ours = resolve(
         document,
@@ -68,6 +68,7 @@ def test_request_schema_matches_openai(document: dict[str, Any]) -> None:
     assert enums == {"float", "base64"}
 
 
+@pytest.mark.functional
 def test_response_schema_matches_openai(document: dict[str, Any]) -> None:
     operation = document["paths"]["/v1/embeddings"]["post"]
     ours = resolve(document, operation["responses"]["200"]["content"]["application/json"]["schema"])
@@ -89,6 +90,7 @@ def test_response_schema_matches_openai(document: dict[str, Any]) -> None:
     assert document["components"]["securitySchemes"]["ApiKeyAuth"]["scheme"] == "bearer"
 
 
+@pytest.mark.functional
 @pytest.mark.parametrize("encoding_format", ["float", "base64"])
 def test_real_responses_validate_against_the_published_model(
     client: TestClient, encoding_format: str
@@ -106,6 +108,7 @@ def test_real_responses_validate_against_the_published_model(
     assert parsed.usage.prompt_tokens == parsed.usage.total_tokens > 0
 
 
+@pytest.mark.integration  # a fresh interpreter
 def test_the_response_models_stay_out_of_the_cold_start() -> None:
     import subprocess
     import sys

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from st_dirs import write_st_dir
+
+from tests.model_artifacts.st_dirs import write_st_dir
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.unit
+pytestmark = pytest.mark.integration  # the build's command line, as users run it
 REPO = Path(__file__).resolve().parents[2]
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from st_dirs import tokenizer_json
 from tokenizers import Tokenizer
 
 from model_artifacts.embed import length_sorted_batches, pad_batch
+from tests.model_artifacts.st_dirs import tokenizer_json
 
 pytestmark = pytest.mark.unit
 

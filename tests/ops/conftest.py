@@ -1,4 +1,4 @@
-"""Fixtures for the operations tests: the embedder, and apps with their EMF lines captured."""
+"""Fixtures for the operations tests: apps with their EMF lines captured."""
 
 from __future__ import annotations
 
@@ -11,17 +11,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 
-from handler.embedder import Embedder, load_embedder
+from handler.embedder import Embedder
 from handler.factory import create_app
 from handler.metrics import EmfSink
 from handler.settings import Settings
 
 NAMESPACE = "Embeddings/test"
-
-
-@pytest.fixture(scope="session")
-def embedder(model_dir: Path) -> Embedder:
-    return load_embedder(model_dir, threads=2)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from emf_spec import emf_problems
 from fastapi import FastAPI
 from starlette.requests import Request
 
@@ -23,6 +22,7 @@ from handler.hooks import UsageRecord
 from handler.lambda_adapter import LambdaAdapter, lambda_handler_for
 from handler.metrics import DIMENSIONS, UNITS, RequestMetrics, ShardMetrics, emf_document
 from handler.settings import Settings
+from tests.ops.emf_spec import emf_problems
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SECRET_TEXT = "the violet heron-93 crossed"

@@ -30,7 +30,7 @@ def summary(*args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-@pytest.mark.functional
+@pytest.mark.integration
 def test_summary_of_the_last_requests_matches_what_clients_got(
     settings: Settings, embedder: Embedder, tmp_path: Path
 ) -> None:
@@ -79,7 +79,7 @@ def test_summary_of_the_last_requests_matches_what_clients_got(
     assert "latency_p99_ms" in text and "cold_starts" in text
 
 
-@pytest.mark.unit
+@pytest.mark.integration
 def test_a_missing_log_says_how_to_get_one(tmp_path: Path) -> None:
     result = summary(str(tmp_path / "none.log"))
     assert result.returncode == 1 and "make serve" in result.stderr

@@ -6,31 +6,21 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from prometheus_client.parser import text_string_to_metric_families
 
 from handler.prometheus import install
+from tests.live import serve_in_thread
 
 REPO = Path(__file__).resolve().parents[2]
 MakeApp = Callable[..., tuple[FastAPI, io.StringIO]]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -38,17 +28,8 @@ def served(make_app: MakeApp) -> Iterator[tuple[str, io.StringIO]]:
     """The app with /metrics installed, under uvicorn on a free loopback port."""
     app, lines = make_app()
     install(app)
-    config = uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{config.port}", lines
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(app, lifespan="auto") as base:
+        yield base, lines
 
 
 def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emf_spec import emf_problems
+
+from tests.live import free_port
+from tests.ops.emf_spec import emf_problems
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -35,13 +37,6 @@ LAMBDA_RUNTIME = REPO / "build" / "lambda-runtime"
 EVENTS = REPO / "events"
 TEXT = "the scarlet ibis-44 took off"
 EMULATOR_LINE = re.compile(r"^\d\d \w{3} \d{4} [\d:,]+ \[\w+\] \(rapid\) ")  # its own, not ours
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def rie_binary() -> Path:

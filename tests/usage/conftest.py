@@ -3,26 +3,24 @@ a moto SQS fallback queue (there is no SQS emulator offline), and the app wired 
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from moto import mock_aws
-from usage_support import Tables
 
-from handler.embedder import Embedder, load_embedder
+from handler.embedder import Embedder
 from handler.factory import create_app
 from handler.settings import Settings
 from handler.usage import store
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.service import UsageService
-from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal, free_port
+from tests.live import serve_in_thread
+from tests.usage.usage_support import Tables
+from tools.dynamodb_local import LOCAL_ENV, DynamoDBLocal
 
 # DynamoDB Local runs on loopback: moto must let those calls through to it.
 MOTO_CONFIG: Any = {"core": {"passthrough": {"urls": [r"http://127\.0\.0\.1:\d+.*"]}}}
@@ -40,13 +38,6 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_SESSION_TOKEN",
     ):
         monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="session")
-def dynamodb_local() -> Iterator[DynamoDBLocal]:
-    """One DynamoDB Local for the session (installed into build/ on first use)."""
-    with DynamoDBLocal() as ddb:
-        yield ddb
 
 
 def _names() -> tuple[str, str]:
@@ -83,11 +74,6 @@ def queue(moto: None) -> SqsUsageQueue:
     return SqsUsageQueue(client, url)
 
 
-@pytest.fixture(scope="session")
-def embedder(model_dir: Path) -> Embedder:
-    return load_embedder(model_dir, threads=2)
-
-
 @pytest.fixture
 def make_app(model_dir: Path, embedder: Embedder) -> Callable[..., tuple[FastAPI, UsageService]]:
     """The app with the usage module wired to the given tables/queue, as handler/app.py does."""
@@ -120,25 +106,7 @@ def served(
 ) -> Iterator[tuple[str, UsageService]]:
     """(base URL ending in /v1, the wired usage service) of a live server on loopback."""
     app, service = make_app(local_tables, queue)
-    port = free_port()
-    server = uvicorn.Server(
-        # Keep-alive past the longest test: uvicorn's 5 s default closes an idle pooled
-        # connection while a busy client may be about to reuse it (a ReadError, not an answer).
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            timeout_keep_alive=300,
-        )
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    yield f"http://127.0.0.1:{port}/v1", service
-    server.should_exit = True
-    thread.join(timeout=10)
+    # Keep-alive past the longest test: uvicorn's 5 s default closes an idle pooled
+    # connection while a busy client may be about to reuse it (a ReadError, not an answer).
+    with serve_in_thread(app, timeout_keep_alive=300) as base:
+        yield f"{base}/v1", service

@@ -13,7 +13,6 @@ import pytest
 from botocore.exceptions import ClientError
 from fastapi import FastAPI
 from starlette.testclient import TestClient
-from usage_support import Tables, WriteUnits, drain, stream_batches
 
 from handler.usage import aggregator
 from handler.usage.aggregator import StreamAggregator
@@ -23,6 +22,7 @@ from handler.usage.records import UsageRecord
 from handler.usage.report import UsageReader
 from handler.usage.service import UsageService
 from handler.usage.writer import UsageWriter
+from tests.usage.usage_support import Tables, WriteUnits, drain, stream_batches
 from tools.dynamodb_local import DynamoDBLocal
 
 DAY = 86400

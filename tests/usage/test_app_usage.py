@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from starlette.testclient import TestClient
-from usage_support import Faults, Tables
 
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.keys import KeyStore, Limits
 from handler.usage.replay import replay
 from handler.usage.service import UsageService
+from tests.usage.usage_support import Faults, Tables
 
 MODEL = "all-MiniLM-L6-v2"
 MakeApp = Callable[..., tuple[FastAPI, UsageService]]

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from usage_support import Tables
 
 from handler.usage.budget import LineBudget
 from handler.usage.keys import KeyStore, Limits
 from handler.usage.quotas import QuotaGate
 from handler.usage.store import month_key
+from tests.usage.usage_support import Tables
 
 T0 = datetime(2026, 11, 21, 8, 30, 15, tzinfo=UTC).timestamp()
 

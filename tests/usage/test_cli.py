@@ -8,12 +8,12 @@ import time
 import uuid
 
 import pytest
-from usage_support import Tables
 
 from handler.usage import cli
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.keys import KeyStore, Limits
 from handler.usage.records import UsageRecord
+from tests.usage.usage_support import Tables
 
 
 def run(tables: Tables, *argv: str, sqs: object = None) -> tuple[int, str]:

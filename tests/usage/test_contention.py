@@ -14,8 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-from test_exactly_once import make_record, table_totals
-from usage_support import Contention, Faults, Tables
 
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.keys import KeyStore, Limits
@@ -30,6 +28,8 @@ from handler.usage.writer import (
     _is_duplicate,
     backoff,
 )
+from tests.usage.test_exactly_once import make_record, table_totals
+from tests.usage.usage_support import Contention, Faults, Tables
 
 MODEL = "all-MiniLM-L6-v2"
 

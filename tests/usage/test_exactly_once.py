@@ -15,7 +15,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from usage_support import Faults, Tables, drain
 
 from handler.usage.aggregator import StreamAggregator
 from handler.usage.fallback import SqsUsageQueue
@@ -24,6 +23,7 @@ from handler.usage.records import UsageRecord
 from handler.usage.replay import replay
 from handler.usage.store import day_key, day_shard
 from handler.usage.writer import GROUP_RECORDS, UsageWriter
+from tests.usage.usage_support import Faults, Tables, drain
 from tools.dynamodb_local import DynamoDBLocal
 
 

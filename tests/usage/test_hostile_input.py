@@ -14,10 +14,10 @@ from fastapi import FastAPI
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
-from usage_support import Tables
 
 from handler.usage.keys import KeyStore, Limits
 from handler.usage.service import UsageService
+from tests.usage.usage_support import Tables
 
 MODEL = "all-MiniLM-L6-v2"
 MakeApp = Callable[..., tuple[FastAPI, UsageService]]

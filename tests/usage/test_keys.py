@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from usage_support import Tables
 
 from handler.usage.keys import (
     MAX_SECRET_CHARS,
@@ -16,6 +15,7 @@ from handler.usage.keys import (
     effective_limits,
     hash_key,
 )
+from tests.usage.usage_support import Tables
 
 
 @pytest.mark.unit

@@ -12,8 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from test_exactly_once import make_record, table_totals
-from usage_support import Faults, Tables
 
 from handler.usage import cli
 from handler.usage.fallback import SqsUsageQueue
@@ -22,6 +20,8 @@ from handler.usage.recorder import LOST_EVENT, UsageRecorder
 from handler.usage.records import UsageRecord
 from handler.usage.replay import replay
 from handler.usage.writer import RecordExpiredError, UsageWriter
+from tests.usage.test_exactly_once import make_record, table_totals
+from tests.usage.usage_support import Faults, Tables
 
 DAY = 86400
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from starlette.testclient import TestClient
-from usage_support import Tables
 
 from handler.embedder import MAX_POOLED_TOKENS, Embedder
 from handler.usage.keys import KeyStore, Limits
 from handler.usage.service import UsageService
+from tests.usage.usage_support import Tables
 
 MODEL = "all-MiniLM-L6-v2"
 MakeApp = Callable[..., tuple[FastAPI, UsageService]]

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 from fastapi import FastAPI
 from starlette.testclient import TestClient
-from usage_support import Faults, Tables
 
 from handler.embedder import Embedder, Tokenized
 from handler.embedding_response import embeddings_body, lambda_payload_size, least_payload_size
 from handler.usage.keys import KeyStore, Limits
 from handler.usage.records import MAX_MODEL_CHARS, MAX_USER_CHARS
 from handler.usage.service import UsageService
+from tests.usage.usage_support import Faults, Tables
 
 MODEL = "all-MiniLM-L6-v2"
 MakeApp = Callable[..., tuple[FastAPI, UsageService]]

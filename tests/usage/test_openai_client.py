@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 import httpx
 import openai
 import pytest
-from usage_support import Faults, Tables
 
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.keys import KeyStore, Limits
 from handler.usage.replay import replay
 from handler.usage.service import UsageService
+from tests.usage.usage_support import Faults, Tables
 
 MODEL = "all-MiniLM-L6-v2"
 

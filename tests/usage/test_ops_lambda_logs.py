@@ -31,13 +31,13 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
-from usage_support import Faults, Tables
 
 from handler.lambda_adapter import lambda_handler_for
 from handler.metrics import EmfSink
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.keys import KeyStore, Limits
 from handler.usage.service import UsageService
+from tests.usage.usage_support import Faults, Tables
 
 REPO = Path(__file__).resolve().parents[2]
 EVENTS = REPO / "events"

@@ -6,10 +6,10 @@ import threading
 from datetime import UTC, datetime
 
 import pytest
-from usage_support import Tables
 
 from handler.usage.keys import KeyStore, Limits
 from handler.usage.quotas import QuotaExceededError, QuotaGate, format_duration
+from tests.usage.usage_support import Tables
 
 T0 = datetime(2026, 11, 21, 8, 30, 15, tzinfo=UTC).timestamp()  # 15 s into a minute
 

@@ -13,7 +13,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from usage_support import Faults, Tables
 
 from handler.usage.recorder import UsageRecorder
 from handler.usage.records import (
@@ -26,6 +25,7 @@ from handler.usage.records import (
     bounded_request_id,
 )
 from handler.usage.writer import UsageWriter, _request_item
+from tests.usage.usage_support import Faults, Tables
 
 DYNAMODB_ITEM_LIMIT = 400 * 1024  # "including attribute names and values"
 SQS_MESSAGE_LIMIT = 256 * 1024

@@ -10,10 +10,10 @@ from collections.abc import Callable
 import pytest
 from fastapi import FastAPI
 from starlette.testclient import TestClient
-from usage_support import Tables, WriteUnits
 
 from handler.usage.keys import KeyStore, Limits
 from handler.usage.service import UsageService
+from tests.usage.usage_support import Tables, WriteUnits
 
 MODEL = "all-MiniLM-L6-v2"
 LIMITS = {

@@ -1,0 +1,1 @@
+"""Tests for batch/ (see tests/conftest.py for the shared fixtures)."""

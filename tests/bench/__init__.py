@@ -1,0 +1,1 @@
+"""Tests for bench/ (see tests/conftest.py for the shared fixtures)."""

@@ -1,0 +1,1 @@
+"""Tests for deploy/ (see tests/conftest.py for the shared fixtures)."""

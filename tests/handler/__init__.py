@@ -1,0 +1,1 @@
+"""Tests for handler/ (see tests/conftest.py for the shared fixtures)."""

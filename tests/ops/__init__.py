@@ -1,0 +1,1 @@
+"""Tests for ops/ (see tests/conftest.py for the shared fixtures)."""

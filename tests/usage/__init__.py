@@ -1,0 +1,1 @@
+"""Tests for usage/ (see tests/conftest.py for the shared fixtures)."""
