@@ -1,10 +1,11 @@
 """The fixtures every tier shares, each defined once for the whole run: the model artifact,
-the embedder, and the out-of-process services (one DynamoDB Local JVM, one moto server).
+the embedder; and through its plugins the tier rules (tests/tiers.py) and the out-of-process
+services, one DynamoDB Local JVM and one moto server, also under pytest-xdist
+(tests/services.py).
 
 MODEL_DIR (default build/model, as the Makefile builds it) must hold a built artifact; a
-missing one fails loudly with the command that builds it rather than skipping tests. Tier
-markers are enforced by tests/tiers.py; the live-server helper and `free_port` are in
-tests/live.py.
+missing one fails loudly with the command that builds it rather than skipping tests. The
+live-server helper and `free_port` are in tests/live.py.
 """
 
 from __future__ import annotations
@@ -12,16 +13,13 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from handler.embedder import Embedder, load_embedder
-from tools.dynamodb_local import DynamoDBLocal
-from tools.moto_server import MotoServer
 
-pytest_plugins = ["tests.tiers"]
+pytest_plugins = ["tests.tiers", "tests.services"]
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_DIR = Path(os.environ.get("MODEL_DIR") or REPO / "build" / "model")
@@ -52,18 +50,3 @@ def model_dir() -> Path:
 @pytest.fixture(scope="session")
 def embedder(model_dir: Path) -> Embedder:
     return load_embedder(model_dir, threads=2)
-
-
-@pytest.fixture(scope="session")
-def dynamodb_local() -> Iterator[DynamoDBLocal]:
-    """One DynamoDB Local for the run (installed into build/ on first use); each test makes
-    its own tables, with a random suffix."""
-    with DynamoDBLocal() as ddb:
-        yield ddb
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    """One moto server (S3, SQS) for the run; each test makes its own bucket and queue."""
-    with MotoServer() as server:
-        yield server
