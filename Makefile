@@ -9,11 +9,12 @@ PY := $(VENV)/bin/python
 MODEL_DIR ?= build/model
 export MODEL_DIR
 
-.PHONY: help venv setup serve test test-unit lint
+.PHONY: help venv setup serve test test-unit test-integration test-prereqs lint
 help:
 	@echo "make serve      set everything up (venv, model, local DynamoDB) and serve http://127.0.0.1:8000"
 	@echo "make test       run every test tier (what CI runs)"
 	@echo "make test-unit  the everyday loop: unit and functional tiers, no SAM or Java (< 1 min)"
+	@echo "make test-integration  the third tier alone: DynamoDB Local, SAM builds, the emulator"
 	@echo "make lint       ruff format --check, ruff check and mypy"
 	@echo "make model   build the int8 ONNX artifact into $(MODEL_DIR)"
 	@echo "make bench   run the benchmarks"
@@ -32,14 +33,32 @@ setup: venv model
 serve: setup
 	$(PY) -m tools.serve_local --host 127.0.0.1 --port 8000
 
-test: setup
-	$(PY) -m pytest
+# The tiers (tests/tiers.py): unit and functional run in this process, integration reaches real
+# services, SAM builds and tools. What `make test` needs is made in two rounds of parallel jobs:
+# the installs (pip and npm wait on the network and the disk as much as on a core; the model
+# waits only for its own venv), then what needs them (the SAM builds copy the model). The
+# fragments add their targets to TEST_INSTALLS and TEST_BUILDS. pytest-xdist then runs the
+# tests on TEST_WORKERS processes, whole files at a time (module fixtures start once).
+TEST_INSTALLS := venv model
+TEST_BUILDS :=
+TEST_WORKERS ?= 2
+PARALLEL := $(MAKE) --no-print-directory -j3 --output-sync=target
 
-# The quick loop: no SAM build, no tool venvs, no DynamoDB Local (Java); tests/deploy needs
-# them all. It needs a model artifact, built (with torch) only if there is none yet.
+test-prereqs:
+	$(PARALLEL) $(TEST_INSTALLS)
+	$(if $(strip $(TEST_BUILDS)),$(PARALLEL) $(TEST_BUILDS))
+
+test: test-prereqs
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
+
+test-integration: test-prereqs
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m integration
+
+# The quick loop: no SAM build, no tool venvs, no DynamoDB Local (Java): the integration tier
+# needs them all. It needs a model artifact, built (with torch) only if there is none yet.
 test-unit: venv
 	@test -f $(MODEL_DIR)/manifest.json || $(MAKE) --no-print-directory model
-	$(PY) -m pytest -q -m "unit or functional" --ignore=tests/deploy
+	$(PY) -m pytest -q -m "unit or functional"
 
 LINTED := handler model_artifacts tools layers bench
 lint: venv

@@ -22,5 +22,7 @@ bench: setup bench-venv
 bench-smoke: setup bench-venv
 	$(PY) -m bench.run --smoke
 
-# The smoke test in tests/bench/ needs the bench venv (fastembed, matplotlib).
-test: bench-venv
+# The smoke test in tests/bench/ needs the bench venv (fastembed, matplotlib). CTranslate2 goes
+# into the export venv after the model build, which runs from that venv.
+TEST_INSTALLS += $(BENCH_VENV)/.installed
+TEST_BUILDS += $(CT2_STAMP)

@@ -53,4 +53,6 @@ build/sam/%/.built: $(SAM_INPUTS) $(TOOLS_VENV)/.installed | build/model/manifes
 
 deploy-prereqs: deploy-tools build/sam/arm64/.built build/sam/x86_64/.built
 
-test: deploy-prereqs
+# `make test`: the tool venvs with the other installs, both SAM builds side by side after them.
+TEST_INSTALLS += deploy-tools
+TEST_BUILDS += build/sam/arm64/.built build/sam/x86_64/.built
