@@ -60,7 +60,9 @@ def _service(config: pytest.Config, name: str) -> Iterator[Any]:
     """The controller's service if it handed one over, else one started for this session."""
     port = getattr(config, "workerinput", {}).get(f"service_port_{name}")
     if port is not None:
-        yield SERVICES[name](port=port)  # attached: never started or stopped by this worker
+        attached = SERVICES[name](port=port)
+        yield attached
+        attached.stop()  # this one never started the process: this only closes its log file
         return
     with SERVICES[name]() as service:
         yield service
