@@ -1,4 +1,4 @@
-"""Helpers for the deployment tests (imported by name: tests/ is not a package).
+"""Helpers for the deployment tests.
 
 The built stacks come from `make deploy-prereqs` (layers/layers.mk): one `sam build` per
 architecture under build/sam/<arch>/build, plus the tool venvs. The Runtime Interface

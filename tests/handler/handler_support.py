@@ -1,4 +1,4 @@
-"""Helpers shared by the handler tests (imported by name: tests/ is not a package)."""
+"""Helpers shared by the handler tests."""
 
 from __future__ import annotations
 
