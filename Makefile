@@ -33,13 +33,22 @@ setup: venv model
 serve: setup
 	$(PY) -m tools.serve_local --host 127.0.0.1 --port 8000
 
+# awslambdaric alone, for its JSON log formatter (tests/usage/test_ops_lambda_logs.py, a
+# functional test: it may not install anything itself). Not in the venv, where its
+# snapshot_restore_py would switch handler/snapstart.py's hooks on. Pinned where the runtime is.
+RUNTIME_CLIENT := build/awslambdaric
+$(RUNTIME_CLIENT)/.installed: layers/requirements-lambda-runtime.txt | $(VENV)/.installed
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --upgrade --target $(@D) \
+		$$(grep -o '^awslambdaric==[^ ]*' $<)
+	touch $@
+
 # The tiers (tests/tiers.py): unit and functional run in this process, integration reaches real
 # services, SAM builds and tools. What `make test` needs is made in two rounds of parallel jobs:
 # the installs (pip and npm wait on the network and the disk as much as on a core; the model
 # waits only for its own venv), then what needs them (the SAM builds copy the model). The
 # fragments add their targets to TEST_INSTALLS and TEST_BUILDS. pytest-xdist then runs the
 # tests on TEST_WORKERS processes, whole files at a time (module fixtures start once).
-TEST_INSTALLS := venv model
+TEST_INSTALLS := venv model $(RUNTIME_CLIENT)/.installed
 TEST_BUILDS :=
 TEST_WORKERS ?= 2
 PARALLEL := $(MAKE) --no-print-directory -j3 --output-sync=target
@@ -56,7 +65,7 @@ test-integration: test-prereqs
 
 # The quick loop: no SAM build, no tool venvs, no DynamoDB Local (Java): the integration tier
 # needs them all. It needs a model artifact, built (with torch) only if there is none yet.
-test-unit: venv
+test-unit: venv $(RUNTIME_CLIENT)/.installed
 	@test -f $(MODEL_DIR)/manifest.json || $(MAKE) --no-print-directory model
 	$(PY) -m pytest -q -m "unit or functional"
 
