@@ -16,6 +16,7 @@ from __future__ import annotations
 import socket
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -64,13 +65,14 @@ def _host(address: Any) -> str:
     return str(address[0]) if isinstance(address, tuple) else str(address)
 
 
-@pytest.fixture(autouse=True)
-def _tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    tier = tier_of(request.node)[0] if tier_of(request.node) else "integration"
+@contextmanager
+def _confined(item: pytest.Item) -> Iterator[None]:
+    """While `item` sets up, runs and tears down (its module and session fixtures too, when it
+    is the first or last to use them), hold it to its tier."""
+    tier = tier_of(item)[0] if len(tier_of(item)) == 1 else "integration"
     if tier == "integration":
         yield
         return
-    monkeypatch.setattr(subprocess.Popen, "_execute_child", _refuse("start a subprocess", tier))
     real_connect = socket.socket.connect
     real_connect_ex = socket.socket.connect_ex
 
@@ -89,6 +91,26 @@ def _tier_guard(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
             raise TierViolation(f"a {tier} test may not connect to {address}: mark it integration")
         return real_connect_ex(sock, address)
 
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
-    yield
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(subprocess.Popen, "_execute_child", _refuse("start a subprocess", tier))
+        patch.setattr(socket.socket, "connect", connect)
+        patch.setattr(socket.socket, "connect_ex", connect_ex)
+        yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Iterator[None]:
+    with _confined(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    with _confined(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
+    with _confined(item):
+        return (yield)

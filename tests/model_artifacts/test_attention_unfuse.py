@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-pytestmark = pytest.mark.functional
+pytestmark = pytest.mark.integration  # torch, in the export venv
 REPO = Path(__file__).resolve().parents[2]
 EXPORT_PY = REPO / "build" / "export-venv" / "bin" / "python"
 
