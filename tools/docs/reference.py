@@ -157,6 +157,10 @@ def stale_pages() -> list[Path]:
     return [p for p, text in pages().items() if not p.exists() or p.read_text() != text]
 
 
+def _shown_path(page: Path) -> str:
+    return str(page.relative_to(ROOT)) if page.is_relative_to(ROOT) else str(page)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="write nothing; exit 1 if stale")
@@ -164,12 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         stale = stale_pages()
         for page in stale:
-            print(f"{page.relative_to(ROOT)} is stale: run python -m tools.docs.reference")
+            print(f"{_shown_path(page)} is stale: run python -m tools.docs.reference")
         return 1 if stale else 0
     for page, text in pages().items():
         page.parent.mkdir(parents=True, exist_ok=True)
         page.write_text(text)
-        print(f"wrote {page.relative_to(ROOT)}")
+        print(f"wrote {_shown_path(page)}")
     return 0
 
 
