@@ -102,16 +102,16 @@ def configuration_page() -> str:
     return intro + "\n".join(rows) + "\n"
 
 
-class _TemplateLoader(yaml.SafeLoader):
+class _TemplateLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no types
     """YAML with CloudFormation's short tags (!Ref, !Sub, ...) read as plain values."""
 
 
-def _any_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
+def _any_tag(loader: Any, suffix: str, node: Any) -> Any:
     if isinstance(node, yaml.ScalarNode):
         return loader.construct_scalar(node)
     if isinstance(node, yaml.SequenceNode):
         return loader.construct_sequence(node)
-    return loader.construct_mapping(node)  # type: ignore[arg-type]
+    return loader.construct_mapping(node)
 
 
 _TemplateLoader.add_multi_constructor("!", _any_tag)
