@@ -191,7 +191,6 @@ def _default(f: Field[Any]) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    # Where the model artifact lives: the layer mounts it at /opt/model; locally build/model.
     model_dir: Path = field(
         default=Path("/opt/model"),
         metadata=env_var(
@@ -234,7 +233,6 @@ class Settings:
             shown_default="`pool` (`truncate` under `TRUNCATE_INPUTS=true`)",
         ),
     )
-    # The older switch, kept as an alias: true means LONG_INPUTS=truncate.
     truncate_inputs: bool = field(
         default=False,
         metadata=env_var(
@@ -246,7 +244,6 @@ class Settings:
             ),
         ),
     )
-    # The longest input LONG_INPUTS=pool accepts, special tokens included (OpenAI's 8,192).
     max_input_tokens: int = field(
         default=OPENAI_MAX_INPUT_TOKENS,
         metadata=env_var(
@@ -290,7 +287,6 @@ class Settings:
             shown_default="on Lambda 120,000 per vCPU its memory grants; else none",
         ),
     )
-    # Largest request body accepted; Lambda's own synchronous payload limit is 6 MB.
     max_body_bytes: int = field(
         default=6 * 1024 * 1024,
         metadata=env_var(
@@ -301,7 +297,6 @@ class Settings:
             shown_default="6 MiB",
         ),
     )
-    # Largest response body, as it will be counted inside Lambda's 6 MB response payload.
     max_response_bytes: int = field(
         default=LAMBDA_RESPONSE_LIMIT - RESPONSE_HEADROOM,
         metadata=env_var(
@@ -327,7 +322,6 @@ class Settings:
             ),
         ),
     )
-    # ONNX Runtime intra-op threads (see onnx_threads_for).
     onnx_threads: int = field(
         default_factory=lambda: os.cpu_count() or 1,
         metadata=env_var(
@@ -337,7 +331,6 @@ class Settings:
             shown_default="on Lambda the vCPUs its memory grants (1 per 1,769 MB); else the cores",
         ),
     )
-    # Path prefix API Gateway puts before our routes (custom-domain base path mapping).
     api_base_path: str = field(
         default="/",
         metadata=env_var(
@@ -416,7 +409,6 @@ class Settings:
             "USAGE_TABLE", doc="DynamoDB table of usage records, day totals and quota counters."
         ),
     )
-    # SQS queue that keeps usage records DynamoDB refused, for `cli replay`; "" = log line only.
     usage_queue_url: str = field(
         default="",
         metadata=env_var(
@@ -425,7 +417,6 @@ class Settings:
             shown_default="none (a log line only)",
         ),
     )
-    # How long a key's verdict is cached per container: revocation takes up to this long.
     key_cache_seconds: int = field(
         default=30,
         metadata=env_var(
