@@ -31,9 +31,9 @@ from typing import Any, Protocol
 
 from starlette.requests import Request
 
-from handler.usage.records import UsageRecord
+from handler.records import UsageRecord
 
-__all__ = ["UsageRecord"]  # the one record type (handler/usage/records.py), for the seams
+__all__ = ["UsageRecord"]  # the one record type (handler/records.py), for the seams
 
 
 class UsageRecorder(Protocol):

@@ -15,7 +15,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from handler.errors import APIError, body_too_large, error_response, internal_error
+from handler.errors import APIError, body_too_large, internal_error
+from handler.http_errors import error_response
 from handler.logs import current_request_id
 from handler.metrics import Metrics, RequestMetrics
 from handler.offload import LAMBDA_EVENT

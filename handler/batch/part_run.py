@@ -30,7 +30,7 @@ from handler.batch.lines import (
 )
 from handler.batch.parts import ERRORS, OUTPUT, Manifest, part_key, write_manifest
 from handler.embedder import Embedder
-from handler.hooks import UsageRecord
+from handler.records import UsageRecord
 from handler.settings import Settings
 
 # Inputs of consecutive valid lines embedded in one model pass (a batch-invariant artifact

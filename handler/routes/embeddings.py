@@ -27,7 +27,7 @@ from handler.errors import APIError, refused_tokens
 from handler.metrics import RequestMetrics
 from handler.offload import off_loop
 from handler.routes.common import api_key_id, services
-from handler.usage.records import ANONYMOUS, UsageRecord
+from handler.records import ANONYMOUS, UsageRecord
 
 router = APIRouter()
 TRUNCATED_HEADER = "x-truncated-inputs"

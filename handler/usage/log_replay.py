@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from handler.usage.recorder import FALLBACK_EVENT, LOST_EVENT
-from handler.usage.records import UsageRecord
+from handler.records import UsageRecord
 from handler.usage.replay import ReplayReport
 from handler.usage.writer import RecordExpiredError, UsageWriter
 

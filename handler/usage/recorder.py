@@ -20,7 +20,7 @@ from dataclasses import asdict
 from typing import Literal
 
 from handler.usage.fallback import UsageQueue
-from handler.usage.records import UsageRecord
+from handler.records import UsageRecord
 from handler.usage.store import error_code
 from handler.usage.writer import GROUP_RECORDS, UsageWriter
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from botocore.exceptions import BotoCoreError, ClientError
 
 from handler.usage.fallback import UsageQueue
-from handler.usage.records import UsageRecord
+from handler.records import UsageRecord
 from handler.usage.writer import RecordExpiredError, UsageWriter
 
 log = logging.getLogger("handler.usage")

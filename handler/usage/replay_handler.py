@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from handler.settings import Settings
 from handler.usage import store
-from handler.usage.records import UsageRecord
+from handler.records import UsageRecord
 from handler.usage.writer import UsageWriter
 
 _writer: UsageWriter | None = None

@@ -44,7 +44,7 @@ from handler.usage.quotas import (
     seconds_to_next_month,
 )
 from handler.usage.recorder import UsageRecorder
-from handler.usage.records import ANONYMOUS, UsageRecord
+from handler.records import ANONYMOUS, UsageRecord
 from handler.usage.report import UsageReader, usage_body, usage_window
 from handler.usage.writer import UsageWriter
 

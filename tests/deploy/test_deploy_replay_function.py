@@ -16,7 +16,7 @@ import pytest
 from deploy_support import FunctionStore, RuntimeEmulator, built_dir, host_arch
 
 from handler.usage import store
-from handler.usage.records import UsageRecord
+from handler.records import UsageRecord
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from handler.usage import aggregator
 from handler.usage.aggregator import StreamAggregator
 from handler.usage.aggregator_handler import handle_batch
 from handler.usage.keys import KeyStore
-from handler.usage.records import UsageRecord
+from handler.records import UsageRecord
 from handler.usage.report import UsageReader
 from handler.usage.service import UsageService
 from handler.usage.writer import UsageWriter

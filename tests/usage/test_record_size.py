@@ -16,7 +16,7 @@ import pytest
 from usage_support import Faults, Tables
 
 from handler.usage.recorder import UsageRecorder
-from handler.usage.records import (
+from handler.records import (
     MAX_ENCODING_CHARS,
     MAX_KEY_ID_CHARS,
     MAX_MODEL_CHARS,
