@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from handler.embedder import Embedder
-from handler.errors import model_not_found
+from handler.embeddings.models import ServedModel, SingleModel
 from handler.hooks import Authenticator, Limiter, Meter, NoMeter, UsageRecorder, UsageReport
 from handler.offload import off_loop
 from handler.settings import Settings
@@ -24,15 +24,18 @@ class Services:
     meter: Meter = NoMeter()
 
     @property
+    def models(self) -> SingleModel:
+        """The served models (handler/embeddings/models.py): the resolver of `model`."""
+        return SingleModel(self.embedder, self.settings.model_aliases)
+
+    @property
     def model_names(self) -> tuple[str, ...]:
         """The served id first, then its aliases."""
-        return (self.embedder.model_id, *self.settings.model_aliases)
+        return self.models.names
 
-    def resolve_model(self, requested: str) -> str:
-        """The served model id for `requested`; a 404 model_not_found for anything else."""
-        if requested in self.model_names:
-            return self.embedder.model_id
-        raise model_not_found(requested)
+    def resolve_model(self, requested: str) -> ServedModel:
+        """What serves `requested`; a 404 model_not_found for anything else."""
+        return self.models(requested)
 
 
 def services(request: Request) -> Services:

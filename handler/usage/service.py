@@ -22,6 +22,7 @@ from starlette.requests import Request
 from handler import errors
 from handler.hooks import Refund
 from handler.offload import WORKERS
+from handler.records import ANONYMOUS, UsageRecord
 from handler.settings import Settings
 from handler.usage import store
 from handler.usage.budget import LineBudget
@@ -44,7 +45,6 @@ from handler.usage.quotas import (
     seconds_to_next_month,
 )
 from handler.usage.recorder import UsageRecorder
-from handler.records import ANONYMOUS, UsageRecord
 from handler.usage.report import UsageReader, usage_body, usage_window
 from handler.usage.writer import UsageWriter
 
