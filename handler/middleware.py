@@ -99,7 +99,8 @@ class RequestContextMiddleware:
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.append((b"openai-processing-ms", str(elapsed_ms).encode()))
                 headers.append((COLD_START_HEADER, b"true" if measured.cold else b"false"))
-                extra = state.get("response_headers") or {}  # e.g. x-ratelimit-* from quotas
+                caller = state.get("caller")  # routes/common.caller_of: x-ratelimit-* from quotas
+                extra = caller.headers if caller is not None else {}
                 headers.extend((k.encode(), v.encode()) for k, v in extra.items())
                 message = {**message, "headers": headers}
             await send(message)

@@ -47,7 +47,7 @@ MAY_IMPORT = {
     "compute": ("ground", "compute"),
     "errors": ("ground", "compute", "errors"),
     "pipeline": ("ground", "compute", "errors", "pipeline"),
-    "seams": ("ground", "seams"),
+    "seams": ("ground", "seams"),  # offload.py is typed on Starlette's HTTPConnection
     "usage": ("ground", "errors", "seams", "usage"),
     "batch": ("ground", "compute", "errors", "pipeline", "seams", "usage", "batch"),
     "routes": (*BELOW_ROUTES, "routes"),
@@ -63,11 +63,6 @@ FORBIDDEN = {
     "pipeline": (*WEB, *AWS),
     "usage": WEB,
     "batch": WEB,
-}
-# Known debts, each with why; the test fails when one is paid, so the list stays true.
-DEBTS = {
-    # the authenticator and limiter hooks still take the Starlette Request (issue 20: Caller)
-    ("handler.usage.service", "starlette"),
 }
 # The records module is read by the replay function, which runs without the dependency layer.
 STDLIB_ONLY = {"handler.records"}
@@ -128,11 +123,7 @@ def violations() -> set[tuple[str, str]]:
 
 
 def test_no_room_imports_what_the_map_forbids() -> None:
-    assert violations() - DEBTS == set()
-
-
-def test_every_listed_debt_is_still_owed() -> None:
-    assert DEBTS <= violations()
+    assert violations() == set()
 
 
 def test_records_import_only_the_standard_library() -> None:

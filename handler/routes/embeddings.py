@@ -22,11 +22,11 @@ from starlette.responses import Response
 from handler.embedding_request import check_content_type, parse_embedding_request
 from handler.embedding_response import fit_response
 from handler.embeddings import pipeline
-from handler.hooks import Meter
+from handler.hooks import Caller, Meter
 from handler.metrics import RequestMetrics
 from handler.offload import off_loop
 from handler.records import ANONYMOUS
-from handler.routes.common import api_key_id, services
+from handler.routes.common import api_key_id, caller_of, services
 
 router = APIRouter()
 TRUNCATED_HEADER = "x-truncated-inputs"
@@ -48,21 +48,21 @@ async def create_embeddings(request: Request) -> Response:
         raw = await request.body()
         return await off_loop(request, embed_request, request, key_id, raw)
     except BaseException:  # ended before its tokens were charged: still a request (RPM)
-        await off_loop(request, services(request).meter.settle, request)
+        await off_loop(request, services(request).meter.settle, caller_of(request))
         raise
 
 
 class _MeterGate:
     """The pipeline's Gate for this request: the wired meter, for this request's key."""
 
-    def __init__(self, meter: Meter, request: Request) -> None:
-        self.meter, self.request = meter, request
+    def __init__(self, meter: Meter, caller: Caller) -> None:
+        self.meter, self.caller = meter, caller
 
     def before_tokenizing(self) -> None:
-        self.meter.before_tokenizing(self.request)
+        self.meter.before_tokenizing(self.caller)
 
     def refused(self, tokens: int) -> None:
-        self.meter.refused(self.request, tokens)
+        self.meter.refused(self.caller, tokens)
 
 
 def embed_request(request: Request, key_id: str | None, raw: bytes) -> Response:
@@ -71,13 +71,14 @@ def embed_request(request: Request, key_id: str | None, raw: bytes) -> Response:
     measured.key_id = key_id
     wired = services(request)
     settings = wired.settings
+    caller = caller_of(request)  # authenticated already: the Caller api_key_id found
     check_content_type(request.headers.get("content-type", ""))
     body = parse_embedding_request(raw, settings.max_inputs)
     accept_encoding = request.headers.get("accept-encoding", "")
     prepared = pipeline.prepare(
-        body, wired.models, settings, accept_encoding, _MeterGate(wired.meter, request)
+        body, wired.models, settings, accept_encoding, _MeterGate(wired.meter, caller)
     )
-    refund = wired.limiter(request, prepared.prompt_tokens)  # quotas: a refused one is not run
+    refund = wired.limiter(caller, prepared.prompt_tokens)  # quotas: a refused one is not run
     try:
         with MODEL_LOCK:
             model_started = time.perf_counter()
