@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 
 from handler.embedder import Embedder
-from handler.errors import install_exception_handlers
 from handler.hooks import (
     Authenticator,
     Limiter,
@@ -23,6 +22,7 @@ from handler.hooks import (
     no_auth,
     no_limits,
 )
+from handler.http_errors import install_exception_handlers
 from handler.logs import install as install_request_id_logging
 from handler.metrics import EmfSink, Metrics, MetricsSink
 from handler.middleware import RequestContextMiddleware
@@ -30,6 +30,7 @@ from handler.openapi import install_openapi
 from handler.routes import embeddings, health, models, usage
 from handler.routes.common import Services
 from handler.settings import Settings
+from handler.version import VERSION
 
 
 def create_app(
@@ -46,6 +47,7 @@ def create_app(
     a recorder usage goes nowhere, without a usage report GET /v1/usage is not served."""
     app = FastAPI(
         title="serverless-embeddings",
+        version=VERSION,
         docs_url=None,  # no HTML docs pages: the document is for tools (schemathesis, SDKs)
         redoc_url=None,
         openapi_url="/openapi.json",

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from handler.records import UsageRecord
 from handler.usage import store
-from handler.usage.records import UsageRecord
 from tests.deploy.deploy_support import FunctionStore, RuntimeEmulator, built_dir, host_arch
 
 pytestmark = pytest.mark.integration

@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 from handler.embedder import Embedder
+from handler.version import VERSION
 from tests.handler.handler_support import ALIAS, ListRecorder
 
 pytestmark = pytest.mark.functional
@@ -116,7 +117,7 @@ def test_user_and_usage_are_recorded(
     assert record.request_id == response.headers["x-request-id"]
     assert (record.model, record.requested_model) == (embedder.model_id, ALIAS)
     assert record.prompt_tokens == response.json()["usage"]["prompt_tokens"]
-    # one record type from route to ledger (handler/usage/records.py): the ledger's names
+    # one record type from route to ledger (handler/records.py): the ledger's names
     assert (record.inputs, record.dimensions, record.encoding_format, record.user) == (
         2,
         8,
@@ -171,6 +172,7 @@ def test_health(make_app: Callable[..., FastAPI], embedder: Embedder) -> None:
         first = fresh.get("/health").json()
         second = fresh.get("/health").json()
     assert first["model"] == embedder.model_id
+    assert first["version"] == VERSION == fresh.get("/openapi.json").json()["info"]["version"]
     assert first["artifact_sha"] == embedder.artifact_sha
     assert len(first["artifact_sha"]) == 64
     assert (first["cold"], second["cold"]) == (True, False)

@@ -14,11 +14,11 @@ from botocore.exceptions import ClientError
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
+from handler.records import UsageRecord
 from handler.usage import aggregator
 from handler.usage.aggregator import StreamAggregator
 from handler.usage.aggregator_handler import handle_batch
 from handler.usage.keys import KeyStore
-from handler.usage.records import UsageRecord
 from handler.usage.report import UsageReader
 from handler.usage.service import UsageService
 from handler.usage.writer import UsageWriter

@@ -9,10 +9,10 @@ import uuid
 
 import pytest
 
+from handler.records import UsageRecord
 from handler.usage import cli
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.keys import KeyStore, Limits
-from handler.usage.records import UsageRecord
 from tests.usage.usage_support import Tables
 
 

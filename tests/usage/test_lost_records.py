@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from handler.records import UsageRecord
 from handler.usage import cli
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.log_replay import record_from_line, replay_lines
 from handler.usage.recorder import LOST_EVENT, UsageRecorder
-from handler.usage.records import UsageRecord
 from handler.usage.replay import replay
 from handler.usage.writer import RecordExpiredError, UsageWriter
 from tests.usage.test_exactly_once import make_record, table_totals

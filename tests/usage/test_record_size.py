@@ -14,8 +14,7 @@ from typing import Any
 
 import pytest
 
-from handler.usage.recorder import UsageRecorder
-from handler.usage.records import (
+from handler.records import (
     MAX_ENCODING_CHARS,
     MAX_KEY_ID_CHARS,
     MAX_MODEL_CHARS,
@@ -24,6 +23,7 @@ from handler.usage.records import (
     UsageRecord,
     bounded_request_id,
 )
+from handler.usage.recorder import UsageRecorder
 from handler.usage.writer import UsageWriter, _request_item
 from tests.usage.usage_support import Faults, Tables
 
@@ -67,6 +67,10 @@ def largest_record() -> UsageRecord:
         user=WIDEST * MAX_USER_CHARS,
         latency_ms=float(BIG),
         timestamp=4102444799.999999,  # 2099-12-31T23:59:59Z
+        requested_model=WIDEST * MAX_MODEL_CHARS,
+        truncated_inputs=BIG,
+        pooled_inputs=BIG,
+        requested_dimensions=BIG,
     )
 
 

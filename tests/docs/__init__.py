@@ -1,0 +1,1 @@
+"""Tests for docs/ and its generators (tools/docs/)."""
