@@ -8,8 +8,6 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.unit
-
 HANDLER = Path(__file__).resolve().parents[1] / "handler"
 
 # room -> the modules in it (a trailing "." is a package and everything under it)
@@ -106,6 +104,7 @@ def imports_of(path: Path) -> set[str]:
 MODULES = sorted(HANDLER.rglob("*.py"))
 
 
+@pytest.mark.unit
 def test_every_module_has_a_room() -> None:
     homeless = [module_name(p) for p in MODULES if module_name(p) != "handler"]
     assert [m for m in homeless if room_of(m) is None] == []
@@ -129,10 +128,12 @@ def violations() -> set[tuple[str, str]]:
     return found
 
 
+@pytest.mark.unit
 def test_no_room_imports_what_the_map_forbids() -> None:
     assert violations() == set()
 
 
+@pytest.mark.unit
 def test_records_import_only_the_standard_library() -> None:
     import sys
 
@@ -142,6 +143,7 @@ def test_records_import_only_the_standard_library() -> None:
             assert tops <= set(sys.stdlib_module_names), path
 
 
+@pytest.mark.unit
 def test_the_map_catches_a_forbidden_import(tmp_path: Path) -> None:
     # GIVEN the embedder importing FastAPI and usage/ importing a route
     embedder = tmp_path / "embedder.py"
@@ -152,6 +154,7 @@ def test_the_map_catches_a_forbidden_import(tmp_path: Path) -> None:
     assert room_of("handler.routes.common") not in MAY_IMPORT["usage"]
 
 
+@pytest.mark.integration  # a fresh interpreter
 def test_the_batch_worker_and_the_usage_module_load_no_web_framework() -> None:
     import subprocess
     import sys
