@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tools.dynamodb_local import DynamoDBLocal
-from tools.local_service import LocalService
+from tools.local_service import LocalService, LocalServiceError
 from tools.moto_server import MotoServer
 
 SERVICES: dict[str, type[LocalService]] = {
@@ -43,7 +43,10 @@ def _may_need_services(config: pytest.Config) -> bool:
 def pytest_sessionstart(session: pytest.Session) -> None:
     if _is_xdist_controller(session.config) and _may_need_services(session.config):
         for name, service in SERVICES.items():
-            _ports[name] = _started.enter_context(service()).port
+            try:
+                _ports[name] = _started.enter_context(service()).port
+            except LocalServiceError:
+                pass  # each worker's fixture tries again: the tests that need it fail, not the run
 
 
 @pytest.hookimpl(trylast=True)  # after the workers are gone
