@@ -51,8 +51,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
     checks: list[tuple[str, str, Any, Callable[[Any], bool]]] = [
         ("#3 warm single short input via Mangum, p50", "<= 10 ms",
          _get(results, "handler", "single", "p50_ms"), lambda v: v <= 10),
-        ("#3 cold start to first v2 answer, median", "<= 0.6 s",
-         _get(results, "cold_start", "ours", "total_s"), lambda v: v <= 0.6),
+        ("#19 cold start to first v2 answer, median", "<= 0.5 s",
+         _get(results, "cold_start", "ours", "total_s"), lambda v: v <= 0.5),
         (f"#3 {big}-input float response serialised (orjson + gzip)", "<= 100 ms",
          _serialisation_ms(results), lambda v: v <= 100),
         ("#2 int8 texts/s vs sentence-transformers fp32", ">= 2.0x",
@@ -216,7 +216,8 @@ def _cold(results: dict[str, Any]) -> list[str]:
     lines = ["### Cold start (fresh process to first answer)", ""]
     body = []
     for key, label in (
-        ("ours", "ours: handler + first v2 event"),
+        ("ours", "ours: handler + first v2 event, as deployed"),
+        ("floor", "floor: the model alone, 1 sentence"),
         ("sentence_transformers", "sentence-transformers: encode 1 sentence"),
     ):
         r = part.get(key)
@@ -226,6 +227,7 @@ def _cold(results: dict[str, Any]) -> list[str]:
                     label,
                     r["runs"],
                     r["total_s"],
+                    r.get("cpu_s", ""),
                     r["interpreter_s"],
                     r["import_s"],
                     r["load_s"],
@@ -236,6 +238,7 @@ def _cold(results: dict[str, Any]) -> list[str]:
         "engine",
         "runs",
         "total s (median)",
+        "CPU s",
         "interpreter s",
         "import s",
         "load s",
@@ -243,7 +246,15 @@ def _cold(results: dict[str, Any]) -> list[str]:
     ]
     lines += _table(header, body)
     if part.get("speedup"):
-        lines += [f"Ours starts {part['speedup']}x faster.", ""]
+        lines += [f"Ours starts {part['speedup']}x faster than sentence-transformers.", ""]
+    if part.get("ratio_to_floor"):
+        lines += [
+            f"Ours takes {part['ratio_to_floor']}x the floor's wall time "
+            f"({part['cpu_ratio_to_floor']}x its CPU): the web framework, AWS clients and our "
+            f"modules add {part['over_floor_s']} s ({part['over_floor_cpu_s']} CPU s) to the "
+            "model's own start. Engines run in turns, so a noisy spell hits all alike.",
+            "",
+        ]
     return lines + _failed(results, "cold_start")
 
 

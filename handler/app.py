@@ -23,7 +23,10 @@ __all__ = ["app", "create_app", "embedder", "handler", "settings", "usage"]
 settings = Settings.from_env()
 usage = UsageService.from_settings(settings)  # builds its AWS clients while the model loads
 embedder = load_embedder(
-    settings.model_dir, threads=settings.onnx_threads, batch_size=settings.batch_size
+    settings.model_dir,
+    threads=settings.onnx_threads,
+    batch_size=settings.batch_size,
+    verify=settings.model_verify,
 )
 hooks = usage.hooks()
 if settings.batch_bucket:  # the Batch API is served only where a bucket is configured

@@ -178,6 +178,10 @@ def _default(f: Field[Any]) -> Any:
 class Settings:
     # Where the model artifact lives: the layer mounts it at /opt/model; locally build/model.
     model_dir: Path = field(default=Path("/opt/model"), metadata=env_var("MODEL_DIR", _env_path))
+    # Check every artifact file's sha256 against the manifest at cold start. template.yaml
+    # turns it off: `sam build` checked the files (layers/stage.py) and a published layer
+    # version cannot change, while hashing the 24 MB model costs ~20 ms of every cold start.
+    model_verify: bool = field(default=True, metadata=env_var("MODEL_VERIFY", _env_bool))
     # Extra model names accepted as the served model (e.g. text-embedding-3-small), so apps
     # written against OpenAI work with no code change. The response always names the served id.
     model_aliases: tuple[str, ...] = field(

@@ -32,7 +32,10 @@ SWEEP = "expiry_sweep"
 settings = Settings.from_env()
 usage = UsageService.from_settings(settings)
 embedder = load_embedder(
-    settings.model_dir, threads=settings.onnx_threads, batch_size=settings.batch_size
+    settings.model_dir,
+    threads=settings.onnx_threads,
+    batch_size=settings.batch_size,
+    verify=settings.model_verify,
 )
 sink = EmfSink(settings.metrics_namespace) if settings.metrics_enabled else None
 
