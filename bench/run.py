@@ -158,7 +158,7 @@ def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
             section(results, "load", lambda: load_section(sizes, env), only)
             section(results, "usage_overhead", lambda: usage.overhead(sizes, env), only)
             section(results, "long_inputs", lambda: sections.long_inputs(sizes, env), only)
-            section(results, "bill", lambda: bill.run(sizes, env), only)
+            section(results, "bill", lambda: bill.run(sizes, env, results.get("cold_start")), only)
     section(results, "metrics_overhead", lambda: metrics_overhead(sizes), only)
     section(results, "cost", lambda: cost_section(results), only)
     section(results, "batch", lambda: batch_section(sizes), only)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from fastapi import APIRouter, FastAPI
+from starlette.routing import BaseRoute
 
 from handler.embedder import Embedder
 from handler.errors import install_exception_handlers
@@ -41,9 +42,11 @@ def create_app(
     usage_report: UsageReport | None = None,
     routers: Sequence[APIRouter] = (),
     meter: Meter | None = None,
+    deferred: Sequence[BaseRoute] = (),
 ) -> FastAPI:
     """An app serving `embedder`; without an authenticator every caller is anonymous, without
-    a recorder usage goes nowhere, without a usage report GET /v1/usage is not served."""
+    a recorder usage goes nowhere, without a usage report GET /v1/usage is not served.
+    `deferred`: routes tried after every other (handler/deferred.py)."""
     app = FastAPI(
         title="serverless-embeddings",
         docs_url=None,  # no HTML docs pages: the document is for tools (schemathesis, SDKs)
@@ -72,6 +75,7 @@ def create_app(
     optional = [usage.router] if usage_report is not None else []
     for router in (embeddings.router, models.router, health.router, *optional, *routers):
         app.include_router(router)
+    app.router.routes.extend(deferred)
     return app
 
 

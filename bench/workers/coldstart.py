@@ -32,7 +32,7 @@ def third_party_roots() -> list[str]:
 
 
 def ours(preload: list[str]) -> dict[str, object]:
-    import handler  # noqa: F401
+    importlib.import_module("handler")
 
     for name in preload:
         try:
