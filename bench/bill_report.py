@@ -106,7 +106,11 @@ def render(results: dict[str, Any]) -> list[str]:
     lines += _table(
         ["workload", "key", *(name for _, name in PARTS)],
         [
-            [_label(row, big), KEYS[row["key"]], *(row["shares_percent"][k] for k, _ in PARTS)]
+            [
+                _label(row, big),
+                KEYS[row["key"]],
+                *(row["shares_percent"].get(k, 0.0) for k, _ in PARTS),
+            ]
             for row in r["rows"]
         ],
     )
