@@ -262,3 +262,22 @@ def test_provisioned_break_even_counts_reads_and_the_smallest_rcu() -> None:
     assert figures["on_demand_usd_per_million"] == pytest.approx(on_demand * 1e6)
     smallest = (0.00065 + 0.00013) / 3600
     assert figures["min_requests_per_second"] == pytest.approx(smallest / on_demand)
+
+
+def test_the_aggregators_batch_is_shared_by_its_records() -> None:
+    # GIVEN two counted aggregator batches (9 and 10 billed ms, one write unit each), untraced
+    measured = {"invocation_ms": [8.2, 9.1], "write_units": 2.0, "units": 20}
+    tracing = {"active": False, "sampling": 0.0}
+    # WHEN priced
+    price = bill.aggregator_price(measured, tracing)
+    # THEN one batch is a request fee, 9.5 ms (their median) at 256 MB, a write unit and
+    # Lambda's platform lines, and each of its 10 records pays a tenth
+    batch = (
+        0.20e-6
+        + 9.5 / 1000 * 0.25 * 0.0000133334
+        + 0.625e-6
+        + bill.platform_bytes(False) / 1024**3 * 0.50
+    )
+    assert price["worst_case_usd_per_record"] == pytest.approx(batch)
+    assert price["usd_per_record"] == pytest.approx(batch / 10)
+    assert price["write_units_per_record"] == pytest.approx(0.1)
