@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from handler.embedder import EmptyInputError, InputError, InputTooLongError, TokenIdError
+from handler.served_models import UnknownModelError
 
 INVALID_REQUEST = "invalid_request_error"
 SERVER_ERROR = "server_error"
@@ -248,6 +249,8 @@ def to_api_error(exc: Exception, method: str = "", path: str = "") -> APIError |
         return invalid_field(f"$.input[{exc.index}]", "input")
     if isinstance(exc, InputError):
         return invalid(str(exc), param="input")
+    if isinstance(exc, UnknownModelError):
+        return model_not_found(exc.requested)
     if isinstance(exc, StarletteHTTPException):
         return _from_http_exception(exc, method, path)
     return None
@@ -281,7 +284,7 @@ def install_exception_handlers(app: FastAPI) -> None:
             raise exc
         return error_response(error)
 
-    for exc_type in (APIError, InputError, StarletteHTTPException):
+    for exc_type in (APIError, InputError, UnknownModelError, StarletteHTTPException):
         app.add_exception_handler(exc_type, handle)
 
 

@@ -6,33 +6,21 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from handler.embedder import Embedder
-from handler.errors import model_not_found
 from handler.hooks import Authenticator, Limiter, Meter, NoMeter, UsageRecorder, UsageReport
 from handler.offload import off_loop
+from handler.served_models import ServedModels
 from handler.settings import Settings
 
 
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    embedder: Embedder
+    models: ServedModels
     authenticator: Authenticator
     recorder: UsageRecorder
     limiter: Limiter
     usage_report: UsageReport | None = None  # GET /v1/usage is served only with one
     meter: Meter = NoMeter()
-
-    @property
-    def model_names(self) -> tuple[str, ...]:
-        """The served id first, then its aliases."""
-        return (self.embedder.model_id, *self.settings.model_aliases)
-
-    def resolve_model(self, requested: str) -> str:
-        """The served model id for `requested`; a 404 model_not_found for anything else."""
-        if requested in self.model_names:
-            return self.embedder.model_id
-        raise model_not_found(requested)
 
 
 def services(request: Request) -> Services:

@@ -12,7 +12,6 @@ returned, so it is durable even when Lambda freezes the process right after.
 
 from __future__ import annotations
 
-import threading
 import time
 
 from fastapi import APIRouter
@@ -26,16 +25,13 @@ from handler.embedding_response import check_fits, embeddings_body, fit_response
 from handler.errors import APIError, refused_tokens
 from handler.metrics import RequestMetrics
 from handler.offload import off_loop
+from handler.prompts import prompt_text
 from handler.routes.common import api_key_id, services
 from handler.usage.records import ANONYMOUS, UsageRecord
 
 router = APIRouter()
 TRUNCATED_HEADER = "x-truncated-inputs"
 POOLED_HEADER = "x-pooled-inputs"  # inputs embedded as more than one window (LONG_INPUTS=pool)
-# One model run at a time: the session's intra-op threads already use every core, so runs from
-# concurrent request threads only preempt each other (p99 under load doubled without it).
-# DynamoDB calls stay concurrent: they happen outside it.
-MODEL_LOCK = threading.Lock()
 
 
 # A plain Request, no typed parameters: FastAPI imports pydantic.v1 to analyse a typed one,
@@ -58,14 +54,17 @@ def embed_request(request: Request, key_id: str | None, raw: bytes) -> Response:
     measured: RequestMetrics = request.state.metrics
     measured.key_id = key_id
     wired = services(request)
-    settings, embedder = wired.settings, wired.embedder
+    settings = wired.settings
     check_content_type(request.headers.get("content-type", ""))
     body = parse_embedding_request(raw, settings.max_inputs)
-    served_model = wired.resolve_model(body.model)
+    model = wired.models.resolve(body.model)  # 404 model_not_found
+    served_model = measured.model = model.id
+    embedder = wired.models.embedder(model.id)  # loads it on its first request
     dimensions = checked_dimensions(body.dimensions, embedder, served_model)
     wired.meter.before_tokenizing(request)  # a key past its TPM makes us tokenize nothing
+    prompt = prompt_text(model.manifest, body.input_type)
     try:
-        tokenized, prompt_tokens = tokenized_within_limits(body.inputs, embedder, settings)
+        tokenized, prompt_tokens = tokenized_within_limits(body.inputs, embedder, settings, prompt)
     except (APIError, InputError) as refused:  # tokenized, then refused: still metered
         wired.meter.refused(request, refused_tokens(refused))
         raise
@@ -81,7 +80,7 @@ def embed_request(request: Request, key_id: str | None, raw: bytes) -> Response:
     )
     refund = wired.limiter(request, prompt_tokens)  # quotas: a rejected request is not run
     try:
-        with MODEL_LOCK:
+        with wired.models.run_lock(model.id):
             model_started = time.perf_counter()
             vectors = truncate_dimensions(embedder.run(tokenized), dimensions)
             measured.model_ms = round((time.perf_counter() - model_started) * 1000, 3)
