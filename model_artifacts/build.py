@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from handler.artifact import ArtifactError, load_manifest, sha256_file
+from model_artifacts.fidelity import FP32_GATE, INT8_GATE
 from model_artifacts.inputs import HELDOUT, inputs_key, read_lines, tool_versions
 from model_artifacts.install import install_dir
-from model_artifacts.fidelity import FP32_GATE, INT8_GATE
 from model_artifacts.recipe import RECIPES
 from model_artifacts.st_config import SourceConfig, SourceError, read_source
 
