@@ -16,6 +16,7 @@ help:
 	@echo "make test-unit  the everyday loop: unit and functional tiers, no SAM or Java (< 1 min)"
 	@echo "make lint       ruff format --check, ruff check and mypy"
 	@echo "make model   build the int8 ONNX artifact into $(MODEL_DIR)"
+	@echo "make models  that, and every model served beside it (build/models: docs/models.md)"
 	@echo "make bench   run the benchmarks"
 
 $(VENV)/.installed: requirements/runtime.txt requirements/dev.txt
@@ -25,7 +26,7 @@ $(VENV)/.installed: requirements/runtime.txt requirements/dev.txt
 	touch $@
 venv: $(VENV)/.installed
 
-setup: venv model
+setup: venv models
 
 # DynamoDB Local (Java 17; installed into build/ on first use) with the tables and the dev key
 # sk-local-dev, then uvicorn. Without Java: a loud warning and moto's in-process DynamoDB.

@@ -240,7 +240,8 @@ class Settings:
     # Several models (handler/served_models.py): a JSON list, the default model first, e.g.
     # [{"id": "all-MiniLM-L6-v2", "dir": "/opt/model", "aliases": ["text-embedding-3-small"]},
     #  {"id": "all-MiniLM-L6-v2-fp32", "dir": "/opt/models/all-MiniLM-L6-v2-fp32"}]
-    # Unset: the one model in MODEL_DIR, answering to MODEL_ALIASES too (set one or the other).
+    # Unset: the one model in MODEL_DIR, answering to MODEL_ALIASES too. Set, MODEL_DIR is
+    # ignored (the Makefile always exports it) and MODEL_ALIASES must be unset.
     models: tuple[ModelSource, ...] = field(default=(), metadata=env_var("MODELS", _env_models))
     # When the models after the default load: on first use ("lazy") or at cold start ("eager").
     # Lazy, by `make bench` (models section): see docs/models.md for the figures.
@@ -428,8 +429,8 @@ class Settings:
             raise SettingsError(
                 f"TRUNCATE_INPUTS=true contradicts LONG_INPUTS={settings.long_inputs}: set one"
             )
-        if settings.models and (env.get("MODEL_DIR", "").strip() or settings.model_aliases):
-            raise SettingsError("MODELS names every model: leave MODEL_DIR and MODEL_ALIASES unset")
+        if settings.models and settings.model_aliases:  # they would be silently ignored
+            raise SettingsError("MODELS names every model and its aliases: unset MODEL_ALIASES")
         if not settings.api_base_path.startswith("/"):
             raise SettingsError(f"API_BASE_PATH={settings.api_base_path!r} must start with '/'")
         return settings
