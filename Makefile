@@ -37,9 +37,10 @@ test: setup
 	$(PY) -m pytest
 
 # The quick loop: no SAM build, no tool venvs, no DynamoDB Local (Java); tests/deploy needs
-# them all. It needs a model artifact, built (with torch) only if there is none yet.
+# them all. It needs the model artifacts, built (with torch) only if there are none yet.
 test-unit: venv
 	@test -f $(MODEL_DIR)/manifest.json || $(MAKE) --no-print-directory model
+	@test -f build/models/all-MiniLM-L6-v2-fp32/manifest.json || $(MAKE) --no-print-directory models
 	$(PY) -m pytest -q -m "unit or functional" --ignore=tests/deploy
 
 LINTED := handler model_artifacts tools layers bench
