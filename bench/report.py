@@ -270,7 +270,10 @@ def _models(results: dict[str, Any]) -> list[str]:
             continue
         for model, first in r["first_request_ms"].items():
             body.append([policy, r["init_ms"], model, first, r["warm_single_ms"][model]])
-    lines = ["### Models: load policies (fresh processes, medians; handler/served_models.py)", ""]
+    lines = [
+        "### Models: load policies (fresh processes, medians; handler/embeddings/models.py)",
+        "",
+    ]
     header = ["policy", "cold start ms", "model", "first request ms", "warm single ms"]
     chosen = part.get("chosen")
     note = [f"chosen: {chosen['policy']} ({chosen})", ""] if chosen else []

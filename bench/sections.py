@@ -130,7 +130,7 @@ def _models_env(env: dict[str, str], fp32_dir: Path | None, policy: str) -> dict
 
 
 def models(sizes: Sizes, env: dict[str, str], fp32_dir: Path) -> dict[str, Any]:
-    """Load policies (handler/served_models.py): cold start (importing handler.app) and the
+    """Load policies (handler/embeddings/models.py): cold start (importing handler.app) and the
     first and warm single-input requests to each model, with the default model alone, with
     the fp32 model beside it loaded on first use (lazy) and at cold start (eager). Fresh
     processes, the policies interleaved round by round; medians of `cold_runs` rounds."""

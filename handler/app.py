@@ -12,9 +12,9 @@ from __future__ import annotations
 import time
 
 from handler import IMPORT_STARTED
+from handler.embeddings.models import ServedModels
 from handler.factory import create_app
 from handler.lambda_adapter import lambda_handler_for
-from handler.served_models import ServedModels
 from handler.settings import Settings
 from handler.snapstart import register as register_snapstart_hooks
 from handler.usage.service import UsageService

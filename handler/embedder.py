@@ -299,9 +299,9 @@ class Embedder:
     ) -> Tokenized:
         """Token ids per input with special tokens; see the module docstring for errors.
 
-        A `prompt` (handler/prompts.py) goes before each text and is tokenized with it, as
-        sentence-transformers does, so its tokens count and share the window; before token
-        ids, its own ids (no special tokens) go first."""
+        A `prompt` (handler/embeddings/prompts.py) goes before each text and is tokenized
+        with it, as sentence-transformers does, so its tokens count and share the window;
+        before token ids, its own ids (no special tokens) go first."""
         if long_inputs not in LONG_INPUT_MODES:
             raise ValueError(f"long_inputs must be one of {LONG_INPUT_MODES}, got {long_inputs!r}")
         if not inputs:

@@ -28,8 +28,8 @@ def tokenized_within_limits(
     inputs: Inputs, embedder: Embedder, settings: Settings, prompt: str = ""
 ) -> tuple[Tokenized, int]:
     """The inputs tokenized (long ones windowed or cut, by LONG_INPUTS), each after the
-    model's `prompt` (handler/prompts.py), and the request's prompt tokens, every token of
-    every input, the prompt's included; a 400 over MAX_TOKENS_PER_REQUEST. The embedder
+    model's `prompt` (handler/embeddings/prompts.py), and the request's prompt tokens, every
+    token of every input, the prompt's included; a 400 over MAX_TOKENS_PER_REQUEST. The embedder
     raises its InputErrors per input."""
     tokenized = embedder.tokenize(
         inputs, settings.long_input_mode, settings.max_input_tokens, prompt

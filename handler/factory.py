@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 
 from handler.embedder import Embedder
-from handler.errors import install_exception_handlers
+from handler.embeddings.models import ServedModels
 from handler.hooks import (
     Authenticator,
     Limiter,
@@ -23,6 +23,7 @@ from handler.hooks import (
     no_auth,
     no_limits,
 )
+from handler.http_errors import install_exception_handlers
 from handler.logs import install as install_request_id_logging
 from handler.metrics import EmfSink, Metrics, MetricsSink
 from handler.middleware import RequestContextMiddleware
@@ -30,7 +31,6 @@ from handler.openapi import install_openapi
 from handler.routes import embeddings, health, usage
 from handler.routes import models as models_route
 from handler.routes.common import Services
-from handler.served_models import ServedModels
 from handler.settings import Settings
 
 

@@ -132,7 +132,7 @@ class ModelSource:
 
 
 # Load policies for every model but the default (which always loads at cold start): "lazy"
-# loads one on its first request, "eager" at cold start. See handler/served_models.py.
+# loads one on its first request, "eager" at cold start. See handler/embeddings/models.py.
 MODEL_LOADING = ("lazy", "eager")
 MAX_MODELS = 4  # Lambda mounts at most 5 layers: the dependency layer and one per model
 
@@ -237,7 +237,7 @@ class Settings:
     model_aliases: tuple[str, ...] = field(
         default=(), metadata=env_var("MODEL_ALIASES", _env_aliases)
     )
-    # Several models (handler/served_models.py): a JSON list, the default model first, e.g.
+    # Several models (handler/embeddings/models.py): a JSON list, the default model first, e.g.
     # [{"id": "all-MiniLM-L6-v2", "dir": "/opt/model", "aliases": ["text-embedding-3-small"]},
     #  {"id": "all-MiniLM-L6-v2-fp32", "dir": "/opt/models/all-MiniLM-L6-v2-fp32"}]
     # Unset: the one model in MODEL_DIR, answering to MODEL_ALIASES too. Set, MODEL_DIR is

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from handler.embedder import Embedder
-from handler.served_models import ServedModels
+from handler.embeddings.models import ServedModels
 from handler.settings import Settings
 from handler.usage.service import UsageService
 

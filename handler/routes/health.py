@@ -1,7 +1,7 @@
 """GET /health: which models and artifacts this container serves, and whether it is cold.
 
 The top-level fields describe the default model (what one-model deployments always showed);
-`models` lists every served model, with whether it is loaded yet (handler/served_models.py).
+`models` lists every served model, with whether it is loaded yet (handler/embeddings/models.py).
 """
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from handler.embeddings.models import ModelEntry, ServedModels
 from handler.routes.common import services
 from handler.routes.json import json_response
-from handler.served_models import ServedModel, ServedModels
 
 router = APIRouter()
 
 
-def model_health(models: ServedModels, model: ServedModel) -> dict[str, Any]:
+def model_health(models: ServedModels, model: ModelEntry) -> dict[str, Any]:
     manifest = model.manifest
     invariance = manifest.extra.get("invariance") or {}
     return {

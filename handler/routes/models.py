@@ -2,7 +2,7 @@
 
 Every name a model answers to is listed (its id, then its aliases), each as OpenAI's model
 object plus what a client of this service may want to know before choosing: the id it is
-served as, its width and window, and how it treats `input_type` (handler/prompts.py).
+served as, its width and window, and how it treats `input_type` (handler/embeddings/prompts.py).
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
-from handler.prompts import input_type_card
+from handler.embeddings.models import ModelEntry
+from handler.embeddings.prompts import input_type_card
 from handler.routes.common import api_key_id, services
 from handler.routes.json import json_response
-from handler.served_models import ServedModel
 
 router = APIRouter(dependencies=[Depends(api_key_id)])
 OWNER = "serverless-embeddings"
 
 
-def model_object(name: str, model: ServedModel) -> dict[str, Any]:
+def model_object(name: str, model: ModelEntry) -> dict[str, Any]:
     manifest = model.manifest
     return {
         "id": name,
@@ -48,5 +48,5 @@ async def retrieve_model(request: Request) -> Response:
     # Read from path_params: a typed parameter makes FastAPI import pydantic.v1 (~15-45 ms of
     # cold start) to analyse it.
     model_id: str = request.path_params["model_id"]
-    model = services(request).models.resolve(model_id)  # 404 model_not_found if unknown
+    model = services(request).models.entry(model_id)  # 404 model_not_found if unknown
     return json_response(model_object(model_id, model))

@@ -1,4 +1,4 @@
-"""Functional: `input_type` selects the model's prompt (handler/prompts.py).
+"""Functional: `input_type` selects the model's prompt (handler/embeddings/prompts.py).
 
 The prompted artifact is the default model's files with a manifest whose `prompts` section
 the build's own reader (model_artifacts.st_config.read_source) took from a
@@ -22,9 +22,9 @@ from starlette.testclient import TestClient
 
 from handler.artifact import load_manifest
 from handler.embedder import Embedder
+from handler.embeddings.models import ServedModels
+from handler.embeddings.prompts import INPUT_TYPES
 from handler.factory import create_app
-from handler.prompts import INPUT_TYPES
-from handler.served_models import ServedModels
 from handler.settings import ModelSource, Settings
 from model_artifacts.st_config import read_source
 

@@ -12,7 +12,7 @@ import pytest
 from handler_support import ALIAS
 from starlette.testclient import TestClient
 
-from handler.prompts import INPUT_TYPES
+from handler.embeddings.prompts import INPUT_TYPES
 from handler.response_models import CreateEmbeddingResponse
 
 pytestmark = pytest.mark.functional

@@ -1,4 +1,4 @@
-"""Functional: several models in one deployment (handler/served_models.py).
+"""Functional: several models in one deployment (handler/embeddings/models.py).
 
 GIVEN an app built from Settings naming the default int8 model and its exact fp32 twin
 WHEN requests name either (by id or alias), list the models, or ask /health
@@ -21,9 +21,9 @@ from starlette.testclient import TestClient
 
 from handler.artifact import ArtifactError
 from handler.embedder import Embedder, load_embedder
+from handler.embeddings.models import ServedModels
 from handler.factory import create_app
 from handler.metrics import EmfSink
-from handler.served_models import ServedModels
 from handler.settings import ModelSource, Settings
 
 pytestmark = pytest.mark.functional

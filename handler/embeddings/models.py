@@ -1,18 +1,18 @@
-"""The models a deployment serves, as data: `ServedModels`, built once from Settings.
+"""Which model serves a request: the models a deployment serves, as data (`ServedModels`).
 
 Each model is an artifact directory with an id and the other names it answers to
-(Settings.model_sources: MODELS, or MODEL_DIR with MODEL_ALIASES). At cold start every
-manifest is read and checked (its id must be the configured one, its files listed), so a
-missing or wrong layer fails the cold start with the reason; the default model (the first)
-is loaded, sha256-verified, then. The others load by Settings.model_loading: on their first
-request ("lazy", the default: `make bench`'s models section measured what each policy costs,
+(Settings.model_sources: MODELS, or MODEL_DIR with MODEL_ALIASES). `ServedModels` is the
+pipeline's ModelResolver: the requested name -> the ServedModel (its public id and its
+embedder), or OpenAI's 404.
+
+At cold start every manifest is read and checked (its id must be the configured one), so a
+missing or wrong layer fails the cold start with the reason; the default model (the first) is
+loaded, sha256-verified, then. The others load by Settings.model_loading: on their first
+request ("lazy", the default: `make bench`'s models section measured both policies,
 docs/models.md) or at cold start ("eager").
 
 Failure policy: a model that fails to load on first use raises ArtifactError for that request
-(a 500 naming no file to the client) and is tried again by the next one; the other models
-keep serving.
-
-Pure compute and files: no web or AWS imports.
+(a 500) and is tried again by the next one; the other models keep serving.
 """
 
 from __future__ import annotations
@@ -24,20 +24,23 @@ from pathlib import Path
 
 from handler.artifact import ArtifactError, Manifest, load_manifest
 from handler.embedder import Embedder, load_embedder
+from handler.errors import model_not_found
 from handler.settings import ModelSource, Settings
-
-
-class UnknownModelError(LookupError):
-    """A request named a model this deployment does not serve (the API's 404)."""
-
-    def __init__(self, requested: str) -> None:
-        super().__init__(requested)
-        self.requested = requested
 
 
 @dataclass(frozen=True)
 class ServedModel:
-    """One model: what /v1/models, /health and the checks need without loading it."""
+    id: str  # the public id responses and usage records name
+    embedder: Embedder
+
+
+# The requested `model` -> what serves it; raises APIError 404 model_not_found.
+ModelResolver = Callable[[str], ServedModel]
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One configured model: what /v1/models, /health and the checks need without loading it."""
 
     id: str
     aliases: tuple[str, ...]
@@ -54,17 +57,17 @@ Loader = Callable[[Path], Embedder]
 
 
 class ServedModels:
-    """The registry: entries are fixed at construction; embedders load once each, under a
-    lock of their own (one model loading never holds up requests for another). Each model
-    also has its own run lock (`run_lock`): see its docstring."""
+    """The registry. Its entries are fixed at construction; each embedder loads once, under a
+    lock of its own (one model loading never holds up requests for another), and each model
+    has its own run lock (`run_lock`)."""
 
     def __init__(
         self,
-        models: Iterable[ServedModel],
+        models: Iterable[ModelEntry],
         loader: Loader,
         loaded: dict[str, Embedder] | None = None,
     ) -> None:
-        self.models: tuple[ServedModel, ...] = tuple(models)
+        self.models: tuple[ModelEntry, ...] = tuple(models)
         if not self.models:
             raise ValueError("a deployment serves at least one model")
         self._by_name = {name: model for model in self.models for name in model.names}
@@ -79,30 +82,33 @@ class ServedModels:
     def from_settings(cls, settings: Settings, loader: Loader | None = None) -> ServedModels:
         """Read every configured manifest, load the default model (and, with
         MODEL_LOADING=eager, all of them). Raises ArtifactError naming the model and reason."""
-        load = loader or embedder_loader(settings)
-        models = [served_model(source) for source in settings.model_sources]
-        registry = cls(models, load)
-        eager = settings.model_loading == "eager"
-        for model in models if eager else models[:1]:
+        models = [model_entry(source) for source in settings.model_sources]
+        registry = cls(models, loader or embedder_loader(settings))
+        for model in models if settings.model_loading == "eager" else models[:1]:
             registry.embedder(model.id)
         return registry
 
     @classmethod
     def single(cls, embedder: Embedder, aliases: tuple[str, ...] = ()) -> ServedModels:
-        """One model already loaded (what tests and tools hand to create_app)."""
-        model = ServedModel(embedder.model_id, aliases, None, embedder.manifest)
+        """One model already loaded, answering to its id and `aliases` (tests, tools)."""
+        model = ModelEntry(embedder.model_id, aliases, None, embedder.manifest)
         return cls([model], _no_loader, {model.id: embedder})
 
     @property
-    def default(self) -> ServedModel:
+    def default(self) -> ModelEntry:
         return self.models[0]
 
-    def resolve(self, requested: str) -> ServedModel:
-        """The model a request's `model` names (its id or an alias); UnknownModelError else."""
+    def entry(self, requested: str) -> ModelEntry:
+        """The model a name (id or alias) selects; a 404 model_not_found for anything else."""
         found = self._by_name.get(requested)
         if found is None:
-            raise UnknownModelError(requested)
+            raise model_not_found(requested)
         return found
+
+    def __call__(self, requested: str) -> ServedModel:
+        """The ModelResolver: what serves `requested`, loading it on its first request."""
+        model = self.entry(requested)
+        return ServedModel(model.id, self.embedder(model.id))
 
     def is_loaded(self, model_id: str) -> bool:
         return model_id in self._embedders
@@ -115,7 +121,7 @@ class ServedModels:
         with self._load_locks[model_id]:
             found = self._embedders.get(model_id)  # loaded while this request waited
             if found is None:
-                model = self.resolve(model_id)
+                model = self.entry(model_id)
                 if model.directory is None:
                     raise ArtifactError(f"model {model_id} has no directory to load from")
                 found = self._loader(model.directory)
@@ -131,13 +137,13 @@ class ServedModels:
         return self._run_locks[model_id]
 
 
-def served_model(source: ModelSource) -> ServedModel:
+def model_entry(source: ModelSource) -> ModelEntry:
     """The entry for one configured model, from its manifest (read, not yet sha-verified:
     the files are hashed when the model loads). ArtifactError for a bad or wrong manifest."""
     manifest = load_manifest(source.directory, verify=False)
     model_id = source.id or manifest.model_id
     _check_id(manifest, model_id, source.directory)
-    return ServedModel(model_id, source.aliases, source.directory, manifest)
+    return ModelEntry(model_id, source.aliases, source.directory, manifest)
 
 
 def embedder_loader(settings: Settings) -> Loader:
