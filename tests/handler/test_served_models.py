@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pytest
 from handler_support import ALIAS, ListRecorder
 from starlette.testclient import TestClient
@@ -222,3 +223,41 @@ def test_models_from_the_environment(model_dir: Path, fp32_model_dir: Path) -> N
     settings = Settings.from_env(env)
     assert [s.id for s in settings.model_sources] == ["all-MiniLM-L6-v2", "all-MiniLM-L6-v2-fp32"]
     assert settings.model_sources[0].aliases == (ALIAS,)
+
+
+def test_batch_lines_each_run_the_model_they_name(
+    two_models: Settings, served: ServedModels, client: TestClient
+) -> None:
+    from handler.batch.lines import PreparedLine, embed_lines, prepare_line
+
+    names = ["exact", ALIAS, "all-MiniLM-L6-v2-fp32", "text-embedding-4-large"]
+    prepared = [
+        prepare_line(
+            orjson.dumps(
+                {
+                    "custom_id": f"c{i}",
+                    "method": "POST",
+                    "url": URL,
+                    "body": {"input": TEXTS[i % 2], "model": name, "input_type": "query"},
+                }
+            ),
+            i,
+            "batch_m",
+            URL,
+            served,
+            two_models,
+        )
+        for i, name in enumerate(names)
+    ]
+    ready = [p for p in prepared if isinstance(p, PreparedLine)]
+    assert len(ready) == 3  # the unknown model is the line's 404
+    refused = json.loads(prepared[3].line)  # type: ignore[union-attr]
+    assert refused["response"]["status_code"] == 404
+    answered = embed_lines(ready, "batch_m")  # one group mixing both models, in line order
+    for line, result in zip(ready, answered, strict=True):
+        body = json.loads(result.line)["response"]["body"]
+        sync = client.post(
+            URL, json={"input": TEXTS[line.line_no % 2], "model": names[line.line_no]}
+        )
+        assert body["model"] == sync.json()["model"]
+        assert body["data"][0]["embedding"] == sync.json()["data"][0]["embedding"]
