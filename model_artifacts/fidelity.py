@@ -34,10 +34,11 @@ class Fidelity:
     def failures(self, gate: Gate = INT8_GATE) -> list[str]:
         """Human-readable reasons the gate is missed; empty when it passes."""
         out = []
+        places = max(4, len(str(gate.min_mean_cosine).split(".")[-1]))  # the gate's precision
         if self.mean_cosine < gate.min_mean_cosine:
-            out.append(f"mean cosine {self.mean_cosine:.6f} < {gate.min_mean_cosine}")
+            out.append(f"mean cosine {self.mean_cosine:.{places}f} < {gate.min_mean_cosine}")
         if self.min_cosine < gate.min_min_cosine:
-            out.append(f"min cosine {self.min_cosine:.6f} < {gate.min_min_cosine}")
+            out.append(f"min cosine {self.min_cosine:.{places}f} < {gate.min_min_cosine}")
         if self.recall_at_10 < gate.min_recall_at_10:
             out.append(f"recall@10 {self.recall_at_10:.4f} < {gate.min_recall_at_10}")
         return out
