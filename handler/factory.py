@@ -32,6 +32,7 @@ from handler.routes import embeddings, health, usage
 from handler.routes import models as models_route
 from handler.routes.common import Services
 from handler.settings import Settings
+from handler.version import VERSION
 
 
 def create_app(
@@ -49,6 +50,7 @@ def create_app(
     a recorder usage goes nowhere, without a usage report GET /v1/usage is not served."""
     app = FastAPI(
         title="serverless-embeddings",
+        version=VERSION,
         docs_url=None,  # no HTML docs pages: the document is for tools (schemathesis, SDKs)
         redoc_url=None,
         openapi_url="/openapi.json",

@@ -1,4 +1,5 @@
-"""GET /health: which models and artifacts this container serves, and whether it is cold.
+"""GET /health: which version, models and artifacts this container serves, and whether it is
+cold.
 
 The top-level fields describe the default model (what one-model deployments always showed);
 `models` lists every served model, with whether it is loaded yet (handler/embeddings/models.py).
@@ -15,6 +16,7 @@ from starlette.responses import Response
 from handler.embeddings.models import ModelEntry, ServedModels
 from handler.routes.common import services
 from handler.routes.json import json_response
+from handler.version import VERSION
 
 router = APIRouter()
 
@@ -41,6 +43,7 @@ async def health(request: Request) -> Response:
     return json_response(
         {
             "status": "ok",
+            "version": VERSION,
             **default,
             "cold": bool(request.state.cold),  # first request this container has served
             "models": [model_health(models, model) for model in models.models],
