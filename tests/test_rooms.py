@@ -53,7 +53,7 @@ MAY_IMPORT = {
     "compute": ("ground", "compute"),
     "errors": ("ground", "compute", "errors"),
     "pipeline": ("ground", "compute", "errors", "pipeline"),
-    "seams": ("ground", "seams"),  # offload.py is typed on Starlette's HTTPConnection
+    "seams": ("ground", "seams"),
     "usage": ("ground", "errors", "seams", "usage"),
     "batch": ("ground", "compute", "errors", "pipeline", "seams", "usage", "batch"),
     "routes": (*BELOW_ROUTES, "routes"),
@@ -67,6 +67,7 @@ FORBIDDEN = {
     "compute": (*WEB, *AWS, "pydantic"),
     "errors": (*WEB, *AWS, "pydantic"),
     "pipeline": (*WEB, *AWS),
+    "seams": ("fastapi", "mangum", "prometheus_client", *AWS),  # offload: Starlette's types
     "usage": WEB,
     "batch": WEB,
 }
@@ -149,3 +150,17 @@ def test_the_map_catches_a_forbidden_import(tmp_path: Path) -> None:
     # THEN both are seen, and the rules refuse both for those rooms
     assert "fastapi" in FORBIDDEN["compute"] and "fastapi" in found
     assert room_of("handler.routes.common") not in MAY_IMPORT["usage"]
+
+
+def test_the_batch_worker_and_the_usage_module_load_no_web_framework() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, handler.batch.worker, handler.batch.service, handler.usage.service;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'fastapi','starlette','mangum'}))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=HANDLER.parent
+    )
+    assert loaded.stdout.strip() == "[]"

@@ -67,6 +67,10 @@ def largest_record() -> UsageRecord:
         user=WIDEST * MAX_USER_CHARS,
         latency_ms=float(BIG),
         timestamp=4102444799.999999,  # 2099-12-31T23:59:59Z
+        requested_model=WIDEST * MAX_MODEL_CHARS,
+        truncated_inputs=BIG,
+        pooled_inputs=BIG,
+        requested_dimensions=BIG,
     )
 
 
