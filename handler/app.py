@@ -1,7 +1,8 @@
 """The deployed app and the Lambda `handler`, built once at import (the cold start).
 
-Importing this module reads Settings.from_env(), loads the embedder from MODEL_DIR (a bad
-artifact fails the cold start with the reason) and exposes `app` (for uvicorn) and `handler`
+Importing this module reads Settings.from_env(), builds the ServedModels registry (every
+model's manifest checked, the default model loaded; a bad artifact fails the cold start with
+the reason) and exposes `app` (for uvicorn) and `handler`
 (for Lambda). Mangum runs no lifespan, so nothing loads per invocation. `create_app` (in
 handler/factory.py, re-exported here) builds apps from explicit parts for tests and tools.
 """
@@ -15,7 +16,7 @@ from fastapi import APIRouter
 
 from handler import IMPORT_STARTED
 from handler.deferred import DeferredRoutes
-from handler.embedder import load_embedder
+from handler.embeddings.models import ServedModels
 from handler.factory import create_app
 from handler.lambda_adapter import lambda_handler_for
 from handler.routes import BATCH_PREFIXES
@@ -26,16 +27,11 @@ from handler.usage.service import UsageService
 if TYPE_CHECKING:
     from handler.batch.service import BatchService
 
-__all__ = ["app", "batch", "create_app", "embedder", "handler", "settings", "usage"]
+__all__ = ["app", "batch", "create_app", "handler", "models", "settings", "usage"]
 
 settings = Settings.from_env()
 usage = UsageService.from_settings(settings)  # builds its AWS clients while the model loads
-embedder = load_embedder(
-    settings.model_dir,
-    threads=settings.onnx_threads,
-    batch_size=settings.batch_size,
-    verify=settings.model_verify,
-)
+models = ServedModels.from_settings(settings)
 hooks = usage.hooks()
 batch: BatchService | None = None  # built with the Batch API's routes, by their first request
 
@@ -53,7 +49,7 @@ def _batch_routers() -> list[APIRouter]:
 
 if settings.batch_bucket:  # the Batch API is served only where a bucket is configured
     hooks["deferred"] = [DeferredRoutes(BATCH_PREFIXES, _batch_routers)]
-app = create_app(settings, embedder, **hooks)
+app = create_app(settings, models, **hooks)
 handler = lambda_handler_for(app, settings.api_base_path)
 app.state.metrics.init_ms = (time.perf_counter() - IMPORT_STARTED) * 1000  # on the 1st request
-register_snapstart_hooks(embedder, usage, settings)  # no-op outside Lambda; see snapstart.py
+register_snapstart_hooks(models, usage, settings)  # no-op outside Lambda; see snapstart.py

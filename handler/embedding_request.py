@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from handler.embeddings.prompts import INPUT_TYPES
 from handler.errors import (
     APIError,
     invalid,
@@ -70,6 +71,13 @@ class CreateEmbeddingRequest(BaseModel):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: StrictInt | None = None  # its range depends on the model: checked by the route
     user: StrictStr | None = Field(default=None, max_length=MAX_USER_CHARS)
+    # NVIDIA's and Cohere's name for what the input is (handler/embeddings/prompts.py); picks
+    # the model's prompt, and is accepted (and ignored) by a model without prompts.
+    input_type: str | None = Field(
+        default=None,
+        description="What the inputs are: " + ", ".join(INPUT_TYPES) + ". Selects the "
+        "model's prompt (GET /v1/models lists each model's); ignored by a model without.",
+    )
 
     @property
     def inputs(self) -> list[str] | list[TokenIds]:
@@ -120,6 +128,22 @@ class CreateEmbeddingRequest(BaseModel):
             )
         return str(raw)
 
+    @field_validator(
+        "input_type", mode="plain", json_schema_input_type=Literal[tuple(INPUT_TYPES)] | None
+    )
+    @classmethod
+    def _known_input_type(cls, raw: Any) -> str | None:
+        if raw is None:
+            return None
+        if raw not in INPUT_TYPES:
+            shown = repr(raw)[:MAX_MODEL_CHARS]  # the value echoed, bounded
+            raise PydanticCustomError(
+                "input_type",
+                "{value} is not one of {accepted} - 'input_type'",
+                {"value": shown, "accepted": list(INPUT_TYPES)},
+            )
+        return str(raw)
+
 
 def check_content_type(content_type: str) -> None:
     """415 for a body declared as something other than JSON; a missing header is let through
@@ -141,6 +165,45 @@ def parse_embedding_request(body: bytes, max_inputs: int) -> CreateEmbeddingRequ
         raise _to_api_error(exc) from None
 
 
+# pydantic-core's JSON parser refuses a document more than this many levels deep (a scalar or
+# an empty array or object is a level; measured: 201 nested empty arrays parse, 202 do not).
+JSON_MAX_LEVELS = 201
+
+
+def validate_embedding_request(body: dict[str, Any], max_inputs: int) -> CreateEmbeddingRequest:
+    """`parse_embedding_request` for a body already parsed as JSON (a batch line's, parsed
+    once with its line): the same request or the same APIError as for its bytes."""
+    try:
+        request = CreateEmbeddingRequest.model_validate(
+            body, context={MAX_INPUTS_CONTEXT: max_inputs}
+        )
+    except ValidationError as exc:
+        if _levels(body, JSON_MAX_LEVELS) > JSON_MAX_LEVELS:
+            raise malformed_json() from None
+        raise _to_api_error(exc) from None
+    # A valid `input` is at most 3 levels deep; the fields it ignores may nest deeper than
+    # the parser of the bytes would have read.
+    extra = {name: value for name, value in body.items() if name != "input"}
+    if _levels(extra, JSON_MAX_LEVELS) > JSON_MAX_LEVELS:
+        raise malformed_json()
+    return request
+
+
+def _levels(value: object, limit: int) -> int:
+    """How many levels deep `value` nests, counting stops once past `limit`."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
 def _to_api_error(exc: ValidationError) -> APIError:
     """OpenAI's message for the first problem pydantic found."""
     first = exc.errors(include_url=False)[0]
@@ -154,7 +217,7 @@ def _to_api_error(exc: ValidationError) -> APIError:
         return missing_parameter(param)
     if kind == "invalid_field":
         return invalid_field(first["ctx"]["path"], param)
-    if kind in ("too_many_inputs", "encoding_format"):
+    if kind in ("too_many_inputs", "encoding_format", "input_type"):
         return invalid(first["msg"], param)
     if kind == "string_too_long":
         limit = first["ctx"]["max_length"]

@@ -14,6 +14,7 @@ from handler_support import ALIAS, ListRecorder
 from starlette.testclient import TestClient
 
 from handler.embedder import Embedder
+from handler.version import VERSION
 
 pytestmark = pytest.mark.functional
 URL = "/v1/embeddings"
@@ -116,7 +117,7 @@ def test_user_and_usage_are_recorded(
     assert record.request_id == response.headers["x-request-id"]
     assert (record.model, record.requested_model) == (embedder.model_id, ALIAS)
     assert record.prompt_tokens == response.json()["usage"]["prompt_tokens"]
-    # one record type from route to ledger (handler/usage/records.py): the ledger's names
+    # one record type from route to ledger (handler/records.py): the ledger's names
     assert (record.inputs, record.dimensions, record.encoding_format, record.user) == (
         2,
         8,
@@ -151,12 +152,17 @@ def test_models_list_and_retrieve(client: TestClient, embedder: Embedder) -> Non
     assert ids == [embedder.model_id, ALIAS]
     assert listed.json()["object"] == "list"
     one = client.get(f"/v1/models/{embedder.model_id}").json()
-    assert one == {
+    openai_fields = {key: one[key] for key in ("id", "object", "created", "owned_by")}
+    assert openai_fields == {
         "id": embedder.model_id,
         "object": "model",
         "created": 0,
         "owned_by": "serverless-embeddings",
     }
+    # ours beside OpenAI's (its clients ignore extra fields): the default model has no prompts
+    assert one["served_as"] == embedder.model_id
+    assert (one["dimensions"], one["max_input_tokens"]) == (384, 256)
+    assert one["input_type"]["ignored"] is True
     missing = client.get("/v1/models/gpt-4")
     assert missing.status_code == 404
     assert missing.json() == envelope(
@@ -171,6 +177,7 @@ def test_health(make_app: Callable[..., FastAPI], embedder: Embedder) -> None:
         first = fresh.get("/health").json()
         second = fresh.get("/health").json()
     assert first["model"] == embedder.model_id
+    assert first["version"] == VERSION == fresh.get("/openapi.json").json()["info"]["version"]
     assert first["artifact_sha"] == embedder.artifact_sha
     assert len(first["artifact_sha"]) == 64
     assert (first["cold"], second["cold"]) == (True, False)
