@@ -36,6 +36,7 @@ ROOMS = {
     "routes": ("handler.routes.",),
     "wiring": (
         "handler.http_errors",
+        "handler.deferred",
         "handler.middleware",
         "handler.openapi",
         "handler.prometheus",
