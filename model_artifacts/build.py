@@ -106,17 +106,21 @@ def main(argv: list[str] | None = None) -> int:
             tokenizer = write_tokenizer(source, staging / "tokenizer.json")
             manifest = make_manifest(source, is_default, model_id, staging, result, tokenizer, key)
             write_manifest(staging, manifest)  # the gate embeds through handler.embedder
+            manifest["encodings"] = {"int8": calibrate(staging)}
+            write_manifest(staging, manifest)  # the recall gate quantises with that scale
             figures = pipeline.evaluate(source, staging, Path(work), read_lines(HELDOUT))
         report(figures)
         failures = [
             *figures["fidelity"].failures(),
             *figures["invariance"].failures(),
             *figures["long_inputs"].failures(),
+            *figures["compact"].failures(),
         ]
         if failures:
             print("make model: GATE MISSED: " + "; ".join(failures), file=sys.stderr)
             return 1
         manifest.update(measured(figures))
+        manifest["encodings"]["recall"] = figures["compact"].as_dict()
         write_manifest(staging, manifest)
         os.chmod(staging, 0o755)
         install_dir(staging, out)
@@ -124,6 +128,14 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(staging, ignore_errors=True)
     print(f"make model: installed {out} ({manifest['quantization']['model_size_mb']} MB)")
     return 0
+
+
+def calibrate(staging: Path) -> dict[str, Any]:
+    """The int8 scale, from the staged artifact's own vectors (see model_artifacts/compact.py)."""
+    from handler.embedder import load_embedder
+    from model_artifacts.compact import calibrate_int8
+
+    return calibrate_int8(load_embedder(staging, threads=2, verify=False))
 
 
 def write_manifest(staging: Path, manifest: dict[str, Any]) -> None:
@@ -174,6 +186,12 @@ def report(figures: dict[str, Any]) -> None:
         + f"; int8 vs fp32 pooled mean cosine {long.fidelity['mean_cosine']:.4f}, min "
         f"{long.fidelity['min_cosine']:.4f}; max |diff| {long.max_abs_diff:.3g}"
     )
+    compact = figures["compact"]
+    for name, table in (("held-out", compact.heldout), ("long documents", compact.longdocs)):
+        print(
+            f"compact vectors, recall@10 vs float on {name}: "
+            + ", ".join(f"{key} {value:.4f}" for key, value in table.items())
+        )
     speed = figures["speed"]
     tps = speed["texts_per_second"]
     print(

@@ -15,6 +15,7 @@ import onnx
 
 from handler.embedder import BATCH_TOKENS, Embedder, load_embedder, make_session
 from model_artifacts import attention, export, quantize, rowwise
+from model_artifacts.compact import measure_compact
 from model_artifacts.embed import SESSION_LEVELS, load_tokenizer
 from model_artifacts.fidelity import measure
 from model_artifacts.inputs import CALIBRATION, read_lines
@@ -124,9 +125,11 @@ def reference_rows(source: SourceConfig, model: Any) -> Any:
 
 
 def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) -> dict[str, Any]:
-    """Fidelity and invariance of the staged artifact, and texts/s of it, fp32 ONNX and torch.
+    """Fidelity, invariance and compact-vector recall of the staged artifact, and texts/s of
+    it, fp32 ONNX and torch.
 
-    `staging` must already hold model.onnx, tokenizer.json and a manifest (without figures).
+    `staging` must already hold model.onnx, tokenizer.json and a manifest (without figures,
+    with the int8 calibration).
     """
     model = reference_model(source)
     reference = reference_encoder(source, model)
@@ -137,7 +140,8 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
         make_session(work / "fp32.onnx", THREADS, SESSION_LEVELS["all"]),
         batch_size=BATCH_SIZE,
     )
-    fidelity = measure(reference(texts), int8.embed(texts).vectors)
+    served = int8.embed(texts).vectors
+    fidelity = measure(reference(texts), served)
     invariance = measure_invariance(
         lambda threads, batch: load_embedder(
             staging, threads=threads, batch_size=batch, verify=False
@@ -152,6 +156,7 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
             staging, threads=threads, batch_size=batch, verify=False
         ),
     )
+    compact = measure_compact(int8, served)  # needs the manifest's encodings.int8 scale
     tps = compare_texts_per_second(
         {
             "int8_onnx": lambda t: int8.embed(t),
@@ -165,6 +170,7 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
         "fidelity": fidelity,
         "invariance": invariance,
         "long_inputs": long_inputs,
+        "compact": compact,
         "speed": {
             "texts_per_second": {name: round(value, 1) for name, value in tps.items()},
             "int8_vs_torch": round(tps["int8_onnx"] / tps["torch_fp32"], 2),

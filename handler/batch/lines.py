@@ -20,9 +20,14 @@ import numpy as np
 import orjson
 
 from handler.embedder import Embedder, Tokenized, truncate_dimensions
-from handler.embedding_checks import checked_dimensions, tokenized_within_limits
+from handler.embedding_checks import (
+    checked_dimensions,
+    checked_encoding,
+    tokenized_within_limits,
+)
 from handler.embedding_request import CreateEmbeddingRequest, parse_embedding_request
 from handler.embedding_response import check_fits, embeddings_body
+from handler.encodings import Int8Calibration
 from handler.errors import APIError, malformed_json, model_not_found, to_api_error
 from handler.settings import Settings
 
@@ -114,6 +119,7 @@ class PreparedLine:
     prompt_tokens: int
     dimensions: int
     body: CreateEmbeddingRequest
+    calibration: Int8Calibration | None  # the model's int8 scale, for the int8 encodings
 
 
 def process_line(
@@ -186,6 +192,7 @@ def _checked(
     if body.model not in (embedder.model_id, *settings.model_aliases):
         raise model_not_found(body.model)
     dimensions = checked_dimensions(body.dimensions, embedder, embedder.model_id)
+    calibration = checked_encoding(body.encoding_format, dimensions, body.dimensions, embedder)
     tokenized, prompt_tokens = tokenized_within_limits(body.inputs, embedder, settings)
     # The route's 413 for a response over MAX_RESPONSE_BYTES (as sent ungzipped): it bounds
     # each output line, so a 10 KB line of 2,048 inputs cannot make a 10 MB answer.
@@ -198,7 +205,7 @@ def _checked(
         "",
         settings.max_response_bytes,
     )
-    return PreparedLine(line_no, custom_id, tokenized, prompt_tokens, dimensions, body)
+    return PreparedLine(line_no, custom_id, tokenized, prompt_tokens, dimensions, body, calibration)
 
 
 def embed_lines(
@@ -232,7 +239,9 @@ def _answer(
 ) -> LineResult:
     body = line.body
     vectors = truncate_dimensions(vectors, line.dimensions)
-    payload = embeddings_body(vectors, embedder.model_id, line.prompt_tokens, body.encoding_format)
+    payload = embeddings_body(
+        vectors, embedder.model_id, line.prompt_tokens, body.encoding_format, line.calibration
+    )
     values = {
         "id": line_id(batch_id, line.line_no),
         "custom_id": line.custom_id,

@@ -20,7 +20,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from handler.embedder import InputError, truncate_dimensions
-from handler.embedding_checks import checked_dimensions, tokenized_within_limits
+from handler.embedding_checks import (
+    checked_dimensions,
+    checked_encoding,
+    tokenized_within_limits,
+)
 from handler.embedding_request import check_content_type, parse_embedding_request
 from handler.embedding_response import check_fits, embeddings_body, fit_response
 from handler.errors import APIError, refused_tokens
@@ -63,6 +67,7 @@ def embed_request(request: Request, key_id: str | None, raw: bytes) -> Response:
     body = parse_embedding_request(raw, settings.max_inputs)
     served_model = wired.resolve_model(body.model)
     dimensions = checked_dimensions(body.dimensions, embedder, served_model)
+    calibration = checked_encoding(body.encoding_format, dimensions, body.dimensions, embedder)
     wired.meter.before_tokenizing(request)  # a key past its TPM makes us tokenize nothing
     try:
         tokenized, prompt_tokens = tokenized_within_limits(body.inputs, embedder, settings)
@@ -86,12 +91,11 @@ def embed_request(request: Request, key_id: str | None, raw: bytes) -> Response:
             vectors = truncate_dimensions(embedder.run(tokenized), dimensions)
             measured.model_ms = round((time.perf_counter() - model_started) * 1000, 3)
         measured.inputs, measured.tokens = len(body.inputs), prompt_tokens
-        payload = embeddings_body(vectors, served_model, prompt_tokens, body.encoding_format)
+        payload = embeddings_body(
+            vectors, served_model, prompt_tokens, body.encoding_format, calibration
+        )
         content, headers = fit_response(
-            payload,
-            accept_encoding,
-            settings.max_response_bytes,
-            compressible=body.encoding_format == "float",
+            payload, accept_encoding, settings.max_response_bytes, body.encoding_format
         )
     except BaseException:
         if refund is not None:  # no embeddings: no charge

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from starlette.requests import Request
 from starlette.responses import Response
 
+from handler.encodings import Int8Calibration, described
 from handler.routes.common import api_key_id, services
 from handler.routes.json import json_response
 
@@ -30,5 +31,8 @@ async def retrieve_model(request: Request) -> Response:
     # Read from path_params: a typed parameter makes FastAPI import pydantic.v1 (~15-45 ms of
     # cold start) to analyse it.
     model_id: str = request.path_params["model_id"]
-    services(request).resolve_model(model_id)  # 404 model_not_found if unknown
-    return json_response(model_object(model_id))
+    wired = services(request)
+    wired.resolve_model(model_id)  # 404 model_not_found if unknown
+    embedder = wired.embedder
+    calibration = Int8Calibration.from_manifest(embedder.manifest.extra, embedder.dimensions)
+    return json_response({**model_object(model_id), "encodings": described(calibration)})
