@@ -111,3 +111,16 @@ def long_inputs(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
         "timeout_s": timeout_s,
         "request_token_budget": budget,
     }
+
+
+def encodings(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
+    """Response bytes and serialisation time per encoding_format for 1 and `big_inputs`
+    inputs, and recall@10 of each compact encoding against float."""
+    args = [
+        "--corpus", str(CORPUS),
+        "--model-dir", env["MODEL_DIR"],
+        "--big-inputs", str(sizes.big_inputs),
+        "--rounds", str(sizes.encoding_rounds),
+        *(["--recall"] if sizes.encoding_recall else []),
+    ]  # fmt: skip
+    return run_worker(SERVICE_PY, "bench.workers.encodings", args, env, timeout=1200)

@@ -96,9 +96,12 @@ def test_missing_required_parameter(missing: str) -> None:
 
 
 def test_bad_encoding_format() -> None:
-    error = error_of(input="x", model=MODEL, encoding_format="binary")
+    error = error_of(input="x", model=MODEL, encoding_format="int4")
     assert error.param == "encoding_format"
-    assert error.message == "'binary' is not one of ['float', 'base64'] - 'encoding_format'"
+    assert error.message == (
+        "'int4' is not one of ['float', 'base64', 'int8', 'uint8', 'binary', 'ubinary'] - "
+        "'encoding_format'"
+    )
 
 
 @pytest.mark.parametrize(
