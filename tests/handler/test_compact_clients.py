@@ -49,7 +49,8 @@ def test_openai_raw_encoding_format(sdk: openai.OpenAI, embedder: Embedder, name
     result = sdk.embeddings.create(model=ALIAS, input=TEXTS, encoding_format=name)  # type: ignore[arg-type]
     got = np.array([d.embedding for d in result.data])
     np.testing.assert_array_equal(got, served(embedder, name))
-    assert all(isinstance(v, int) for v in result.data[0].embedding)
+    # its model types `embedding` as list[float]: the integers arrive as whole floats
+    assert all(float(v).is_integer() for v in result.data[0].embedding)
 
 
 @pytest.mark.parametrize("name", COMPACT)
@@ -73,10 +74,8 @@ def test_httpx_every_encoding(http: httpx.Client, embedder: Embedder, name: str)
     expected = served(embedder, name)
     if encoding(name).base64:
         assert got == expected.tolist()
-    elif name == "float":
-        np.testing.assert_array_equal(np.array(got, np.float32), expected)
     else:
-        np.testing.assert_array_equal(np.array(got), expected)
+        np.testing.assert_array_equal(np.array(got, encoding(name).dtype), expected)
 
 
 def test_int8_dequantises_within_the_documented_error(
@@ -93,4 +92,5 @@ def test_int8_dequantises_within_the_documented_error(
         bound = np.maximum(0.5 / scale, np.abs(floats) - INT8_MAX / scale) + 1e-9
         assert (np.abs(dequantised - floats) <= bound).all()
         cosines = np.sum(dequantised * floats, axis=1) / np.linalg.norm(dequantised, axis=1)
-        assert cosines.min() > 0.999
+        # a one-word input can have a component past 127 / scale ("Hi": 0.286), clipped
+        assert cosines.min() > 0.995

@@ -48,7 +48,7 @@ def test_each_encoding_returns_the_served_vectors_encoded(
     if encoding(name).base64:
         assert got == expected
     else:
-        np.testing.assert_array_equal(np.array(got), np.array(expected))
+        np.testing.assert_array_equal(np.array(got, encoding(name).dtype), np.array(expected))
 
 
 def test_usage_records_the_encoding(
