@@ -69,14 +69,16 @@ def _top(scores: np.ndarray, k: int, exclude_self: bool) -> np.ndarray:
 
 def _recall(truth: np.ndarray, got: np.ndarray) -> float:
     hits = [len(set(t.tolist()) & set(g.tolist())) for t, g in zip(truth, got, strict=True)]
-    return round(float(np.mean(hits)) / truth.shape[1], 4)
+    share: float = float(np.mean(hits)) / int(truth.shape[1])
+    return round(share, 4)
 
 
 def hamming(queries: np.ndarray, documents: np.ndarray) -> np.ndarray:
     """Bit distances between packed rows (ubinary or binary: the same bits but the high one)."""
     q = np.unpackbits(queries.view(np.uint8), axis=1).astype(np.float32) * 2 - 1
     d = np.unpackbits(documents.view(np.uint8), axis=1).astype(np.float32) * 2 - 1
-    return (q.shape[1] - q @ d.T) / 2  # exact: +-1 products of at most a few thousand bits
+    distances: np.ndarray = (q.shape[1] - q @ d.T) / 2  # exact: +-1 sums of a few thousand bits
+    return distances
 
 
 def recall_table(
