@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from handler.encodings import Int8Calibration, encoding
+from handler.encodings import DEFAULT, Int8Calibration, encoding
 from handler.errors import response_too_large
 
 GZIP_MIN_BYTES = 1024  # below this the gzip header costs more than it saves
@@ -115,7 +115,7 @@ def check_fits(
 
 
 def fit_response(
-    body: bytes, accept_encoding: str, limit: int, encoding_format: str = "float"
+    body: bytes, accept_encoding: str, limit: int, encoding_format: str = DEFAULT
 ) -> tuple[bytes, dict[str, str]]:
     """The body to send (gzipped when accepted and its encoding is compressible) and its extra
     headers; raises a 413 APIError when even that would not fit in a Lambda response.
