@@ -102,6 +102,13 @@ def test_bad_encoding_format() -> None:
         "'int4' is not one of ['float', 'base64', 'int8', 'uint8', 'binary', 'ubinary'] - "
         "'encoding_format'"
     )
+    for value in (5, ["int8"], {"int8": 1}):  # not a string: the same 400, never a 500
+        assert error_of(input="x", model=MODEL, encoding_format=value).param == "encoding_format"
+
+
+@pytest.mark.parametrize("name", ["float", "base64", "int8", "uint8", "binary", "ubinary"])
+def test_every_encoding_in_the_table_is_accepted(name: str) -> None:
+    assert parse(input="x", model=MODEL, encoding_format=name).encoding_format == name  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
