@@ -30,7 +30,8 @@ from handler.batch.lines import (
 )
 from handler.batch.parts import ERRORS, OUTPUT, Manifest, part_key, write_manifest
 from handler.embedder import Embedder
-from handler.hooks import UsageRecord
+from handler.embeddings.pipeline import usage_record
+from handler.records import UsageRecord
 from handler.settings import Settings
 
 # Inputs of consecutive valid lines embedded in one model pass (a batch-invariant artifact
@@ -154,19 +155,8 @@ class PartRun:
 def _usage(
     owner: str, batch_id: str, line_no: int, result: LineResult, latency_ms: float
 ) -> UsageRecord:
-    return UsageRecord(
-        request_id=request_id(batch_id, line_no),
-        key_id=owner,  # ANONYMOUS when auth is off, as the ledger names it
-        model=result.model,
-        requested_model=result.requested_model,
-        prompt_tokens=result.prompt_tokens,
-        total_tokens=result.prompt_tokens,
-        inputs=result.input_count,
-        dimensions=result.dimensions,
-        encoding_format=result.encoding_format,
-        user=result.user,
-        truncated_inputs=result.truncated,
-        pooled_inputs=result.pooled,
-        latency_ms=round(latency_ms, 3),
-        timestamp=time.time(),  # the ledger stamps its own clock
+    assert result.prepared is not None  # an answered line
+    # key_id: ANONYMOUS when auth is off, as the ledger names it; the ledger stamps its clock
+    return usage_record(
+        result.prepared, request_id(batch_id, line_no), owner, latency_ms, time.time()
     )

@@ -44,8 +44,11 @@ def test_lines_sharing_a_pass_get_the_bytes_each_gets_alone(embedder: Embedder) 
         for i, body in enumerate(BODIES, start=1)
     ]
     assert [r.line for r in together] == [r.line for r in alone]
-    assert [r.prompt_tokens for r in together] == [r.prompt_tokens for r in alone]
-    assert sum(r.input_count for r in together) == 9
+    assert [r.prepared.prompt_tokens for r in together] == [  # type: ignore[union-attr]
+        r.prepared.prompt_tokens  # type: ignore[union-attr]
+        for r in alone
+    ]
+    assert sum(r.prepared.inputs for r in together) == 9  # type: ignore[union-attr]
 
 
 def test_an_artifact_not_measured_invariant_runs_each_line_alone(
@@ -122,7 +125,8 @@ def test_a_compact_line_is_the_model_vectors_encoded(
     result = process_line(
         raw(1, {**body, "dimensions": dimensions}), 1, "b", "/v1/embeddings", embedder, settings
     )
-    assert result.ok and result.encoding_format == name
+    assert result.ok and result.prepared is not None
+    assert result.prepared.body.encoding_format == name  # what its usage record carries
     data = orjson.loads(result.line)["response"]["body"]["data"]
     vectors = truncate_dimensions(embedder.embed(texts).vectors, dimensions or embedder.dimensions)
     calibration = Int8Calibration.from_manifest(embedder.manifest.extra, embedder.dimensions)
