@@ -31,8 +31,6 @@ async def retrieve_model(request: Request) -> Response:
     # Read from path_params: a typed parameter makes FastAPI import pydantic.v1 (~15-45 ms of
     # cold start) to analyse it.
     model_id: str = request.path_params["model_id"]
-    wired = services(request)
-    wired.resolve_model(model_id)  # 404 model_not_found if unknown
-    embedder = wired.embedder
+    embedder = services(request).resolve_model(model_id).embedder  # 404 model_not_found
     calibration = Int8Calibration.from_manifest(embedder.manifest.extra, embedder.dimensions)
     return json_response({**model_object(model_id), "encodings": described(calibration)})
