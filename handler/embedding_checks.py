@@ -28,8 +28,9 @@ def checked_dimensions(requested: int | None, embedder: Embedder, served_model: 
 def checked_encoding(
     name: str, dimensions: int, requested: int | None, embedder: Embedder
 ) -> Int8Calibration | None:
-    """The model's int8 calibration (None if its artifact has none); a 400 when this width cannot be
-    packed (binary: a multiple of 8 dimensions) or the artifact has no int8 scale."""
+    """The model's int8 calibration (None if its artifact has none); a 400 when this width
+    cannot be packed (binary: a multiple of 8 dimensions) or the encoding needs an int8 scale
+    the artifact lacks."""
     entry = encoding(name)
     if dimensions % entry.dims_per_value:
         raise invalid(
