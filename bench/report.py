@@ -319,6 +319,42 @@ def _long_inputs(results: dict[str, Any]) -> list[str]:
     return lines + _failed(results, "long_inputs")
 
 
+def _encodings(results: dict[str, Any]) -> list[str]:
+    part = results.get("encodings") or {}
+    lines = ["### Encodings (encoding_format: bytes and serialisation)", ""]
+    body = [
+        [r["encoding"], r["inputs"], r["bytes_per_vector"], r["json_bytes"], r["sent_bytes"],
+         "yes" if r["gzip"] else "no", r["lambda_payload_bytes"], r["serialise_ms"], r["vs_float"]]
+        for r in part.get("rows") or []
+    ]  # fmt: skip
+    header = ["encoding", "inputs", "B/vector", "JSON B", "sent B", "gzip", "Lambda payload B",
+              "serialise ms", "x float"]  # fmt: skip
+    lines += _table(header, body)
+    if body:
+        lines += [
+            "",
+            f"Serialise: embeddings_body then fit_response for a client accepting gzip, median "
+            f"of {part['rounds']} interleaved rounds on the same vectors; int8 scale "
+            f"{part['int8_scale']}.",
+            "",
+        ]
+    recall = part.get("recall") or {}
+    tables = [(name, recall[name]) for name in ("heldout", "longdocs") if name in recall]
+    if tables:
+        names = list(tables[0][1]["recall_at_10"])
+        lines += _table(
+            ["recall@10 vs float", *names],
+            [[name, *(t["recall_at_10"][n] for n in names)] for name, t in tables],
+        )
+        lines += [
+            "",
+            f"Recall: {recall.get('source')}; rescoring {recall.get('rescoring')}; gates "
+            f"{recall.get('gates')}.",
+            "",
+        ]
+    return lines + _failed(results, "encodings")
+
+
 def _load(results: dict[str, Any]) -> list[str]:
     r = results.get("load") or {}
     lines = [
@@ -504,6 +540,7 @@ def render(results: dict[str, Any]) -> str:
         _cold(results),
         _memory(results),
         _long_inputs(results),
+        _encodings(results),
         _load(results),
         _usage(results),
         _metrics_overhead(results),

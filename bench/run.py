@@ -26,7 +26,7 @@ from bench.proc import run_worker
 
 SECTIONS = (
     "throughput", "bakeoff", "handler", "cold_start", "memory", "load", "usage_overhead",
-    "metrics_overhead", "cost", "batch", "long_inputs", "bill", "models",
+    "metrics_overhead", "cost", "batch", "long_inputs", "bill", "models", "encodings",
 )  # fmt: skip
 
 
@@ -149,7 +149,7 @@ def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
             reason = f"DynamoDB Local did not start: {type(exc).__name__}: {exc}"
             for name in (
                 "handler", "cold_start", "memory", "load", "usage_overhead", "long_inputs", "bill",
-                "models",
+                "models", "encodings",
             ):  # fmt: skip
                 section(results, name, _raise(reason), only)
         else:
@@ -161,6 +161,7 @@ def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
             section(results, "long_inputs", lambda: sections.long_inputs(sizes, env), only)
             section(results, "bill", lambda: bill.run(sizes, env, results.get("cold_start")), only)
             section(results, "models", lambda: sections.models(sizes, env, FP32_MODEL_DIR), only)
+            section(results, "encodings", lambda: sections.encodings(sizes, env), only)
     section(results, "metrics_overhead", lambda: metrics_overhead(sizes), only)
     section(results, "cost", lambda: cost_section(results), only)
     section(results, "batch", lambda: batch_section(sizes), only)

@@ -147,6 +147,19 @@ def long_inputs(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def encodings(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
+    """Response bytes and serialisation time per encoding_format for 1 and `big_inputs`
+    inputs, and recall@10 of each compact encoding against float."""
+    args = [
+        "--corpus", str(CORPUS),
+        "--model-dir", env["MODEL_DIR"],
+        "--big-inputs", str(sizes.big_inputs),
+        "--rounds", str(sizes.encoding_rounds),
+        *(["--recall"] if sizes.encoding_recall else []),
+    ]  # fmt: skip
+    return run_worker(SERVICE_PY, "bench.workers.encodings", args, env, timeout=1200)
+
+
 MODEL_POLICIES = ("one_model", "two_lazy", "two_eager")
 
 

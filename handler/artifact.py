@@ -29,6 +29,7 @@ EXTRA_SECTIONS = (
     "tokenizer",
     "onnx",
     "build",
+    "encodings",  # the int8 scale (handler/encodings.py) and the recall of each encoding
 )
 
 

@@ -8,6 +8,7 @@ sent alone would be.
 from __future__ import annotations
 
 from handler.embedder import Embedder, Inputs, Tokenized
+from handler.encodings import Int8Calibration, encoding
 from handler.errors import invalid, too_many_tokens
 from handler.settings import Settings
 
@@ -22,6 +23,29 @@ def checked_dimensions(requested: int | None, embedder: Embedder, served_model: 
             "dimensions",
         )
     return dimensions
+
+
+def checked_encoding(
+    name: str, dimensions: int, requested: int | None, embedder: Embedder
+) -> Int8Calibration | None:
+    """The model's int8 calibration (None if its artifact has none); a 400 when this width
+    cannot be packed (binary: a multiple of 8 dimensions) or the encoding needs an int8 scale
+    the artifact lacks."""
+    entry = encoding(name)
+    if dimensions % entry.dims_per_value:
+        raise invalid(
+            f"encoding_format {name!r} packs {entry.dims_per_value} dimensions a byte: "
+            f"dimensions must be a multiple of {entry.dims_per_value}; got {dimensions}.",
+            "dimensions" if requested is not None else "encoding_format",
+        )
+    calibration = Int8Calibration.from_manifest(embedder.manifest.extra, embedder.dimensions)
+    if entry.needs_scale and calibration is None:
+        raise invalid(
+            f"encoding_format {name!r} is not available for model {embedder.model_id}: its "
+            "artifact has no calibrated int8 scale (rebuild it with `make model`).",
+            "encoding_format",
+        )
+    return calibration
 
 
 def tokenized_within_limits(

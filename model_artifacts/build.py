@@ -116,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
                 source, is_default, model_id, staging, result, tokenizer, key, recipe
             )
             write_manifest(staging, manifest)  # the gate embeds through handler.embedder
+            manifest["encodings"] = {"int8": calibrate(staging)}
+            write_manifest(staging, manifest)  # the recall gate quantises with that scale
             evaluate = pipeline.evaluate if int8 else pipeline.evaluate_fp32
             figures = evaluate(source, staging, Path(work), read_lines(HELDOUT))
         report(figures)
@@ -124,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             print("make model: GATE MISSED: " + "; ".join(failures), file=sys.stderr)
             return 1
         manifest.update(measured(figures))
+        manifest["encodings"]["recall"] = figures["compact"].as_dict()
         write_manifest(staging, manifest)
         os.chmod(staging, 0o755)
         install_dir(staging, out)
@@ -133,15 +136,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def calibrate(staging: Path) -> dict[str, Any]:
+    """The int8 scale, from the staged artifact's own vectors (see model_artifacts/compact.py)."""
+    from handler.embedder import load_embedder
+    from model_artifacts.compact import calibrate_int8
+
+    return calibrate_int8(load_embedder(staging, threads=2, verify=False))
+
+
 def gate_failures(figures: dict[str, Any], gate: Any) -> list[str]:
     """Every gate the staged artifact missed: fidelity (also with each prompt), invariance,
-    and the long-input check where the build ran it."""
+    compact-vector recall, and the long-input check where the build ran it."""
     failures = [*figures["fidelity"].failures(gate), *figures["invariance"].failures()]
     for name, fidelity in figures["prompt_fidelity"].items():
         failures += [f"prompt {name!r}: {reason}" for reason in fidelity.failures(gate)]
     if "long_inputs" in figures:
         failures += figures["long_inputs"].failures()
-    return failures
+    compact: list[str] = figures["compact"].failures()
+    return failures + compact
 
 
 def write_manifest(staging: Path, manifest: dict[str, Any]) -> None:
@@ -189,6 +201,12 @@ def report(figures: dict[str, Any]) -> None:
     )
     for name, prompted in figures["prompt_fidelity"].items():
         print(f"  with prompt {name!r}: mean cosine {prompted.mean_cosine:.6f}")
+    compact = figures["compact"]
+    for name, table in (("held-out", compact.heldout), ("long documents", compact.longdocs)):
+        print(
+            f"compact vectors, recall@10 vs float on {name}: "
+            + ", ".join(f"{key} {value:.4f}" for key, value in table.items())
+        )
     if "long_inputs" not in figures:
         return
     long = figures["long_inputs"]

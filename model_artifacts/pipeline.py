@@ -15,6 +15,7 @@ import onnx
 
 from handler.embedder import BATCH_TOKENS, Embedder, load_embedder, make_session
 from model_artifacts import attention, export, quantize, rowwise
+from model_artifacts.compact import measure_compact
 from model_artifacts.embed import SESSION_LEVELS, load_tokenizer
 from model_artifacts.fidelity import Fidelity, measure
 from model_artifacts.inputs import CALIBRATION, read_lines
@@ -157,11 +158,14 @@ def prompt_fidelity(
 def evaluate_fp32(
     source: SourceConfig, staging: Path, work: Path, texts: list[str]
 ) -> dict[str, Any]:
-    """Fidelity (whole held-out corpus and each prompt) and invariance of an fp32 artifact."""
+    """Fidelity (whole held-out corpus and each prompt), invariance and compact-vector recall
+    of an fp32 artifact."""
     model = reference_model(source)
     served = load_embedder(staging, threads=THREADS, batch_size=BATCH_SIZE)
+    vectors = served.embed(texts).vectors
     return {
-        "fidelity": measure(reference_encoder(source, model)(texts), served.embed(texts).vectors),
+        "fidelity": measure(reference_encoder(source, model)(texts), vectors),
+        "compact": measure_compact(served, vectors),  # its int8/binary encodings, gated alike
         "prompt_fidelity": prompt_fidelity(source, model, served, texts[:PROMPT_TEXTS]),
         "invariance": measure_invariance(
             lambda threads, batch: load_embedder(
@@ -173,9 +177,11 @@ def evaluate_fp32(
 
 
 def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) -> dict[str, Any]:
-    """Fidelity and invariance of the staged artifact, and texts/s of it, fp32 ONNX and torch.
+    """Fidelity, invariance and compact-vector recall of the staged artifact, and texts/s of
+    it, fp32 ONNX and torch.
 
-    `staging` must already hold model.onnx, tokenizer.json and a manifest (without figures).
+    `staging` must already hold model.onnx, tokenizer.json and a manifest (without figures,
+    with the int8 calibration).
     """
     model = reference_model(source)
     reference = reference_encoder(source, model)
@@ -186,7 +192,8 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
         make_session(work / "fp32.onnx", THREADS, SESSION_LEVELS["all"]),
         batch_size=BATCH_SIZE,
     )
-    fidelity = measure(reference(texts), int8.embed(texts).vectors)
+    served = int8.embed(texts).vectors
+    fidelity = measure(reference(texts), served)
     invariance = measure_invariance(
         lambda threads, batch: load_embedder(
             staging, threads=threads, batch_size=batch, verify=False
@@ -201,6 +208,7 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
             staging, threads=threads, batch_size=batch, verify=False
         ),
     )
+    compact = measure_compact(int8, served)  # needs the manifest's encodings.int8 scale
     tps = compare_texts_per_second(
         {
             "int8_onnx": lambda t: int8.embed(t),
@@ -215,6 +223,7 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
         "prompt_fidelity": prompt_fidelity(source, model, int8, texts[:PROMPT_TEXTS]),
         "invariance": invariance,
         "long_inputs": long_inputs,
+        "compact": compact,
         "speed": {
             "texts_per_second": {name: round(value, 1) for name, value in tps.items()},
             "int8_vs_torch": round(tps["int8_onnx"] / tps["torch_fp32"], 2),

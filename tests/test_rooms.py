@@ -21,7 +21,7 @@ ROOMS = {
         "handler.metrics",
         "handler.version",
     ),
-    "compute": ("handler.artifact", "handler.embedder"),
+    "compute": ("handler.artifact", "handler.embedder", "handler.encodings"),
     "errors": ("handler.errors",),
     "pipeline": (
         "handler.embeddings.",

@@ -86,7 +86,7 @@ def embed_request(request: Request, key_id: str | None, raw: bytes) -> Response:
             pipeline.encode(prepared, vectors),
             accept_encoding,
             settings.max_response_bytes,
-            compressible=body.encoding_format == "float",
+            body.encoding_format,
         )
     except BaseException:
         if refund is not None:  # no embeddings: no charge

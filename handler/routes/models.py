@@ -2,7 +2,8 @@
 
 Every name a model answers to is listed (its id, then its aliases), each as OpenAI's model
 object plus what a client of this service may want to know before choosing: the id it is
-served as, its width and window, and how it treats `input_type` (handler/embeddings/prompts.py).
+served as, its width and window, how it treats `input_type` (handler/embeddings/prompts.py),
+and the encodings it serves with its int8 scale (handler/encodings.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from starlette.responses import Response
 
 from handler.embeddings.models import ModelEntry
 from handler.embeddings.prompts import input_type_card
+from handler.encodings import Int8Calibration, described
 from handler.routes.common import api_key_id, services
 from handler.routes.json import json_response
 
@@ -33,6 +35,7 @@ def model_object(name: str, model: ModelEntry) -> dict[str, Any]:
         "dimensions": manifest.dimensions,
         "max_input_tokens": manifest.max_input_tokens,
         "input_type": input_type_card(manifest),
+        "encodings": described(Int8Calibration.from_manifest(manifest.extra, manifest.dimensions)),
     }
 
 

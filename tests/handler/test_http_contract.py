@@ -163,6 +163,7 @@ def test_models_list_and_retrieve(client: TestClient, embedder: Embedder) -> Non
     assert one["served_as"] == embedder.model_id
     assert (one["dimensions"], one["max_input_tokens"]) == (384, 256)
     assert one["input_type"]["ignored"] is True
+    assert "float" in one["encodings"]["encoding_formats"]  # see test_compact_vectors
     missing = client.get("/v1/models/gpt-4")
     assert missing.status_code == 404
     assert missing.json() == envelope(
