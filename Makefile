@@ -17,6 +17,7 @@ help:
 	@echo "make test-integration  the third tier alone: DynamoDB Local, SAM builds, the emulator"
 	@echo "make lint       ruff format --check, ruff check and mypy"
 	@echo "make model   build the int8 ONNX artifact into $(MODEL_DIR)"
+	@echo "make models  that, and every model served beside it (build/models: docs/models.md)"
 	@echo "make bench   run the benchmarks"
 	@echo "make docs    build the documentation site into build/site (make docs-check: in a browser)"
 
@@ -27,7 +28,7 @@ $(VENV)/.installed: requirements/runtime.txt requirements/dev.txt
 	touch $@
 venv: $(VENV)/.installed
 
-setup: venv model
+setup: venv models
 
 # DynamoDB Local (Java 17; installed into build/ on first use) with the tables and the dev key
 # sk-local-dev, then uvicorn. Without Java: a loud warning and moto's in-process DynamoDB.
@@ -49,7 +50,7 @@ $(RUNTIME_CLIENT)/.installed: layers/requirements-lambda-runtime.txt | $(VENV)/.
 # waits only for its own venv), then what needs them (the SAM builds copy the model). The
 # fragments add their targets to TEST_INSTALLS and TEST_BUILDS. pytest-xdist then runs the
 # tests on TEST_WORKERS processes, whole files at a time (module fixtures start once).
-TEST_INSTALLS := venv model $(RUNTIME_CLIENT)/.installed
+TEST_INSTALLS := venv models $(RUNTIME_CLIENT)/.installed
 TEST_BUILDS :=
 TEST_WORKERS ?= 2
 PARALLEL := $(MAKE) --no-print-directory -j3 --output-sync=target
@@ -65,9 +66,10 @@ test-integration: test-prereqs
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile -m integration
 
 # The quick loop: no SAM build, no tool venvs, no DynamoDB Local (Java): the integration tier
-# needs them all. It needs a model artifact, built (with torch) only if there is none yet.
+# needs them all. It needs the model artifacts, built (with torch) only if there are none yet.
 test-unit: venv $(RUNTIME_CLIENT)/.installed
 	@test -f $(MODEL_DIR)/manifest.json || $(MAKE) --no-print-directory model
+	@test -f build/models/all-MiniLM-L6-v2-fp32/manifest.json || $(MAKE) --no-print-directory models
 	$(PY) -m pytest -q -m "unit or functional"
 
 LINTED := handler model_artifacts tools layers bench

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from bench import billing
+from bench.bill_aggregator import AGGREGATOR_MEMORY_MB, RECORDS_PER_BATCH
+from bench.bill_choices import cold_start_price, provisioned
 from bench.config import REPO, SERVICE_PY, Sizes
 from bench.cost import configured_memory_mb
 from bench.prices import PRICE_DATE, PRICES, table
@@ -156,10 +158,35 @@ def _calls(parts: list[dict[str, Any]], units: int) -> dict[str, float]:
     return {name: round(n / units, 3) for name, n in sorted(merged.items())}
 
 
+def aggregator_price(measured: dict[str, Any], tracing: dict[str, Any]) -> dict[str, Any]:
+    """The usage aggregator's USD per request record, at RECORDS_PER_BATCH records a batch
+    and at one (the worst case: a request alone in its window), from its counted batches."""
+    count = count_of([measured], tracing, alike=True)
+    batches = count["invocations"]
+    per_batch = billing.price(
+        {k: v / batches for k, v in count.items()}, AGGREGATOR_MEMORY_MB, "function_url"
+    )
+    batch_usd = sum(per_batch.values())
+    return {
+        "records_per_batch": RECORDS_PER_BATCH,
+        "write_units_per_batch": round(count["write_units"] / batches, 3),
+        "billed_ms_per_batch": round(count["billed_ms"] / batches, 1),
+        "usd_per_record": batch_usd / RECORDS_PER_BATCH,
+        "write_units_per_record": count["write_units"] / batches / RECORDS_PER_BATCH,
+        "worst_case_usd_per_record": batch_usd,
+    }
+
+
 def price_row(
-    name: str, key: str, measured: dict[str, Any], tracing: dict[str, Any], memory_mb: int
+    name: str,
+    key: str,
+    measured: dict[str, Any],
+    tracing: dict[str, Any],
+    memory_mb: int,
+    aggregator: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One workload's bill per request (or per batch line) and per million of each."""
+    """One workload's bill per request (or per batch line) and per million of each; a sync
+    request's includes the usage aggregator's share (`aggregator`, per request record)."""
     batch = name == "batch"
     parts = [measured["api"], measured["worker"]] if batch else [measured]
     units = measured["lines"] if batch else measured["units"]
@@ -172,6 +199,8 @@ def price_row(
     doors = {}
     for door in billing.FRONT_DOORS:
         parts_usd = billing.price(per, memory_mb, door)
+        if aggregator is not None and not batch:  # one request item a request
+            parts_usd["usage_aggregator"] = aggregator["usd_per_record"]
         doors[door] = {k: v * 1e6 for k, v in parts_usd.items()}
     http = doors["http_api"]
     total = {door: sum(p.values()) for door, p in doors.items()}
@@ -185,6 +214,9 @@ def price_row(
         "tokens_per_unit": None if tokens_per_unit is None else round(tokens_per_unit, 2),
         "calls_per_unit": _calls(parts, units),
         "write_units_per_unit": round(per.get("write_units", 0.0), 4),
+        "aggregator_write_units_per_unit": round(
+            aggregator["write_units_per_record"] if aggregator and not batch else 0.0, 4
+        ),
         "read_units_per_unit": round(per.get("read_units", 0.0), 4),
         "units_from": {
             "consumed_capacity_calls": sum(
@@ -226,8 +258,9 @@ def price_row(
     }
 
 
-def run(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
-    """Measure in a fresh process (it installs the meter before the app builds a client)."""
+def run(sizes: Sizes, env: dict[str, str], cold: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Measure in a fresh process (it installs the meter before the app builds a client);
+    `cold`: the cold_start section's results of the same run, to price a cold start."""
     args = [
         "--requests", str(sizes.bill_requests),
         "--big-requests", str(sizes.bill_big_requests),
@@ -240,12 +273,22 @@ def run(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
     measured = run_worker(SERVICE_PY, "bench.workers.bill", args, env, timeout=1800)
     memory_mb, memory_source = configured_memory_mb()
     tracing = tracing_of()
+    workloads = measured["workloads"]
+    aggregators = {
+        label.split(":")[1]: aggregator_price(workload, tracing)
+        for label, workload in workloads.items()
+        if label.startswith("aggregator:")
+    }
     rows = []
-    for label, workload in measured["workloads"].items():
+    for label, workload in workloads.items():
         name, key = label.split(":")
-        rows.append(price_row(name, key, workload, tracing, memory_mb))
+        if name != "aggregator":
+            rows.append(price_row(name, key, workload, tracing, memory_mb, aggregators.get(key)))
     return {
         "rows": rows,
+        "usage_aggregator": aggregators,
+        "cold_start": cold_start_price(cold, memory_mb),
+        "provisioned": provisioned(rows),
         "memory_mb": memory_mb,
         "memory_source": memory_source,
         "tracing": tracing,

@@ -16,6 +16,7 @@ PARTS = (
     ("front_door", "HTTP API"),
     ("logs", "CloudWatch Logs"),
     ("xray", "X-Ray"),
+    ("usage_aggregator", "usage aggregator"),
 )
 KEYS = {"no_limits": "no limits", "limits": "RPM/TPM + monthly"}
 
@@ -105,7 +106,11 @@ def render(results: dict[str, Any]) -> list[str]:
     lines += _table(
         ["workload", "key", *(name for _, name in PARTS)],
         [
-            [_label(row, big), KEYS[row["key"]], *(row["shares_percent"][k] for k, _ in PARTS)]
+            [
+                _label(row, big),
+                KEYS[row["key"]],
+                *(row["shares_percent"].get(k, 0.0) for k, _ in PARTS),
+            ]
             for row in r["rows"]
         ],
     )
@@ -133,17 +138,55 @@ def render(results: dict[str, Any]) -> list[str]:
         f"event. X-Ray: {t['sampling']:g} of invocations traced ({t['source']}). The Function "
         "URL column drops the front door's charge. Not in the totals: data transfer out "
         "(the response bytes at $0.09/GB to the internet, its own column: what applies "
-        "depends on where the client is), init duration of cold starts, the batch "
+        "depends on where the client is), cold starts (below, per cold start), the batch "
         "poller's idle receives, storage. "
         "DynamoDB Local reports a transaction below DynamoDB's rule (the JSON keeps both "
         "figures). Tokens are our tokenizer's; OpenAI bills its own.",
         "",
     ]
+    lines += _extras(r)
     lines += [f"Prices as of {r['price_date']}, us-east-1 (bench/prices.py):", ""]
     lines += _table(
         ["price", "USD", "per", "unit", "source"],
         [[p["name"], p["usd"], f"{p['per']:g}", p["unit"], p["source"]] for p in r["prices"]],
     )
+    return lines
+
+
+def _extras(r: dict[str, Any]) -> list[str]:
+    """The usage aggregator's share, a cold start's price, provisioned capacity's break-even."""
+    lines = []
+    for key, a in (r.get("usage_aggregator") or {}).items():
+        lines += [
+            f"Usage aggregator ({KEYS[key]}), in the totals above: {a['write_units_per_batch']} "
+            f"write units and {a['billed_ms_per_batch']} billed ms (256 MB) per batch of "
+            f"{a['records_per_batch']} request records (one key at 1 request/s over the "
+            f"template's 10 s window): USD {a['usd_per_record'] * 1e6:.3f} per 1M requests; "
+            f"a request alone in its window costs USD {a['worst_case_usd_per_record'] * 1e6:.2f} "
+            "per 1M.",
+            "",
+        ]
+    cold = r.get("cold_start")
+    if cold:
+        lines += [
+            f"A cold start: Lambda bills its init ({cold['init_s']} s, this run's cold_start "
+            f"median less the first answer) at {cold['memory_mb']} MB: USD "
+            f"{cold['usd_per_million_cold_starts']} per 1M cold starts. SnapStart instead: USD "
+            f"{cold['snapstart_restore_usd_per_million']} per 1M restores plus USD "
+            f"{cold['snapstart_cache_usd_per_version_month']} a month per published version.",
+            "",
+        ]
+    for p in r.get("provisioned") or []:
+        lines += [
+            f"DynamoDB for steady short queries ({KEYS[p['key']]}, {p['write_units']:g} WRU + "
+            f"{p['read_units']:g} RRU a request): on demand USD "
+            f"{p['on_demand_usd_per_million']:.3f} per 1M; provisioned, fully used, USD "
+            f"{p['provisioned_usd_per_million_fully_used']:.3f}. Provisioned costs less from "
+            f"{p['min_requests_per_second']:.2f} requests/s around the clock while peak/mean "
+            f"stays under {p['max_peak_to_mean']:.2f}; at auto scaling's 70% target it saves "
+            f"{100 * p['saving_at_peak_to_mean_1_43']:.0f}%.",
+            "",
+        ]
     return lines
 
 

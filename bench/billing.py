@@ -16,6 +16,10 @@ cases (tests/bench/test_billing.py). The rules, as the services document them:
 - Lambda: per invocation, plus duration rounded up to the next 1 ms at the configured memory.
 - API Gateway HTTP API: one request per started 512 KB; REST API: per request.
 - CloudWatch Logs: per GB ingested; X-Ray: per trace recorded, at the sampling rate.
+- A cold start: its init phase billed like handler time, in 1 ms steps at the memory; with
+  SnapStart, a restore per GB of memory instead, plus the snapshot's cache per GB-second.
+- DynamoDB provisioned capacity: per unit-hour reserved, whatever is used; one write unit per
+  second per WCU.
 """
 
 from __future__ import annotations
@@ -255,3 +259,54 @@ def shares(parts: Mapping[str, float]) -> dict[str, float]:
     """Each part's share of the total, in percent (0 everywhere for a zero bill)."""
     total = sum(parts.values())
     return {k: (round(100 * v / total, 1) if total else 0.0) for k, v in parts.items()}
+
+
+# --- cold starts -------------------------------------------------------------------------
+
+SECONDS_PER_MONTH = 730 * 3600  # AWS's pricing month
+
+
+def init_usd(init_s: float, memory_mb: int) -> float:
+    """USD of one cold start's init phase on arm64, billed in 1 ms steps at `memory_mb`."""
+    gb_seconds = billed_ms(init_s * 1000) / 1000 * memory_mb / 1024
+    return gb_seconds * PRICES["lambda_init_arm64_gb_second"].each
+
+
+def snapstart_usd(memory_mb: int) -> dict[str, float]:
+    """SnapStart's prices at `memory_mb`: one restore, and a month of one version's cache."""
+    gb = memory_mb / 1024
+    return {
+        "restore": gb * PRICES["snapstart_restore_gb"].each,
+        "cache_month": gb * SECONDS_PER_MONTH * PRICES["snapstart_cache_gb_second"].each,
+    }
+
+
+# --- DynamoDB provisioned capacity -------------------------------------------------------
+
+
+def provisioned_break_even(write_units: float, read_units: float = 0.0) -> dict[str, float]:
+    """On-demand against provisioned capacity for steady traffic of `write_units` and
+    `read_units` per request.
+
+    - `min_requests_per_second`: the rate whose on-demand bill equals the smallest
+      provisioned table (1 WCU and, with reads, 1 RCU, around the clock);
+    - `max_peak_to_mean`: capacity must be provisioned for the peak, so provisioned costs
+      less only while peak / mean stays below on-demand's price over a used unit's;
+    - `saving_at_peak_to_mean_1_43`: provisioned's saving at auto scaling's usual 70%
+      target utilisation (peak / mean 1/0.7), as a share of the on-demand bill.
+    """
+    p = PRICES
+    wcu_second = p["dynamodb_wcu_hour"].each / 3600
+    rcu_second = p["dynamodb_rcu_hour"].each / 3600
+    on_demand = (
+        write_units * p["dynamodb_write_unit"].each + read_units * p["dynamodb_read_unit"].each
+    )  # USD per request
+    used = write_units * wcu_second + read_units * rcu_second  # USD per request at 100% use
+    smallest = wcu_second + (rcu_second if read_units else 0.0)  # USD per second
+    return {
+        "on_demand_usd_per_million": on_demand * 1e6,
+        "provisioned_usd_per_million_fully_used": used * 1e6,
+        "min_requests_per_second": smallest / on_demand,
+        "max_peak_to_mean": on_demand / used,
+        "saving_at_peak_to_mean_1_43": 1 - used / 0.7 / on_demand,
+    }

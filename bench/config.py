@@ -23,6 +23,10 @@ BENCH_PY = BUILD / "bench-venv" / "bin" / "python"  # fastembed + matplotlib, be
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", str(BUILD / "model")))
 if not MODEL_DIR.is_absolute():
     MODEL_DIR = REPO / MODEL_DIR
+# The second model every section that serves two uses (`make models` builds it).
+FP32_MODEL_DIR = Path(os.environ.get("MODELS_DIR", str(BUILD / "models"))) / "all-MiniLM-L6-v2-fp32"
+if not FP32_MODEL_DIR.is_absolute():
+    FP32_MODEL_DIR = REPO / FP32_MODEL_DIR
 CORPUS = REPO / "model_artifacts" / "corpus" / "heldout.txt"
 RESULTS = REPO / "bench" / "results"
 
@@ -67,6 +71,8 @@ class Sizes:
     bill_big_requests: int  # measured requests of `big_inputs` inputs per key
     bill_batch_lines: int  # lines of the bill section's batch (one input each)
     bill_shard_lines: int  # lines per shard of that batch (0: the template's BatchShardLines)
+    encoding_rounds: int  # interleaved serialisation rounds per encoding (median quoted)
+    encoding_recall: bool  # measure recall per encoding here (else the manifest's figures)
 
 
 FULL = Sizes(
@@ -92,6 +98,8 @@ FULL = Sizes(
     bill_big_requests=2,
     bill_batch_lines=1000,
     bill_shard_lines=0,
+    encoding_rounds=7,
+    encoding_recall=True,
 )
 SMOKE = Sizes(
     corpus_limit=64,
@@ -116,4 +124,6 @@ SMOKE = Sizes(
     bill_big_requests=1,
     bill_batch_lines=20,
     bill_shard_lines=10,
+    encoding_rounds=1,
+    encoding_recall=False,
 )

@@ -28,6 +28,10 @@ class Price:
 
 _LAMBDA = "https://aws.amazon.com/lambda/pricing/"
 _DDB = "https://aws.amazon.com/dynamodb/pricing/on-demand/"
+_DDB_PROVISIONED = "https://aws.amazon.com/dynamodb/pricing/provisioned/"
+# Lambda bills the init phase of on-demand functions on managed runtimes (since 2025-08-01)
+# at the same GB-second rate as the handler; SnapStart's cache and restore are priced apart.
+_INIT = "https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-for-init-phase/"
 _APIGW = "https://aws.amazon.com/api-gateway/pricing/"
 _CW = "https://aws.amazon.com/cloudwatch/pricing/"
 _OPENAI = "https://openai.com/api/pricing/"
@@ -36,8 +40,17 @@ PRICES: dict[str, Price] = {
     "lambda_arm64_gb_second": Price(0.0000133334, 1, "GB-second, arm64", _LAMBDA),
     "lambda_x86_gb_second": Price(0.0000166667, 1, "GB-second, x86_64", _LAMBDA),
     "lambda_request": Price(0.20, 1e6, "invocation", _LAMBDA),
+    "lambda_init_arm64_gb_second": Price(0.0000133334, 1, "GB-second of init, arm64", _INIT),
+    "snapstart_cache_gb_second": Price(0.0000015046, 1, "GB-second a SnapStart snapshot is "
+                                       "cached (per published version)", _LAMBDA),
+    "snapstart_restore_gb": Price(0.0001397998, 1, "GB restored from a SnapStart snapshot",
+                                  _LAMBDA),
     "dynamodb_write_unit": Price(0.625, 1e6, "on-demand write request unit", _DDB),
     "dynamodb_read_unit": Price(0.125, 1e6, "on-demand read request unit", _DDB),
+    "dynamodb_wcu_hour": Price(0.00065, 1, "provisioned write capacity unit-hour",
+                               _DDB_PROVISIONED),
+    "dynamodb_rcu_hour": Price(0.00013, 1, "provisioned read capacity unit-hour",
+                               _DDB_PROVISIONED),
     "sqs_request": Price(0.40, 1e6, "standard queue request (64 KB chunk)",
                          "https://aws.amazon.com/sqs/pricing/"),
     "s3_put": Price(0.005, 1e3, "PUT, COPY, POST, LIST request (S3 Standard)",

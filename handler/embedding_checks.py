@@ -8,6 +8,7 @@ sent alone would be.
 from __future__ import annotations
 
 from handler.embedder import Embedder, Inputs, Tokenized
+from handler.encodings import Int8Calibration, encoding
 from handler.errors import invalid, too_many_tokens
 from handler.settings import Settings
 
@@ -24,13 +25,39 @@ def checked_dimensions(requested: int | None, embedder: Embedder, served_model: 
     return dimensions
 
 
+def checked_encoding(
+    name: str, dimensions: int, requested: int | None, embedder: Embedder
+) -> Int8Calibration | None:
+    """The model's int8 calibration (None if its artifact has none); a 400 when this width
+    cannot be packed (binary: a multiple of 8 dimensions) or the encoding needs an int8 scale
+    the artifact lacks."""
+    entry = encoding(name)
+    if dimensions % entry.dims_per_value:
+        raise invalid(
+            f"encoding_format {name!r} packs {entry.dims_per_value} dimensions a byte: "
+            f"dimensions must be a multiple of {entry.dims_per_value}; got {dimensions}.",
+            "dimensions" if requested is not None else "encoding_format",
+        )
+    calibration = Int8Calibration.from_manifest(embedder.manifest.extra, embedder.dimensions)
+    if entry.needs_scale and calibration is None:
+        raise invalid(
+            f"encoding_format {name!r} is not available for model {embedder.model_id}: its "
+            "artifact has no calibrated int8 scale (rebuild it with `make model`).",
+            "encoding_format",
+        )
+    return calibration
+
+
 def tokenized_within_limits(
-    inputs: Inputs, embedder: Embedder, settings: Settings
+    inputs: Inputs, embedder: Embedder, settings: Settings, prompt: str = ""
 ) -> tuple[Tokenized, int]:
-    """The inputs tokenized (long ones windowed or cut, by LONG_INPUTS) and the request's
-    prompt tokens, every token of every input; a 400 over MAX_TOKENS_PER_REQUEST. The embedder
+    """The inputs tokenized (long ones windowed or cut, by LONG_INPUTS), each after the
+    model's `prompt` (handler/embeddings/prompts.py), and the request's prompt tokens, every
+    token of every input, the prompt's included; a 400 over MAX_TOKENS_PER_REQUEST. The embedder
     raises its InputErrors per input."""
-    tokenized = embedder.tokenize(inputs, settings.long_input_mode, settings.max_input_tokens)
+    tokenized = embedder.tokenize(
+        inputs, settings.long_input_mode, settings.max_input_tokens, prompt
+    )
     prompt_tokens = sum(tokenized.token_counts)
     if prompt_tokens > settings.max_request_tokens:
         raise too_many_tokens(prompt_tokens, settings.max_request_tokens)

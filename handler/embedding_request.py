@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from handler.embeddings.prompts import INPUT_TYPES
+from handler.encodings import DEFAULT, ENCODINGS
 from handler.errors import (
     APIError,
     invalid,
@@ -31,7 +33,8 @@ from handler.errors import (
     unsupported_media_type,
 )
 
-ENCODING_FORMATS = ("float", "base64")
+# The published schema's enum, from the table (a Literal built at run time, so typed Any).
+ENCODING_FORMAT_VALUES: Any = Literal[tuple(ENCODINGS)]
 # Client-controlled strings that reach usage records and logs. OpenAI's `user` is a short
 # end-user id and its model ids are a few dozen characters: no real client comes near these.
 MAX_USER_CHARS = 256
@@ -67,9 +70,20 @@ class CreateEmbeddingRequest(BaseModel):
         "token ids or an array of token-id arrays; no empty string or array."
     )
     model: StrictStr = Field(min_length=1, max_length=MAX_MODEL_CHARS)
-    encoding_format: Literal["float", "base64"] = "float"
+    encoding_format: str = Field(
+        default=DEFAULT,
+        description="float and base64 (float32) as OpenAI's; int8, uint8, binary, ubinary as "
+        "JSON integers (docs/api.md: compact vectors)",
+    )
     dimensions: StrictInt | None = None  # its range depends on the model: checked by the route
     user: StrictStr | None = Field(default=None, max_length=MAX_USER_CHARS)
+    # NVIDIA's and Cohere's name for what the input is (handler/embeddings/prompts.py); picks
+    # the model's prompt, and is accepted (and ignored) by a model without prompts.
+    input_type: str | None = Field(
+        default=None,
+        description="What the inputs are: " + ", ".join(INPUT_TYPES) + ". Selects the "
+        "model's prompt (GET /v1/models lists each model's); ignored by a model without.",
+    )
 
     @property
     def inputs(self) -> list[str] | list[TokenIds]:
@@ -106,17 +120,33 @@ class CreateEmbeddingRequest(BaseModel):
         raise _invalid("$.input[0]")
 
     @field_validator(
-        "encoding_format", mode="plain", json_schema_input_type=Literal["float", "base64"] | None
+        "encoding_format", mode="plain", json_schema_input_type=ENCODING_FORMAT_VALUES | None
     )
     @classmethod
-    def _float_or_base64(cls, raw: Any) -> str:
+    def _one_of_the_encodings(cls, raw: Any) -> str:
         if raw is None or raw == "":  # OpenAI's default when absent, null or empty
-            return "float"
-        if raw not in ENCODING_FORMATS:
+            return DEFAULT
+        if not isinstance(raw, str) or raw not in ENCODINGS:
             raise PydanticCustomError(
                 "encoding_format",
-                "{value} is not one of ['float', 'base64'] - 'encoding_format'",
-                {"value": repr(raw)},
+                "{value} is not one of {names} - 'encoding_format'",
+                {"value": repr(raw), "names": str(list(ENCODINGS))},
+            )
+        return raw
+
+    @field_validator(
+        "input_type", mode="plain", json_schema_input_type=Literal[tuple(INPUT_TYPES)] | None
+    )
+    @classmethod
+    def _known_input_type(cls, raw: Any) -> str | None:
+        if raw is None:
+            return None
+        if raw not in INPUT_TYPES:
+            shown = repr(raw)[:MAX_MODEL_CHARS]  # the value echoed, bounded
+            raise PydanticCustomError(
+                "input_type",
+                "{value} is not one of {accepted} - 'input_type'",
+                {"value": shown, "accepted": list(INPUT_TYPES)},
             )
         return str(raw)
 
@@ -193,7 +223,7 @@ def _to_api_error(exc: ValidationError) -> APIError:
         return missing_parameter(param)
     if kind == "invalid_field":
         return invalid_field(first["ctx"]["path"], param)
-    if kind in ("too_many_inputs", "encoding_format"):
+    if kind in ("too_many_inputs", "encoding_format", "input_type"):
         return invalid(first["msg"], param)
     if kind == "string_too_long":
         limit = first["ctx"]["max_length"]

@@ -116,8 +116,8 @@ def response_too_large(size: int, limit: int, at_least: bool = False) -> APIErro
         413,
         f"The response would be {'at least ' if at_least else ''}{size} bytes, over the "
         f"{limit}-byte limit of an AWS Lambda "
-        "response. Request encoding_format='base64' (the openai client's default), accept gzip, "
-        "ask for fewer `dimensions`, or send smaller batches.",
+        "response. Request encoding_format='base64' (the openai client's default) or a compact "
+        "one (int8, binary), accept gzip, ask for fewer `dimensions`, or send smaller batches.",
         param="input",
         code="response_too_large",
     )

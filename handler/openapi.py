@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic.json_schema import models_json_schema
 
+from handler.deferred import expanded
 from handler.embedding_request import CreateEmbeddingRequest
 
 REF = "#/components/schemas/{model}"
@@ -33,7 +34,8 @@ def openapi_document(app: FastAPI) -> dict[str, Any]:
     # Here, not at import: the response models are only the document's (response_models.py).
     from handler.response_models import CreateEmbeddingResponse, ErrorResponse
 
-    document = get_openapi(title=app.title, version=app.version, routes=app.routes)
+    routes = expanded(app.routes)  # the deferred Batch API routes are in the document too
+    document = get_openapi(title=app.title, version=app.version, routes=routes)
     _, definitions = models_json_schema(
         [
             (CreateEmbeddingRequest, "validation"),

@@ -22,7 +22,7 @@ MAX_USER_CHARS = 256  # OpenAI's `user` is a short end-user id
 MAX_MODEL_CHARS = 256  # records hold the served id
 MAX_REQUEST_ID_CHARS = 128  # API Gateway's ids are 36-40; a longer one is hashed
 MAX_KEY_ID_CHARS = 64  # ours: "key_" + 16 hex, or "anonymous"
-MAX_ENCODING_CHARS = 16  # "float" or "base64"
+MAX_ENCODING_CHARS = 16  # a name in handler/encodings.py (the longest, "ubinary", is 7)
 
 
 def bounded_request_id(request_id: str) -> str:

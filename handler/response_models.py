@@ -17,7 +17,8 @@ class Embedding(BaseModel):
     object: Literal["embedding"]
     index: int = Field(ge=0)
     embedding: list[float] | str = Field(
-        description="floats, or base64 of little-endian float32 bytes"
+        description="floats, base64 of little-endian float32 bytes, or integers for the "
+        "compact encoding_format values (int8, uint8, binary, ubinary)"
     )
 
 

@@ -16,8 +16,9 @@ from typing import Any
 from handler.artifact import sha256_file
 
 HERE = Path(__file__).resolve().parent
-# The service code the build runs: pooling and the ORT session for calibration and the gate.
-SHARED_CODE = HERE.parent / "handler" / "embedder.py"
+# The service code the build runs: pooling and the ORT session for calibration and the gate,
+# and the encoders the int8 scale is calibrated and gated with.
+SHARED_CODE = (HERE.parent / "handler" / "embedder.py", HERE.parent / "handler" / "encodings.py")
 CORPUS_DIR = HERE / "corpus"
 HELDOUT = CORPUS_DIR / "heldout.txt"
 CALIBRATION = CORPUS_DIR / "calibration.txt"
@@ -64,7 +65,8 @@ def inputs_key(source: Path, recipe: dict[str, Any], model_id: str) -> str:
     """One sha256 over everything that decides the artifact's bytes and its figures."""
     code = {p.name: sha256_file(p) for p in sorted(HERE.glob("*.py"))}
     code["requirements-export.txt"] = sha256_file(HERE / "requirements-export.txt")
-    code["handler/embedder.py"] = sha256_file(SHARED_CODE)
+    for shared in SHARED_CODE:
+        code[f"handler/{shared.name}"] = sha256_file(shared)
     payload = {
         "model_id": model_id,
         "recipe": recipe,

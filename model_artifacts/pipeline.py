@@ -15,8 +15,9 @@ import onnx
 
 from handler.embedder import BATCH_TOKENS, Embedder, load_embedder, make_session
 from model_artifacts import attention, export, quantize, rowwise
+from model_artifacts.compact import measure_compact
 from model_artifacts.embed import SESSION_LEVELS, load_tokenizer
-from model_artifacts.fidelity import measure
+from model_artifacts.fidelity import Fidelity, measure
 from model_artifacts.inputs import CALIBRATION, read_lines
 from model_artifacts.invariance import measure_invariance
 from model_artifacts.long_inputs import measure_long_inputs
@@ -31,6 +32,24 @@ RUNTIME_LEVEL = quantize.RUNTIME_LEVEL
 THREADS = 2
 BATCH_SIZE = 32
 SPEED_ROUNDS = 3
+# The fp32 build's invariance sample: its arithmetic has no per-batch step at all (no
+# quantization), so a third of the held-out corpus keeps `make model` short in CI.
+FP32_INVARIANCE_TEXTS = 400
+PROMPT_TEXTS = 200  # held-out texts embedded with each of the model's prompts
+
+
+def build_fp32(source: SourceConfig, work: Path, target: Path) -> dict[str, Any]:
+    """Write the fp32 graph, offline-optimised like the int8 one, to `target`."""
+    fp32 = work / "fp32.onnx"
+    export.export_fp32(source.path, fp32)
+    quantize.optimize_offline(fp32, target)
+    return {
+        "inputs": list(export.INPUTS),
+        "output": export.OUTPUT,
+        "opset": export.OPSET,
+        "ops": quantize.op_counts(target),
+        "int8_products": [],
+    }
 
 
 def build(source: SourceConfig, work: Path, target: Path) -> dict[str, Any]:
@@ -123,10 +142,46 @@ def reference_rows(source: SourceConfig, model: Any) -> Any:
     return encode
 
 
-def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) -> dict[str, Any]:
-    """Fidelity and invariance of the staged artifact, and texts/s of it, fp32 ONNX and torch.
+def prompt_fidelity(
+    source: SourceConfig, model: Any, served: Embedder, texts: list[str]
+) -> dict[str, Fidelity]:
+    """Per non-empty prompt: the served vectors of prompt + text against sentence-transformers'
+    encode(prompt_name=...), which tokenizes the prompt with the text the same way."""
+    out = {}
+    for name, text in source.prompts.items():
+        if text:
+            reference = model.encode(texts, prompt_name=name, batch_size=BATCH_SIZE)
+            out[name] = measure(reference, served.embed(texts, prompt=text).vectors)
+    return out
 
-    `staging` must already hold model.onnx, tokenizer.json and a manifest (without figures).
+
+def evaluate_fp32(
+    source: SourceConfig, staging: Path, work: Path, texts: list[str]
+) -> dict[str, Any]:
+    """Fidelity (whole held-out corpus and each prompt), invariance and compact-vector recall
+    of an fp32 artifact."""
+    model = reference_model(source)
+    served = load_embedder(staging, threads=THREADS, batch_size=BATCH_SIZE)
+    vectors = served.embed(texts).vectors
+    return {
+        "fidelity": measure(reference_encoder(source, model)(texts), vectors),
+        "compact": measure_compact(served, vectors),  # its int8/binary encodings, gated alike
+        "prompt_fidelity": prompt_fidelity(source, model, served, texts[:PROMPT_TEXTS]),
+        "invariance": measure_invariance(
+            lambda threads, batch: load_embedder(
+                staging, threads=threads, batch_size=batch, verify=False
+            ),
+            texts[:FP32_INVARIANCE_TEXTS],
+        ),
+    }
+
+
+def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) -> dict[str, Any]:
+    """Fidelity, invariance and compact-vector recall of the staged artifact, and texts/s of
+    it, fp32 ONNX and torch.
+
+    `staging` must already hold model.onnx, tokenizer.json and a manifest (without figures,
+    with the int8 calibration).
     """
     model = reference_model(source)
     reference = reference_encoder(source, model)
@@ -137,7 +192,8 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
         make_session(work / "fp32.onnx", THREADS, SESSION_LEVELS["all"]),
         batch_size=BATCH_SIZE,
     )
-    fidelity = measure(reference(texts), int8.embed(texts).vectors)
+    served = int8.embed(texts).vectors
+    fidelity = measure(reference(texts), served)
     invariance = measure_invariance(
         lambda threads, batch: load_embedder(
             staging, threads=threads, batch_size=batch, verify=False
@@ -152,6 +208,7 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
             staging, threads=threads, batch_size=batch, verify=False
         ),
     )
+    compact = measure_compact(int8, served)  # needs the manifest's encodings.int8 scale
     tps = compare_texts_per_second(
         {
             "int8_onnx": lambda t: int8.embed(t),
@@ -163,8 +220,10 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
     )
     return {
         "fidelity": fidelity,
+        "prompt_fidelity": prompt_fidelity(source, model, int8, texts[:PROMPT_TEXTS]),
         "invariance": invariance,
         "long_inputs": long_inputs,
+        "compact": compact,
         "speed": {
             "texts_per_second": {name: round(value, 1) for name, value in tps.items()},
             "int8_vs_torch": round(tps["int8_onnx"] / tps["torch_fp32"], 2),

@@ -1,11 +1,12 @@
-"""The fixtures every tier shares, each defined once for the whole run: the model artifact,
+"""The fixtures every tier shares, each defined once for the whole run: the model artifacts,
 the embedder; and through its plugins the tier rules (tests/tiers.py) and the out-of-process
 services, one DynamoDB Local JVM and one moto server, also under pytest-xdist
 (tests/services.py).
 
-MODEL_DIR (default build/model, as the Makefile builds it) must hold a built artifact; a
-missing one fails loudly with the command that builds it rather than skipping tests. The
-live-server helper and `free_port` are in tests/live.py.
+MODEL_DIR (default build/model, as the Makefile builds it) must hold a built artifact, and
+MODELS_DIR (default build/models) the models served beside it (`make models`); a missing one
+fails loudly with the command that builds it rather than skipping tests. The live-server
+helper and `free_port` are in tests/live.py.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ REPO = Path(__file__).resolve().parent.parent
 MODEL_DIR = Path(os.environ.get("MODEL_DIR") or REPO / "build" / "model")
 if not MODEL_DIR.is_absolute():
     MODEL_DIR = REPO / MODEL_DIR
+MODELS_DIR = Path(os.environ.get("MODELS_DIR") or REPO / "build" / "models")
+if not MODELS_DIR.is_absolute():
+    MODELS_DIR = REPO / MODELS_DIR
+FP32_MODEL = "all-MiniLM-L6-v2-fp32"  # the default model's weights, unquantized
 
 # Test files written before tests/ became a package import their folder's helpers by bare
 # name (`from usage_support import Tables`); those names stay bound to the same modules, so
@@ -50,3 +55,11 @@ def model_dir() -> Path:
 @pytest.fixture(scope="session")
 def embedder(model_dir: Path) -> Embedder:
     return load_embedder(model_dir, threads=2)
+
+
+@pytest.fixture(scope="session")
+def fp32_model_dir() -> Path:
+    found = MODELS_DIR / FP32_MODEL
+    if not (found / "manifest.json").is_file():
+        pytest.fail(f"no model artifact in {found}: run `make models` (or set MODELS_DIR)")
+    return found

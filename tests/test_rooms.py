@@ -19,7 +19,7 @@ ROOMS = {
         "handler.metrics",
         "handler.version",
     ),
-    "compute": ("handler.artifact", "handler.embedder"),
+    "compute": ("handler.artifact", "handler.embedder", "handler.encodings"),
     "errors": ("handler.errors",),
     "pipeline": (
         "handler.embeddings.",
@@ -34,6 +34,7 @@ ROOMS = {
     "routes": ("handler.routes.",),
     "wiring": (
         "handler.http_errors",
+        "handler.deferred",
         "handler.middleware",
         "handler.openapi",
         "handler.prometheus",

@@ -48,7 +48,7 @@ def rows(count: int) -> bytes:
 
 def mean_tokens(worker: Any, data: bytes) -> float:
     texts = [orjson.loads(line)["body"]["input"] for line in data.splitlines()]
-    counts = worker.embedder.tokenize(texts).token_counts
+    counts = worker.models.embedder(worker.models.default.id).tokenize(texts).token_counts
     return float(sum(counts) / len(counts))
 
 

@@ -23,6 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bench.bill_aggregator import aggregator_workload
 from bench.bill_batch import batch_workload, setup_batch_env
 from bench.events import MODEL, SHORT_TEXT, v2_embeddings_event
 from bench.invocations import Counters, decoded_body, finish, invoke, response_json, step
@@ -71,6 +72,7 @@ def main() -> int:
     parser.add_argument("--big-inputs", type=int, default=2048)
     parser.add_argument("--batch-lines", type=int, default=500)
     parser.add_argument("--shard-lines", type=int, default=0, help="0: the template's")
+    parser.add_argument("--aggregator-batches", type=int, default=5)
     parser.add_argument("--batch-timeout", type=float, default=300, help="seconds per batch")
     args = parser.parse_args()
 
@@ -92,10 +94,11 @@ def main() -> int:
         aws_secret_access_key=LOCAL_ENV["AWS_SECRET_ACCESS_KEY"],
     )  # fmt: skip
     keys = KeyStore(ddb, os.environ["KEYS_TABLE"])
-    secrets = {
-        "no_limits": keys.create("bill-no-limits", Limits())[0],
-        "limits": keys.create("bill-limits", Limits(**LIMITED))[0],
+    created = {
+        "no_limits": keys.create("bill-no-limits", Limits()),
+        "limits": keys.create("bill-limits", Limits(**LIMITED)),
     }
+    secrets = {name: secret for name, (secret, _) in created.items()}
     with MotoServer() as moto:
         os.environ["AWS_ENDPOINT_URL_S3"] = os.environ["AWS_ENDPOINT_URL_SQS"] = moto.endpoint_url
         setup_batch_env(moto, ddb, args.shard_lines)
@@ -106,6 +109,9 @@ def main() -> int:
 
         import handler.app as deployed
         import handler.batch.lambda_worker as worker_fn
+        from handler.deferred import expanded
+
+        expanded(deployed.app.routes)  # the Batch API's routes built, as in a warm container
 
         batch_texts = [texts[i % len(texts)] for i in range(args.batch_lines)]
         workloads: dict[str, dict[str, Any]] = {}
@@ -120,6 +126,10 @@ def main() -> int:
                 workloads[f"{name}:{key}"] = sync_workload(
                     deployed.handler, counters, secret, inputs, requests
                 )
+            workloads[f"aggregator:{key}"] = aggregator_workload(
+                counters, created[key][1].key_id, tokens=12, batches=args.aggregator_batches,
+                first_sequence=10**6 * (1 + len(workloads)),
+            )  # fmt: skip
             workloads[f"batch:{key}"] = batch_workload(
                 deployed, worker_fn, counters, secret, batch_texts,
                 args.batch_timeout,

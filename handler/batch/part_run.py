@@ -29,7 +29,7 @@ from handler.batch.lines import (
     request_id,
 )
 from handler.batch.parts import ERRORS, OUTPUT, Manifest, part_key, write_manifest
-from handler.embedder import Embedder
+from handler.embeddings.models import ServedModels
 from handler.embeddings.pipeline import usage_record
 from handler.records import UsageRecord
 from handler.settings import Settings
@@ -50,7 +50,7 @@ class PartRun:
     """Answers one part; `expired`: past the batch's window, every line is batch_expired."""
 
     settings: Settings
-    embedder: Embedder
+    models: ServedModels  # a line's `model` picks one
     batch: dict[str, Any]
     expired: bool
     time_left: Callable[[], float]
@@ -102,7 +102,7 @@ class PartRun:
                     line.number,
                     batch_id,
                     self.batch["endpoint"],
-                    self.embedder,
+                    self.models,
                     self.settings,
                 )
             group.append((line, item))
@@ -135,7 +135,7 @@ class PartRun:
             ]
             waiting = [item for _, item in group if isinstance(item, PreparedLine)]
         started = time.perf_counter()
-        answers = iter(embed_lines(waiting, batch_id, self.embedder))
+        answers = iter(embed_lines(waiting, batch_id))
         elapsed_ms = (time.perf_counter() - started) * 1000
         group_tokens = max(sum(line.prompt_tokens for line in waiting), 1)
         for _, item in group:

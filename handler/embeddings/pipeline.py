@@ -16,10 +16,16 @@ from typing import Any, Protocol
 import numpy as np
 
 from handler.embedder import InputError, Tokenized, truncate_dimensions
-from handler.embedding_checks import checked_dimensions, tokenized_within_limits
+from handler.embedding_checks import (
+    checked_dimensions,
+    checked_encoding,
+    tokenized_within_limits,
+)
 from handler.embedding_request import CreateEmbeddingRequest
 from handler.embedding_response import check_fits, embeddings_body
 from handler.embeddings.models import ModelResolver, ServedModel
+from handler.embeddings.prompts import prompt_text
+from handler.encodings import Int8Calibration
 from handler.errors import APIError, refused_tokens
 from handler.records import REQUEST_FIELDS, UsageRecord
 from handler.settings import Settings
@@ -54,6 +60,7 @@ class Prepared:
     dimensions: int  # of the returned vectors
     tokenized: Tokenized
     prompt_tokens: int
+    calibration: Int8Calibration | None = None  # the model's int8 scale (handler/encodings.py)
 
     @property
     def inputs(self) -> int:
@@ -71,9 +78,15 @@ def prepare(
     413 an answer over MAX_RESPONSE_BYTES, 429 from the gate) or the embedder's InputError."""
     model = resolve(body.model)
     dimensions = checked_dimensions(body.dimensions, model.embedder, model.id)
+    calibration = checked_encoding(
+        body.encoding_format, dimensions, body.dimensions, model.embedder
+    )
     gate.before_tokenizing()  # a key past its TPM makes us tokenize nothing
+    prompt = prompt_text(model.embedder.manifest, body.input_type)  # input_type's, if any
     try:
-        tokenized, prompt_tokens = tokenized_within_limits(body.inputs, model.embedder, settings)
+        tokenized, prompt_tokens = tokenized_within_limits(
+            body.inputs, model.embedder, settings, prompt
+        )
     except (APIError, InputError) as refused:  # tokenized, then refused: still metered
         gate.refused(refused_tokens(refused))
         raise
@@ -86,7 +99,7 @@ def prepare(
         accept_encoding,
         settings.max_response_bytes,
     )
-    return Prepared(body, model, dimensions, tokenized, prompt_tokens)
+    return Prepared(body, model, dimensions, tokenized, prompt_tokens, calibration)
 
 
 def run(prepared: Prepared) -> np.ndarray:
@@ -95,10 +108,15 @@ def run(prepared: Prepared) -> np.ndarray:
 
 
 def encode(prepared: Prepared, vectors: np.ndarray) -> bytes:
-    """OpenAI's response body for `vectors` (the model's full width, one row per input)."""
+    """OpenAI's response body for `vectors` (the model's full width, one row per input), in
+    the request's encoding: cut to `dimensions`, then quantised (handler/encodings.py)."""
     vectors = truncate_dimensions(vectors, prepared.dimensions)
     return embeddings_body(
-        vectors, prepared.model.id, prepared.prompt_tokens, prepared.body.encoding_format
+        vectors,
+        prepared.model.id,
+        prepared.prompt_tokens,
+        prepared.body.encoding_format,
+        prepared.calibration,
     )
 
 

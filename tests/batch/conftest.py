@@ -12,9 +12,10 @@ import pytest
 
 from handler.batch import table
 from handler.batch.service import BatchService
+from handler.deferred import DeferredRoutes
 from handler.embedder import Embedder
 from handler.factory import create_app
-from handler.routes import batches, files, uploads
+from handler.routes import BATCH_PREFIXES, batches, files, uploads
 from handler.settings import Settings
 from handler.usage import store
 from handler.usage.keys import KeyStore, Limits
@@ -68,7 +69,13 @@ def stack(settings: Settings, embedder: Embedder, dynamodb_local: DynamoDBLocal)
     usage = UsageService.from_settings(settings)
     service = BatchService.from_settings(settings)
     hooks = usage.hooks()
-    hooks["routers"] = [files.router(service), batches.router(service), uploads.router(service)]
+    # As handler/app.py serves them: built by the first Batch API request.
+    hooks["deferred"] = [
+        DeferredRoutes(
+            BATCH_PREFIXES,
+            lambda: [files.router(service), batches.router(service), uploads.router(service)],
+        )
+    ]
     app = create_app(settings, embedder, **hooks)
     keys = KeyStore(dynamodb_local.client("dynamodb"), settings.keys_table)
     limits = Limits(rpm=100_000, tpm=100_000_000)

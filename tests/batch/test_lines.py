@@ -8,7 +8,8 @@ import orjson
 import pytest
 
 from handler.batch.lines import PreparedLine, embed_lines, prepare_line, process_line
-from handler.embedder import Embedder
+from handler.embedder import Embedder, truncate_dimensions
+from handler.encodings import Int8Calibration, encoding
 from handler.settings import Settings
 
 pytestmark = pytest.mark.functional
@@ -19,6 +20,8 @@ BODIES = [
     {"model": "all-MiniLM-L6-v2", "input": "base64 please", "encoding_format": "base64"},
     {"model": "all-MiniLM-L6-v2", "input": [[101, 7592, 2088, 102]], "dimensions": 64},
     {"model": "all-MiniLM-L6-v2", "input": "word " * 200},
+    {"model": "all-MiniLM-L6-v2", "input": ["int8", "bytes"], "encoding_format": "int8"},
+    {"model": "all-MiniLM-L6-v2", "input": "bits", "encoding_format": "binary", "dimensions": 64},
 ]
 
 
@@ -35,7 +38,7 @@ def test_lines_sharing_a_pass_get_the_bytes_each_gets_alone(embedder: Embedder) 
         for i, body in enumerate(BODIES, start=1)
     ]
     assert all(isinstance(p, PreparedLine) for p in prepared)
-    together = embed_lines(prepared, "batch_x", embedder)  # type: ignore[arg-type]
+    together = embed_lines(prepared, "batch_x")  # type: ignore[arg-type]
     alone = [
         process_line(raw(i, body), i, "batch_x", "/v1/embeddings", embedder, settings)
         for i, body in enumerate(BODIES, start=1)
@@ -45,7 +48,7 @@ def test_lines_sharing_a_pass_get_the_bytes_each_gets_alone(embedder: Embedder) 
         r.prepared.prompt_tokens  # type: ignore[union-attr]
         for r in alone
     ]
-    assert sum(r.prepared.inputs for r in together) == 6  # type: ignore[union-attr]
+    assert sum(r.prepared.inputs for r in together) == 9  # type: ignore[union-attr]
 
 
 def test_an_artifact_not_measured_invariant_runs_each_line_alone(
@@ -67,12 +70,12 @@ def test_an_artifact_not_measured_invariant_runs_each_line_alone(
     invariant = replace(embedder.manifest, extra={**embedder.manifest.extra, "invariance": {}})
     monkeypatch.setattr(embedder, "manifest", invariant)
     assert not embedder.batch_invariant
-    embed_lines(prepared, "batch_x", embedder)  # type: ignore[arg-type]
+    embed_lines(prepared, "batch_x")  # type: ignore[arg-type]
     assert passes == [1, 2, 1]
     monkeypatch.undo()
     passes.clear()
     monkeypatch.setattr(embedder, "run", counted)
-    embed_lines(prepared, "batch_x", embedder)  # type: ignore[arg-type]
+    embed_lines(prepared, "batch_x")  # type: ignore[arg-type]
     assert passes == [4]
 
 
@@ -110,3 +113,37 @@ def test_a_line_whose_answer_would_exceed_the_response_limit_is_its_413(
         prepare_line(raw(2, small), 2, "batch_x", "/v1/embeddings", embedder, settings),
         PreparedLine,
     )
+
+
+@pytest.mark.parametrize(("name", "dimensions"), [("int8", None), ("uint8", 96), ("ubinary", 128)])
+def test_a_compact_line_is_the_model_vectors_encoded(
+    embedder: Embedder, name: str, dimensions: int | None
+) -> None:
+    settings = Settings.from_env()
+    texts = ["one line", "of compact vectors"]
+    body = {"model": "all-MiniLM-L6-v2", "input": texts, "encoding_format": name}
+    result = process_line(
+        raw(1, {**body, "dimensions": dimensions}), 1, "b", "/v1/embeddings", embedder, settings
+    )
+    assert result.ok and result.prepared is not None
+    assert result.prepared.body.encoding_format == name  # what its usage record carries
+    data = orjson.loads(result.line)["response"]["body"]["data"]
+    vectors = truncate_dimensions(embedder.embed(texts).vectors, dimensions or embedder.dimensions)
+    calibration = Int8Calibration.from_manifest(embedder.manifest.extra, embedder.dimensions)
+    expected = encoding(name).encode(vectors, calibration)
+    assert [d["embedding"] for d in data] == [row.tolist() for row in expected]
+
+
+def test_a_binary_line_with_dimensions_not_a_multiple_of_8_is_its_400(embedder: Embedder) -> None:
+    body = {"model": "all-MiniLM-L6-v2", "input": "x", "encoding_format": "binary", "dimensions": 9}
+    result = process_line(raw(1, body), 1, "b", "/v1/embeddings", embedder, Settings.from_env())
+    answer = orjson.loads(result.line)["response"]
+    assert answer["status_code"] == 400
+    assert answer["body"]["error"]["param"] == "dimensions"
+
+
+def test_a_2048_input_binary_line_fits(embedder: Embedder) -> None:
+    body = {"model": "all-MiniLM-L6-v2", "input": ["a"] * 2048, "encoding_format": "binary"}
+    settings = Settings.from_env()
+    prepared = prepare_line(raw(1, body), 1, "b", "/v1/embeddings", embedder, settings)
+    assert isinstance(prepared, PreparedLine)

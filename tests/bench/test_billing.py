@@ -229,3 +229,55 @@ def test_platform_lines_follow_the_templates_platform_log_level(tmp_path: Path) 
     assert bill.api_platform_logged(template) is True
     template.write_text("Parameters: {}\n")  # no such parameter: SystemLogLevel INFO
     assert bill.api_platform_logged(template) is True
+
+
+def test_a_cold_start_bills_its_init_in_1_ms_steps_at_the_memory() -> None:
+    # 0.6004 s at 2,048 MB: 601 ms x 2 GB = 1.202 GB-s at $0.0000133334
+    assert billing.init_usd(0.6004, 2048) == pytest.approx(1.202 * 0.0000133334)
+    assert billing.init_usd(0.0001, 1024) == pytest.approx(0.001 * 0.0000133334)
+
+
+def test_snapstart_restore_and_cache_per_gb() -> None:
+    prices = billing.snapstart_usd(2048)
+    assert prices["restore"] == pytest.approx(2 * 0.0001397998)
+    # 730 h x 3,600 s x 2 GB x $0.0000015046
+    assert prices["cache_month"] == pytest.approx(730 * 3600 * 2 * 0.0000015046)
+
+
+def test_provisioned_break_even_for_one_write_unit_a_request() -> None:
+    figures = billing.provisioned_break_even(write_units=1)
+    wcu_second = 0.00065 / 3600  # $1.806e-7: one write a second for a second
+    assert figures["on_demand_usd_per_million"] == pytest.approx(0.625)
+    assert figures["provisioned_usd_per_million_fully_used"] == pytest.approx(wcu_second * 1e6)
+    # the smallest table (1 WCU) costs what on-demand does at 0.289 writes a second
+    assert figures["min_requests_per_second"] == pytest.approx(wcu_second / 0.625e-6)
+    assert figures["min_requests_per_second"] == pytest.approx(0.2889, abs=1e-4)
+    assert figures["max_peak_to_mean"] == pytest.approx(0.625e-6 / wcu_second)
+    assert figures["saving_at_peak_to_mean_1_43"] == pytest.approx(1 - wcu_second / 0.7 / 0.625e-6)
+
+
+def test_provisioned_break_even_counts_reads_and_the_smallest_rcu() -> None:
+    figures = billing.provisioned_break_even(write_units=2, read_units=0.5)
+    on_demand = 2 * 0.625e-6 + 0.5 * 0.125e-6
+    assert figures["on_demand_usd_per_million"] == pytest.approx(on_demand * 1e6)
+    smallest = (0.00065 + 0.00013) / 3600
+    assert figures["min_requests_per_second"] == pytest.approx(smallest / on_demand)
+
+
+def test_the_aggregators_batch_is_shared_by_its_records() -> None:
+    # GIVEN two counted aggregator batches (9 and 10 billed ms, one write unit each), untraced
+    measured = {"invocation_ms": [8.2, 9.1], "write_units": 2.0, "units": 20}
+    tracing = {"active": False, "sampling": 0.0}
+    # WHEN priced
+    price = bill.aggregator_price(measured, tracing)
+    # THEN one batch is a request fee, 9.5 ms (their median) at 256 MB, a write unit and
+    # Lambda's platform lines, and each of its 10 records pays a tenth
+    batch = (
+        0.20e-6
+        + 9.5 / 1000 * 0.25 * 0.0000133334
+        + 0.625e-6
+        + bill.platform_bytes(False) / 1024**3 * 0.50
+    )
+    assert price["worst_case_usd_per_record"] == pytest.approx(batch)
+    assert price["usd_per_record"] == pytest.approx(batch / 10)
+    assert price["write_units_per_record"] == pytest.approx(0.1)

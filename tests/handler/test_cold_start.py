@@ -91,3 +91,16 @@ def test_bad_setting_fails_the_cold_start_naming_the_variable(model_dir: Path) -
     assert result.returncode != 0
     assert "SettingsError" in result.stderr
     assert "TRUNCATE_INPUTS='sometimes'" in result.stderr
+
+
+def test_model_verify_off_skips_the_hash_check(model_dir: Path, tmp_path: Path) -> None:
+    # GIVEN an artifact whose model.onnx is not the one the manifest hashed
+    for name in ("manifest.json", "tokenizer.json"):
+        (tmp_path / name).write_bytes((model_dir / name).read_bytes())
+    (tmp_path / "model.onnx").write_bytes(b"not the model")
+    # WHEN the deployment turns the cold-start check off (template.yaml does: sam build checked)
+    result = run(tmp_path, "http-api-v2-health.json", MODEL_VERIFY="false")
+    # THEN no sha256 is compared; the bad file still fails the cold start, in ONNX Runtime
+    assert result.returncode != 0
+    assert "does not match the manifest" not in result.stderr
+    assert "onnxruntime" in result.stderr.lower() or "INVALID_PROTOBUF" in result.stderr

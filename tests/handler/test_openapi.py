@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from handler.embeddings.prompts import INPUT_TYPES
 from handler.response_models import CreateEmbeddingResponse
 from tests.handler.handler_support import ALIAS
 
@@ -58,14 +59,18 @@ def test_request_schema_matches_openai(document: dict[str, Any]) -> None:
     )
     theirs = OPENAI["requestBody"]["content"]["application/json"]["schema"]
     assert set(ours["required"]) == set(theirs["required"]) == {"input", "model"}
-    assert set(ours["properties"]) == set(theirs["properties"])
+    # OpenAI's fields, plus input_type (NVIDIA's and Cohere's: handler/prompts.py)
+    assert set(ours["properties"]) == set(theirs["properties"]) | {"input_type"}
     for name in theirs["properties"]:
         assert shapes(document, ours["properties"][name]) == shapes(
             OPENAI, theirs["properties"][name]
         ), name
+    input_type = resolve(document, ours["properties"]["input_type"])
+    values = {v for member in input_type.get("anyOf", [input_type]) for v in member.get("enum", [])}
+    assert values == set(INPUT_TYPES)
     encoding = resolve(document, ours["properties"]["encoding_format"])
     enums = {v for member in encoding.get("anyOf", [encoding]) for v in member.get("enum", [])}
-    assert enums == {"float", "base64"}
+    assert enums == {"float", "base64"} | {"int8", "uint8", "binary", "ubinary"}
 
 
 @pytest.mark.functional

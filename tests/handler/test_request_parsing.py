@@ -96,9 +96,19 @@ def test_missing_required_parameter(missing: str) -> None:
 
 
 def test_bad_encoding_format() -> None:
-    error = error_of(input="x", model=MODEL, encoding_format="binary")
+    error = error_of(input="x", model=MODEL, encoding_format="int4")
     assert error.param == "encoding_format"
-    assert error.message == "'binary' is not one of ['float', 'base64'] - 'encoding_format'"
+    assert error.message == (
+        "'int4' is not one of ['float', 'base64', 'int8', 'uint8', 'binary', 'ubinary'] - "
+        "'encoding_format'"
+    )
+    for value in (5, ["int8"], {"int8": 1}):  # not a string: the same 400, never a 500
+        assert error_of(input="x", model=MODEL, encoding_format=value).param == "encoding_format"
+
+
+@pytest.mark.parametrize("name", ["float", "base64", "int8", "uint8", "binary", "ubinary"])
+def test_every_encoding_in_the_table_is_accepted(name: str) -> None:
+    assert parse(input="x", model=MODEL, encoding_format=name).encoding_format == name  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

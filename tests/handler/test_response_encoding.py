@@ -91,7 +91,7 @@ def test_fit_response_gzips_when_accepted(vectors: np.ndarray) -> None:
 
 def test_fit_response_leaves_incompressible_bodies_alone(vectors: np.ndarray) -> None:
     body = embeddings_body(vectors, "m", 1, "base64")
-    sent, headers = fit_response(body, "gzip", limit=10_000_000, compressible=False)
+    sent, headers = fit_response(body, "gzip", limit=10_000_000, encoding_format="base64")
     assert (sent, headers) == (body, {})
 
 

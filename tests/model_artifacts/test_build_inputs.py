@@ -35,12 +35,15 @@ def test_key_follows_the_shared_handler_code(
     st_dir: Callable[..., Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     source = st_dir()
-    shared = tmp_path / "embedder.py"
-    shared.write_text("def pool(): ...\n")
+    shared = (tmp_path / "embedder.py", tmp_path / "encodings.py")
+    for path in shared:
+        path.write_text("def pool(): ...\n")
     monkeypatch.setattr(inputs, "SHARED_CODE", shared)
     key = inputs_key(source, RECIPE, "m")
-    shared.write_text("def pool(): return 1\n")
-    assert inputs_key(source, RECIPE, "m") != key
+    for path in shared:  # either file's change makes a new key
+        path.write_text("def pool(): return 1\n")
+        assert inputs_key(source, RECIPE, "m") != key
+        key = inputs_key(source, RECIPE, "m")
 
 
 def test_installed_artifact_is_up_to_date_only_for_its_own_key(
