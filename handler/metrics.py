@@ -98,17 +98,15 @@ class RequestMetrics:
 
     def values(self) -> dict[str, float]:
         """Metric name -> value for this request (names from UNITS), only those with news."""
-        found: dict[str, float] = {"Latency": round(self.latency_ms, 1)}
+        found: dict[str, float] = {"Latency": _ms(self.latency_ms)}
         if self.status // 100 in (4, 5):
             found[f"Status{self.status // 100}xx"] = 1
         if self.cold:
             found["ColdStart"] = 1
             if self.init_ms is not None:
-                found["InitDuration"] = round(self.init_ms, 1)
+                found["InitDuration"] = _ms(self.init_ms)
         if self.model_ms is not None:
-            found.update(
-                Inputs=self.inputs, Tokens=self.tokens, ModelLatency=round(self.model_ms, 1)
-            )
+            found.update(Inputs=self.inputs, Tokens=self.tokens, ModelLatency=_ms(self.model_ms))
         if self.usage_outcome in REPORTED_OUTCOMES:
             found[f"Usage{self.usage_outcome.capitalize()}"] = 1
         return found
@@ -209,3 +207,9 @@ class Metrics:
                 sink.emit(metrics)
             except Exception:
                 log.exception("metrics sink %s failed", type(sink).__name__)
+
+
+def _ms(value: float) -> float:
+    """Milliseconds to a tenth below 100 ms, whole above: at most 4 characters under 10 s, so
+    a slow request's line is no longer than a fast one's (the 350-byte budget, issue 19)."""
+    return round(value, 1) if value < 100 else round(value)

@@ -163,6 +163,19 @@ def test_one_valid_line_per_request_with_what_the_client_got(
     assert all(SECRET_TEXT not in json.dumps(d) and "heron" not in json.dumps(d) for d in documents)
 
 
+@pytest.mark.unit
+@pytest.mark.parametrize("slow", [123.4, 999.96, 4321.2])
+def test_a_slow_request_line_is_no_longer_than_a_fast_one(slow: float) -> None:
+    # GIVEN the same request timed fast and slow WHEN rendered THEN the line keeps its length
+    # (latencies to a tenth below 100 ms, whole above), so the 350-byte log budget holds
+    def line(ms: float) -> int:
+        metrics = RequestMetrics("r", "m", False, "/v1/embeddings", 200, ms)
+        metrics.model_ms, metrics.inputs, metrics.tokens = ms, 1, 12
+        return len(json.dumps(metrics.values()))
+
+    assert line(slow) <= line(12.34)
+
+
 @pytest.mark.functional
 def test_init_duration_rides_on_the_first_request(
     make_app: MakeApp, adapters: list[LambdaAdapter]
@@ -173,7 +186,7 @@ def test_init_duration_rides_on_the_first_request(
     for rid in ("a", "b"):
         handler(event(path="/health", rid=rid), None)
     first, second = emitted(lines)
-    assert (first["InitDuration"], first["ColdStart"], first["route"]) == (512.5, 1, "/health")
+    assert (first["InitDuration"], first["ColdStart"], first["route"]) == (512, 1, "/health")
     assert "InitDuration" not in second and "ColdStart" not in second
 
 
