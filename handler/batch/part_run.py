@@ -1,5 +1,6 @@
 """One run of a shard: its next lines answered, in order, as one part (handler/batch/parts.py):
-the output and error objects, then the manifest with the part's usage records.
+the output and error objects, then the manifest with the part's usage record (its delivered
+lines summed: handler/batch/metering.py).
 
 Valid lines are embedded together in model passes bounded in inputs (GROUP_INPUTS) and tokens
 (GROUP_TOKENS); after each pass, a run with under STOP_SECONDS left ends the part there, so
@@ -20,17 +21,10 @@ from handler.batch.batches import Shard
 from handler.batch.concat import S3Writer
 from handler.batch.files import CHUNK_BYTES
 from handler.batch.jsonl import Line, split_lines
-from handler.batch.lines import (
-    LineResult,
-    PreparedLine,
-    embed_lines,
-    expired_line,
-    prepare_line,
-    request_id,
-)
+from handler.batch.lines import LineResult, PreparedLine, embed_lines, expired_line, prepare_line
+from handler.batch.metering import PartUsage
 from handler.batch.parts import ERRORS, OUTPUT, Manifest, part_key, write_manifest
 from handler.embedder import Embedder
-from handler.hooks import UsageRecord
 from handler.settings import Settings
 
 # Inputs of consecutive valid lines embedded in one model pass (a batch-invariant artifact
@@ -59,7 +53,7 @@ class PartRun:
     next_line: int = 0
     completed: int = 0
     failed: int = 0
-    records: list[UsageRecord] = field(default_factory=list)
+    usage: PartUsage = field(default_factory=PartUsage)
 
     def answer(self, s3: Any, bucket: str, body: Any, shard: Shard, name: str) -> Manifest:
         """Answer the shard's lines from its position, read from `body` (the S3 stream of
@@ -75,7 +69,10 @@ class PartRun:
                     self.offset, self.next_line = shard.end, 0
             finally:
                 body.close()
-        manifest = Manifest(self.offset, self.next_line, self.completed, self.failed, self.records)
+        # The part's number is fixed by the checkpoint it will be counted in: its usage id too.
+        record = self.usage.record(self.batch["owner"], batch_id, shard.index, shard.parts + 1)
+        records = [] if record is None else [record]
+        manifest = Manifest(self.offset, self.next_line, self.completed, self.failed, records)
         write_manifest(s3, bucket, batch_id, shard.index, name, manifest)
         return manifest
 
@@ -120,10 +117,10 @@ class PartRun:
         self, group: list[tuple[Line, PreparedLine | LineResult]], out: S3Writer, err: S3Writer
     ) -> None:
         """Embed the group's valid lines in one pass and write every line's result in order;
-        their usage records wait in the manifest until the part is durable and counted."""
+        their usage waits in the manifest until the part is durable and counted."""
         if not group:
             return
-        batch_id, owner = self.batch["id"], self.batch["owner"]
+        batch_id = self.batch["id"]
         waiting = [item for _, item in group if isinstance(item, PreparedLine)]
         # Admitted by the group's first line: a rerun of the part meets the same groups (it
         # starts at the same checkpoint), so it is charged once.
@@ -142,31 +139,10 @@ class PartRun:
                 result = next(answers)
                 out.write(result.line)
                 share = elapsed_ms * item.prompt_tokens / group_tokens
-                self.records.append(_usage(owner, batch_id, item.line_no, result, share))
+                self.usage.add(result, share)
             else:
                 err.write(item.line)
         self.completed += len(waiting)
         self.failed += len(group) - len(waiting)
         last = group[-1][0]
         self.offset, self.next_line = last.end, last.number + 1
-
-
-def _usage(
-    owner: str, batch_id: str, line_no: int, result: LineResult, latency_ms: float
-) -> UsageRecord:
-    return UsageRecord(
-        request_id=request_id(batch_id, line_no),
-        key_id=owner,  # ANONYMOUS when auth is off, as the ledger names it
-        model=result.model,
-        requested_model=result.requested_model,
-        prompt_tokens=result.prompt_tokens,
-        total_tokens=result.prompt_tokens,
-        inputs=result.input_count,
-        dimensions=result.dimensions,
-        encoding_format=result.encoding_format,
-        user=result.user,
-        truncated_inputs=result.truncated,
-        pooled_inputs=result.pooled,
-        latency_ms=round(latency_ms, 3),
-        timestamp=time.time(),  # the ledger stamps its own clock
-    )

@@ -10,9 +10,10 @@ twice (SQS delivers at least once; a worker may die anywhere) and gives the same
   slots (leases.py): a run embeds consecutive valid lines in model passes bounded in inputs
   and tokens, writes the part's output and error lines to deterministic S3 keys (a rerun
   overwrites), then its manifest, then counts the part in the shard's checkpoint
-  (conditional), and only then records the part's usage per line under the idempotency key
-  "<batch id>:<line>" (the ledger writes each once; a part counted by a run that died before
-  billing it is billed from its manifest by the next). A run short of time stops after its
+  (conditional), and only then records the part's usage: one record of its delivered lines
+  summed, under the idempotency key "<batch id>:shard:<n>:part:<m>" (metering.py; the ledger
+  writes each once; a part counted by a run that died before billing it is billed from its
+  manifest by the next). A run short of time stops after its
   current model pass and queues the rest of the shard, so a shard never starts over;
 - a shard with every line answered (or cancelled, or whose batch failed) is finished, with
   its counts, in one conditional transaction; a message for a finished shard only retries
@@ -281,7 +282,13 @@ class Worker:
         if expired:
             self.batches.mark_expired(batch_id)
         counted = self.batches.checkpoint(
-            shard, run, manifest.offset, manifest.next_line, manifest.completed, manifest.failed
+            shard,
+            run,
+            manifest.offset,
+            manifest.next_line,
+            manifest.completed,
+            manifest.failed,
+            sum(record.total_tokens for record in manifest.records),
         )
         if counted:
             self._record(batch_id, manifest.records)

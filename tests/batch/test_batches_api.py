@@ -208,9 +208,14 @@ def test_a_duplicated_message_a_worker_killed_mid_shard_or_a_ledger_down_change_
     # each shard was queued at least once, some twice (the plan ran twice)
     assert {b["shard"] for b in bodies} == {1, 2, 3, 4}
     first = next(b for b in bodies if b["shard"] == 1)
-    # a worker dies mid-shard, after writing 30 lines' usage
+    # a worker dies mid-shard, after its part's usage record reached the ledger (the shard
+    # is run again after its usage was written)
     with pytest.raises(RuntimeError, match="worker killed"):
-        stack.worker(DyingRecorder(stack.recorder, 30)).handle(first)
+        stack.worker(DyingRecorder(stack.recorder, 1)).handle(first)
+    # and another dies before its part's usage reached the ledger
+    third = next(b for b in bodies if b["shard"] == 3)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        stack.worker(DyingRecorder(stack.recorder, 0)).handle(third)
     # a worker whose usage reaches only the log gives the shard back, to run again
     second = next(b for b in bodies if b["shard"] == 2)
     with pytest.raises(UsageNotRecordedError):
@@ -231,6 +236,12 @@ def test_a_duplicated_message_a_worker_killed_mid_shard_or_a_ledger_down_change_
     assert total["total_tokens"] == sum(
         line["response"]["body"]["usage"]["total_tokens"] for line in out
     )
+    # the Batch object's usage, once final, is what the ledger billed
+    assert done.usage is not None
+    assert (done.usage.input_tokens, done.usage.output_tokens) == (total["total_tokens"], 0)
+    assert done.usage.total_tokens == total["total_tokens"]
+    assert done.usage.input_tokens_details.cached_tokens == 0
+    assert done.usage.output_tokens_details.reasoning_tokens == 0
 
 
 def test_cancel_stops_new_shards_and_keeps_partial_results(stack: Stack) -> None:
@@ -242,12 +253,14 @@ def test_cancel_stops_new_shards_and_keeps_partial_results(stack: Stack) -> None
 
     cancelling = client.batches.cancel(batch.id)
     assert cancelling.status == "cancelling" and cancelling.cancelling_at
+    assert cancelling.usage is None  # not final yet
     assert client.batches.cancel(batch.id).status == "cancelling"  # twice is fine
     for body in shards[1:]:
         stack.worker().handle(body)
 
     done = client.batches.retrieve(batch.id)
     assert done.status == "cancelled" and done.cancelled_at
+    assert done.usage is not None and done.usage.total_tokens > 0  # the finished shard's
     assert (done.request_counts.completed, done.request_counts.failed) == (100, 0)
     out = output_lines(client, done.output_file_id)
     assert [line["custom_id"] for line in out] == [r["custom_id"] for r in rows[:100]]
