@@ -156,8 +156,19 @@ def _calls(parts: list[dict[str, Any]], units: int) -> dict[str, float]:
     return {name: round(n / units, 3) for name, n in sorted(merged.items())}
 
 
+def ledger_units(parts: list[dict[str, Any]], usage_table: str) -> float:
+    """The write units the parts spent on the usage ledger's table (its request items; the
+    stream aggregator's day updates are a few per stream batch, not per request)."""
+    return sum(float(p.get("write_units_by_table", {}).get(usage_table, 0.0)) for p in parts)
+
+
 def price_row(
-    name: str, key: str, measured: dict[str, Any], tracing: dict[str, Any], memory_mb: int
+    name: str,
+    key: str,
+    measured: dict[str, Any],
+    tracing: dict[str, Any],
+    memory_mb: int,
+    usage_table: str = "",
 ) -> dict[str, Any]:
     """One workload's bill per request (or per batch line) and per million of each."""
     batch = name == "batch"
@@ -186,6 +197,7 @@ def price_row(
         "calls_per_unit": _calls(parts, units),
         "write_units_per_unit": round(per.get("write_units", 0.0), 4),
         "read_units_per_unit": round(per.get("read_units", 0.0), 4),
+        "ledger_write_units_per_unit": round(ledger_units(parts, usage_table) / units, 4),
         "units_from": {
             "consumed_capacity_calls": sum(
                 p.get("dynamodb_calls_with_consumed_capacity", 0) for p in parts
@@ -243,7 +255,9 @@ def run(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
     rows = []
     for label, workload in measured["workloads"].items():
         name, key = label.split(":")
-        rows.append(price_row(name, key, workload, tracing, memory_mb))
+        rows.append(
+            price_row(name, key, workload, tracing, memory_mb, measured.get("usage_table", ""))
+        )
     return {
         "rows": rows,
         "memory_mb": memory_mb,

@@ -53,6 +53,9 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, Any, Callable[[Any]
          _pick(short, "write_units_per_unit"), lambda v: v <= 1),
         ("#19 DynamoDB write units per query, RPM/TPM + monthly", "<= 2",
          _pick(short_limited, "write_units_per_unit"), lambda v: v <= 2),
+        ("#21 ledger write units per batch line", "<= 0.01",
+         _pick(_row(results, "batch", "no_limits"), "ledger_write_units_per_unit"),
+         lambda v: v <= 0.01),
     ]  # fmt: skip
 
 
@@ -86,7 +89,8 @@ def render(results: dict[str, Any]) -> list[str]:
         usd, tokens = row["usd_per_million_units"], row["usd_per_million_tokens"]
         body.append([
             _label(row, big), KEYS[row["key"]], row["tokens_per_unit"],
-            f"{row['write_units_per_unit']:g} / {row['read_units_per_unit']:g}",
+            f"{row['write_units_per_unit']:g} / {row['read_units_per_unit']:g} "
+            f"(ledger {row.get('ledger_write_units_per_unit', 0):g})",
             row["log_bytes_per_unit"]["total_with_event_overhead"], row["billed_ms_per_unit"],
             f"{_usd(usd['http_api'])} / {_usd(usd['rest_api'])} / {_usd(usd['function_url'])}",
             f"{_usd(tokens['http_api'], 4)} / {_usd(tokens['function_url'], 4)}",
@@ -95,7 +99,8 @@ def render(results: dict[str, Any]) -> list[str]:
             _usd(row["transfer_out_usd_per_million_units"]),
         ])  # fmt: skip
     lines += _table(
-        ["workload", "key", "tokens", "DynamoDB WRU / RRU", "log bytes", "billed ms",
+        ["workload", "key", "tokens", "DynamoDB WRU / RRU (usage ledger WRU)", "log bytes",
+         "billed ms",
          "USD per 1M (HTTP API / REST / Function URL)", "USD per 1M tokens (HTTP API / URL)",
          "OpenAI 3-small USD per 1M", "ours / OpenAI (HTTP API)",
          "+ transfer out to the internet, USD per 1M"],

@@ -229,3 +229,20 @@ def test_platform_lines_follow_the_templates_platform_log_level(tmp_path: Path) 
     assert bill.api_platform_logged(template) is True
     template.write_text("Parameters: {}\n")  # no such parameter: SystemLogLevel INFO
     assert bill.api_platform_logged(template) is True
+
+
+def test_the_ledgers_write_units_are_told_apart_from_the_batch_tables() -> None:
+    from bench.meter import summarise
+
+    # GIVEN a batch line's calls: shard bookkeeping on the batch table, one ledger record
+    put = {"TableName": "usage", "Item": string_item(1536)}
+    finish = {"TransactItems": [{"Update": {"TableName": "batches", "Key": string_item(100)}}]}
+    calls = [
+        make_call("dynamodb", "PutItem", put, {}),
+        make_call("dynamodb", "TransactWriteItems", finish, {}),
+    ]
+    counted = summarise(calls)
+    # THEN the write units are split by table, and the row prices the ledger's per line
+    assert counted["write_units_by_table"] == {"usage": 2.0, "batches": 2.0}
+    assert bill.ledger_units([counted, counted], "usage") == 4.0
+    assert bill.ledger_units([counted], "elsewhere") == 0.0
