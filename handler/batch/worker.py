@@ -184,7 +184,7 @@ class Worker:
                 self.settings.max_body_bytes,
             )
         except PlanError as exc:
-            return self._fail(batch_id, exc.code, exc.message)
+            return self._fail(batch_id, exc.code, exc.message, exc.line, exc.param)
         self.batches.add_shards(batch_id, plan.shards, batch.get("ttl") or 0)
         started = self.batches.transition(
             batch_id,
@@ -197,8 +197,16 @@ class Worker:
             self.batches.transition(batch_id, (b.CANCELLING,), b.CANCELLED)
         return started
 
-    def _fail(self, batch_id: str, code: str, message: str) -> bool:
-        self.batches.transition(batch_id, (b.VALIDATING,), b.FAILED, errors=_errors(code, message))
+    def _fail(
+        self,
+        batch_id: str,
+        code: str,
+        message: str,
+        line: int | None = None,
+        param: str | None = None,
+    ) -> bool:
+        errors = _errors(code, message, line, param)
+        self.batches.transition(batch_id, (b.VALIDATING,), b.FAILED, errors=errors)
         return False
 
     # -- shards ---------------------------------------------------------------------------
@@ -347,15 +355,26 @@ class Worker:
         size = assemble(self.files.s3, self.files.bucket, sources, key, state_key, time_left)
         if size is None:
             return None
-        self.files.record(owner, file_id, key, size, f"{batch_id}_{kind}.jsonl", PURPOSE_OUTPUT)
+        self.files.record(
+            owner,
+            file_id,
+            key,
+            size,
+            f"{batch_id}_{kind}.jsonl",
+            PURPOSE_OUTPUT,
+            batch.get("output_expires_after"),
+        )
         return file_id
 
 
-def _errors(code: str, message: str) -> dict[str, Any]:
-    """OpenAI's Batch `errors`: a list of {code, message, param, line}."""
+def _errors(
+    code: str, message: str, line: int | None = None, param: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's Batch `errors`: a list of {code, message, param, line} (line: 1-based in
+    the input file, for a batch that failed validation on one line)."""
     return {
         "object": "list",
-        "data": [{"code": code, "message": message, "param": None, "line": None}],
+        "data": [{"code": code, "message": message, "param": param, "line": line}],
     }
 
 

@@ -36,7 +36,7 @@ MAX_BODY = 4096
 EXAMPLES = 400
 BUCKET = "hostile"
 BATCH = {"id": "batch_f", "owner": "key_f", "endpoint": "/v1/embeddings"}
-PLAN_ERRORS = {"duplicate_custom_id", "empty_file", "too_many_requests"}
+PLAN_ERRORS = {"duplicate_custom_id", "empty_file", "too_many_requests", "too_many_inputs"}
 ran = {"cases": 0, "lines": 0}
 
 json_leaf = st.one_of(
