@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import billing
-from bench.config import REPO, SERVICE_PY, Sizes
+from bench.config import LAMBDA_MB_PER_VCPU, REPO, SERVICE_PY, Sizes
 from bench.cost import configured_memory_mb
 from bench.prices import PRICE_DATE, PRICES, table
 from bench.proc import run_worker
@@ -238,6 +238,46 @@ def price_row(
     }
 
 
+TEN_MILLION = 10_000_000
+# Worker memory sizes the batch is priced at besides the template's (issue 21): one vCPU at
+# LAMBDA_MB_PER_VCPU, and below it.
+BATCH_MEMORY_MB = (LAMBDA_MB_PER_VCPU, 1024)
+
+
+def batch_ten_million(
+    measured: dict[str, Any], tracing: dict[str, Any], memory_mb: int
+) -> dict[str, Any]:
+    """10M one-sentence inputs as batch lines, all-in, from the batch workload's counted
+    calls, at the template's memory and at BATCH_MEMORY_MB, beside OpenAI's batch price.
+
+    The worker runs one ONNX thread: above one vCPU its time does not shrink, below it the
+    time stretches by the vCPU share (all of it taken as CPU: an upper bound, the waits do
+    not stretch)."""
+    lines = measured["lines"]
+    parts = [measured["api"], measured["worker"]]
+    count = count_of(parts, tracing, alike=False, platform_logged=[api_platform_logged(), True])
+    worker_ms = sum(billing.billed_ms(ms) for ms in measured["worker"].get("invocation_ms", []))
+    sizes = sorted({memory_mb, *BATCH_MEMORY_MB}, reverse=True)
+    usd, parts_usd = {}, {}
+    for size in sizes:
+        stretch = max(1.0, LAMBDA_MB_PER_VCPU / size)
+        scaled = {**count, "billed_ms": count["billed_ms"] + worker_ms * (stretch - 1)}
+        priced = billing.price(_per(scaled, lines), size, "http_api")
+        usd[str(size)] = round(sum(priced.values()) * TEN_MILLION, 3)
+        parts_usd[str(size)] = {k: round(v * TEN_MILLION, 4) for k, v in priced.items()}
+    tokens_per_line = measured["tokens"] / lines
+    openai = tokens_per_line * TEN_MILLION / 1e6 * PRICES["openai_3_small_batch_token"].usd
+    return {
+        "inputs": TEN_MILLION,
+        "tokens_per_input": round(tokens_per_line, 2),
+        "template_memory_mb": memory_mb,
+        "usd_at_memory_mb": usd,
+        "parts_usd_at_memory_mb": parts_usd,
+        "openai_batch_usd": round(openai, 3),
+        "worker_billed_ms_per_line": round(worker_ms / lines, 3),
+    }
+
+
 def run(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
     """Measure in a fresh process (it installs the meter before the app builds a client)."""
     args = [
@@ -258,8 +298,12 @@ def run(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
         rows.append(
             price_row(name, key, workload, tracing, memory_mb, measured.get("usage_table", ""))
         )
+    batch = measured["workloads"].get("batch:no_limits")
     return {
         "rows": rows,
+        "batch_ten_million": None
+        if batch is None
+        else batch_ten_million(batch, tracing, memory_mb),
         "memory_mb": memory_mb,
         "memory_source": memory_source,
         "tracing": tracing,

@@ -53,6 +53,11 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, Any, Callable[[Any]
          _pick(short, "write_units_per_unit"), lambda v: v <= 1),
         ("#19 DynamoDB write units per query, RPM/TPM + monthly", "<= 2",
          _pick(short_limited, "write_units_per_unit"), lambda v: v <= 2),
+        ("#21 10M one-sentence inputs through the Batch API, all-in, USD", "<= 0.75",
+         _pick(results.get("bill") or {}, "batch_ten_million", "usd_at_memory_mb",
+               str(_pick(results.get("bill") or {}, "batch_ten_million",
+                         "template_memory_mb"))),
+         lambda v: v <= 0.75),
         ("#21 ledger write units per batch line", "<= 0.01",
          _pick(_row(results, "batch", "no_limits"), "ledger_write_units_per_unit"),
          lambda v: v <= 0.01),
@@ -144,12 +149,32 @@ def render(results: dict[str, Any]) -> list[str]:
         "figures). Tokens are our tokenizer's; OpenAI bills its own.",
         "",
     ]
+    lines += _ten_million(r.get("batch_ten_million"))
     lines += [f"Prices as of {r['price_date']}, us-east-1 (bench/prices.py):", ""]
     lines += _table(
         ["price", "USD", "per", "unit", "source"],
         [[p["name"], p["usd"], f"{p['per']:g}", p["unit"], p["source"]] for p in r["prices"]],
     )
     return lines
+
+
+def _ten_million(t: dict[str, Any] | None) -> list[str]:
+    """Issue 21's figure: 10M one-sentence inputs as batch lines, all-in, per worker memory."""
+    if not t:
+        return []
+    head = [f"{int(mb):,} MB" for mb in t["usd_at_memory_mb"]]
+    return [
+        f"10M one-sentence inputs ({t['tokens_per_input']} tokens each) through the Batch "
+        "API, all-in from the batch workload's counted calls (compute, invocations, DynamoDB, "
+        "SQS and S3 requests, log bytes; the worker stretched below one vCPU), per worker "
+        f"memory (template: {t['template_memory_mb']} MB), beside OpenAI's batch price:",
+        "",
+        *_table(
+            [*head, "OpenAI 3-small batch"],
+            [[*(f"${v:.2f}" for v in t["usd_at_memory_mb"].values()),
+              f"${t['openai_batch_usd']:.2f}"]],
+        ),
+    ]  # fmt: skip
 
 
 def _failed(part: dict[str, Any]) -> list[str]:
