@@ -15,7 +15,7 @@ from typing import Any
 
 from bench import billing
 from bench.config import LAMBDA_MB_PER_VCPU, REPO, SERVICE_PY, Sizes
-from bench.cost import configured_memory_mb
+from bench.cost import configured_memory_mb, parameter_default
 from bench.prices import PRICE_DATE, PRICES, table
 from bench.proc import run_worker
 from bench.stats import median
@@ -292,18 +292,19 @@ def run(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
     measured = run_worker(SERVICE_PY, "bench.workers.bill", args, env, timeout=1800)
     memory_mb, memory_source = configured_memory_mb()
     tracing = tracing_of()
+    # The batch runs on its own worker function, at its own memory.
+    worker_mb = parameter_default("BatchWorkerMemorySize", memory_mb)
     rows = []
     for label, workload in measured["workloads"].items():
         name, key = label.split(":")
-        rows.append(
-            price_row(name, key, workload, tracing, memory_mb, measured.get("usage_table", ""))
-        )
+        size = worker_mb if name == "batch" else memory_mb
+        rows.append(price_row(name, key, workload, tracing, size, measured.get("usage_table", "")))
     batch = measured["workloads"].get("batch:no_limits")
     return {
         "rows": rows,
         "batch_ten_million": None
         if batch is None
-        else batch_ten_million(batch, tracing, memory_mb),
+        else batch_ten_million(batch, tracing, worker_mb),
         "memory_mb": memory_mb,
         "memory_source": memory_source,
         "tracing": tracing,

@@ -139,7 +139,9 @@ def batch_cost(
     runs one ONNX thread), that workers scale linearly with concurrency (each container has
     its own vCPU; the bench's 2 and 4 workers share 2 cores, so they cannot show it) and
     that a Graviton vCPU runs at this machine's per-core rate, which is not measured."""
-    memory_mb, _ = configured_memory_mb(template)
+    memory_mb = parameter_default(
+        "BatchWorkerMemorySize", configured_memory_mb(template)[0], template
+    )
     shard_lines = parameter_default("BatchShardLines", 500, template)
     concurrency = parameter_default("BatchWorkerConcurrency", 10, template)
     worker_seconds = BATCH_INPUTS / lines_per_s
