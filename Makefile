@@ -17,6 +17,7 @@ help:
 	@echo "make lint       ruff format --check, ruff check and mypy"
 	@echo "make model   build the int8 ONNX artifact into $(MODEL_DIR)"
 	@echo "make bench   run the benchmarks"
+	@echo "make docs    build the documentation site into build/site (make docs-check: in a browser)"
 
 $(VENV)/.installed: requirements/runtime.txt requirements/dev.txt
 	test -x $(VENV)/bin/python || $(PY313) -m venv $(VENV)
@@ -60,3 +61,4 @@ endef
 -include layers/layers.mk
 -include bench/bench.mk
 -include tools/arm64/arm64.mk
+-include tools/docs/docs.mk

@@ -1,4 +1,4 @@
-"""The Markdown tables printed by the bench and pasted into the README, and the targets check.
+"""The Markdown tables printed by the bench and kept in docs/notes/, and the targets check.
 
 Targets are reported as measured vs target; they never fail the run.
 """

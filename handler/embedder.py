@@ -46,7 +46,7 @@ from handler.settings import LONG_INPUT_MODES, OPENAI_MAX_INPUT_TOKENS
 
 Inputs = Sequence[str] | Sequence[Sequence[int]]
 # Padded tokens per model run. A run's activations (tokens x 1,536 floats in the feed-forward
-# layer) then stay inside a core's L2 cache (README, "Inference core v3: bake-off").
+# layer) then stay inside a core's L2 cache (docs/notes/2026-11-30-bakeoff.md).
 BATCH_TOKENS = 256
 # On arm64 (measured under qemu as Neoverse N1 and Cortex-A72, tools/arm64) a text's vector
 # moves when it is padded: some float32 reduction over the padded width rounds differently,
@@ -56,7 +56,7 @@ BATCH_TOKENS = 256
 PADDING_CHANGES_BITS = platform.machine().lower() in ("aarch64", "arm64")
 MAX_POOLED_TOKENS = OPENAI_MAX_INPUT_TOKENS
 # Tokens a window shares with the one before it. Measured on the long-document retrieval set
-# (model_artifacts/long_inputs.py, README "Long inputs"): overlap bought no recall there, and
+# (model_artifacts/long_inputs.py, docs/api.md "Long inputs"): overlap bought no recall there, and
 # costs compute, so windows do not overlap.
 WINDOW_OVERLAP = 0
 # A text this many characters per allowed token long is first tokenized up to a whitespace
@@ -166,7 +166,7 @@ def combine_windows(pooled: np.ndarray, lengths: Sequence[int], mode: str) -> np
     over every window's tokens at once: "mean" is the token-weighted mean (each window weighs
     its attention-mask sum), "max" the elementwise max, and "cls", which has no whole-input
     token, the token-weighted mean of the windows' [CLS] states, so a short tail window
-    counts for what it holds (README "Long inputs"). Summed in window order: deterministic."""
+    counts for what it holds (docs/api.md, "Long inputs"). Summed in window order: deterministic."""
     if mode == "max":
         return np.asarray(pooled.max(axis=0))
     if mode not in ("mean", "cls"):

@@ -30,6 +30,7 @@ from handler.openapi import install_openapi
 from handler.routes import embeddings, health, models, usage
 from handler.routes.common import Services
 from handler.settings import Settings
+from handler.version import VERSION
 
 
 def create_app(
@@ -46,6 +47,7 @@ def create_app(
     a recorder usage goes nowhere, without a usage report GET /v1/usage is not served."""
     app = FastAPI(
         title="serverless-embeddings",
+        version=VERSION,
         docs_url=None,  # no HTML docs pages: the document is for tools (schemathesis, SDKs)
         redoc_url=None,
         openapi_url="/openapi.json",

@@ -5,8 +5,9 @@ SettingsError naming the variable, so a misconfigured deployment fails its cold 
 clear message instead of serving wrong answers.
 
 To add a setting: add a field with a default, a comment saying why and
-`metadata=env_var(NAME, reader, bounds)`; `from_env` reads every field that names a variable.
-Tests build `Settings(...)` directly.
+`metadata=env_var(NAME, reader, doc=..., **bounds)`; `from_env` reads every field that names a
+variable, and `make docs-reference` writes it into docs/reference/configuration.md. Tests build
+`Settings(...)` directly.
 """
 
 from __future__ import annotations
@@ -156,16 +157,30 @@ def onnx_threads_for(env: Mapping[str, str], name: str = "ORT_THREADS", default:
 
 @dataclass(frozen=True)
 class EnvVar:
-    """Where a Settings field comes from: the variable's name, its reader and the bounds."""
+    """Where a Settings field comes from: the variable's name, its reader and the bounds, and
+    what the configuration reference says of it (tools/docs/reference.py writes that page)."""
 
     name: str
     read: Callable[..., Any]
     bounds: dict[str, int]
+    doc: str = ""
+    # The default as a user meets it, where the field's own default is not it (computed from
+    # the environment at cold start, or clearer in other units).
+    shown_default: str | None = None
 
 
-def env_var(name: str, read: Callable[..., Any] = _env_str, **bounds: int) -> dict[str, EnvVar]:
-    """A field's metadata: read `name` with `read` (default: a string), within `bounds`."""
-    return {"env": EnvVar(name, read, bounds)}
+def env_var(
+    name: str,
+    read: Callable[..., Any] = _env_str,
+    *,
+    doc: str = "",
+    shown_default: str | None = None,
+    **bounds: int,
+) -> dict[str, EnvVar]:
+    """A field's metadata: read `name` with `read` (default: a string), within `bounds`; `doc`
+    is its meaning, one sentence, for the generated configuration reference (a test fails
+    while it is empty)."""
+    return {"env": EnvVar(name, read, bounds, doc, shown_default)}
 
 
 def _default(f: Field[Any]) -> Any:
@@ -176,120 +191,365 @@ def _default(f: Field[Any]) -> Any:
 
 @dataclass(frozen=True)
 class Settings:
-    # Where the model artifact lives: the layer mounts it at /opt/model; locally build/model.
-    model_dir: Path = field(default=Path("/opt/model"), metadata=env_var("MODEL_DIR", _env_path))
+    model_dir: Path = field(
+        default=Path("/opt/model"),
+        metadata=env_var(
+            "MODEL_DIR",
+            _env_path,
+            doc="The model artifact's folder (what `make model` writes).",
+            shown_default="`/opt/model` (the model layer; `build/model` under make)",
+        ),
+    )
     # Extra model names accepted as the served model (e.g. text-embedding-3-small), so apps
     # written against OpenAI work with no code change. The response always names the served id.
     model_aliases: tuple[str, ...] = field(
-        default=(), metadata=env_var("MODEL_ALIASES", _env_aliases)
+        default=(),
+        metadata=env_var(
+            "MODEL_ALIASES",
+            _env_aliases,
+            doc=(
+                "Comma-separated names also accepted as the model; the response always names the "
+                "served id."
+            ),
+            shown_default=(
+                "none (`make serve` and the template: "
+                "`text-embedding-3-small,text-embedding-ada-002`)"
+            ),
+        ),
     )
     # An input over the model's window (256 tokens for the default model): "pool" (default)
     # embeds it as windows pooled into one vector, up to MAX_TOKENS_PER_INPUT, and counts them
     # in the x-pooled-inputs header; "truncate" cuts it to the window (x-truncated-inputs);
     # "reject" answers OpenAI's 400 context_length_exceeded. Unset: see long_input_mode.
-    long_inputs: str = field(default="", metadata=env_var("LONG_INPUTS", _env_long_inputs))
-    # The older switch, kept as an alias: true means LONG_INPUTS=truncate.
-    truncate_inputs: bool = field(default=False, metadata=env_var("TRUNCATE_INPUTS", _env_bool))
-    # The longest input LONG_INPUTS=pool accepts, special tokens included (OpenAI's 8,192).
+    long_inputs: str = field(
+        default="",
+        metadata=env_var(
+            "LONG_INPUTS",
+            _env_long_inputs,
+            doc=(
+                "An input over the model's window: `pool`, `truncate` or `reject` (see the API "
+                "page's Long inputs)."
+            ),
+            shown_default="`pool` (`truncate` under `TRUNCATE_INPUTS=true`)",
+        ),
+    )
+    truncate_inputs: bool = field(
+        default=False,
+        metadata=env_var(
+            "TRUNCATE_INPUTS",
+            _env_bool,
+            doc=(
+                "The older switch: `true` is `LONG_INPUTS=truncate` (both set and different: the "
+                "cold start fails)."
+            ),
+        ),
+    )
     max_input_tokens: int = field(
         default=OPENAI_MAX_INPUT_TOKENS,
-        metadata=env_var("MAX_TOKENS_PER_INPUT", _env_int, minimum=1, maximum=65_536),
+        metadata=env_var(
+            "MAX_TOKENS_PER_INPUT",
+            _env_int,
+            minimum=1,
+            maximum=65_536,
+            doc="The longest input `pool` accepts, special tokens included (OpenAI's limit).",
+        ),
     )
     # OpenAI's request limits: inputs per request and tokens summed over a request.
     max_inputs: int = field(
-        default=2048, metadata=env_var("MAX_INPUTS_PER_REQUEST", _env_int, minimum=1)
+        default=2048,
+        metadata=env_var(
+            "MAX_INPUTS_PER_REQUEST",
+            _env_int,
+            minimum=1,
+            doc="Inputs per request (OpenAI's limit).",
+        ),
     )
     max_request_tokens: int = field(
-        default=300_000, metadata=env_var("MAX_TOKENS_PER_REQUEST", _env_int, minimum=1)
+        default=300_000,
+        metadata=env_var(
+            "MAX_TOKENS_PER_REQUEST",
+            _env_int,
+            minimum=1,
+            doc="Tokens summed over a request (OpenAI's limit).",
+        ),
     )
     # Tokens a request may hold so that it ends inside the function's timeout; over it, a 400
     # before any model work (request_token_budget_for). None: only MAX_TOKENS_PER_REQUEST.
     request_token_budget: int | None = field(
-        default=None, metadata=env_var("REQUEST_TOKEN_BUDGET", request_token_budget_for)
+        default=None,
+        metadata=env_var(
+            "REQUEST_TOKEN_BUDGET",
+            request_token_budget_for,
+            doc=(
+                "Tokens a request may hold so that it ends inside the function's timeout; over it,"
+                " a 400 `max_tokens_per_request` before any model work; 0 = none."
+            ),
+            shown_default="on Lambda 120,000 per vCPU its memory grants; else none",
+        ),
     )
-    # Largest request body accepted; Lambda's own synchronous payload limit is 6 MB.
     max_body_bytes: int = field(
-        default=6 * 1024 * 1024, metadata=env_var("MAX_BODY_BYTES", _env_int, minimum=1024)
+        default=6 * 1024 * 1024,
+        metadata=env_var(
+            "MAX_BODY_BYTES",
+            _env_int,
+            minimum=1024,
+            doc="Largest request body (Lambda's synchronous payload limit is 6 MB).",
+            shown_default="6 MiB",
+        ),
     )
-    # Largest response body, as it will be counted inside Lambda's 6 MB response payload.
     max_response_bytes: int = field(
         default=LAMBDA_RESPONSE_LIMIT - RESPONSE_HEADROOM,
-        metadata=env_var("MAX_RESPONSE_BYTES", _env_int, minimum=1024),
+        metadata=env_var(
+            "MAX_RESPONSE_BYTES",
+            _env_int,
+            minimum=1024,
+            doc=(
+                "Largest response body, as counted in Lambda's 6 MB response payload (its limit "
+                "less headroom)."
+            ),
+        ),
     )
     # Sequences per ONNX run; inputs are length-sorted first so padding stays small.
-    batch_size: int = field(default=32, metadata=env_var("BATCH_SIZE", _env_int, minimum=1))
-    # ONNX Runtime intra-op threads (see onnx_threads_for).
+    batch_size: int = field(
+        default=32,
+        metadata=env_var(
+            "BATCH_SIZE",
+            _env_int,
+            minimum=1,
+            doc=(
+                "At most this many sequences per ONNX run (inputs are length-sorted first; a run "
+                "also stops at 256 padded tokens)."
+            ),
+        ),
+    )
     onnx_threads: int = field(
         default_factory=lambda: os.cpu_count() or 1,
-        metadata=env_var("ORT_THREADS", onnx_threads_for),
+        metadata=env_var(
+            "ORT_THREADS",
+            onnx_threads_for,
+            doc="ONNX Runtime intra-op threads.",
+            shown_default="on Lambda the vCPUs its memory grants (1 per 1,769 MB); else the cores",
+        ),
     )
-    # Path prefix API Gateway puts before our routes (custom-domain base path mapping).
-    api_base_path: str = field(default="/", metadata=env_var("API_BASE_PATH"))
+    api_base_path: str = field(
+        default="/",
+        metadata=env_var(
+            "API_BASE_PATH",
+            doc="A custom domain's base path mapping to strip (REST API); starts with `/`.",
+        ),
+    )
     # One CloudWatch EMF line per request (handler/metrics.py) in this namespace, to stdout,
     # or appended to METRICS_LOG when set (`make serve` keeps a local file to summarise).
-    metrics_enabled: bool = field(default=True, metadata=env_var("METRICS_ENABLED", _env_bool))
-    metrics_namespace: str = field(
-        default="ServerlessEmbeddings", metadata=env_var("METRICS_NAMESPACE")
+    metrics_enabled: bool = field(
+        default=True,
+        metadata=env_var(
+            "METRICS_ENABLED",
+            _env_bool,
+            doc="One CloudWatch EMF metrics line per request (see Operations).",
+        ),
     )
-    metrics_log: str = field(default="", metadata=env_var("METRICS_LOG"))
+    metrics_namespace: str = field(
+        default="ServerlessEmbeddings",
+        metadata=env_var(
+            "METRICS_NAMESPACE",
+            doc=(
+                "The metrics' CloudWatch namespace (the template sets "
+                "`ServerlessEmbeddings/<stack>`)."
+            ),
+        ),
+    )
+    metrics_log: str = field(
+        default="",
+        metadata=env_var(
+            "METRICS_LOG",
+            doc=(
+                "A file to append the metrics lines to instead of stdout (`make serve`: "
+                "`build/serve/metrics.log`)."
+            ),
+            shown_default="none: stdout",
+        ),
+    )
     # Under uvicorn only (handler/server.py): GET /metrics in Prometheus text format. Off by
     # default: it tells anyone who can reach the server how busy it is.
     prometheus_metrics: bool = field(
-        default=False, metadata=env_var("PROMETHEUS_METRICS", _env_bool)
+        default=False,
+        metadata=env_var(
+            "PROMETHEUS_METRICS",
+            _env_bool,
+            doc=(
+                "`GET /metrics` in Prometheus text format under uvicorn (`handler.server:app`); "
+                "never on Lambda."
+            ),
+        ),
     )
     # Require an API key; the usage module supplies the authenticator. Tests without keys
     # build Settings(auth_enabled=False).
-    auth_enabled: bool = field(default=True, metadata=env_var("AUTH_ENABLED", _env_bool))
+    auth_enabled: bool = field(
+        default=True,
+        metadata=env_var(
+            "AUTH_ENABLED",
+            _env_bool,
+            doc=(
+                "Require an API key; `false` serves anyone, applies no quota and records usage as "
+                "`anonymous`."
+            ),
+        ),
+    )
     # DynamoDB tables of API keys and of usage (see handler/usage/store.py for their layout).
-    keys_table: str = field(default="embeddings-keys", metadata=env_var("KEYS_TABLE"))
-    usage_table: str = field(default="embeddings-usage", metadata=env_var("USAGE_TABLE"))
-    # SQS queue that keeps usage records DynamoDB refused, for `cli replay`; "" = log line only.
-    usage_queue_url: str = field(default="", metadata=env_var("USAGE_FALLBACK_QUEUE_URL"))
-    # How long a key's verdict is cached per container: revocation takes up to this long.
+    keys_table: str = field(
+        default="embeddings-keys",
+        metadata=env_var(
+            "KEYS_TABLE",
+            doc="DynamoDB table of API keys (sha256 of each key, its name, status and limits).",
+        ),
+    )
+    usage_table: str = field(
+        default="embeddings-usage",
+        metadata=env_var(
+            "USAGE_TABLE", doc="DynamoDB table of usage records, day totals and quota counters."
+        ),
+    )
+    usage_queue_url: str = field(
+        default="",
+        metadata=env_var(
+            "USAGE_FALLBACK_QUEUE_URL",
+            doc="SQS queue for usage records DynamoDB refused, replayed by `cli replay`.",
+            shown_default="none (a log line only)",
+        ),
+    )
     key_cache_seconds: int = field(
         default=30,
-        metadata=env_var("KEY_CACHE_TTL_SECONDS", _env_int, maximum=MAX_KEY_CACHE_SECONDS),
+        metadata=env_var(
+            "KEY_CACHE_TTL_SECONDS",
+            _env_int,
+            maximum=MAX_KEY_CACHE_SECONDS,
+            doc="How long a container caches a key's verdict: a revocation takes up to this long.",
+        ),
     )
     # How long per-request usage items live (DynamoDB TTL); daily aggregates are kept. At least
     # MIN_USAGE_TTL_DAYS: the exactly-once check needs the item while a replay can still come.
     usage_ttl_days: int = field(
-        default=90, metadata=env_var("USAGE_RECORD_TTL_DAYS", _env_int, minimum=MIN_USAGE_TTL_DAYS)
+        default=90,
+        metadata=env_var(
+            "USAGE_RECORD_TTL_DAYS",
+            _env_int,
+            minimum=MIN_USAGE_TTL_DAYS,
+            doc=(
+                "Lifetime of per-request usage items; at least the fallback queues' 14 days + 1, "
+                "so a replay never counts twice."
+            ),
+        ),
     )
     # "stream": the hot path writes only the request item; handler/usage/aggregator.py builds
     # the day aggregates from the usage table's stream. "inline": both in one transaction.
     usage_aggregation: str = field(
-        default="inline", metadata=env_var("USAGE_AGGREGATION", _env_aggregation)
+        default="inline",
+        metadata=env_var(
+            "USAGE_AGGREGATION",
+            _env_aggregation,
+            doc=(
+                "Where day totals are written: `inline` (with each record, one transaction: local "
+                "runs) or `stream` (from the table's stream by the aggregator function: the "
+                "template)."
+            ),
+        ),
     )
     # DynamoDB/SQS calls: short timeouts and few attempts (botocore standard retry mode) so
     # a struggling table costs a request well under a second or two, not its whole budget.
     dynamodb_connect_timeout_ms: int = field(
-        default=500, metadata=env_var("DYNAMODB_CONNECT_TIMEOUT_MS", _env_int, minimum=1)
+        default=500,
+        metadata=env_var(
+            "DYNAMODB_CONNECT_TIMEOUT_MS",
+            _env_int,
+            minimum=1,
+            doc="Connect timeout of DynamoDB and SQS calls.",
+        ),
     )
     dynamodb_read_timeout_ms: int = field(
-        default=1000, metadata=env_var("DYNAMODB_READ_TIMEOUT_MS", _env_int, minimum=1)
+        default=1000,
+        metadata=env_var(
+            "DYNAMODB_READ_TIMEOUT_MS",
+            _env_int,
+            minimum=1,
+            doc="Read timeout of DynamoDB and SQS calls.",
+        ),
     )
     dynamodb_max_attempts: int = field(
-        default=3, metadata=env_var("DYNAMODB_MAX_ATTEMPTS", _env_int, minimum=1)
+        default=3,
+        metadata=env_var(
+            "DYNAMODB_MAX_ATTEMPTS",
+            _env_int,
+            minimum=1,
+            doc="Attempts per call in botocore's standard retry mode.",
+        ),
     )
     # Deployment-wide quota defaults, applied to each of a key's limits that the key does not
     # set itself (a key's own limit wins; its own 0 means unlimited). None = no default.
     # DEFAULT_RPM, DEFAULT_TPM, DEFAULT_MONTHLY_TOKENS: unset, empty or 0 all mean none,
     # because the template's Number parameters default to 0.
-    default_rpm: int | None = field(default=None, metadata=env_var("DEFAULT_RPM", _env_limit))
-    default_tpm: int | None = field(default=None, metadata=env_var("DEFAULT_TPM", _env_limit))
+    default_rpm: int | None = field(
+        default=None,
+        metadata=env_var(
+            "DEFAULT_RPM",
+            _env_limit,
+            doc=(
+                "Requests per minute for keys that set no limit of their own; unset, empty or 0 = "
+                "none."
+            ),
+        ),
+    )
+    default_tpm: int | None = field(
+        default=None,
+        metadata=env_var(
+            "DEFAULT_TPM",
+            _env_limit,
+            doc=(
+                "Tokens per minute for keys that set no limit of their own; unset, empty or 0 = "
+                "none."
+            ),
+        ),
+    )
     default_monthly_tokens: int | None = field(
-        default=None, metadata=env_var("DEFAULT_MONTHLY_TOKENS", _env_limit)
+        default=None,
+        metadata=env_var(
+            "DEFAULT_MONTHLY_TOKENS",
+            _env_limit,
+            doc=(
+                "Tokens per UTC month for keys that set no budget of their own; unset, empty or 0 "
+                "= none."
+            ),
+        ),
     )
     # Batch API (handler/batch/): the S3 bucket of files, the DynamoDB table of files, batches
     # and shards, and the SQS queue of work. No bucket = the /v1/files and /v1/batches routes
     # are not served.
-    batch_bucket: str = field(default="", metadata=env_var("BATCH_BUCKET"))
-    batch_table: str = field(default="embeddings-batches", metadata=env_var("BATCH_TABLE"))
-    batch_queue_url: str = field(default="", metadata=env_var("BATCH_QUEUE_URL"))
+    batch_bucket: str = field(
+        default="",
+        metadata=env_var(
+            "BATCH_BUCKET",
+            doc=(
+                "S3 bucket of batch files and shard outputs; unset, the Files, Uploads and Batches"
+                " routes are not served."
+            ),
+        ),
+    )
+    batch_table: str = field(
+        default="embeddings-batches",
+        metadata=env_var("BATCH_TABLE", doc="DynamoDB table of files, batches and shards."),
+    )
+    batch_queue_url: str = field(
+        default="", metadata=env_var("BATCH_QUEUE_URL", doc="SQS queue of plan and shard messages.")
+    )
     # Lines per shard (one SQS message, one worker invocation): small enough that a shard
     # finishes well inside a Lambda timeout, large enough that per-shard overhead is small.
     batch_shard_lines: int = field(
-        default=500, metadata=env_var("BATCH_SHARD_LINES", _env_int, minimum=1)
+        default=500,
+        metadata=env_var(
+            "BATCH_SHARD_LINES",
+            _env_int,
+            minimum=1,
+            doc="Lines per shard (one message, one worker invocation).",
+        ),
     )
     # Uploads API (handler/batch/uploads.py): a file sent in parts. OpenAI accepts batch input
     # files up to 200 MB; completing streams every byte through the function once, so a much
@@ -298,25 +558,59 @@ class Settings:
     # An upload not completed within its lifetime expires (OpenAI: an hour).
     batch_upload_max_bytes: int = field(
         default=200 * 1024 * 1024,
-        metadata=env_var("BATCH_UPLOAD_MAX_BYTES", _env_int, minimum=1, maximum=5 * 1024**3),
+        metadata=env_var(
+            "BATCH_UPLOAD_MAX_BYTES",
+            _env_int,
+            minimum=1,
+            maximum=5 * 1024**3,
+            doc="Largest Upload (`bytes`); completing streams it through the function once.",
+            shown_default="200 MiB",
+        ),
     )
     batch_upload_max_parts: int = field(
         default=1000,
-        metadata=env_var("BATCH_UPLOAD_MAX_PARTS", _env_int, minimum=1, maximum=10_000),
+        metadata=env_var(
+            "BATCH_UPLOAD_MAX_PARTS",
+            _env_int,
+            minimum=1,
+            maximum=10_000,
+            doc="Parts per Upload (completing reads each one).",
+        ),
     )
     batch_upload_seconds: int = field(
-        default=3600, metadata=env_var("BATCH_UPLOAD_SECONDS", _env_int, minimum=1)
+        default=3600,
+        metadata=env_var(
+            "BATCH_UPLOAD_SECONDS",
+            _env_int,
+            minimum=1,
+            doc="An Upload not completed by then is `expired` (OpenAI: an hour).",
+        ),
     )
     # GET /v1/files/{id}/content answers a file whose content, base64-encoded as Mangum sends
     # it (4/3 of its bytes), is over this many bytes with a 307 to a presigned S3 GET valid for
     # BATCH_PRESIGN_SECONDS, because a Lambda response holds at most 6 MB
     # (LAMBDA_RESPONSE_LIMIT). 0 = never redirect (stream everything: under uvicorn only).
     batch_redirect_bytes: int = field(
-        default=5_000_000, metadata=env_var("BATCH_REDIRECT_BYTES", _env_int, minimum=0)
+        default=5_000_000,
+        metadata=env_var(
+            "BATCH_REDIRECT_BYTES",
+            _env_int,
+            minimum=0,
+            doc=(
+                "File content whose base64 form is over this is a 307 to a presigned S3 GET; 0 = "
+                "always stream (uvicorn only: Lambda stops at 6 MB)."
+            ),
+        ),
     )
     batch_presign_seconds: int = field(
         default=300,
-        metadata=env_var("BATCH_PRESIGN_SECONDS", _env_int, minimum=1, maximum=7 * 24 * 3600),
+        metadata=env_var(
+            "BATCH_PRESIGN_SECONDS",
+            _env_int,
+            minimum=1,
+            maximum=7 * 24 * 3600,
+            doc="Life of the presigned URL.",
+        ),
     )
     # Per-key caps on what a key keeps and runs (checked when a file, upload or batch is
     # created; concurrent creations of one key may pass a cap together, by at most their
@@ -324,18 +618,48 @@ class Settings:
     # and batches not yet ended (each can make the workers read its whole input file again).
     batch_max_stored_bytes: int = field(
         default=10 * 1024**3,
-        metadata=env_var("BATCH_MAX_STORED_BYTES", _env_int, minimum=1),
+        metadata=env_var(
+            "BATCH_MAX_STORED_BYTES",
+            _env_int,
+            minimum=1,
+            doc=(
+                "Per key: bytes in files plus open uploads' declared bytes (over it, 400 "
+                "`storage_limit_exceeded`)."
+            ),
+            shown_default="10 GiB",
+        ),
     )
     batch_max_open_uploads: int = field(
-        default=10, metadata=env_var("BATCH_MAX_OPEN_UPLOADS", _env_int, minimum=1)
+        default=10,
+        metadata=env_var(
+            "BATCH_MAX_OPEN_UPLOADS",
+            _env_int,
+            minimum=1,
+            doc="Per key: uploads open at once (over it, 429 `upload_limit_exceeded`).",
+        ),
     )
     batch_max_in_flight: int = field(
-        default=10, metadata=env_var("BATCH_MAX_IN_FLIGHT", _env_int, minimum=1)
+        default=10,
+        metadata=env_var(
+            "BATCH_MAX_IN_FLIGHT",
+            _env_int,
+            minimum=1,
+            doc="Per key: batches not yet ended (over it, 429 `batch_limit_exceeded`).",
+        ),
     )
     # Days a file lives (template.yaml's BatchFileRetentionDays, the bucket's lifecycle on
     # files/): its `expires_at`, after which it is a 404 and unlisted.
     batch_file_retention_days: int = field(
-        default=30, metadata=env_var("BATCH_FILE_RETENTION_DAYS", _env_int, minimum=1)
+        default=30,
+        metadata=env_var(
+            "BATCH_FILE_RETENTION_DAYS",
+            _env_int,
+            minimum=1,
+            doc=(
+                "Days a file lives: its `expires_at`, after which it is a 404 and unlisted; the "
+                "bucket's lifecycle deletes the object."
+            ),
+        ),
     )
 
     @property

@@ -8,7 +8,7 @@ removed, and with a 3.13 interpreter the rest is compiled to bytecode: /opt is r
 Lambda, so without shipped .pyc files every cold start would compile FastAPI, pydantic and
 numpy from source again.
 
-Choices (each measured; see the README's Deployment section):
+Choices (each measured; see docs/deployment.md):
 - boto3/botocore are not shipped: the python3.13 runtime already has them, and the function
   only makes plain DynamoDB and SQS calls. Shipping them would add ~25 MB to every cold start.
 - onnxruntime and tokenizers go in with --no-deps: onnxruntime's flatbuffers, packaging and

@@ -1,4 +1,5 @@
-"""GET /health: which model and artifact this container serves, and whether it is cold."""
+"""GET /health: which version, model and artifact this container serves, and whether it is
+cold."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from starlette.responses import Response
 
 from handler.routes.common import services
 from handler.routes.json import json_response
+from handler.version import VERSION
 
 router = APIRouter()
 
@@ -18,6 +20,7 @@ async def health(request: Request) -> Response:
     return json_response(
         {
             "status": "ok",
+            "version": VERSION,
             "model": embedder.model_id,
             "artifact_sha": embedder.artifact_sha,
             "dimensions": embedder.dimensions,

@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 MAX_MIME_CHARS = 255
 MAX_PART_ID_CHARS = 64
 MD5_HEX = re.compile(r"[0-9a-fA-F]{32}")
-# OpenAI's bounds for expires_after.seconds (accepted, not applied: see the README).
+# OpenAI's bounds for expires_after.seconds (accepted, not applied: see docs/batch.md).
 EXPIRES_AFTER_SECONDS = (3600, 2_592_000)
 
 

@@ -2,7 +2,7 @@
 
 Batch work is charged to the monthly budget (the `MON#<month>` counter the synchronous route
 also charges) and not to the per-minute limits: RPM and TPM pace the synchronous path, and
-a batch is paced by the worker queue instead (see the README's Quotas).
+a batch is paced by the worker queue instead (see docs/keys-quotas-usage.md, Quotas).
 
 A group of lines (the worker's model pass) is admitted in one DynamoDB transaction: an
 admission item `ADMIT#<batch id>` / `LINE#<first line>` recording which lines were admitted

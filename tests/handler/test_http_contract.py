@@ -14,6 +14,7 @@ from handler_support import ALIAS, ListRecorder
 from starlette.testclient import TestClient
 
 from handler.embedder import Embedder
+from handler.version import VERSION
 
 pytestmark = pytest.mark.functional
 URL = "/v1/embeddings"
@@ -171,6 +172,7 @@ def test_health(make_app: Callable[..., FastAPI], embedder: Embedder) -> None:
         first = fresh.get("/health").json()
         second = fresh.get("/health").json()
     assert first["model"] == embedder.model_id
+    assert first["version"] == VERSION == fresh.get("/openapi.json").json()["info"]["version"]
     assert first["artifact_sha"] == embedder.artifact_sha
     assert len(first["artifact_sha"]) == 64
     assert (first["cold"], second["cold"]) == (True, False)
