@@ -141,6 +141,45 @@ def parse_embedding_request(body: bytes, max_inputs: int) -> CreateEmbeddingRequ
         raise _to_api_error(exc) from None
 
 
+# pydantic-core's JSON parser refuses a document more than this many levels deep (a scalar or
+# an empty array or object is a level; measured: 201 nested empty arrays parse, 202 do not).
+JSON_MAX_LEVELS = 201
+
+
+def validate_embedding_request(body: dict[str, Any], max_inputs: int) -> CreateEmbeddingRequest:
+    """`parse_embedding_request` for a body already parsed as JSON (a batch line's, parsed
+    once with its line): the same request or the same APIError as for its bytes."""
+    try:
+        request = CreateEmbeddingRequest.model_validate(
+            body, context={MAX_INPUTS_CONTEXT: max_inputs}
+        )
+    except ValidationError as exc:
+        if _levels(body, JSON_MAX_LEVELS) > JSON_MAX_LEVELS:
+            raise malformed_json() from None
+        raise _to_api_error(exc) from None
+    # A valid `input` is at most 3 levels deep; the fields it ignores may nest deeper than
+    # the parser of the bytes would have read.
+    extra = {name: value for name, value in body.items() if name != "input"}
+    if _levels(extra, JSON_MAX_LEVELS) > JSON_MAX_LEVELS:
+        raise malformed_json()
+    return request
+
+
+def _levels(value: object, limit: int) -> int:
+    """How many levels deep `value` nests, counting stops once past `limit`."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return deepest
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
+
+
 def _to_api_error(exc: ValidationError) -> APIError:
     """OpenAI's message for the first problem pydantic found."""
     first = exc.errors(include_url=False)[0]

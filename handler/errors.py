@@ -1,19 +1,15 @@
 """The one API error type, OpenAI's error envelope, and the one table of status codes.
 
-Every failure a client sees is an APIError rendered by `error_response` as
-`{"error": {"message", "type", "param", "code"}}`. Domain errors (the embedder's input
-errors, the framework's routing errors) are translated in `to_api_error`;
-nothing else in the package decides a status code.
+Every failure a client sees is an APIError carrying `{"error": {"message", "type", "param",
+"code"}}`; handler/http_errors.py renders it. Domain errors (the embedder's input errors) are
+translated in `to_api_error`, the framework's routing errors in http_errors.py; nothing else
+in the package decides a status code. This module imports no web framework: the batch worker
+builds its error lines from it without loading FastAPI.
 """
 
 from __future__ import annotations
 
 from typing import Any
-
-import orjson
-from fastapi import FastAPI, Request
-from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.responses import Response
 
 from handler.embedder import EmptyInputError, InputError, InputTooLongError, TokenIdError
 
@@ -235,9 +231,9 @@ def too_many_tokens(tokens: int, limit: int, why: str = "") -> APIError:
     return error
 
 
-def to_api_error(exc: Exception, method: str = "", path: str = "") -> APIError | None:
-    """The APIError for a known domain error, or None for an unexpected one; `method` and
-    `path` name the request in routing errors."""
+def to_api_error(exc: Exception) -> APIError | None:
+    """The APIError for a known domain error, or None for an unexpected one (the framework's
+    routing errors are translated by handler/http_errors.py, which calls this first)."""
     if isinstance(exc, APIError):
         return exc
     if isinstance(exc, InputTooLongError):
@@ -248,41 +244,7 @@ def to_api_error(exc: Exception, method: str = "", path: str = "") -> APIError |
         return invalid_field(f"$.input[{exc.index}]", "input")
     if isinstance(exc, InputError):
         return invalid(str(exc), param="input")
-    if isinstance(exc, StarletteHTTPException):
-        return _from_http_exception(exc, method, path)
     return None
-
-
-def _from_http_exception(exc: StarletteHTTPException, method: str, path: str) -> APIError:
-    if exc.status_code == 404:  # no route matched
-        return route_not_found(method, path)
-    if exc.status_code == 405:
-        return method_not_allowed(method, path, (exc.headers or {}).get("Allow", ""))
-    return APIError(exc.status_code, str(exc.detail), headers=dict(exc.headers or {}))
-
-
-def error_response(error: APIError, headers: dict[str, str] | None = None) -> Response:
-    """The envelope as a JSON response; the one place an error becomes bytes."""
-    return Response(
-        orjson.dumps(error.envelope()),
-        status_code=error.status,
-        media_type="application/json",
-        headers={**error.headers, **(headers or {})},
-    )
-
-
-def install_exception_handlers(app: FastAPI) -> None:
-    """Route framework and domain errors through `to_api_error`; unknown ones are re-raised
-    for the request-context middleware, which answers a 500 with the request id."""
-
-    async def handle(request: Request, exc: Exception) -> Response:
-        error = to_api_error(exc, request.method, request.url.path)
-        if error is None:
-            raise exc
-        return error_response(error)
-
-    for exc_type in (APIError, InputError, StarletteHTTPException):
-        app.add_exception_handler(exc_type, handle)
 
 
 # The Batch API's errors (handler/routes/files.py, handler/routes/batches.py).

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 
 from handler.embedder import Embedder
-from handler.errors import install_exception_handlers
 from handler.hooks import (
     Authenticator,
     Limiter,
@@ -23,6 +22,7 @@ from handler.hooks import (
     no_auth,
     no_limits,
 )
+from handler.http_errors import install_exception_handlers
 from handler.logs import install as install_request_id_logging
 from handler.metrics import EmfSink, Metrics, MetricsSink
 from handler.middleware import RequestContextMiddleware

@@ -15,7 +15,8 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from handler.errors import APIError, body_too_large, error_response, internal_error
+from handler.errors import APIError, body_too_large, internal_error
+from handler.http_errors import error_response
 from handler.logs import current_request_id
 from handler.metrics import Metrics, RequestMetrics
 from handler.offload import LAMBDA_EVENT
@@ -98,7 +99,8 @@ class RequestContextMiddleware:
                 headers.append((b"x-request-id", request_id.encode()))
                 headers.append((b"openai-processing-ms", str(elapsed_ms).encode()))
                 headers.append((COLD_START_HEADER, b"true" if measured.cold else b"false"))
-                extra = state.get("response_headers") or {}  # e.g. x-ratelimit-* from quotas
+                caller = state.get("caller")  # routes/common.caller_of: x-ratelimit-* from quotas
+                extra = caller.headers if caller is not None else {}
                 headers.extend((k.encode(), v.encode()) for k, v in extra.items())
                 message = {**message, "headers": headers}
             await send(message)

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, TypeVar, TypeVarTuple
 
-from starlette.requests import HTTPConnection
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a type only: usage/ reads WORKERS here without loading Starlette
     from concurrent.futures import ThreadPoolExecutor
+
+    from starlette.requests import HTTPConnection
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from handler.batch.lines import LineResult, PreparedLine, _refused
 from handler.errors import quota_exhausted
+from handler.records import ANONYMOUS
 from handler.usage.budget import LineBudget
 from handler.usage.keys import ApiKey, KeyStore, Limits, effective_limits
-from handler.usage.records import ANONYMOUS
 
 if TYPE_CHECKING:
     from handler.usage.service import UsageService

@@ -1,8 +1,8 @@
 """One batch input line -> one output line or one error line, in OpenAI's shapes.
 
-The line's `body` is validated and embedded exactly as POST /v1/embeddings would (the same
-parse_embedding_request, model names, limits and serialiser), so a batch line and a
-synchronous request with the same body give the same vectors and token counts.
+The line's `body` goes through the embeddings pipeline (handler/embeddings/) exactly as
+POST /v1/embeddings' body does, so a batch line and a synchronous request with the same body
+give the same bytes; the line's JSON is parsed once (the body is validated from it).
 
     output: {"id","custom_id","response":{"status_code":200,"request_id","body":{...}},"error":null}
     a request the API refuses: the same, status_code 4xx and body = the error envelope
@@ -19,11 +19,12 @@ from typing import Any
 import numpy as np
 import orjson
 
-from handler.embedder import Embedder, Tokenized, truncate_dimensions
-from handler.embedding_checks import checked_dimensions, tokenized_within_limits
-from handler.embedding_request import CreateEmbeddingRequest, parse_embedding_request
-from handler.embedding_response import check_fits, embeddings_body
-from handler.errors import APIError, malformed_json, model_not_found, to_api_error
+from handler.embedder import Embedder, Tokenized
+from handler.embedding_request import validate_embedding_request
+from handler.embeddings import pipeline
+from handler.embeddings.models import SingleModel
+from handler.embeddings.pipeline import Prepared
+from handler.errors import APIError, to_api_error
 from handler.settings import Settings
 
 MAX_CUSTOM_ID_CHARS = 512  # OpenAI publishes none; ours keeps error lines and logs bounded
@@ -33,15 +34,7 @@ MAX_CUSTOM_ID_CHARS = 512  # OpenAI publishes none; ours keeps error lines and l
 class LineResult:
     ok: bool
     line: bytes  # the JSONL line, newline included
-    prompt_tokens: int = 0
-    input_count: int = 0
-    dimensions: int = 0
-    encoding_format: str = ""
-    model: str = ""
-    requested_model: str = ""
-    user: str | None = None
-    truncated: int = 0
-    pooled: int = 0
+    prepared: Prepared | None = None  # an answered request: what its usage record is built from
 
 
 def request_id(batch_id: str, line_no: int) -> str:
@@ -110,10 +103,15 @@ class PreparedLine:
 
     line_no: int
     custom_id: str
-    tokenized: Tokenized
-    prompt_tokens: int
-    dimensions: int
-    body: CreateEmbeddingRequest
+    request: Prepared
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.request.prompt_tokens
+
+    @property
+    def tokenized(self) -> Tokenized:
+        return self.request.tokenized
 
 
 def process_line(
@@ -164,41 +162,15 @@ def prepare_line(
             batch_id, line_no, custom_id, "invalid_body", "'body' must be a JSON object."
         )
     try:
-        body_bytes = orjson.dumps(body)
-    except orjson.JSONEncodeError:
-        # Nested deeper than orjson writes (254) but not than it reads (1,024): the body sent
-        # alone is JSON pydantic will not parse either, so the same 400 as the sync route.
-        return _refused(batch_id, line_no, custom_id, malformed_json())
-    try:
-        return _checked(body_bytes, line_no, custom_id, embedder, settings)
+        # The body as parsed with the line (parsed once), validated as the sync route does.
+        parsed = validate_embedding_request(body, settings.max_inputs)
+        resolve = SingleModel(embedder, settings.model_aliases)
+        return PreparedLine(line_no, custom_id, pipeline.prepare(parsed, resolve, settings))
     except Exception as exc:
         error = to_api_error(exc)
         if error is None:
             raise  # not the line's fault: the shard is retried
         return _refused(batch_id, line_no, custom_id, error)
-
-
-def _checked(
-    body_bytes: bytes, line_no: int, custom_id: str, embedder: Embedder, settings: Settings
-) -> PreparedLine:
-    # The same checks, in the same order, as handler/routes/embeddings.py.
-    body = parse_embedding_request(body_bytes, settings.max_inputs)
-    if body.model not in (embedder.model_id, *settings.model_aliases):
-        raise model_not_found(body.model)
-    dimensions = checked_dimensions(body.dimensions, embedder, embedder.model_id)
-    tokenized, prompt_tokens = tokenized_within_limits(body.inputs, embedder, settings)
-    # The route's 413 for a response over MAX_RESPONSE_BYTES (as sent ungzipped): it bounds
-    # each output line, so a 10 KB line of 2,048 inputs cannot make a 10 MB answer.
-    check_fits(
-        len(body.inputs),
-        dimensions,
-        embedder.model_id,
-        prompt_tokens,
-        body.encoding_format,
-        "",
-        settings.max_response_bytes,
-    )
-    return PreparedLine(line_no, custom_id, tokenized, prompt_tokens, dimensions, body)
 
 
 def embed_lines(
@@ -210,9 +182,7 @@ def embed_lines(
     vectors are bit-identical to each line's request sent alone. Otherwise each line runs
     alone, as the synchronous route would run it."""
     if not embedder.batch_invariant:
-        return [
-            _answer(line, embedder.run(line.tokenized), batch_id, embedder) for line in prepared
-        ]
+        return [_answer(line, pipeline.run(line.request), batch_id) for line in prepared]
     merged = Tokenized(
         ids=[ids for line in prepared for ids in line.tokenized.ids],
         truncated=sum(line.tokenized.truncated for line in prepared),
@@ -222,17 +192,12 @@ def embed_lines(
     results, at = [], 0
     for line in prepared:
         count = len(line.tokenized.ids)
-        results.append(_answer(line, vectors[at : at + count], batch_id, embedder))
+        results.append(_answer(line, vectors[at : at + count], batch_id))
         at += count
     return results
 
 
-def _answer(
-    line: PreparedLine, vectors: np.ndarray, batch_id: str, embedder: Embedder
-) -> LineResult:
-    body = line.body
-    vectors = truncate_dimensions(vectors, line.dimensions)
-    payload = embeddings_body(vectors, embedder.model_id, line.prompt_tokens, body.encoding_format)
+def _answer(line: PreparedLine, vectors: np.ndarray, batch_id: str) -> LineResult:
     values = {
         "id": line_id(batch_id, line.line_no),
         "custom_id": line.custom_id,
@@ -243,16 +208,5 @@ def _answer(
         },
         "error": None,
     }
-    return LineResult(
-        ok=True,
-        line=_line(values, payload),
-        prompt_tokens=line.prompt_tokens,
-        input_count=len(body.inputs),
-        dimensions=line.dimensions,
-        encoding_format=body.encoding_format,
-        model=embedder.model_id,
-        requested_model=body.model,
-        user=body.user,
-        truncated=line.tokenized.truncated,
-        pooled=line.tokenized.pooled,
-    )
+    body = pipeline.encode(line.request, vectors)
+    return LineResult(ok=True, line=_line(values, body), prepared=line.request)

@@ -13,11 +13,12 @@ synchronous requests. Per-line detail stays in each output line's `response.body
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from handler.batch.lines import LineResult
-from handler.hooks import UsageRecord
+from handler.embeddings.pipeline import Prepared, usage_record
+from handler.records import UsageRecord
 
 T = TypeVar("T")
 MIXED = "mixed"  # the encoding_format of a part whose lines asked for different ones
@@ -42,47 +43,60 @@ class PartUsage:
     truncated: int = 0
     pooled: int = 0
     latency_ms: float = 0.0
+    first: Prepared | None = None
     models: set[str] = field(default_factory=set)
     requested: set[str] = field(default_factory=set)
     dimensions: set[int] = field(default_factory=set)
+    requested_dimensions: set[int | None] = field(default_factory=set)
     encodings: set[str] = field(default_factory=set)
     users: set[str | None] = field(default_factory=set)
 
     def add(self, result: LineResult, latency_ms: float) -> None:
         """One delivered line (its output line is written to the part)."""
+        line = result.prepared
+        assert line is not None  # an answered line
+        self.first = self.first or line
         self.lines += 1
-        self.inputs += result.input_count
-        self.tokens += result.prompt_tokens
-        self.truncated += result.truncated
-        self.pooled += result.pooled
+        self.inputs += line.inputs
+        self.tokens += line.prompt_tokens
+        self.truncated += line.tokenized.truncated
+        self.pooled += line.tokenized.pooled
         self.latency_ms += latency_ms
         # Sets stay tiny (a part's lines share a model, an encoding...); a varied `user`
         # is bounded by the part's lines, which are already in memory.
-        self.models.add(result.model)
-        self.requested.add(result.requested_model)
-        self.dimensions.add(result.dimensions)
-        self.encodings.add(result.encoding_format)
-        self.users.add(result.user)
+        self.models.add(line.model.id)
+        self.requested.add(line.body.model)
+        self.dimensions.add(line.dimensions)
+        self.requested_dimensions.add(line.body.dimensions)
+        self.encodings.add(line.body.encoding_format)
+        self.users.add(line.body.user)
 
     def record(self, owner: str, batch_id: str, shard: int, part: int) -> UsageRecord | None:
         """The part's one ledger record; None when no line was delivered (nothing to bill).
         A field the lines do not all share is None (encoding_format: "mixed")."""
-        if not self.lines:
+        if self.first is None:
             return None
-        return UsageRecord(
-            request_id=part_usage_id(batch_id, shard, part),
-            key_id=owner,  # ANONYMOUS when auth is off, as the ledger names it
+        # The pipeline's record of the part's first line (the one place records are built),
+        # with the part's sums, and only what every line shares.
+        first = usage_record(
+            self.first,
+            part_usage_id(batch_id, shard, part),
+            owner,  # ANONYMOUS when auth is off, as the ledger names it
+            self.latency_ms,
+            time.time(),  # the ledger stamps its own clock
+        )
+        return replace(
+            first,
             model=_common(self.models) or MIXED,
             requested_model=_common(self.requested),
             prompt_tokens=self.tokens,
             total_tokens=self.tokens,
             inputs=self.inputs,
             dimensions=_common(self.dimensions),
+            requested_dimensions=_common(self.requested_dimensions),
             encoding_format=_common(self.encodings) or MIXED,
             user=_common(self.users),
             truncated_inputs=self.truncated,
             pooled_inputs=self.pooled,
-            latency_ms=round(self.latency_ms, 3),
-            timestamp=time.time(),  # the ledger stamps its own clock
             requests=self.lines,
         )

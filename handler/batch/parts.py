@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from handler.hooks import UsageRecord
+from handler.records import UsageRecord
 
 OUTPUT, ERRORS = "output", "errors"
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from handler.batch.items import from_item, to_item
-from handler.usage.records import ANONYMOUS  # the owner when auth is off, as the ledger says
+from handler.records import ANONYMOUS  # the owner when auth is off, as the ledger says
 
 META = "meta"
 # DynamoDB's TTL attribute (template.yaml): file, batch, shard, upload and part items carry it.

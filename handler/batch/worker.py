@@ -50,7 +50,7 @@ from handler.batch.part_run import PartRun
 from handler.batch.parts import ERRORS, OUTPUT, part_key, part_name, read_manifest
 from handler.batch.planner import PlanError, plan_shards
 from handler.embedder import Embedder
-from handler.hooks import UsageRecord
+from handler.records import UsageRecord
 from handler.settings import Settings
 
 log = logging.getLogger(__name__)

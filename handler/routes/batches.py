@@ -21,7 +21,7 @@ from handler.batch.objects import batch_object, page
 from handler.batch.service import BatchService
 from handler.batch.table import owner_of
 from handler.offload import off_loop
-from handler.routes.common import api_key_id, authenticate, services
+from handler.routes.common import api_key_id, authenticate, caller_of, services
 from handler.routes.files import int_param
 from handler.routes.ids import after_param, shown, well_formed
 from handler.routes.json import json_object, json_response
@@ -121,7 +121,7 @@ def router(service: BatchService) -> APIRouter:
 
     def created(request: Request, owner: str, raw: bytes) -> dict[str, Any]:
         input_file_id, endpoint, window, metadata, expires_after = parse_create(raw)
-        services(request).meter.budget_left(request)  # a spent monthly budget: no batch
+        services(request).meter.budget_left(caller_of(request))  # a spent monthly budget: no batch
         # Each batch makes the workers read its whole input file again: cap those in flight.
         if store.in_flight(owner, time.time()) >= service.settings.batch_max_in_flight:
             raise errors.too_many_batches_in_flight(service.settings.batch_max_in_flight)
@@ -133,15 +133,9 @@ def router(service: BatchService) -> APIRouter:
                 f"File {input_file_id} has purpose '{source.purpose}', not 'batch'.",
                 "input_file_id",
             )
-        key = getattr(request.state, "api_key", None)  # its hash: the worker's key check
+        key_hash = caller_of(request).key_hash  # the worker's key check
         item = store.create(
-            owner,
-            input_file_id,
-            endpoint,
-            window,
-            metadata,
-            key.key_hash if key else None,
-            expires_after,
+            owner, input_file_id, endpoint, window, metadata, key_hash, expires_after
         )
         service.send({"kind": "plan", "batch_id": item["id"]})
         return batch_object(item)

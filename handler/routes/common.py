@@ -7,8 +7,17 @@ from dataclasses import dataclass
 from starlette.requests import Request
 
 from handler.embedder import Embedder
-from handler.errors import model_not_found
-from handler.hooks import Authenticator, Limiter, Meter, NoMeter, UsageRecorder, UsageReport
+from handler.embeddings.models import ServedModel, SingleModel
+from handler.hooks import (
+    Authenticator,
+    Caller,
+    Credentials,
+    Limiter,
+    Meter,
+    NoMeter,
+    UsageRecorder,
+    UsageReport,
+)
 from handler.offload import off_loop
 from handler.settings import Settings
 
@@ -24,15 +33,18 @@ class Services:
     meter: Meter = NoMeter()
 
     @property
+    def models(self) -> SingleModel:
+        """The served models (handler/embeddings/models.py): the resolver of `model`."""
+        return SingleModel(self.embedder, self.settings.model_aliases)
+
+    @property
     def model_names(self) -> tuple[str, ...]:
         """The served id first, then its aliases."""
-        return (self.embedder.model_id, *self.settings.model_aliases)
+        return self.models.names
 
-    def resolve_model(self, requested: str) -> str:
-        """The served model id for `requested`; a 404 model_not_found for anything else."""
-        if requested in self.model_names:
-            return self.embedder.model_id
-        raise model_not_found(requested)
+    def resolve_model(self, requested: str) -> ServedModel:
+        """What serves `requested`; a 404 model_not_found for anything else."""
+        return self.models(requested)
 
 
 def services(request: Request) -> Services:
@@ -40,18 +52,24 @@ def services(request: Request) -> Services:
     return found
 
 
+def caller_of(request: Request) -> Caller:
+    """The request's Caller from the wired authenticator; once per request (the authenticator
+    counts the request against the key's RPM), however many steps of a route ask. The route
+    layer keeps it in request.state.caller, where the middleware finds the headers the quota
+    steps set. Blocking (a key lookup may read DynamoDB): call it through off_loop."""
+    caller: Caller | None = getattr(request.state, "caller", None)
+    if caller is None:
+        credentials = Credentials(
+            request.headers.get("authorization"), request.scope.get("path", "")
+        )
+        caller = services(request).authenticator(credentials)
+        request.state.caller = caller
+    return caller
+
+
 def authenticate(request: Request) -> str | None:
-    """The caller's key id from the wired authenticator, kept in request.state.api_key_id;
-    once per request (the authenticator counts the request against the key's RPM), however
-    many steps of a route ask. Blocking (a key lookup may read DynamoDB): call it through
-    off_loop."""
-    state = request.state
-    if getattr(state, "authenticated", False):
-        key_id: str | None = state.api_key_id
-        return key_id
-    key_id = services(request).authenticator(request)
-    state.api_key_id, state.authenticated = key_id, True
-    return key_id
+    """The caller's key id (None when auth is off); see caller_of."""
+    return caller_of(request).key_id
 
 
 async def api_key_id(request: Request) -> str | None:

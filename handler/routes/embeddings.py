@@ -1,4 +1,4 @@
-"""POST /v1/embeddings: validate, tokenize, check limits, run, serialise, record usage.
+"""POST /v1/embeddings: the embeddings pipeline (handler/embeddings/) behind HTTP.
 
 A request is charged against its quotas only once it is known to fit (check_fits), and the
 charge is given back if anything fails before its embeddings are ready.
@@ -19,15 +19,14 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from handler.embedder import InputError, truncate_dimensions
-from handler.embedding_checks import checked_dimensions, tokenized_within_limits
 from handler.embedding_request import check_content_type, parse_embedding_request
-from handler.embedding_response import check_fits, embeddings_body, fit_response
-from handler.errors import APIError, refused_tokens
+from handler.embedding_response import fit_response
+from handler.embeddings import pipeline
+from handler.hooks import Caller, Meter
 from handler.metrics import RequestMetrics
 from handler.offload import off_loop
-from handler.routes.common import api_key_id, services
-from handler.usage.records import ANONYMOUS, UsageRecord
+from handler.records import ANONYMOUS
+from handler.routes.common import api_key_id, caller_of, services
 
 router = APIRouter()
 TRUNCATED_HEADER = "x-truncated-inputs"
@@ -49,8 +48,21 @@ async def create_embeddings(request: Request) -> Response:
         raw = await request.body()
         return await off_loop(request, embed_request, request, key_id, raw)
     except BaseException:  # ended before its tokens were charged: still a request (RPM)
-        await off_loop(request, services(request).meter.settle, request)
+        await off_loop(request, services(request).meter.settle, caller_of(request))
         raise
+
+
+class _MeterGate:
+    """The pipeline's Gate for this request: the wired meter, for this request's key."""
+
+    def __init__(self, meter: Meter, caller: Caller) -> None:
+        self.meter, self.caller = meter, caller
+
+    def before_tokenizing(self) -> None:
+        self.meter.before_tokenizing(self.caller)
+
+    def refused(self, tokens: int) -> None:
+        self.meter.refused(self.caller, tokens)
 
 
 def embed_request(request: Request, key_id: str | None, raw: bytes) -> Response:
@@ -58,37 +70,23 @@ def embed_request(request: Request, key_id: str | None, raw: bytes) -> Response:
     measured: RequestMetrics = request.state.metrics
     measured.key_id = key_id
     wired = services(request)
-    settings, embedder = wired.settings, wired.embedder
+    settings = wired.settings
+    caller = caller_of(request)  # authenticated already: the Caller api_key_id found
     check_content_type(request.headers.get("content-type", ""))
     body = parse_embedding_request(raw, settings.max_inputs)
-    served_model = wired.resolve_model(body.model)
-    dimensions = checked_dimensions(body.dimensions, embedder, served_model)
-    wired.meter.before_tokenizing(request)  # a key past its TPM makes us tokenize nothing
-    try:
-        tokenized, prompt_tokens = tokenized_within_limits(body.inputs, embedder, settings)
-    except (APIError, InputError) as refused:  # tokenized, then refused: still metered
-        wired.meter.refused(request, refused_tokens(refused))
-        raise
     accept_encoding = request.headers.get("accept-encoding", "")
-    check_fits(  # a response that cannot fit is refused before any quota is charged
-        len(body.inputs),
-        dimensions,
-        served_model,
-        prompt_tokens,
-        body.encoding_format,
-        accept_encoding,
-        settings.max_response_bytes,
+    prepared = pipeline.prepare(
+        body, wired.models, settings, accept_encoding, _MeterGate(wired.meter, caller)
     )
-    refund = wired.limiter(request, prompt_tokens)  # quotas: a rejected request is not run
+    refund = wired.limiter(caller, prepared.prompt_tokens)  # quotas: a refused one is not run
     try:
         with MODEL_LOCK:
             model_started = time.perf_counter()
-            vectors = truncate_dimensions(embedder.run(tokenized), dimensions)
+            vectors = pipeline.run(prepared)
             measured.model_ms = round((time.perf_counter() - model_started) * 1000, 3)
-        measured.inputs, measured.tokens = len(body.inputs), prompt_tokens
-        payload = embeddings_body(vectors, served_model, prompt_tokens, body.encoding_format)
+        measured.inputs, measured.tokens = prepared.inputs, prepared.prompt_tokens
         content, headers = fit_response(
-            payload,
+            pipeline.encode(prepared, vectors),
             accept_encoding,
             settings.max_response_bytes,
             compressible=body.encoding_format == "float",
@@ -97,27 +95,14 @@ def embed_request(request: Request, key_id: str | None, raw: bytes) -> Response:
         if refund is not None:  # no embeddings: no charge
             refund()
         raise
+    tokenized = prepared.tokenized
     if settings.long_input_mode == "truncate":
         headers[TRUNCATED_HEADER] = str(tokenized.truncated)
     elif settings.long_input_mode == "pool":
         headers[POOLED_HEADER] = str(tokenized.pooled)
-
-    measured.usage_outcome = wired.recorder.record(
-        UsageRecord(
-            request_id=request.state.request_id,
-            key_id=key_id or ANONYMOUS,
-            model=served_model,
-            requested_model=body.model,
-            prompt_tokens=prompt_tokens,
-            total_tokens=prompt_tokens,
-            inputs=len(body.inputs),
-            dimensions=dimensions,
-            encoding_format=body.encoding_format,
-            user=body.user,
-            truncated_inputs=tokenized.truncated,
-            pooled_inputs=tokenized.pooled,
-            latency_ms=round((time.perf_counter() - request.state.started) * 1000, 3),
-            timestamp=time.time(),
-        )
+    latency_ms = (time.perf_counter() - request.state.started) * 1000
+    record = pipeline.usage_record(
+        prepared, request.state.request_id, key_id or ANONYMOUS, latency_ms, time.time()
     )
+    measured.usage_outcome = wired.recorder.record(record)
     return Response(content, media_type="application/json", headers=headers)

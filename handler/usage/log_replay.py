@@ -17,8 +17,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from handler.records import UsageRecord
 from handler.usage.recorder import FALLBACK_EVENT, LOST_EVENT
-from handler.usage.records import UsageRecord
 from handler.usage.replay import ReplayReport
 from handler.usage.writer import RecordExpiredError, UsageWriter
 

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Literal
 
+from handler.records import UsageRecord
 from handler.usage.fallback import UsageQueue
-from handler.usage.records import UsageRecord
 from handler.usage.store import error_code
 from handler.usage.writer import GROUP_RECORDS, UsageWriter
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from handler.records import UsageRecord
 from handler.usage.fallback import UsageQueue
-from handler.usage.records import UsageRecord
 from handler.usage.writer import RecordExpiredError, UsageWriter
 
 log = logging.getLogger("handler.usage")

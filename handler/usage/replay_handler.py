@@ -14,9 +14,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from handler.records import UsageRecord
 from handler.settings import Settings
 from handler.usage import store
-from handler.usage.records import UsageRecord
 from handler.usage.writer import UsageWriter
 
 _writer: UsageWriter | None = None

@@ -12,16 +12,16 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from starlette.requests import Request
 
 from handler import errors
-from handler.hooks import Refund
+from handler.hooks import Caller, Credentials, Refund
 from handler.offload import WORKERS
+from handler.records import ANONYMOUS, UsageRecord
 from handler.settings import Settings
 from handler.usage import store
 from handler.usage.budget import LineBudget
@@ -44,13 +44,23 @@ from handler.usage.quotas import (
     seconds_to_next_month,
 )
 from handler.usage.recorder import UsageRecorder
-from handler.usage.records import ANONYMOUS, UsageRecord
 from handler.usage.report import UsageReader, usage_body, usage_window
 from handler.usage.writer import UsageWriter
 
 log = logging.getLogger("handler.usage")
 # The route whose request is counted together with its tokens (one write), not at the key check.
 DEFERRED_PATH = "/v1/embeddings"
+
+
+@dataclass
+class _Quota:
+    """A request's quota state (Caller.quota): its key, what authenticate counted, and
+    whether the request itself is still to be counted (an embeddings request, counted with
+    its tokens)."""
+
+    key: ApiKey
+    counted: RateLimitState | None
+    pending: bool = False
 
 
 class UsageService:
@@ -126,75 +136,72 @@ class UsageService:
         self.keys, self.budget = fresh.keys, fresh.budget
         self.recorder, self.reader = fresh.recorder, fresh.reader
 
-    def authenticate(self, request: Request) -> str | None:
-        """The caller's key id; 401 for a missing, unknown or revoked key. Blocking (a cache
-        miss reads DynamoDB), as every hook here: the app calls them through off_loop."""
+    def authenticate(self, credentials: Credentials) -> Caller:
+        """The Caller; 401 for a missing, unknown or revoked key. Blocking (a cache miss
+        reads DynamoDB), as every hook here: the app calls them through off_loop."""
         if not self.auth_enabled:
-            return None
-        secret = bearer_secret(request.headers.get("authorization"))
+            return Caller()
+        secret = bearer_secret(credentials.authorization)
         if secret is None:
             raise errors.missing_api_key()
         key = self.lookup(secret)
         if key is None or not key.active:
             raise errors.invalid_api_key()
-        request.state.api_key = key
         # Every client-callable route counts against the key's RPM, before any work is done
         # for the request (reading its body, tokenizing), and whatever its answer. An
         # embeddings request is counted with its tokens, in the one quota write `limit` makes
         # (or by `settle` if it ends before); here it is refused if this container already
         # knows the key's minute is spent.
         limited = self._limited(key)
-        deferred = request.scope.get("path", "").endswith(DEFERRED_PATH)
+        deferred = credentials.path.endswith(DEFERRED_PATH)
         try:
             if deferred:
                 counted = self.gate.peek(limited)
-                request.state.request_pending = counted is not None
             else:
                 counted = self.gate.count_request(limited)
         except QuotaExceededError as exc:
-            request.state.response_headers = exc.state.headers()
-            raise errors.rate_limited(exc.kind, exc.message, exc.retry_after_header) from None
-        request.state.rate_state = counted
-        if counted is not None:
-            request.state.response_headers = counted.headers()
-        return key.key_id
+            error = errors.rate_limited(exc.kind, exc.message, exc.retry_after_header)
+            error.headers.update(exc.state.headers())
+            raise error from None
+        quota = _Quota(key, counted, pending=deferred and counted is not None)
+        headers = {} if counted is None else counted.headers()
+        return Caller(key.key_id, key.key_hash, quota, headers)
 
     def _limited(self, key: ApiKey) -> ApiKey:
         """The key with the limits enforced: the one place deployment defaults meet a key's
         own limits."""
         return replace(key, limits=effective_limits(key.limits, self.default_limits))
 
-    def _caller(self, request: Request) -> tuple[ApiKey | None, RateLimitState | None]:
-        key: ApiKey | None = getattr(request.state, "api_key", None)
-        counted: RateLimitState | None = getattr(request.state, "rate_state", None)
-        return (None if key is None else self._limited(key)), counted
+    def _quota(self, caller: Caller) -> _Quota | None:
+        quota: _Quota | None = caller.quota
+        return quota
 
-    def before_tokenizing(self, request: Request) -> None:
+    def before_tokenizing(self, caller: Caller) -> None:
         """The Meter hook: 429 when the caller's TPM for this minute is already spent."""
-        key, counted = self._caller(request)
-        if key is None:
+        quota = self._quota(caller)
+        if quota is None:
             return
         try:
-            self.gate.tokens_left(key, counted)
+            self.gate.tokens_left(self._limited(quota.key), quota.counted)
         except QuotaExceededError as exc:
             raise errors.rate_limited(exc.kind, exc.message, exc.retry_after_header) from None
 
-    def refused(self, request: Request, tokens: int) -> None:
+    def refused(self, caller: Caller, tokens: int) -> None:
         """The Meter hook: a request refused after tokenizing counts its tokens (TPM), and
         itself if it was not counted yet."""
-        self._settle(request, tokens)
+        self._settle(caller, tokens)
 
-    def settle(self, request: Request) -> None:
+    def settle(self, caller: Caller) -> None:
         """The Meter hook: an embeddings request that ends before its tokens were charged (a
         400, a 413, a 429 on tokens) still counts against the RPM. Never raises."""
-        self._settle(request, 0)
+        self._settle(caller, 0)
 
-    def _settle(self, request: Request, tokens: int) -> None:
-        key, _ = self._caller(request)
-        if key is None:
+    def _settle(self, caller: Caller, tokens: int) -> None:
+        quota = self._quota(caller)
+        if quota is None:
             return
-        pending = getattr(request.state, "request_pending", False)
-        request.state.request_pending = False
+        key = self._limited(quota.key)
+        pending, quota.pending = quota.pending, False
         try:
             if pending:
                 self.gate.settle(key, tokens)
@@ -204,11 +211,14 @@ class UsageService:
             line = {"event": "quota_refused_charge_failed", "key_id": key.key_id}
             log.warning(json.dumps({**line, "error": type(exc).__name__}))
 
-    def budget_left(self, request: Request) -> None:
+    def budget_left(self, caller: Caller) -> None:
         """The Meter hook: 429 insufficient_quota when the monthly budget is spent (a batch
         is then refused at creation)."""
-        key, _ = self._caller(request)
-        if key is None or self.budget is None or not self.budget.spent(key):
+        quota = self._quota(caller)
+        if quota is None or self.budget is None:
+            return
+        key = self._limited(quota.key)
+        if not self.budget.spent(key):
             return
         retry_after = str(max(1, math.ceil(seconds_to_next_month(self.clock()))))
         raise errors.quota_exhausted(
@@ -217,27 +227,27 @@ class UsageService:
             retry_after,
         )
 
-    def limit(self, request: Request, prompt_tokens: int) -> Refund | None:
+    def limit(self, caller: Caller, prompt_tokens: int) -> Refund | None:
         """Charge the request's tokens against its key's quotas before the model runs; 429
         over one. Returns how to give the charge back if the request then fails (None: no
-        limits). Its request was counted by `authenticate`."""
-        key, counted = self._caller(request)
-        if key is None:
+        limits). Its request was counted by `authenticate`. Sets the Caller's headers."""
+        quota = self._quota(caller)
+        if quota is None:
             return None
-        pending = getattr(request.state, "request_pending", False)
+        key = self._limited(quota.key)
         try:
-            state = self.gate.admit(key, prompt_tokens, None if pending else counted)
+            state = self.gate.admit(key, prompt_tokens, None if quota.pending else quota.counted)
         except QuotaExceededError as exc:
             if exc.kind != REQUESTS:  # refused for its tokens: the request itself counts
-                self.settle(request)
-            request.state.response_headers = exc.state.headers()
+                self.settle(caller)
+            caller.headers = exc.state.headers()
             if exc.kind == MONTHLY:
                 raise errors.quota_exhausted(exc.message, exc.retry_after_header) from None
             raise errors.rate_limited(exc.kind, exc.message, exc.retry_after_header) from None
-        request.state.request_pending = False
+        quota.pending = False
         if state is None:
             return None
-        request.state.response_headers = state.headers()
+        caller.headers = state.headers()
         charged = key  # with the effective limits the gate counted against
 
         def refund() -> None:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import ClientError
 
-from handler.usage.records import UsageRecord
+from handler.records import UsageRecord
 from handler.usage.store import (
     PK,
     TTL_ATTRIBUTE,

@@ -41,8 +41,11 @@ def test_lines_sharing_a_pass_get_the_bytes_each_gets_alone(embedder: Embedder) 
         for i, body in enumerate(BODIES, start=1)
     ]
     assert [r.line for r in together] == [r.line for r in alone]
-    assert [r.prompt_tokens for r in together] == [r.prompt_tokens for r in alone]
-    assert sum(r.input_count for r in together) == 6
+    assert [r.prepared.prompt_tokens for r in together] == [  # type: ignore[union-attr]
+        r.prepared.prompt_tokens  # type: ignore[union-attr]
+        for r in alone
+    ]
+    assert sum(r.prepared.inputs for r in together) == 6  # type: ignore[union-attr]
 
 
 def test_an_artifact_not_measured_invariant_runs_each_line_alone(

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from deploy_support import FunctionStore, RuntimeEmulator, built_dir, host_arch
 
+from handler.records import UsageRecord
 from handler.usage import store
-from handler.usage.records import UsageRecord
 
 pytestmark = pytest.mark.integration
 

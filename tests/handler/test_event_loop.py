@@ -20,6 +20,7 @@ from handler_support import ALIAS, ListRecorder
 
 from handler.embedder import Embedder
 from handler.factory import create_app
+from handler.hooks import Caller
 from handler.settings import Settings
 
 pytestmark = pytest.mark.functional
@@ -33,9 +34,10 @@ def test_blocking_hook_leaves_event_loop_free(
     entered, released = threading.Event(), threading.Event()
     waited: list[bool] = []
 
-    def round_trip(*_: Any) -> None:
+    def round_trip(*_: Any) -> Caller | None:
         entered.set()
         waited.append(released.wait(WAIT_S))  # False if nothing else could run meanwhile
+        return Caller() if hook == "authenticator" else None  # anonymous; nothing charged
 
     recorder = ListRecorder()
     app = create_app(base_settings, embedder, recorder=recorder, **{hook: round_trip})

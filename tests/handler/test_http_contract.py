@@ -117,7 +117,7 @@ def test_user_and_usage_are_recorded(
     assert record.request_id == response.headers["x-request-id"]
     assert (record.model, record.requested_model) == (embedder.model_id, ALIAS)
     assert record.prompt_tokens == response.json()["usage"]["prompt_tokens"]
-    # one record type from route to ledger (handler/usage/records.py): the ledger's names
+    # one record type from route to ledger (handler/records.py): the ledger's names
     assert (record.inputs, record.dimensions, record.encoding_format, record.user) == (
         2,
         8,

@@ -221,7 +221,8 @@ def test_a_batch_line_pools_like_the_route(
     body = {"model": ALIAS, "input": [long_text(1500, 5), "short"], "encoding_format": "base64"}
     line = {"custom_id": "doc", "method": "POST", "url": URL, "body": body}
     result = process_line(orjson.dumps(line), 1, "batch_x", URL, embedder, base_settings)
-    assert result.ok and result.pooled == 1
+    assert result.ok and result.prepared is not None
+    assert result.prepared.tokenized.pooled == 1
     synchronous = client.post(URL, json=body)
     output = orjson.loads(result.line)["response"]["body"]
     assert output["data"] == synchronous.json()["data"]

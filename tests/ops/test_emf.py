@@ -15,11 +15,10 @@ from typing import Any
 import pytest
 from emf_spec import emf_problems
 from fastapi import FastAPI
-from starlette.requests import Request
 
 from handler.embedder import Embedder
 from handler.factory import create_app
-from handler.hooks import UsageRecord
+from handler.hooks import Caller, Credentials, UsageRecord
 from handler.lambda_adapter import LambdaAdapter, lambda_handler_for
 from handler.metrics import DIMENSIONS, UNITS, RequestMetrics, ShardMetrics, emf_document
 from handler.settings import Settings
@@ -183,8 +182,8 @@ def test_init_duration_rides_on_the_first_request(
 def test_usage_outcome_and_key_id_travel_with_the_request(
     make_app: MakeApp, adapters: list[LambdaAdapter], outcome: str
 ) -> None:
-    def authenticate(request: Request) -> str:
-        return "key_0123456789abcdef"
+    def authenticate(credentials: Credentials) -> Caller:
+        return Caller("key_0123456789abcdef")
 
     app, lines = make_app(recorder=FixedRecorder(outcome), authenticator=authenticate)
     handler = handler_for(app, adapters)

@@ -10,10 +10,10 @@ import uuid
 import pytest
 from usage_support import Tables
 
+from handler.records import UsageRecord
 from handler.usage import cli
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.keys import KeyStore, Limits
-from handler.usage.records import UsageRecord
 
 
 def run(tables: Tables, *argv: str, sqs: object = None) -> tuple[int, str]:

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from usage_support import Faults, Tables, drain
 
+from handler.records import UsageRecord
 from handler.usage.aggregator import StreamAggregator
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.recorder import UsageRecorder
-from handler.usage.records import UsageRecord
 from handler.usage.replay import replay
 from handler.usage.store import day_key, day_shard
 from handler.usage.writer import GROUP_RECORDS, UsageWriter

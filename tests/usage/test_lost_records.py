@@ -15,11 +15,11 @@ import pytest
 from test_exactly_once import make_record, table_totals
 from usage_support import Faults, Tables
 
+from handler.records import UsageRecord
 from handler.usage import cli
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.log_replay import record_from_line, replay_lines
 from handler.usage.recorder import LOST_EVENT, UsageRecorder
-from handler.usage.records import UsageRecord
 from handler.usage.replay import replay
 from handler.usage.writer import RecordExpiredError, UsageWriter
 

@@ -20,8 +20,8 @@ from usage_support import Faults, Tables
 
 from handler.embedder import Embedder, Tokenized
 from handler.embedding_response import embeddings_body, lambda_payload_size, least_payload_size
+from handler.records import MAX_MODEL_CHARS, MAX_USER_CHARS
 from handler.usage.keys import KeyStore, Limits
-from handler.usage.records import MAX_MODEL_CHARS, MAX_USER_CHARS
 from handler.usage.service import UsageService
 
 MODEL = "all-MiniLM-L6-v2"

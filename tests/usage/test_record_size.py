@@ -15,8 +15,7 @@ from typing import Any
 import pytest
 from usage_support import Faults, Tables
 
-from handler.usage.recorder import UsageRecorder
-from handler.usage.records import (
+from handler.records import (
     MAX_ENCODING_CHARS,
     MAX_KEY_ID_CHARS,
     MAX_MODEL_CHARS,
@@ -25,6 +24,7 @@ from handler.usage.records import (
     UsageRecord,
     bounded_request_id,
 )
+from handler.usage.recorder import UsageRecorder
 from handler.usage.writer import UsageWriter, _request_item
 
 DYNAMODB_ITEM_LIMIT = 400 * 1024  # "including attribute names and values"
@@ -67,6 +67,10 @@ def largest_record() -> UsageRecord:
         user=WIDEST * MAX_USER_CHARS,
         latency_ms=float(BIG),
         timestamp=4102444799.999999,  # 2099-12-31T23:59:59Z
+        requested_model=WIDEST * MAX_MODEL_CHARS,
+        truncated_inputs=BIG,
+        pooled_inputs=BIG,
+        requested_dimensions=BIG,
     )
 
 

@@ -9,7 +9,7 @@ from dataclasses import fields
 import pytest
 
 from handler.hooks import UsageRecord as HookRecord
-from handler.usage.records import UsageRecord
+from handler.records import UsageRecord
 from handler.usage.writer import _request_item
 
 pytestmark = pytest.mark.unit

@@ -61,6 +61,7 @@ class UsageRecord:
     # The requests this record counts: 1 for a synchronous request, a batch shard part's
     # delivered lines for its one record (handler/batch/metering.py).
     requests: int = 1
+    requested_dimensions: int | None = None  # the request's `dimensions`; None: not sent
 
     def __post_init__(self) -> None:
         # Bound every string by construction (a frozen dataclass: set through object).
@@ -110,3 +111,14 @@ def _attribute(value: object) -> dict[str, Any]:
     if isinstance(value, float):
         return {"N": f"{value:.6f}"}  # fixed point: DynamoDB takes no "1e-07"
     return {"N": str(value)}
+
+
+# The record fields copied from the request as sent: record field -> request attribute
+# (handler/embedding_request.py). The pipeline (handler/embeddings/pipeline.py) fills them
+# from this table, so recording another request field is this entry and the record field.
+REQUEST_FIELDS = {
+    "requested_model": "model",
+    "requested_dimensions": "dimensions",
+    "encoding_format": "encoding_format",
+    "user": "user",
+}
