@@ -14,7 +14,13 @@ HANDLER = Path(__file__).resolve().parents[1] / "handler"
 
 # room -> the modules in it (a trailing "." is a package and everything under it)
 ROOMS = {
-    "ground": ("handler.settings", "handler.records", "handler.logs", "handler.metrics"),
+    "ground": (
+        "handler.settings",
+        "handler.records",
+        "handler.logs",
+        "handler.metrics",
+        "handler.version",
+    ),
     "compute": ("handler.artifact", "handler.embedder"),
     "errors": ("handler.errors",),
     "pipeline": (
