@@ -16,6 +16,7 @@ help:
 	@echo "make test-unit  the everyday loop: unit and functional tiers, no SAM or Java (< 1 min)"
 	@echo "make lint       ruff format --check, ruff check and mypy"
 	@echo "make model   build the int8 ONNX artifact into $(MODEL_DIR)"
+	@echo "make models  that, and every model served beside it (build/models: docs/models.md)"
 	@echo "make bench   run the benchmarks"
 	@echo "make docs    build the documentation site into build/site (make docs-check: in a browser)"
 
@@ -26,7 +27,7 @@ $(VENV)/.installed: requirements/runtime.txt requirements/dev.txt
 	touch $@
 venv: $(VENV)/.installed
 
-setup: venv model
+setup: venv models
 
 # DynamoDB Local (Java 17; installed into build/ on first use) with the tables and the dev key
 # sk-local-dev, then uvicorn. Without Java: a loud warning and moto's in-process DynamoDB.
@@ -37,9 +38,10 @@ test: setup
 	$(PY) -m pytest
 
 # The quick loop: no SAM build, no tool venvs, no DynamoDB Local (Java); tests/deploy needs
-# them all. It needs a model artifact, built (with torch) only if there is none yet.
+# them all. It needs the model artifacts, built (with torch) only if there are none yet.
 test-unit: venv
 	@test -f $(MODEL_DIR)/manifest.json || $(MAKE) --no-print-directory model
+	@test -f build/models/all-MiniLM-L6-v2-fp32/manifest.json || $(MAKE) --no-print-directory models
 	$(PY) -m pytest -q -m "unit or functional" --ignore=tests/deploy
 
 LINTED := handler model_artifacts tools layers bench

@@ -55,7 +55,9 @@ def batch_workload(
     one status read and output download; totals over the batch. Its tokens are the lines'
     prompt tokens, as the ledger counts them (the output may be a redirect, not a body)."""
     data, lines = batch_rows(texts), len(texts)
-    tokens = int(sum(worker_fn.embedder.tokenize(texts).token_counts))
+    tokens = int(
+        sum(worker_fn.models.embedder(worker_fn.models.default.id).tokenize(texts).token_counts)
+    )
     headers = {"authorization": f"Bearer {secret}"}
     api: dict[str, Any] = {}
     work: dict[str, Any] = {"worker_invocations": 0, "empty_polls": 0}

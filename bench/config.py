@@ -23,6 +23,10 @@ BENCH_PY = BUILD / "bench-venv" / "bin" / "python"  # fastembed + matplotlib, be
 MODEL_DIR = Path(os.environ.get("MODEL_DIR", str(BUILD / "model")))
 if not MODEL_DIR.is_absolute():
     MODEL_DIR = REPO / MODEL_DIR
+# The second model every section that serves two uses (`make models` builds it).
+FP32_MODEL_DIR = Path(os.environ.get("MODELS_DIR", str(BUILD / "models"))) / "all-MiniLM-L6-v2-fp32"
+if not FP32_MODEL_DIR.is_absolute():
+    FP32_MODEL_DIR = REPO / FP32_MODEL_DIR
 CORPUS = REPO / "model_artifacts" / "corpus" / "heldout.txt"
 RESULTS = REPO / "bench" / "results"
 

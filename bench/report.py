@@ -264,6 +264,24 @@ def _memory(results: dict[str, Any]) -> list[str]:
     return lines + _table(header, body) + _failed(results, "memory")
 
 
+def _models(results: dict[str, Any]) -> list[str]:
+    part = results.get("models") or {}
+    body = []
+    for policy in ("one_model", "two_lazy", "two_eager"):
+        if (r := part.get(policy)) is None:
+            continue
+        for model, first in r["first_request_ms"].items():
+            body.append([policy, r["init_ms"], model, first, r["warm_single_ms"][model]])
+    lines = [
+        "### Models: load policies (fresh processes, medians; handler/embeddings/models.py)",
+        "",
+    ]
+    header = ["policy", "cold start ms", "model", "first request ms", "warm single ms"]
+    chosen = part.get("chosen")
+    note = [f"chosen: {chosen['policy']} ({chosen})", ""] if chosen else []
+    return lines + _table(header, body) + note + _failed(results, "models")
+
+
 def _long_inputs(results: dict[str, Any]) -> list[str]:
     part = results.get("long_inputs") or {}
     lines = ["### Long inputs (LONG_INPUTS=pool)", ""]
@@ -509,6 +527,7 @@ def render(results: dict[str, Any]) -> str:
         _metrics_overhead(results),
         _cost(results),
         _batch(results),
+        _models(results),
         bill_report.render(results) if "bill" in results else [],
     ]
     return "\n".join(line for part in parts for line in part)

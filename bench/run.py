@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import bakeoff, bill, cost, load, machine, report, sections, throughput, usage
-from bench.config import BENCH_PY, CORPUS, FULL, RESULTS, SERVICE_PY, SMOKE, Sizes
+from bench.config import BENCH_PY, CORPUS, FP32_MODEL_DIR, FULL, RESULTS, SERVICE_PY, SMOKE, Sizes
 from bench.corpus import read_corpus, token_counts
 from bench.dynamo import dynamodb_local, requests_recorded
 from bench.paths import resolve_paths, service_env
@@ -26,7 +26,7 @@ from bench.proc import run_worker
 
 SECTIONS = (
     "throughput", "bakeoff", "handler", "cold_start", "memory", "load", "usage_overhead",
-    "metrics_overhead", "cost", "batch", "long_inputs", "bill",
+    "metrics_overhead", "cost", "batch", "long_inputs", "bill", "models",
 )  # fmt: skip
 
 
@@ -148,7 +148,8 @@ def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
         except Exception as exc:  # noqa: BLE001 - the sections that need it say why they failed
             reason = f"DynamoDB Local did not start: {type(exc).__name__}: {exc}"
             for name in (
-                "handler", "cold_start", "memory", "load", "usage_overhead", "long_inputs", "bill"
+                "handler", "cold_start", "memory", "load", "usage_overhead", "long_inputs", "bill",
+                "models",
             ):  # fmt: skip
                 section(results, name, _raise(reason), only)
         else:
@@ -159,6 +160,7 @@ def run_all(sizes: Sizes, smoke: bool, only: set[str]) -> dict[str, Any]:
             section(results, "usage_overhead", lambda: usage.overhead(sizes, env), only)
             section(results, "long_inputs", lambda: sections.long_inputs(sizes, env), only)
             section(results, "bill", lambda: bill.run(sizes, env), only)
+            section(results, "models", lambda: sections.models(sizes, env, FP32_MODEL_DIR), only)
     section(results, "metrics_overhead", lambda: metrics_overhead(sizes), only)
     section(results, "cost", lambda: cost_section(results), only)
     section(results, "batch", lambda: batch_section(sizes), only)

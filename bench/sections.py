@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -110,4 +111,67 @@ def long_inputs(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
         "template_vcpus": round(memory_mb / LAMBDA_MB_PER_VCPU, 2),
         "timeout_s": timeout_s,
         "request_token_budget": budget,
+    }
+
+
+MODEL_POLICIES = ("one_model", "two_lazy", "two_eager")
+
+
+def _models_env(env: dict[str, str], fp32_dir: Path | None, policy: str) -> dict[str, str]:
+    from handler.artifact import load_manifest
+
+    default = {"id": load_manifest(env["MODEL_DIR"], verify=False).model_id}
+    models = [{**default, "dir": env["MODEL_DIR"]}]
+    if policy != "one_model" and fp32_dir is not None:
+        models.append({"id": fp32_dir.name, "dir": str(fp32_dir)})
+    out = {k: v for k, v in env.items() if k != "MODEL_DIR"}
+    loading = "eager" if policy == "two_eager" else "lazy"
+    return {**out, "MODELS": json.dumps(models), "MODEL_LOADING": loading}
+
+
+def models(sizes: Sizes, env: dict[str, str], fp32_dir: Path) -> dict[str, Any]:
+    """Load policies (handler/embeddings/models.py): cold start (importing handler.app) and the
+    first and warm single-input requests to each model, with the default model alone, with
+    the fp32 model beside it loaded on first use (lazy) and at cold start (eager). Fresh
+    processes, the policies interleaved round by round; medians of `cold_runs` rounds."""
+    runs: dict[str, list[dict[str, Any]]] = {policy: [] for policy in MODEL_POLICIES}
+    warm = ["--warm", str(max(3, sizes.single_requests // 15))]
+    for _ in range(sizes.cold_runs):
+        for policy in MODEL_POLICIES:
+            policy_env = _models_env(env, fp32_dir, policy)
+            runs[policy].append(run_worker(SERVICE_PY, "bench.workers.models", warm, policy_env))
+    out: dict[str, Any] = {"runs": sizes.cold_runs}
+    for policy, samples in runs.items():
+        out[policy] = {
+            "init_ms": round(median([s["init_ms"] for s in samples]), 1),
+            "init_samples_ms": [round(s["init_ms"], 1) for s in samples],
+            **{
+                kind: {
+                    model: round(median([s[kind][model] for s in samples]), 2)
+                    for model in samples[0][kind]
+                }
+                for kind in ("first_request_ms", "warm_single_ms")
+            },
+        }
+    out["chosen"] = choose_loading(out)
+    return out
+
+
+def choose_loading(figures: dict[str, Any]) -> dict[str, Any]:
+    """Eager costs every cold start its extra init; lazy costs only the first request that
+    names the second model its load. Every container starts cold once, and most never see
+    that model (it is the exception by design), so lazy wins unless eager's extra init is
+    smaller than lazy's extra first request (then loading early is free)."""
+    lazy, eager = figures["two_lazy"], figures["two_eager"]
+    second = next(
+        m for m in lazy["first_request_ms"] if m not in figures["one_model"]["first_request_ms"]
+    )
+    extra_init = eager["init_ms"] - lazy["init_ms"]
+    extra_first = lazy["first_request_ms"][second] - eager["first_request_ms"][second]
+    policy = "eager" if extra_init <= extra_first else "lazy"
+    return {
+        "policy": policy,
+        "eager_extra_init_ms": round(extra_init, 1),
+        "lazy_extra_first_request_ms": round(extra_first, 1),
+        "lazy_init_vs_one_model": round(lazy["init_ms"] / figures["one_model"]["init_ms"], 3),
     }

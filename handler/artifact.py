@@ -49,6 +49,11 @@ class Manifest:
     onnx_output: str  # graph output holding per-token hidden states
     files: dict[str, str]  # file name -> sha256 hex
     extra: dict[str, Any] = field(default_factory=dict)  # quantization, source, fidelity, speed
+    # sentence-transformers' prompts (config_sentence_transformers.json): name -> text put
+    # before an input, and the one used when a request names none. An empty prompt is kept:
+    # sentence-transformers then uses it (no prefix) rather than the default.
+    prompts: dict[str, str] = field(default_factory=dict)
+    default_prompt_name: str | None = None
 
     @property
     def artifact_sha(self) -> str:
@@ -85,6 +90,7 @@ def parse_manifest(raw: dict[str, Any]) -> Manifest:
             onnx_output=str(onnx["output"]),
             files=dict(raw["files"]),
             extra={k: raw[k] for k in EXTRA_SECTIONS if k in raw},
+            **_prompts(raw.get("prompts") or {}),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ArtifactError(f"manifest is missing or has a bad field: {exc}") from exc
@@ -96,6 +102,20 @@ def parse_manifest(raw: dict[str, Any]) -> Manifest:
     if missing:
         raise ArtifactError(f"manifest lists no sha256 for {', '.join(missing)}")
     return manifest
+
+
+def _prompts(section: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's optional `prompts` section: {"prompts": {name: text}, "default_prompt_name"}.
+    Absent in artifacts built before prompts were recorded: a model without prompts."""
+    prompts = section.get("prompts") or {}
+    if not isinstance(prompts, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()
+    ):
+        raise ValueError("prompts.prompts must map prompt names to strings")
+    default = section.get("default_prompt_name")
+    if default is not None and default not in prompts:
+        raise ValueError(f"prompts.default_prompt_name {default!r} is not one of the prompts")
+    return {"prompts": dict(prompts), "default_prompt_name": default}
 
 
 def load_manifest(model_dir: Path | str, verify: bool = True) -> Manifest:

@@ -295,12 +295,19 @@ class Embedder:
         inputs: Inputs,
         long_inputs: str = "reject",
         max_pooled_tokens: int = MAX_POOLED_TOKENS,
+        prompt: str = "",
     ) -> Tokenized:
-        """Token ids per input with special tokens; see the module docstring for errors."""
+        """Token ids per input with special tokens; see the module docstring for errors.
+
+        A `prompt` (handler/embeddings/prompts.py) goes before each text and is tokenized
+        with it, as sentence-transformers does, so its tokens count and share the window;
+        before token ids, its own ids (no special tokens) go first."""
         if long_inputs not in LONG_INPUT_MODES:
             raise ValueError(f"long_inputs must be one of {LONG_INPUT_MODES}, got {long_inputs!r}")
         if not inputs:
             return Tokenized(ids=[], truncated=0)
+        if prompt:
+            inputs = self._prompted(inputs, prompt)
         window = self.max_input_tokens
         # The longest input accepted whole: windows pooled up to max_pooled_tokens, else one.
         limit = max(window, max_pooled_tokens) if long_inputs == "pool" else window
@@ -311,6 +318,22 @@ class Embedder:
         else:
             ids = self._wrap_token_ids(inputs)  # type: ignore[arg-type]
         return self._fit_lengths(ids, long_inputs, limit)
+
+    def _prompted(self, inputs: Inputs, prompt: str) -> Inputs:
+        if isinstance(inputs[0], str):
+            for index, text in enumerate(inputs):
+                if not text:  # still the client's empty input, not a prompt alone
+                    raise EmptyInputError(f"input {index} is an empty string", index)
+            return [prompt + text for text in inputs]  # type: ignore[operator]
+        head = self.tokenizer.encode(prompt, add_special_tokens=False).ids
+        for index, ids in enumerate(inputs):
+            if len(ids) == 0:
+                raise EmptyInputError(f"input {index} is an empty token array", index)
+        cls = self._cls if self._add_special else None
+        return [  # after a [CLS] the client already put first
+            [cls, *head, *ids[1:]] if cls is not None and ids[0] == cls else [*head, *ids]
+            for ids in inputs
+        ]
 
     def _refuse_long_prefixes(self, texts: Sequence[str], limit: int) -> None:
         span = PREFIX_CHARS_PER_TOKEN * limit
@@ -428,8 +451,9 @@ class Embedder:
         inputs: Inputs,
         long_inputs: str = "reject",
         max_pooled_tokens: int = MAX_POOLED_TOKENS,
+        prompt: str = "",
     ) -> EmbeddingResult:
-        tokenized = self.tokenize(inputs, long_inputs, max_pooled_tokens)
+        tokenized = self.tokenize(inputs, long_inputs, max_pooled_tokens, prompt)
         return EmbeddingResult(
             vectors=self.run(tokenized),
             token_counts=tokenized.token_counts,

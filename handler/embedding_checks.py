@@ -25,12 +25,15 @@ def checked_dimensions(requested: int | None, embedder: Embedder, served_model: 
 
 
 def tokenized_within_limits(
-    inputs: Inputs, embedder: Embedder, settings: Settings
+    inputs: Inputs, embedder: Embedder, settings: Settings, prompt: str = ""
 ) -> tuple[Tokenized, int]:
-    """The inputs tokenized (long ones windowed or cut, by LONG_INPUTS) and the request's
-    prompt tokens, every token of every input; a 400 over MAX_TOKENS_PER_REQUEST. The embedder
+    """The inputs tokenized (long ones windowed or cut, by LONG_INPUTS), each after the
+    model's `prompt` (handler/embeddings/prompts.py), and the request's prompt tokens, every
+    token of every input, the prompt's included; a 400 over MAX_TOKENS_PER_REQUEST. The embedder
     raises its InputErrors per input."""
-    tokenized = embedder.tokenize(inputs, settings.long_input_mode, settings.max_input_tokens)
+    tokenized = embedder.tokenize(
+        inputs, settings.long_input_mode, settings.max_input_tokens, prompt
+    )
     prompt_tokens = sum(tokenized.token_counts)
     if prompt_tokens > settings.max_request_tokens:
         raise too_many_tokens(prompt_tokens, settings.max_request_tokens)

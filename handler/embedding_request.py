@@ -22,6 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from handler.embeddings.prompts import INPUT_TYPES
 from handler.errors import (
     APIError,
     invalid,
@@ -70,6 +71,13 @@ class CreateEmbeddingRequest(BaseModel):
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: StrictInt | None = None  # its range depends on the model: checked by the route
     user: StrictStr | None = Field(default=None, max_length=MAX_USER_CHARS)
+    # NVIDIA's and Cohere's name for what the input is (handler/embeddings/prompts.py); picks
+    # the model's prompt, and is accepted (and ignored) by a model without prompts.
+    input_type: str | None = Field(
+        default=None,
+        description="What the inputs are: " + ", ".join(INPUT_TYPES) + ". Selects the "
+        "model's prompt (GET /v1/models lists each model's); ignored by a model without.",
+    )
 
     @property
     def inputs(self) -> list[str] | list[TokenIds]:
@@ -117,6 +125,22 @@ class CreateEmbeddingRequest(BaseModel):
                 "encoding_format",
                 "{value} is not one of ['float', 'base64'] - 'encoding_format'",
                 {"value": repr(raw)},
+            )
+        return str(raw)
+
+    @field_validator(
+        "input_type", mode="plain", json_schema_input_type=Literal[tuple(INPUT_TYPES)] | None
+    )
+    @classmethod
+    def _known_input_type(cls, raw: Any) -> str | None:
+        if raw is None:
+            return None
+        if raw not in INPUT_TYPES:
+            shown = repr(raw)[:MAX_MODEL_CHARS]  # the value echoed, bounded
+            raise PydanticCustomError(
+                "input_type",
+                "{value} is not one of {accepted} - 'input_type'",
+                {"value": shown, "accepted": list(INPUT_TYPES)},
             )
         return str(raw)
 
@@ -193,7 +217,7 @@ def _to_api_error(exc: ValidationError) -> APIError:
         return missing_parameter(param)
     if kind == "invalid_field":
         return invalid_field(first["ctx"]["path"], param)
-    if kind in ("too_many_inputs", "encoding_format"):
+    if kind in ("too_many_inputs", "encoding_format", "input_type"):
         return invalid(first["msg"], param)
     if kind == "string_too_long":
         limit = first["ctx"]["max_length"]

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from fastapi import APIRouter, FastAPI
 
 from handler.embedder import Embedder
+from handler.embeddings.models import ServedModels
 from handler.hooks import (
     Authenticator,
     Limiter,
@@ -27,7 +28,8 @@ from handler.logs import install as install_request_id_logging
 from handler.metrics import EmfSink, Metrics, MetricsSink
 from handler.middleware import RequestContextMiddleware
 from handler.openapi import install_openapi
-from handler.routes import embeddings, health, models, usage
+from handler.routes import embeddings, health, usage
+from handler.routes import models as models_route
 from handler.routes.common import Services
 from handler.settings import Settings
 from handler.version import VERSION
@@ -35,7 +37,7 @@ from handler.version import VERSION
 
 def create_app(
     settings: Settings,
-    embedder: Embedder,
+    models: ServedModels | Embedder,
     authenticator: Authenticator | None = None,
     recorder: UsageRecorder | None = None,
     limiter: Limiter | None = None,
@@ -43,7 +45,8 @@ def create_app(
     routers: Sequence[APIRouter] = (),
     meter: Meter | None = None,
 ) -> FastAPI:
-    """An app serving `embedder`; without an authenticator every caller is anonymous, without
+    """An app serving `models` (one Embedder: that model, answering to the settings'
+    MODEL_ALIASES too); without an authenticator every caller is anonymous, without
     a recorder usage goes nowhere, without a usage report GET /v1/usage is not served."""
     app = FastAPI(
         title="serverless-embeddings",
@@ -53,9 +56,11 @@ def create_app(
         openapi_url="/openapi.json",
     )
     install_openapi(app)
+    if isinstance(models, Embedder):
+        models = ServedModels.single(models, settings.model_aliases)
     app.state.services = Services(
         settings=settings,
-        embedder=embedder,
+        models=models,
         authenticator=authenticator or no_auth,
         recorder=recorder or NullRecorder(),
         limiter=limiter or no_limits,
@@ -69,10 +74,10 @@ def create_app(
         RequestContextMiddleware,
         max_body_bytes=settings.max_body_bytes,
         metrics=app.state.metrics,
-        model=embedder.model_id,
+        model=models.default.id,
     )
     optional = [usage.router] if usage_report is not None else []
-    for router in (embeddings.router, models.router, health.router, *optional, *routers):
+    for router in (embeddings.router, models_route.router, health.router, *optional, *routers):
         app.include_router(router)
     return app
 

@@ -7,7 +7,10 @@ CloudWatch Logs extracts the metrics: no API call, nothing on the network.
 
 The line is billed as log ingestion on every request, so it carries only what has
 information (issue 19: at most 350 bytes for a short query from a key):
-- one dimension, the route template (never the raw path); the model is one per stack;
+- one dimension, the route template (never the raw path); a request for a model other than
+  the deployment's default adds a second set, route and model, so each extra model has its
+  own figures while the default model's lines stay as short as before (its figures: the
+  route's minus the others');
 - no units (CloudWatch stores None; UNITS below says what each value measures);
 - a metric only when it says something: Status4xx/Status5xx on those answers alone,
   ColdStart and InitDuration on a container's first request, a Usage outcome only when the
@@ -33,7 +36,8 @@ import orjson
 
 log = logging.getLogger("handler.metrics")
 
-DIMENSIONS = ("route",)  # the model is one per stack: its ModelId
+DIMENSIONS = ("route",)
+MODEL_DIMENSIONS = ("route", "model")  # added for a model other than the default
 UNMATCHED_ROUTE = "unmatched"  # 404s: the raw path is the client's, never a dimension
 USAGE_OUTCOMES = ("written", "duplicate", "queued", "logged")  # handler/usage/recorder.py
 # "written" is the rule, so only the others are metrics (written = ModelLatency's SampleCount
@@ -67,7 +71,7 @@ class RequestMetrics:
     """What one request measured; None/0 where it did not get that far."""
 
     request_id: str  # x-request-id: API Gateway's id when there is one
-    model: str  # the served model id (a container serves one)
+    model: str  # the served model id: the default until an embeddings request resolves one
     cold: bool
     route: str = UNMATCHED_ROUTE
     status: int = 500
@@ -78,6 +82,19 @@ class RequestMetrics:
     model_ms: float | None = None
     key_id: str | None = None
     usage_outcome: str | None = None
+    default_model: str = ""  # the deployment's default model ("": the model is the default)
+
+    @property
+    def dimension_sets(self) -> list[list[str]]:
+        if self.default_model and self.model != self.default_model:
+            return [list(DIMENSIONS), list(MODEL_DIMENSIONS)]
+        return [list(DIMENSIONS)]
+
+    def dimension_values(self) -> dict[str, str]:
+        found = {"route": self.route}
+        if len(self.dimension_sets) > 1:
+            found["model"] = self.model
+        return found
 
     def values(self) -> dict[str, float]:
         """Metric name -> value for this request (names from UNITS), only those with news."""
@@ -129,6 +146,13 @@ class ShardMetrics:
     def properties(self) -> dict[str, object]:
         return {"batchId": self.batch_id, "shard": self.shard}
 
+    @property
+    def dimension_sets(self) -> list[list[str]]:
+        return [list(DIMENSIONS)]
+
+    def dimension_values(self) -> dict[str, str]:
+        return {"route": self.route}
+
 
 def emf_document(
     metrics: RequestMetrics | ShardMetrics, namespace: str, timestamp_ms: int
@@ -142,12 +166,12 @@ def emf_document(
             "CloudWatchMetrics": [
                 {
                     "Namespace": namespace,
-                    "Dimensions": [list(DIMENSIONS)],
+                    "Dimensions": metrics.dimension_sets,
                     "Metrics": [{"Name": name} for name in values],
                 }
             ],
         },
-        "route": metrics.route,
+        **metrics.dimension_values(),
         **values,
         **metrics.properties(),
     }

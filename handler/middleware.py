@@ -68,6 +68,7 @@ class RequestContextMiddleware:
         measured = RequestMetrics(
             request_id=request_id,
             model=self.model,
+            default_model=self.model,
             cold=cold,
             init_ms=self.metrics.init_ms if cold else None,
         )

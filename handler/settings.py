@@ -12,6 +12,7 @@ variable, and `make docs-reference` writes it into docs/reference/configuration.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
@@ -121,6 +122,59 @@ def _env_aliases(
     return aliases
 
 
+@dataclass(frozen=True)
+class ModelSource:
+    """One served model as configured: its id (None: the manifest's, for the MODEL_DIR form),
+    the artifact directory and the other names it answers to."""
+
+    id: str | None
+    directory: Path
+    aliases: tuple[str, ...] = ()
+
+
+# Load policies for every model but the default (which always loads at cold start): "lazy"
+# loads one on its first request, "eager" at cold start. See handler/embeddings/models.py.
+MODEL_LOADING = ("lazy", "eager")
+MAX_MODELS = 4  # Lambda mounts at most 5 layers: the dependency layer and one per model
+
+
+def _env_models(
+    env: Mapping[str, str], name: str, default: tuple[ModelSource, ...] = ()
+) -> tuple[ModelSource, ...]:
+    """MODELS: a JSON list of {"id", "dir", "aliases"} objects, the default model first."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        entries = json.loads(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} is not JSON: {exc}") from None
+    if not isinstance(entries, list) or not 1 <= len(entries) <= MAX_MODELS:
+        raise SettingsError(f"{name} must be a JSON list of 1 to {MAX_MODELS} models")
+    models = []
+    for index, entry in enumerate(entries):
+        where = f"{name}[{index}]"
+        if not isinstance(entry, dict) or set(entry) - {"id", "dir", "aliases"}:
+            raise SettingsError(f'{where} must be an object with "id", "dir" and "aliases"')
+        model_id, directory = entry.get("id"), entry.get("dir")
+        if not isinstance(model_id, str) or not model_id or not isinstance(directory, str):
+            raise SettingsError(f'{where} needs a string "id" and "dir"')
+        aliases = entry.get("aliases", [])
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise SettingsError(f'{where} "aliases" must be a list of strings')
+        checked = _env_aliases({where: ",".join(aliases)}, where)
+        models.append(ModelSource(model_id, Path(directory), checked))
+    names = [n for m in models for n in (m.id or "", *m.aliases)]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise SettingsError(f"{name} names {repeated} more than once")
+    return tuple(models)
+
+
+def _env_loading(env: Mapping[str, str], name: str, default: str) -> str:
+    return _env_choice(env, name, default, MODEL_LOADING)
+
+
 def _env_path(env: Mapping[str, str], name: str, default: Path) -> Path:
     return Path(_env_str(env, name, str(default)))
 
@@ -214,6 +268,32 @@ class Settings:
             shown_default=(
                 "none (`make serve` and the template: "
                 "`text-embedding-3-small,text-embedding-ada-002`)"
+            ),
+        ),
+    )
+    # Set, MODEL_DIR is ignored (the Makefile always exports it).
+    models: tuple[ModelSource, ...] = field(
+        default=(),
+        metadata=env_var(
+            "MODELS",
+            _env_models,
+            doc=(
+                'Every served model, the default first: a JSON list of `{"id", "dir", '
+                '"aliases"}` (see the Models page); then `MODEL_DIR` is ignored and '
+                "`MODEL_ALIASES` must be unset."
+            ),
+            shown_default="the one model in `MODEL_DIR` (the template sets both of its models)",
+        ),
+    )
+    # Chosen by `make bench`'s models section (docs/models.md has the figures).
+    model_loading: str = field(
+        default="lazy",
+        metadata=env_var(
+            "MODEL_LOADING",
+            _env_loading,
+            doc=(
+                "When the models after the default load: `lazy` on their first request, "
+                "`eager` at cold start (with SnapStart: before the snapshot)."
             ),
         ),
     )
@@ -663,6 +743,11 @@ class Settings:
     )
 
     @property
+    def model_sources(self) -> tuple[ModelSource, ...]:
+        """The served models, the default first: MODELS, else MODEL_DIR with MODEL_ALIASES."""
+        return self.models or (ModelSource(None, self.model_dir, self.model_aliases),)
+
+    @property
     def long_input_mode(self) -> str:
         """LONG_INPUTS when set, else "truncate" under TRUNCATE_INPUTS=true, else "pool"."""
         return self.long_inputs or ("truncate" if self.truncate_inputs else "pool")
@@ -685,6 +770,8 @@ class Settings:
             raise SettingsError(
                 f"TRUNCATE_INPUTS=true contradicts LONG_INPUTS={settings.long_inputs}: set one"
             )
+        if settings.models and settings.model_aliases:  # they would be silently ignored
+            raise SettingsError("MODELS names every model and its aliases: unset MODEL_ALIASES")
         if not settings.api_base_path.startswith("/"):
             raise SettingsError(f"API_BASE_PATH={settings.api_base_path!r} must start with '/'")
         return settings

@@ -2,9 +2,10 @@
 
 With SnapStart (template.yaml: EnableSnapStart=true) Lambda runs the cold start once per
 published version, snapshots the memory, and later starts environments from that snapshot.
-- before the snapshot, one small and one full-length batch go through the model, so ONNX
-  Runtime's arenas and the tokenizer's caches are in the snapshot instead of in the first
-  request of every restored environment;
+- before the snapshot, one small and one full-length batch go through every loaded model
+  (the default, or all with MODEL_LOADING=eager), so ONNX Runtime's arenas and the
+  tokenizer's caches are in the snapshot instead of in the first request of every restored
+  environment;
 - after a restore, the usage module's DynamoDB/SQS clients are rebuilt: their pooled
   connections were opened before the snapshot (dead sockets now) and their credentials
   were resolved in the environment that took it.
@@ -22,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from handler.embedder import Embedder
+from handler.embeddings.models import ServedModels
 from handler.settings import Settings
 from handler.usage.service import UsageService
 
@@ -51,12 +53,18 @@ def reconnect(usage: UsageService, settings: Settings) -> None:
     log.info("snapstart: restored; AWS clients rebuilt")
 
 
-def register(embedder: Embedder, usage: UsageService, settings: Settings) -> bool:
+def warm_loaded(models: ServedModels) -> None:
+    for model in models.models:
+        if models.is_loaded(model.id):
+            warm(models.embedder(model.id))
+
+
+def register(models: ServedModels, usage: UsageService, settings: Settings) -> bool:
     """Register both hooks with the Lambda runtime; False where there is none."""
     hooks = _runtime_hooks()
     if hooks is None:
         return False
     before_snapshot, after_restore = hooks
-    before_snapshot(warm, embedder)
+    before_snapshot(warm_loaded, models)
     after_restore(reconnect, usage, settings)
     return True

@@ -17,7 +17,7 @@ SAM := $(TOOLS_VENV)/bin/sam
 SAM_ENV := SAM_CLI_TELEMETRY=0 LAYER_PYTHON=$(PY313)
 SAM_INPUTS := template.yaml requirements/runtime.txt $(wildcard layers/*.py layers/*.mk \
 	layers/*/Makefile) $(shell find handler -name '*.py' 2>/dev/null) \
-	$(wildcard build/model/manifest.json)
+	$(wildcard build/model/manifest.json build/models/*/manifest.json)
 
 .PHONY: build validate deploy-tools deploy-prereqs
 
@@ -27,8 +27,8 @@ $(eval $(call tool_venv,$(LAMBDA_RUNTIME),layers/requirements-lambda-runtime.txt
 
 deploy-tools: $(TOOLS_VENV)/.installed $(CHECKOV_VENV)/.installed $(LAMBDA_RUNTIME)/.installed
 
-# The model layer always takes build/model (template.yaml: ModelLayer ContentUri).
-build: $(TOOLS_VENV)/.installed | model
+# The model layers take build/model and build/models/<id> (template.yaml: Model*Layer).
+build: $(TOOLS_VENV)/.installed | models
 	$(SAM_ENV) $(SAM) build --parameter-overrides Architecture=$(ARCH)
 	$(TOOLS_VENV)/bin/python layers/pin_arch.py .aws-sam/build/template.yaml $(ARCH)
 
@@ -43,7 +43,11 @@ validate: $(TOOLS_VENV)/.installed $(CHECKOV_VENV)/.installed
 build/model/manifest.json:
 	$(MAKE) --no-print-directory model MODEL_DIR=build/model
 
-build/sam/%/.built: $(SAM_INPUTS) $(TOOLS_VENV)/.installed | build/model/manifest.json
+build/models/%/manifest.json:
+	$(MAKE) --no-print-directory models MODEL_DIR=build/model
+
+build/sam/%/.built: $(SAM_INPUTS) $(TOOLS_VENV)/.installed | build/model/manifest.json \
+		build/models/all-MiniLM-L6-v2-fp32/manifest.json
 	rm -rf build/sam/$*/build && mkdir -p build/sam/$*
 	$(SAM_ENV) $(SAM) build --build-dir build/sam/$*/build \
 		--parameter-overrides Architecture=$* > build/sam/$*/build.log 2>&1 \

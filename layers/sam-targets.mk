@@ -19,6 +19,11 @@ build-DependencyLayer:
 build-ModelLayer:
 	"$(LAYER_PYTHON)" "$(LAYERS_DIR)/stage.py" model --src . --out "$(ARTIFACTS_DIR)/model"
 
+# /opt/models/<id>: each model served beside the default, one layer each (template.yaml:
+# Model<Name>Layer), placed by the id in its manifest.
+build-Model%Layer:
+	"$(LAYER_PYTHON)" "$(LAYERS_DIR)/stage.py" model --src . --out "$(ARTIFACTS_DIR)/models" --by-id
+
 # /var/task/handler: the service package alone (one artifact serves every function).
 build-EmbeddingsFunction build-UsageReplayFunction build-BatchWorkerFunction \
 		build-UsageAggregatorFunction:

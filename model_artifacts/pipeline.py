@@ -16,7 +16,7 @@ import onnx
 from handler.embedder import BATCH_TOKENS, Embedder, load_embedder, make_session
 from model_artifacts import attention, export, quantize, rowwise
 from model_artifacts.embed import SESSION_LEVELS, load_tokenizer
-from model_artifacts.fidelity import measure
+from model_artifacts.fidelity import Fidelity, measure
 from model_artifacts.inputs import CALIBRATION, read_lines
 from model_artifacts.invariance import measure_invariance
 from model_artifacts.long_inputs import measure_long_inputs
@@ -31,6 +31,24 @@ RUNTIME_LEVEL = quantize.RUNTIME_LEVEL
 THREADS = 2
 BATCH_SIZE = 32
 SPEED_ROUNDS = 3
+# The fp32 build's invariance sample: its arithmetic has no per-batch step at all (no
+# quantization), so a third of the held-out corpus keeps `make model` short in CI.
+FP32_INVARIANCE_TEXTS = 400
+PROMPT_TEXTS = 200  # held-out texts embedded with each of the model's prompts
+
+
+def build_fp32(source: SourceConfig, work: Path, target: Path) -> dict[str, Any]:
+    """Write the fp32 graph, offline-optimised like the int8 one, to `target`."""
+    fp32 = work / "fp32.onnx"
+    export.export_fp32(source.path, fp32)
+    quantize.optimize_offline(fp32, target)
+    return {
+        "inputs": list(export.INPUTS),
+        "output": export.OUTPUT,
+        "opset": export.OPSET,
+        "ops": quantize.op_counts(target),
+        "int8_products": [],
+    }
 
 
 def build(source: SourceConfig, work: Path, target: Path) -> dict[str, Any]:
@@ -123,6 +141,37 @@ def reference_rows(source: SourceConfig, model: Any) -> Any:
     return encode
 
 
+def prompt_fidelity(
+    source: SourceConfig, model: Any, served: Embedder, texts: list[str]
+) -> dict[str, Fidelity]:
+    """Per non-empty prompt: the served vectors of prompt + text against sentence-transformers'
+    encode(prompt_name=...), which tokenizes the prompt with the text the same way."""
+    out = {}
+    for name, text in source.prompts.items():
+        if text:
+            reference = model.encode(texts, prompt_name=name, batch_size=BATCH_SIZE)
+            out[name] = measure(reference, served.embed(texts, prompt=text).vectors)
+    return out
+
+
+def evaluate_fp32(
+    source: SourceConfig, staging: Path, work: Path, texts: list[str]
+) -> dict[str, Any]:
+    """Fidelity (whole held-out corpus and each prompt) and invariance of an fp32 artifact."""
+    model = reference_model(source)
+    served = load_embedder(staging, threads=THREADS, batch_size=BATCH_SIZE)
+    return {
+        "fidelity": measure(reference_encoder(source, model)(texts), served.embed(texts).vectors),
+        "prompt_fidelity": prompt_fidelity(source, model, served, texts[:PROMPT_TEXTS]),
+        "invariance": measure_invariance(
+            lambda threads, batch: load_embedder(
+                staging, threads=threads, batch_size=batch, verify=False
+            ),
+            texts[:FP32_INVARIANCE_TEXTS],
+        ),
+    }
+
+
 def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) -> dict[str, Any]:
     """Fidelity and invariance of the staged artifact, and texts/s of it, fp32 ONNX and torch.
 
@@ -163,6 +212,7 @@ def evaluate(source: SourceConfig, staging: Path, work: Path, texts: list[str]) 
     )
     return {
         "fidelity": fidelity,
+        "prompt_fidelity": prompt_fidelity(source, model, int8, texts[:PROMPT_TEXTS]),
         "invariance": invariance,
         "long_inputs": long_inputs,
         "speed": {

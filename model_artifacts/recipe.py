@@ -39,3 +39,16 @@ RECIPE: dict[str, Any] = {
     "does not depend on its batch-mates, batch size, padding or threads "
     "(checked by the build, see manifest invariance)",
 }
+
+# `make model PRECISION=fp32`: the exported graph as is, for users who want the vectors
+# sentence-transformers gives (fidelity gate: model_artifacts/fidelity.FP32_GATE).
+FP32_RECIPE: dict[str, Any] = {
+    "recipe_version": 1,
+    "method": "none: fp32 weights and activations, the torch export's own graph",
+    "graph": "torch.onnx export (model_artifacts/export.py), then onnxruntime's EXTENDED "
+    "optimisations offline (model_artifacts/quantize.optimize_offline); no fusion that "
+    "changes the arithmetic's order per row",
+    "batch_invariant": "checked by the build on a 400-text sample of the held-out corpus "
+    "(see manifest invariance)",
+}
+RECIPES = {"int8": RECIPE, "fp32": FP32_RECIPE}

@@ -8,7 +8,7 @@ BERT-family sentence-transformers model must be refused with the names of what i
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,14 @@ class SourceConfig:
     vocab_size: int
     special_tokens: dict[str, Any]
     weights_file: str
+    # config_sentence_transformers.json's prompts and default_prompt_name (handler/prompts.py)
+    prompts: dict[str, str] = field(default_factory=dict)
+    default_prompt_name: str | None = None
+
+    @property
+    def prompts_section(self) -> dict[str, Any]:
+        """The manifest's `prompts` section (handler/artifact.py reads it)."""
+        return {"prompts": dict(self.prompts), "default_prompt_name": self.default_prompt_name}
 
 
 def _read_json(path: Path) -> Any:
@@ -120,6 +128,22 @@ def parse_special_tokens(path: Path) -> dict[str, Any]:
     return {"add_special_tokens": True, **ids}
 
 
+def parse_prompts(path: Path) -> tuple[dict[str, str], str | None]:
+    """`prompts` and `default_prompt_name` from config_sentence_transformers.json (none when
+    the file or the keys are absent, as in models saved before sentence-transformers 2.4)."""
+    file = path / "config_sentence_transformers.json"
+    config = _read_json(file) if file.is_file() else {}
+    prompts = config.get("prompts") or {}
+    if not isinstance(prompts, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in prompts.items()
+    ):
+        raise SourceError(f"{file} prompts must map names to strings")
+    default = config.get("default_prompt_name")
+    if default is not None and default not in prompts:
+        raise SourceError(f"{file} default_prompt_name {default!r} is not one of its prompts")
+    return dict(prompts), default
+
+
 def read_source(path: Path | str) -> SourceConfig:
     """Parse and check a sentence-transformers directory.
 
@@ -149,6 +173,10 @@ def read_source(path: Path | str) -> SourceConfig:
         rel = pooling_path.relative_to(path)
         raise SourceError(f"{path} is missing {rel} (the pooling config)")
     pooling_config = _read_json(pooling_path)
+    if pooling_config.get("include_prompt") is False:
+        # sentence-transformers would pool without the prompt's tokens: the served path
+        # pools every token, so its vectors would differ.
+        raise SourceError(f"{pooling_path}: include_prompt false is not supported")
     config = _read_json(path / "config.json")
     model_type = str(config.get("model_type", ""))
     if model_type not in SUPPORTED_MODEL_TYPES:
@@ -164,6 +192,7 @@ def read_source(path: Path | str) -> SourceConfig:
     dimensions = int(pooling_config.get("word_embedding_dimension", config.get("hidden_size", 0)))
     if dimensions != int(config.get("hidden_size", dimensions)):
         raise SourceError(f"pooling dimension {dimensions} != hidden_size {config['hidden_size']}")
+    prompts, default_prompt_name = parse_prompts(path)
     return SourceConfig(
         path=path,
         model_type=model_type,
@@ -174,4 +203,6 @@ def read_source(path: Path | str) -> SourceConfig:
         vocab_size=int(config["vocab_size"]),
         special_tokens=parse_special_tokens(path),
         weights_file=next(name for name in WEIGHT_FILES if (path / name).is_file()),
+        prompts=prompts,
+        default_prompt_name=default_prompt_name,
     )

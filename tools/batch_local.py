@@ -77,19 +77,17 @@ def sweep_loop(worker: Worker, stop: threading.Event, every: float = SWEEP_SECON
 def worker(sweeps: bool = False) -> int:
     from handler.batch.admission import admission_for
     from handler.batch.service import BatchService, run_worker
-    from handler.embedder import load_embedder
+    from handler.embeddings.models import ServedModels
     from handler.settings import Settings
     from handler.usage.service import UsageService
 
     settings = Settings.from_env()
-    embedder = load_embedder(
-        settings.model_dir, threads=settings.onnx_threads, batch_size=settings.batch_size
-    )
+    models = ServedModels.from_settings(settings)  # every model `make serve` serves
     service = BatchService.from_settings(settings)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     usage = UsageService.from_settings(settings)
-    built = service.worker(embedder, usage, admission_for(usage))
+    built = service.worker(models, usage, admission_for(usage))
     if sweeps:
         threading.Thread(target=sweep_loop, args=(built, stop), daemon=True).start()
     run_worker(built, service.sqs, settings.batch_queue_url, stop)

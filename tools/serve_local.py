@@ -4,6 +4,8 @@ Starts DynamoDB Local (installed on first use, in memory: every serve starts emp
 the tables, stores the fixed dev key `sk-local-dev`, prints it, and serves the deployed app
 (handler.app) with uvicorn. Where Java is missing it warns and keeps the tables in this
 process with moto instead (same API, nothing persisted, not AWS's own emulator).
+It serves the default model (MODEL_DIR) and every model `make models` built into build/models
+(MODELS_DIR), as template.yaml's MODELS does, unless MODELS is set.
 The app's EMF metrics go to build/serve/metrics.log (METRICS_LOG), for
 `python -m tools.metrics_summary`; PROMETHEUS_METRICS=true adds GET /metrics.
 """
@@ -11,6 +13,7 @@ The app's EMF metrics go to build/serve/metrics.log (METRICS_LOG), for
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from contextlib import ExitStack
@@ -24,6 +27,22 @@ DEV_LIMITS = {"rpm": 600, "tpm": 1_000_000}  # generous, but shows the x-ratelim
 # against OpenAI runs unchanged locally too.
 DEFAULT_ALIASES = "text-embedding-3-small,text-embedding-ada-002"
 METRICS_LOG = Path("build/serve/metrics.log")  # one EMF line per request, as on Lambda
+
+
+def models_setting(env: dict[str, str]) -> str:
+    """MODELS for the default model (MODEL_DIR, with MODEL_ALIASES or DEFAULT_ALIASES) and
+    each built artifact under MODELS_DIR (build/models/<id>), in name order."""
+    from handler.artifact import load_manifest
+
+    default = Path(env.get("MODEL_DIR") or "build/model")
+    aliases = env.get("MODEL_ALIASES", DEFAULT_ALIASES).split(",")
+    models = [{"id": load_manifest(default, verify=False).model_id, "dir": str(default)}]
+    models[0]["aliases"] = [a.strip() for a in aliases if a.strip()]  # type: ignore[assignment]
+    extra = Path(env.get("MODELS_DIR") or "build/models")
+    for directory in sorted(extra.glob("*/manifest.json")):
+        manifest = load_manifest(directory.parent, verify=False)
+        models.append({"id": manifest.model_id, "dir": str(directory.parent)})
+    return json.dumps(models)
 
 
 def where_to_look(host: str, port: int, metrics_log: str) -> str:
@@ -86,7 +105,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dynamodb-port", type=int, default=8001)
     parser.add_argument("--batch-workers", type=int, default=1, help="0: no Batch API")
     args = parser.parse_args(argv)
-    os.environ.setdefault("MODEL_ALIASES", DEFAULT_ALIASES)
+    if not os.environ.get("MODELS"):
+        os.environ["MODELS"] = models_setting(dict(os.environ))
+        os.environ.pop("MODEL_DIR", None)  # MODELS names every model
+        os.environ.pop("MODEL_ALIASES", None)
+    print("models: " + ", ".join(m["id"] for m in json.loads(os.environ["MODELS"])))
     os.environ.setdefault("METRICS_LOG", str(METRICS_LOG))
     Path(os.environ["METRICS_LOG"]).parent.mkdir(parents=True, exist_ok=True)
     with ExitStack() as stack:

@@ -48,7 +48,7 @@ def rows(count: int) -> bytes:
 
 def mean_tokens(worker: Any, data: bytes) -> float:
     texts = [orjson.loads(line)["body"]["input"] for line in data.splitlines()]
-    counts = worker.embedder.tokenize(texts).token_counts
+    counts = worker.models.embedder(worker.models.default.id).tokenize(texts).token_counts
     return float(sum(counts) / len(counts))
 
 
@@ -86,7 +86,7 @@ def profiled_run(service: Any, worker: Any, data: bytes, profile: Any) -> None:
     batch = service.batches.create("bench", stored.id, "/v1/embeddings", "24h", None)
     service.send({"kind": "plan", "batch_id": batch["id"]})
     sqs, url = service.sqs, service.settings.batch_queue_url
-    with instrumented(profile, worker.embedder):
+    with instrumented(profile, worker.models.embedder(worker.models.default.id)):
         while (service.batches.get(batch["id"]) or {}).get("status") != "completed":
             got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1)
             for message in got.get("Messages", []):
@@ -155,7 +155,8 @@ def main() -> int:
             for count in counts:
                 seconds[count].append(one_round(service, workers[:count], data))
             # the raw embedder, interleaved with the rounds: the same texts, 1 thread
-            raw.append(raw_texts_per_s(workers[0].embedder, texts, GROUP_INPUTS, rounds=1))
+            embedder = workers[0].models.embedder(workers[0].models.default.id)
+            raw.append(raw_texts_per_s(embedder, texts, GROUP_INPUTS, rounds=1))
         profiled_run(service, workers[0], data, profile)
     result = {
         "cpu_model": cpu_model(),

@@ -79,8 +79,9 @@ def speed(model_dir: Path, threads: int, rounds: int) -> dict[str, object]:
 
 def request(model_dir: Path, inputs: int) -> dict[str, object]:
     from bench.events import MODEL, LambdaContext, v2_embeddings_event
-    from handler.app import embedder, handler, settings
+    from handler.app import handler, models, settings
 
+    embedder = models.embedder(models.default.id)
     texts = inputs_of(embedder, TOKENS, inputs)
     loaded = rss_mb()
     event = v2_embeddings_event({"input": texts, "model": MODEL, "encoding_format": "base64"})

@@ -42,7 +42,7 @@ def measure(requests: int, warmup: int) -> dict[str, Any]:
     from handler.lambda_adapter import lambda_handler_for
 
     recorded_before = requests_recorded(dict(os.environ), key_id)
-    off_app = create_app(deployed.settings, deployed.embedder)  # no auth, quota or usage hooks
+    off_app = create_app(deployed.settings, deployed.models)  # no auth, quota or usage hooks
     arms = {
         "on": (deployed.handler, {"authorization": f"Bearer {secret}"}),
         "off": (lambda_handler_for(off_app, deployed.settings.api_base_path), {}),

@@ -6,9 +6,10 @@
 - {"kind": "expiry_sweep"} (template.yaml's schedule): batches past their window end
   `expired` (handler/batch/expiry.py), within the invocation's remaining time.
 
-Built once at import (cold start): settings, the embedder and the usage recorder, exactly as
-the API function builds them. Each shard the worker finishes writes one EMF line
-(handler/metrics.ShardMetrics): the dashboard's lines completed/failed per minute.
+Built once at import (cold start): settings, the models (handler/embeddings/models.py) and the
+usage recorder, exactly as the API function builds them. Each shard the worker finishes
+writes one EMF line (handler/metrics.ShardMetrics): the dashboard's lines completed/failed
+per minute.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from handler.batch.admission import admission_for
 from handler.batch.expiry import sweep
 from handler.batch.service import BatchService
 from handler.batch.worker import decode
-from handler.embedder import load_embedder
+from handler.embeddings.models import ServedModels
 from handler.metrics import EmfSink, ShardMetrics
 from handler.settings import Settings
 from handler.usage.service import UsageService
@@ -31,9 +32,7 @@ SWEEP = "expiry_sweep"
 
 settings = Settings.from_env()
 usage = UsageService.from_settings(settings)
-embedder = load_embedder(
-    settings.model_dir, threads=settings.onnx_threads, batch_size=settings.batch_size
-)
+models = ServedModels.from_settings(settings)  # every model; a line's `model` picks one
 sink = EmfSink(settings.metrics_namespace) if settings.metrics_enabled else None
 
 
@@ -41,13 +40,13 @@ def report_shard(batch_id: str, shard: int, completed: int, failed: int, ms: flo
     if sink is None:
         return
     try:
-        sink.emit(ShardMetrics(batch_id, shard, embedder.model_id, completed, failed, ms))
+        sink.emit(ShardMetrics(batch_id, shard, models.default.id, completed, failed, ms))
     except Exception:  # metrics never fail a shard (as handler/metrics.py's policy)
         log.exception("batch shard metrics failed")
 
 
 worker = dataclasses.replace(
-    BatchService.from_settings(settings).worker(embedder, usage, admission_for(usage)),
+    BatchService.from_settings(settings).worker(models, usage, admission_for(usage)),
     on_shard=report_shard,
 )
 

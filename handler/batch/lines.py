@@ -22,7 +22,7 @@ import orjson
 from handler.embedder import Embedder, Tokenized
 from handler.embedding_request import validate_embedding_request
 from handler.embeddings import pipeline
-from handler.embeddings.models import SingleModel
+from handler.embeddings.models import ServedModels
 from handler.embeddings.pipeline import Prepared
 from handler.errors import APIError, to_api_error
 from handler.settings import Settings
@@ -114,21 +114,30 @@ class PreparedLine:
         return self.request.tokenized
 
 
+Models = ServedModels | Embedder  # one Embedder: that model, under MODEL_ALIASES too
+
+
+def served(models: Models, settings: Settings) -> ServedModels:
+    if isinstance(models, ServedModels):
+        return models
+    return ServedModels.single(models, settings.model_aliases)
+
+
 def process_line(
-    raw: bytes, line_no: int, batch_id: str, endpoint: str, embedder: Embedder, settings: Settings
+    raw: bytes, line_no: int, batch_id: str, endpoint: str, models: Models, settings: Settings
 ) -> LineResult:
     """The line's result; never raises for anything the line itself holds."""
-    prepared = prepare_line(raw, line_no, batch_id, endpoint, embedder, settings)
+    prepared = prepare_line(raw, line_no, batch_id, endpoint, models, settings)
     if isinstance(prepared, LineResult):
         return prepared
-    return embed_lines([prepared], batch_id, embedder)[0]
+    return embed_lines([prepared], batch_id)[0]
 
 
 def prepare_line(
-    raw: bytes, line_no: int, batch_id: str, endpoint: str, embedder: Embedder, settings: Settings
+    raw: bytes, line_no: int, batch_id: str, endpoint: str, models: Models, settings: Settings
 ) -> PreparedLine | LineResult:
     """The line checked and tokenized, or its error line; never raises for anything the line
-    itself holds."""
+    itself holds. The line's `body.model` picks the model (any the deployment serves)."""
     if len(raw) > settings.max_body_bytes:
         return _broken(batch_id, line_no, None, "line_too_large", "the line is too large.")
     try:
@@ -164,7 +173,7 @@ def prepare_line(
     try:
         # The body as parsed with the line (parsed once), validated as the sync route does.
         parsed = validate_embedding_request(body, settings.max_inputs)
-        resolve = SingleModel(embedder, settings.model_aliases)
+        resolve = served(models, settings)
         return PreparedLine(line_no, custom_id, pipeline.prepare(parsed, resolve, settings))
     except Exception as exc:
         error = to_api_error(exc)
@@ -173,14 +182,25 @@ def prepare_line(
         return _refused(batch_id, line_no, custom_id, error)
 
 
-def embed_lines(
-    prepared: Sequence[PreparedLine], batch_id: str, embedder: Embedder
-) -> list[LineResult]:
-    """The lines' output lines, from one model pass over all their inputs.
+def embed_lines(prepared: Sequence[PreparedLine], batch_id: str) -> list[LineResult]:
+    """The lines' output lines, in their order: one model pass per model the lines name."""
+    by_model: dict[str, list[int]] = {}
+    for index, line in enumerate(prepared):
+        by_model.setdefault(line.request.model.id, []).append(index)
+    results: dict[int, LineResult] = {}
+    for indices in by_model.values():
+        answers = _embed_one_model([prepared[i] for i in indices], batch_id)
+        results.update(zip(indices, answers, strict=True))
+    return [results[index] for index in range(len(prepared))]
+
+
+def _embed_one_model(prepared: Sequence[PreparedLine], batch_id: str) -> list[LineResult]:
+    """Lines of one model, from one pass over all their inputs.
 
     Only a batch-invariant artifact (manifest.invariance) may mix lines in one pass: its
     vectors are bit-identical to each line's request sent alone. Otherwise each line runs
     alone, as the synchronous route would run it."""
+    embedder = prepared[0].request.model.embedder
     if not embedder.batch_invariant:
         return [_answer(line, pipeline.run(line.request), batch_id) for line in prepared]
     merged = Tokenized(

@@ -24,7 +24,7 @@ from handler.batch.jsonl import Line, split_lines
 from handler.batch.lines import LineResult, PreparedLine, embed_lines, expired_line, prepare_line
 from handler.batch.metering import PartUsage
 from handler.batch.parts import ERRORS, OUTPUT, Manifest, part_key, write_manifest
-from handler.embedder import Embedder
+from handler.embeddings.models import ServedModels
 from handler.settings import Settings
 
 # Inputs of consecutive valid lines embedded in one model pass (a batch-invariant artifact
@@ -43,7 +43,7 @@ class PartRun:
     """Answers one part; `expired`: past the batch's window, every line is batch_expired."""
 
     settings: Settings
-    embedder: Embedder
+    models: ServedModels  # a line's `model` picks one
     batch: dict[str, Any]
     expired: bool
     time_left: Callable[[], float]
@@ -98,7 +98,7 @@ class PartRun:
                     line.number,
                     batch_id,
                     self.batch["endpoint"],
-                    self.embedder,
+                    self.models,
                     self.settings,
                 )
             group.append((line, item))
@@ -131,7 +131,7 @@ class PartRun:
             ]
             waiting = [item for _, item in group if isinstance(item, PreparedLine)]
         started = time.perf_counter()
-        answers = iter(embed_lines(waiting, batch_id, self.embedder))
+        answers = iter(embed_lines(waiting, batch_id))
         elapsed_ms = (time.perf_counter() - started) * 1000
         group_tokens = max(sum(line.prompt_tokens for line in waiting), 1)
         for _, item in group:

@@ -23,6 +23,7 @@ from handler.batch.leases import LEASE_SECONDS, SHARDS_PER_KEY, ShardLeases
 from handler.batch.uploads import UploadStore
 from handler.batch.worker import LineRecorder, Worker, decode
 from handler.embedder import Embedder
+from handler.embeddings.models import ServedModels
 from handler.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -106,16 +107,22 @@ class BatchService:
         )
 
     def worker(
-        self, embedder: Embedder, recorder: LineRecorder, admission: LineAdmission | None = None
+        self,
+        models: ServedModels | Embedder,
+        recorder: LineRecorder,
+        admission: LineAdmission | None = None,
     ) -> Worker:
-        """The worker; `admission` (UsageService.batch_admission()) holds batches to their
+        """The worker of `models` (one Embedder: that model, under MODEL_ALIASES too);
+        `admission` (UsageService.batch_admission()) holds batches to their
         key's status and monthly budget, none = every line runs."""
         leases = ShardLeases(
             self.batches.dynamodb, self.settings.batch_table, SHARDS_PER_KEY, LEASE_SECONDS
         )
         worker = Worker(
             self.settings,
-            embedder,
+            models
+            if isinstance(models, ServedModels)
+            else ServedModels.single(models, self.settings.model_aliases),
             self.files,
             self.batches,
             self.send,

@@ -49,7 +49,7 @@ from handler.batch.leases import WAIT_SECONDS, ShardLeases
 from handler.batch.part_run import PartRun
 from handler.batch.parts import ERRORS, OUTPUT, part_key, part_name, read_manifest
 from handler.batch.planner import PlanError, plan_shards
-from handler.embedder import Embedder
+from handler.embeddings.models import ServedModels
 from handler.records import UsageRecord
 from handler.settings import Settings
 
@@ -82,7 +82,7 @@ class LineRecorder(Protocol):
 @dataclass
 class Worker:
     settings: Settings
-    embedder: Embedder
+    models: ServedModels  # every model the deployment serves
     files: FileStore
     batches: BatchStore
     send: Callable[[dict[str, Any]], None]  # puts a message on the work queue
@@ -285,7 +285,7 @@ class Worker:
         body = self.files.read_range(source.s3_key, shard.position[0], shard.end)
         number, run = shard.parts + 1, uuid.uuid4().hex[:12]
         s3, bucket = self.files.s3, self.files.bucket
-        part = PartRun(self.settings, self.embedder, batch, expired, time_left, self.admission)
+        part = PartRun(self.settings, self.models, batch, expired, time_left, self.admission)
         manifest = part.answer(s3, bucket, body, shard, part_name(number, run))
         if expired:
             self.batches.mark_expired(batch_id)

@@ -20,6 +20,7 @@ from handler.embedding_checks import checked_dimensions, tokenized_within_limits
 from handler.embedding_request import CreateEmbeddingRequest
 from handler.embedding_response import check_fits, embeddings_body
 from handler.embeddings.models import ModelResolver, ServedModel
+from handler.embeddings.prompts import prompt_text
 from handler.errors import APIError, refused_tokens
 from handler.records import REQUEST_FIELDS, UsageRecord
 from handler.settings import Settings
@@ -72,8 +73,11 @@ def prepare(
     model = resolve(body.model)
     dimensions = checked_dimensions(body.dimensions, model.embedder, model.id)
     gate.before_tokenizing()  # a key past its TPM makes us tokenize nothing
+    prompt = prompt_text(model.embedder.manifest, body.input_type)  # input_type's, if any
     try:
-        tokenized, prompt_tokens = tokenized_within_limits(body.inputs, model.embedder, settings)
+        tokenized, prompt_tokens = tokenized_within_limits(
+            body.inputs, model.embedder, settings, prompt
+        )
     except (APIError, InputError) as refused:  # tokenized, then refused: still metered
         gate.refused(refused_tokens(refused))
         raise

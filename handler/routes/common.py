@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
-from handler.embedder import Embedder
-from handler.embeddings.models import ServedModel, SingleModel
+from handler.embeddings.models import ServedModels
 from handler.hooks import (
     Authenticator,
     Caller,
@@ -25,26 +24,12 @@ from handler.settings import Settings
 @dataclass(frozen=True)
 class Services:
     settings: Settings
-    embedder: Embedder
+    models: ServedModels  # the resolver of a request's `model` (handler/embeddings/models.py)
     authenticator: Authenticator
     recorder: UsageRecorder
     limiter: Limiter
     usage_report: UsageReport | None = None  # GET /v1/usage is served only with one
     meter: Meter = NoMeter()
-
-    @property
-    def models(self) -> SingleModel:
-        """The served models (handler/embeddings/models.py): the resolver of `model`."""
-        return SingleModel(self.embedder, self.settings.model_aliases)
-
-    @property
-    def model_names(self) -> tuple[str, ...]:
-        """The served id first, then its aliases."""
-        return self.models.names
-
-    def resolve_model(self, requested: str) -> ServedModel:
-        """What serves `requested`; a 404 model_not_found for anything else."""
-        return self.models(requested)
 
 
 def services(request: Request) -> Services:

@@ -12,7 +12,6 @@ returned, so it is durable even when Lambda freezes the process right after.
 
 from __future__ import annotations
 
-import threading
 import time
 
 from fastapi import APIRouter
@@ -31,10 +30,6 @@ from handler.routes.common import api_key_id, caller_of, services
 router = APIRouter()
 TRUNCATED_HEADER = "x-truncated-inputs"
 POOLED_HEADER = "x-pooled-inputs"  # inputs embedded as more than one window (LONG_INPUTS=pool)
-# One model run at a time: the session's intra-op threads already use every core, so runs from
-# concurrent request threads only preempt each other (p99 under load doubled without it).
-# DynamoDB calls stay concurrent: they happen outside it.
-MODEL_LOCK = threading.Lock()
 
 
 # A plain Request, no typed parameters: FastAPI imports pydantic.v1 to analyse a typed one,
@@ -78,9 +73,11 @@ def embed_request(request: Request, key_id: str | None, raw: bytes) -> Response:
     prepared = pipeline.prepare(
         body, wired.models, settings, accept_encoding, _MeterGate(wired.meter, caller)
     )
+    measured.model = prepared.model.id
     refund = wired.limiter(caller, prepared.prompt_tokens)  # quotas: a refused one is not run
     try:
-        with MODEL_LOCK:
+        # One run per model at a time; DynamoDB calls stay concurrent (they happen outside).
+        with wired.models.run_lock(prepared.model.id):
             model_started = time.perf_counter()
             vectors = pipeline.run(prepared)
             measured.model_ms = round((time.perf_counter() - model_started) * 1000, 3)

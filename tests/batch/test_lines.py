@@ -35,7 +35,7 @@ def test_lines_sharing_a_pass_get_the_bytes_each_gets_alone(embedder: Embedder) 
         for i, body in enumerate(BODIES, start=1)
     ]
     assert all(isinstance(p, PreparedLine) for p in prepared)
-    together = embed_lines(prepared, "batch_x", embedder)  # type: ignore[arg-type]
+    together = embed_lines(prepared, "batch_x")  # type: ignore[arg-type]
     alone = [
         process_line(raw(i, body), i, "batch_x", "/v1/embeddings", embedder, settings)
         for i, body in enumerate(BODIES, start=1)
@@ -67,12 +67,12 @@ def test_an_artifact_not_measured_invariant_runs_each_line_alone(
     invariant = replace(embedder.manifest, extra={**embedder.manifest.extra, "invariance": {}})
     monkeypatch.setattr(embedder, "manifest", invariant)
     assert not embedder.batch_invariant
-    embed_lines(prepared, "batch_x", embedder)  # type: ignore[arg-type]
+    embed_lines(prepared, "batch_x")  # type: ignore[arg-type]
     assert passes == [1, 2, 1]
     monkeypatch.undo()
     passes.clear()
     monkeypatch.setattr(embedder, "run", counted)
-    embed_lines(prepared, "batch_x", embedder)  # type: ignore[arg-type]
+    embed_lines(prepared, "batch_x")  # type: ignore[arg-type]
     assert passes == [4]
 
 

@@ -47,12 +47,24 @@ IMPORTED = ["onnxruntime", "numpy", "tokenizers", "fastapi", "starlette", "pydan
             "orjson", "pydantic_core"]  # fmt: skip
 
 
-def sizes(arch: str) -> dict[str, int]:
+def layer_refs(node: Any) -> set[str]:
+    """Every resource a function's Layers refers to, in any branch of an Fn::If."""
+    if isinstance(node, dict):
+        if set(node) == {"Ref"}:
+            return {node["Ref"]}
+        return set().union(*(layer_refs(v) for v in node.values()))
+    if isinstance(node, list):
+        return set().union(*(layer_refs(v) for v in node))
+    return set()
+
+
+def sizes(arch: str, function: str = "EmbeddingsFunction") -> dict[str, int]:
+    """The function's code and every layer its built template can attach (one per model)."""
     root = built_dir(arch)
-    return {
-        name: tree_bytes(root / name)
-        for name in ("EmbeddingsFunction", "DependencyLayer", "ModelLayer")
-    }
+    built = load_template(root / "template.yaml")["Resources"]
+    layers = built[function]["Properties"]["Layers"]
+    names = [function, *sorted(layer_refs(layers) - {"AWS::NoValue"})]
+    return {name: tree_bytes(root / name) for name in names}
 
 
 def shared_objects(arch: str) -> list[Path]:
@@ -77,7 +89,10 @@ def test_sizes_within_the_budgets(built: Path, arch: str) -> None:
     report.write_text(json.dumps(existing, indent=2))
     print(f"\n{arch}: " + ", ".join(f"{k} {v / MB:.1f} MB" for k, v in existing[arch].items()))
     assert measured["DependencyLayer"] <= DEPENDENCY_LAYER_BUDGET, measured
+    assert {"ModelLayer", "ModelFp32Layer"} <= set(measured)  # one layer per served model
     assert total <= UNZIPPED_BUDGET, measured
+    worker = sizes(arch, "BatchWorkerFunction")  # the same code and layers
+    assert sum(worker.values()) <= UNZIPPED_BUDGET, worker
 
 
 @pytest.mark.parametrize("arch", ARCHES)
@@ -134,6 +149,16 @@ def test_model_layer_is_a_verified_artifact_named_like_the_template(
     assert sorted(p.name for p in (model / "model").iterdir()) == sorted(
         ["manifest.json", *manifest.files]
     )
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_each_further_model_layer_mounts_where_models_points(built: Path, arch: str) -> None:
+    layer = built_dir(arch) / "ModelFp32Layer"
+    [model_dir] = (layer / "models").iterdir()  # /opt/models/<id>
+    manifest = load_manifest(model_dir, verify=True)
+    assert manifest.model_id == model_dir.name == "all-MiniLM-L6-v2-fp32"
+    models = load_template(built_dir(arch) / "template.yaml")["Resources"]["EmbeddingsFunction"]
+    assert f"/opt/models/{model_dir.name}" in json.dumps(models["Properties"]["Environment"])
 
 
 @pytest.mark.parametrize("arch", ARCHES)

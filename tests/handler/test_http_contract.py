@@ -152,12 +152,17 @@ def test_models_list_and_retrieve(client: TestClient, embedder: Embedder) -> Non
     assert ids == [embedder.model_id, ALIAS]
     assert listed.json()["object"] == "list"
     one = client.get(f"/v1/models/{embedder.model_id}").json()
-    assert one == {
+    openai_fields = {key: one[key] for key in ("id", "object", "created", "owned_by")}
+    assert openai_fields == {
         "id": embedder.model_id,
         "object": "model",
         "created": 0,
         "owned_by": "serverless-embeddings",
     }
+    # ours beside OpenAI's (its clients ignore extra fields): the default model has no prompts
+    assert one["served_as"] == embedder.model_id
+    assert (one["dimensions"], one["max_input_tokens"]) == (384, 256)
+    assert one["input_type"]["ignored"] is True
     missing = client.get("/v1/models/gpt-4")
     assert missing.status_code == 404
     assert missing.json() == envelope(

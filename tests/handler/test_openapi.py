@@ -12,6 +12,7 @@ import pytest
 from handler_support import ALIAS
 from starlette.testclient import TestClient
 
+from handler.embeddings.prompts import INPUT_TYPES
 from handler.response_models import CreateEmbeddingResponse
 
 pytestmark = pytest.mark.functional
@@ -58,11 +59,15 @@ def test_request_schema_matches_openai(document: dict[str, Any]) -> None:
     )
     theirs = OPENAI["requestBody"]["content"]["application/json"]["schema"]
     assert set(ours["required"]) == set(theirs["required"]) == {"input", "model"}
-    assert set(ours["properties"]) == set(theirs["properties"])
+    # OpenAI's fields, plus input_type (NVIDIA's and Cohere's: handler/prompts.py)
+    assert set(ours["properties"]) == set(theirs["properties"]) | {"input_type"}
     for name in theirs["properties"]:
         assert shapes(document, ours["properties"][name]) == shapes(
             OPENAI, theirs["properties"][name]
         ), name
+    input_type = resolve(document, ours["properties"]["input_type"])
+    values = {v for member in input_type.get("anyOf", [input_type]) for v in member.get("enum", [])}
+    assert values == set(INPUT_TYPES)
     encoding = resolve(document, ours["properties"]["encoding_format"])
     enums = {v for member in encoding.get("anyOf", [encoding]) for v in member.get("enum", [])}
     assert enums == {"float", "base64"}

@@ -16,7 +16,7 @@ from handler.embedding_request import (
     validate_embedding_request,
 )
 from handler.embeddings import pipeline
-from handler.embeddings.models import SingleModel
+from handler.embeddings.models import ServedModels
 from handler.errors import APIError
 from handler.records import REQUEST_FIELDS, UsageRecord
 from handler.settings import Settings
@@ -92,14 +92,16 @@ def test_route_and_batch_line_build_the_same_record_with_the_requested_dimension
         body["dimensions"] = dimensions
     # the sync route's steps
     parsed = parse_embedding_request(orjson.dumps(body), settings.max_inputs)
-    prepared = pipeline.prepare(parsed, SingleModel(embedder, settings.model_aliases), settings)
+    prepared = pipeline.prepare(
+        parsed, ServedModels.single(embedder, settings.model_aliases), settings
+    )
     content = pipeline.encode(prepared, pipeline.run(prepared))
     record = pipeline.usage_record(prepared, "b:1", "key_x", 1.0, 0.0)
     # a batch line with the same body
     line = {"custom_id": "c", "method": "POST", "url": "/v1/embeddings", "body": body}
     ready = prepare_line(orjson.dumps(line), 1, "b", "/v1/embeddings", embedder, settings)
     assert isinstance(ready, PreparedLine)
-    answered = embed_lines([ready], "b", embedder)[0]
+    answered = embed_lines([ready], "b")[0]
     assert orjson.loads(answered.line)["response"]["body"] == orjson.loads(content)
     # a part of that one line is metered as the request would be, under the part's id
     part = PartUsage()

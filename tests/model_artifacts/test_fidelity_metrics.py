@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from model_artifacts.fidelity import Fidelity, measure, recall_at_k
+from model_artifacts.fidelity import FP32_GATE, INT8_GATE, Fidelity, measure, recall_at_k
 
 pytestmark = pytest.mark.unit
 
@@ -81,3 +81,14 @@ def test_recall_of_one_swapped_neighbour() -> None:
 def test_shapes_must_match() -> None:
     with pytest.raises(ValueError, match="shapes differ"):
         measure(corpus(n=5), corpus(n=6))
+
+
+def test_the_fp32_gate_is_stricter_than_the_int8_one() -> None:
+    # GIVEN an int8-grade result: THEN it passes the int8 gate and misses the fp32 one
+    int8_grade = Fidelity(mean_cosine=0.9992, min_cosine=0.998, recall_at_10=0.965, corpus_size=9)
+    assert int8_grade.failures(INT8_GATE) == []
+    assert int8_grade.failures(FP32_GATE) == [
+        "mean cosine 0.999200 < 0.999999",
+        "min cosine 0.998000 < 0.99999",
+        "recall@10 0.9650 < 0.995",
+    ]

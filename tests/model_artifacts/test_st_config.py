@@ -159,3 +159,30 @@ def test_bad_json_names_the_file(st_dir: StDir) -> None:
     (root / "sentence_bert_config.json").write_text("{not json")
     with pytest.raises(SourceError, match="sentence_bert_config.json is not valid JSON"):
         read_source(root)
+
+
+def test_prompts_are_read_from_config_sentence_transformers(
+    st_dir: Callable[..., Path],
+) -> None:
+    root = st_dir()
+    config = {"prompts": {"query": "query: ", "document": ""}, "default_prompt_name": "query"}
+    (root / "config_sentence_transformers.json").write_text(json.dumps(config))
+    source = read_source(root)
+    assert source.prompts_section == config
+    (root / "config_sentence_transformers.json").write_text('{"__version__": {}}')
+    assert read_source(root).prompts_section == {"prompts": {}, "default_prompt_name": None}
+
+
+def test_a_default_prompt_that_is_not_a_prompt_is_refused(st_dir: Callable[..., Path]) -> None:
+    root = st_dir()
+    config = {"prompts": {"query": "query: "}, "default_prompt_name": "document"}
+    (root / "config_sentence_transformers.json").write_text(json.dumps(config))
+    with pytest.raises(SourceError, match="default_prompt_name 'document'"):
+        read_source(root)
+
+
+def test_pooling_without_the_prompts_tokens_is_refused(st_dir: Callable[..., Path]) -> None:
+    pooling = {"word_embedding_dimension": 32, "pooling_mode_mean_tokens": True}
+    root = st_dir(pooling={**pooling, "include_prompt": False})
+    with pytest.raises(SourceError, match="include_prompt"):
+        read_source(root)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
+from handler.settings import Settings
 from handler.usage import store
 from handler.usage.keys import KeyStore
 from tools import serve_local
@@ -41,3 +43,16 @@ def test_serve_setup_without_java_warns_and_uses_moto(
         serve_local.seed({})
         assert dev_key_works()
     assert "WARNING: java not found" in capsys.readouterr().err
+
+
+@pytest.mark.unit
+def test_serve_serves_the_default_and_every_built_model(
+    model_dir: Path, fp32_model_dir: Path
+) -> None:
+    env = {"MODEL_DIR": str(model_dir), "MODELS_DIR": str(fp32_model_dir.parent)}
+    served = Settings.from_env({"MODELS": serve_local.models_setting(env)}).model_sources
+    assert [(m.id, m.directory) for m in served] == [
+        ("all-MiniLM-L6-v2", model_dir),
+        ("all-MiniLM-L6-v2-fp32", fp32_model_dir),
+    ]
+    assert served[0].aliases == tuple(serve_local.DEFAULT_ALIASES.split(","))
