@@ -16,8 +16,8 @@ from typing import Any
 from bench import billing
 from bench.bill_aggregator import AGGREGATOR_MEMORY_MB, RECORDS_PER_BATCH
 from bench.bill_choices import cold_start_price, provisioned
-from bench.config import REPO, SERVICE_PY, Sizes
-from bench.cost import configured_memory_mb
+from bench.config import LAMBDA_MB_PER_VCPU, REPO, SERVICE_PY, Sizes
+from bench.cost import configured_memory_mb, parameter_default
 from bench.prices import PRICE_DATE, PRICES, table
 from bench.proc import run_worker
 from bench.stats import median
@@ -177,6 +177,12 @@ def aggregator_price(measured: dict[str, Any], tracing: dict[str, Any]) -> dict[
     }
 
 
+def ledger_units(parts: list[dict[str, Any]], usage_table: str) -> float:
+    """The write units the parts spent on the usage ledger's table (its request items; the
+    stream aggregator's day updates are a few per stream batch, not per request)."""
+    return sum(float(p.get("write_units_by_table", {}).get(usage_table, 0.0)) for p in parts)
+
+
 def price_row(
     name: str,
     key: str,
@@ -184,6 +190,7 @@ def price_row(
     tracing: dict[str, Any],
     memory_mb: int,
     aggregator: dict[str, Any] | None = None,
+    usage_table: str = "",
 ) -> dict[str, Any]:
     """One workload's bill per request (or per batch line) and per million of each; a sync
     request's includes the usage aggregator's share (`aggregator`, per request record)."""
@@ -218,6 +225,7 @@ def price_row(
             aggregator["write_units_per_record"] if aggregator and not batch else 0.0, 4
         ),
         "read_units_per_unit": round(per.get("read_units", 0.0), 4),
+        "ledger_write_units_per_unit": round(ledger_units(parts, usage_table) / units, 4),
         "units_from": {
             "consumed_capacity_calls": sum(
                 p.get("dynamodb_calls_with_consumed_capacity", 0) for p in parts
@@ -258,6 +266,46 @@ def price_row(
     }
 
 
+TEN_MILLION = 10_000_000
+# Worker memory sizes the batch is priced at besides the template's (issue 21): one vCPU at
+# LAMBDA_MB_PER_VCPU, and below it.
+BATCH_MEMORY_MB = (LAMBDA_MB_PER_VCPU, 1024)
+
+
+def batch_ten_million(
+    measured: dict[str, Any], tracing: dict[str, Any], memory_mb: int
+) -> dict[str, Any]:
+    """10M one-sentence inputs as batch lines, all-in, from the batch workload's counted
+    calls, at the template's memory and at BATCH_MEMORY_MB, beside OpenAI's batch price.
+
+    The worker runs one ONNX thread: above one vCPU its time does not shrink, below it the
+    time stretches by the vCPU share (all of it taken as CPU: an upper bound, the waits do
+    not stretch)."""
+    lines = measured["lines"]
+    parts = [measured["api"], measured["worker"]]
+    count = count_of(parts, tracing, alike=False, platform_logged=[api_platform_logged(), True])
+    worker_ms = sum(billing.billed_ms(ms) for ms in measured["worker"].get("invocation_ms", []))
+    sizes = sorted({memory_mb, *BATCH_MEMORY_MB}, reverse=True)
+    usd, parts_usd = {}, {}
+    for size in sizes:
+        stretch = max(1.0, LAMBDA_MB_PER_VCPU / size)
+        scaled = {**count, "billed_ms": count["billed_ms"] + worker_ms * (stretch - 1)}
+        priced = billing.price(_per(scaled, lines), size, "http_api")
+        usd[str(size)] = round(sum(priced.values()) * TEN_MILLION, 3)
+        parts_usd[str(size)] = {k: round(v * TEN_MILLION, 4) for k, v in priced.items()}
+    tokens_per_line = measured["tokens"] / lines
+    openai = tokens_per_line * TEN_MILLION / 1e6 * PRICES["openai_3_small_batch_token"].usd
+    return {
+        "inputs": TEN_MILLION,
+        "tokens_per_input": round(tokens_per_line, 2),
+        "template_memory_mb": memory_mb,
+        "usd_at_memory_mb": usd,
+        "parts_usd_at_memory_mb": parts_usd,
+        "openai_batch_usd": round(openai, 3),
+        "worker_billed_ms_per_line": round(worker_ms / lines, 3),
+    }
+
+
 def run(sizes: Sizes, env: dict[str, str], cold: dict[str, Any] | None = None) -> dict[str, Any]:
     """Measure in a fresh process (it installs the meter before the app builds a client);
     `cold`: the cold_start section's results of the same run, to price a cold start."""
@@ -279,16 +327,27 @@ def run(sizes: Sizes, env: dict[str, str], cold: dict[str, Any] | None = None) -
         for label, workload in workloads.items()
         if label.startswith("aggregator:")
     }
+    # The batch runs on its own worker function, at its own memory.
+    worker_mb = parameter_default("BatchWorkerMemorySize", memory_mb)
+    usage_table = measured.get("usage_table", "")
     rows = []
     for label, workload in workloads.items():
         name, key = label.split(":")
-        if name != "aggregator":
-            rows.append(price_row(name, key, workload, tracing, memory_mb, aggregators.get(key)))
+        if name == "aggregator":
+            continue
+        size = worker_mb if name == "batch" else memory_mb
+        rows.append(
+            price_row(name, key, workload, tracing, size, aggregators.get(key), usage_table)
+        )
+    batch = workloads.get("batch:no_limits")
     return {
         "rows": rows,
         "usage_aggregator": aggregators,
         "cold_start": cold_start_price(cold, memory_mb),
         "provisioned": provisioned(rows),
+        "batch_ten_million": None
+        if batch is None
+        else batch_ten_million(batch, tracing, worker_mb),
         "memory_mb": memory_mb,
         "memory_source": memory_source,
         "tracing": tracing,

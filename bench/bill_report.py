@@ -54,6 +54,14 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, Any, Callable[[Any]
          _pick(short, "write_units_per_unit"), lambda v: v <= 1),
         ("#19 DynamoDB write units per query, RPM/TPM + monthly", "<= 2",
          _pick(short_limited, "write_units_per_unit"), lambda v: v <= 2),
+        ("#21 10M one-sentence inputs through the Batch API, all-in, USD", "<= 0.75",
+         _pick(results.get("bill") or {}, "batch_ten_million", "usd_at_memory_mb",
+               str(_pick(results.get("bill") or {}, "batch_ten_million",
+                         "template_memory_mb"))),
+         lambda v: v <= 0.75),
+        ("#21 ledger write units per batch line", "<= 0.01",
+         _pick(_row(results, "batch", "no_limits"), "ledger_write_units_per_unit"),
+         lambda v: v <= 0.01),
     ]  # fmt: skip
 
 
@@ -87,7 +95,8 @@ def render(results: dict[str, Any]) -> list[str]:
         usd, tokens = row["usd_per_million_units"], row["usd_per_million_tokens"]
         body.append([
             _label(row, big), KEYS[row["key"]], row["tokens_per_unit"],
-            f"{row['write_units_per_unit']:g} / {row['read_units_per_unit']:g}",
+            f"{row['write_units_per_unit']:g} / {row['read_units_per_unit']:g} "
+            f"(ledger {row.get('ledger_write_units_per_unit', 0):g})",
             row["log_bytes_per_unit"]["total_with_event_overhead"], row["billed_ms_per_unit"],
             f"{_usd(usd['http_api'])} / {_usd(usd['rest_api'])} / {_usd(usd['function_url'])}",
             f"{_usd(tokens['http_api'], 4)} / {_usd(tokens['function_url'], 4)}",
@@ -96,7 +105,8 @@ def render(results: dict[str, Any]) -> list[str]:
             _usd(row["transfer_out_usd_per_million_units"]),
         ])  # fmt: skip
     lines += _table(
-        ["workload", "key", "tokens", "DynamoDB WRU / RRU", "log bytes", "billed ms",
+        ["workload", "key", "tokens", "DynamoDB WRU / RRU (usage ledger WRU)", "log bytes",
+         "billed ms",
          "USD per 1M (HTTP API / REST / Function URL)", "USD per 1M tokens (HTTP API / URL)",
          "OpenAI 3-small USD per 1M", "ours / OpenAI (HTTP API)",
          "+ transfer out to the internet, USD per 1M"],
@@ -145,6 +155,7 @@ def render(results: dict[str, Any]) -> list[str]:
         "",
     ]
     lines += _extras(r)
+    lines += _ten_million(r.get("batch_ten_million"))
     lines += [f"Prices as of {r['price_date']}, us-east-1 (bench/prices.py):", ""]
     lines += _table(
         ["price", "USD", "per", "unit", "source"],
@@ -188,6 +199,25 @@ def _extras(r: dict[str, Any]) -> list[str]:
             "",
         ]
     return lines
+
+
+def _ten_million(t: dict[str, Any] | None) -> list[str]:
+    """Issue 21's figure: 10M one-sentence inputs as batch lines, all-in, per worker memory."""
+    if not t:
+        return []
+    head = [f"{int(mb):,} MB" for mb in t["usd_at_memory_mb"]]
+    return [
+        f"10M one-sentence inputs ({t['tokens_per_input']} tokens each) through the Batch "
+        "API, all-in from the batch workload's counted calls (compute, invocations, DynamoDB, "
+        "SQS and S3 requests, log bytes; the worker stretched below one vCPU), per worker "
+        f"memory (template: {t['template_memory_mb']} MB), beside OpenAI's batch price:",
+        "",
+        *_table(
+            [*head, "OpenAI 3-small batch"],
+            [[*(f"${v:.2f}" for v in t["usd_at_memory_mb"].values()),
+              f"${t['openai_batch_usd']:.2f}"]],
+        ),
+    ]  # fmt: skip
 
 
 def _failed(part: dict[str, Any]) -> list[str]:

@@ -28,7 +28,6 @@ from bench.config import (
     S3_PUT_USD_PER_THOUSAND,
     SQS_USD_PER_MILLION_REQUESTS,
 )
-from handler.usage.writer import GROUP_RECORDS
 
 OTHER_MEMORY_MB = (1024, 1769, 2048, 3008, 3538)  # what other memory settings would cost
 INPUTS_PER_REQUEST = 32  # a typical client batch; only the small per-request charge depends on it
@@ -110,9 +109,10 @@ def lambda_cost(
 
 BATCH_INPUTS = 10_000_000
 BATCH_CONCURRENCIES = (100, 1000)  # besides the template's default, what a big job would set
-# The ledger writes a batch's lines GROUP_RECORDS per transaction: each line's put and a
-# share of one day update, 2 WRU per item in a transaction (items up to 1 KB).
-USAGE_WRU_PER_LINE = 2 * (1 + 1 / GROUP_RECORDS)
+# The ledger takes one record per shard (handler/batch/metering.py: its lines summed), one
+# conditional PutItem of an item under 1 KB; the stream aggregator's day updates are one per
+# stream batch per key and day, not per shard. The bill section counts it.
+USAGE_WRU_PER_SHARD = 1
 S3_CALLS_PER_SHARD = (3, 1)  # PUTs (output, errors, result-file part copy) and GETs (range)
 SQS_CALLS_PER_SHARD = 3  # send, receive, delete
 
@@ -139,14 +139,16 @@ def batch_cost(
     runs one ONNX thread), that workers scale linearly with concurrency (each container has
     its own vCPU; the bench's 2 and 4 workers share 2 cores, so they cannot show it) and
     that a Graviton vCPU runs at this machine's per-core rate, which is not measured."""
-    memory_mb, _ = configured_memory_mb(template)
+    memory_mb = parameter_default(
+        "BatchWorkerMemorySize", configured_memory_mb(template)[0], template
+    )
     shard_lines = parameter_default("BatchShardLines", 500, template)
     concurrency = parameter_default("BatchWorkerConcurrency", 10, template)
     worker_seconds = BATCH_INPUTS / lines_per_s
     shards = -(-BATCH_INPUTS // shard_lines)
     compute = worker_seconds * memory_mb / 1024 * ARM64_GB_SECOND_USD
     invocations = shards * REQUEST_USD_PER_MILLION / 1e6
-    ledger = BATCH_INPUTS * USAGE_WRU_PER_LINE * DYNAMODB_USD_PER_MILLION_WRU / 1e6
+    ledger = shards * USAGE_WRU_PER_SHARD * DYNAMODB_USD_PER_MILLION_WRU / 1e6
     queue = shards * SQS_CALLS_PER_SHARD * SQS_USD_PER_MILLION_REQUESTS / 1e6
     puts, gets = S3_CALLS_PER_SHARD
     storage = shards * (puts * S3_PUT_USD_PER_THOUSAND + gets * S3_GET_USD_PER_THOUSAND) / 1e3

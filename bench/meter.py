@@ -44,6 +44,7 @@ class Call:
     sqs_requests: int = 0
     s3_put: int = 0
     s3_get: int = 0
+    table: str = ""  # a DynamoDB call's table (a transaction's first item's)
 
 
 def _dynamodb(call: Call, operation: str, params: Any, parsed: Any) -> None:
@@ -63,11 +64,22 @@ def _dynamodb(call: Call, operation: str, params: Any, parsed: Any) -> None:
         call.units_from = "estimated" if est_w or est_r else ""
 
 
+def table_of(params: Any) -> str:
+    """The table a DynamoDB request writes or reads (a transaction's: its first item's)."""
+    if "TableName" in params:
+        return str(params["TableName"])
+    for item in params.get("TransactItems") or []:
+        for action in item.values():
+            return str(action.get("TableName", ""))
+    return ""
+
+
 def make_call(service: str, operation: str, params: Any, parsed: Any, error: str = "") -> Call:
     """One Call with its billed units (`parsed`: botocore's parsed response, {} when none)."""
     metadata = parsed.get("ResponseMetadata") or {}
     call = Call(service, operation, 1 + int(metadata.get("RetryAttempts", 0)), error)
     if service == "dynamodb":
+        call.table = table_of(params)
         _dynamodb(call, operation, params, parsed)
     elif service == "sqs":
         payload = billing.sqs_payload(operation, params, parsed)
@@ -164,7 +176,11 @@ def summarise(calls: list[Call]) -> dict[str, Any]:
         1 for c in calls if c.units_from == "consumed"
     )
     total["dynamodb_calls_estimated"] = sum(1 for c in calls if c.units_from == "estimated")
-    return {**total, "calls": by_operation}
+    by_table: dict[str, float] = {}
+    for c in calls:
+        if c.write_units:
+            by_table[c.table] = by_table.get(c.table, 0.0) + c.write_units
+    return {**total, "write_units_by_table": by_table, "calls": by_operation}
 
 
 class CountingStream(io.TextIOBase):

@@ -70,6 +70,8 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
          _get(_shipped(results), "ratio_to_st", "2"), lambda v: v >= 2.0),
         ("#9 batch invariance, max |diff| per component", "<= 1e-6",
          _get(_shipped(results), "invariance_max_abs_diff"), lambda v: v <= 1e-6),
+        ("#21 one batch worker lines/s / raw 1-thread embedder texts/s", ">= 0.85",
+         _get(results, "batch", "one_worker_share_of_raw"), lambda v: v >= 0.85),
         *bill_report.targets(results),
     ]  # fmt: skip
     return [
@@ -486,7 +488,34 @@ def _batch(results: dict[str, Any]) -> list[str]:
             "",
         ]
         lines += [f"Prices as of {t['prices']['date']}; {t['note']}.", ""]
+        lines += _shard_profile(r)
     return lines + _failed(results, "batch")
+
+
+def _shard_profile(r: dict[str, Any]) -> list[str]:
+    """Where a worker's time goes, per line (bench/shard_profile.py), beside the raw embedder."""
+    p = r.get("profile")
+    if not p:
+        return []
+    raw = r.get("raw_embedder_texts_per_s")
+    stages = p["stages_ms_per_line"]
+    waits, typical = p["waits_ms_per_line_local"], p["waits_ms_per_line_aws_typical"]
+    rows = [[f"stage: {k}", v, "", ""] for k, v in stages.items()]
+    rows += [[f"wait: {k}", "", waits[k], typical.get(k, "")] for k in waits]
+    rows += [
+        ["wall (billed)", p["billed_ms_per_line_local"], "", p["billed_ms_per_line_aws_typical"]],
+        ["thread CPU", p["cpu_ms_per_line"], "", ""],
+    ]
+    return [
+        f"One worker's time per line, one batch handled inline ({p['lines']} lines; every "
+        f"message: plan, shards, finalization). Raw 1-thread embedder: {raw} texts/s; one "
+        f"worker: {r['lines_per_s'].get('1')} lines/s = {r.get('one_worker_share_of_raw')} "
+        "of it (same run). AWS-typical waits price each call at "
+        + ", ".join(f"{k} {v:g} ms" for k, v in p["typical_ms"].items())
+        + " (sources in bench/shard_profile.py).",
+        "",
+        *_table(["ms per line", "CPU path", "wait (loopback)", "AWS typical"], rows),
+    ]  # fmt: skip
 
 
 def _with_unit(value: Any, goal: str) -> str:

@@ -58,6 +58,9 @@ class UsageRecord:
     requested_model: str | None = None  # what the client asked for (an alias, perhaps)
     truncated_inputs: int = 0  # inputs cut to the model's window (LONG_INPUTS=truncate)
     pooled_inputs: int = 0  # inputs embedded as several windows (LONG_INPUTS=pool)
+    # The requests this record counts: 1 for a synchronous request, a batch shard part's
+    # delivered lines for its one record (handler/batch/metering.py).
+    requests: int = 1
     requested_dimensions: int | None = None  # the request's `dimensions`; None: not sent
 
     def __post_init__(self) -> None:

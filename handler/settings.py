@@ -634,7 +634,7 @@ class Settings:
     # Lines per shard (one SQS message, one worker invocation): small enough that a shard
     # finishes well inside a Lambda timeout, large enough that per-shard overhead is small.
     batch_shard_lines: int = field(
-        default=500,
+        default=5000,  # as template.yaml's BatchShardLines (docs/batch.md: why 5,000)
         metadata=env_var(
             "BATCH_SHARD_LINES",
             _env_int,

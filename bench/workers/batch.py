@@ -77,6 +77,25 @@ def one_round(service: Any, workers: list[Any], data: bytes) -> float:
     return elapsed
 
 
+def profiled_run(service: Any, worker: Any, data: bytes, profile: Any) -> None:
+    """One batch handled inline by one worker, each message profiled (bench/shard_profile.py)."""
+    from bench.shard_profile import instrumented
+    from handler.batch.worker import decode
+
+    stored = service.files.upload("bench", io.BytesIO(data), "bench.jsonl", "batch")
+    batch = service.batches.create("bench", stored.id, "/v1/embeddings", "24h", None)
+    service.send({"kind": "plan", "batch_id": batch["id"]})
+    sqs, url = service.sqs, service.settings.batch_queue_url
+    with instrumented(profile, worker.models.embedder(worker.models.default.id)):
+        while (service.batches.get(batch["id"]) or {}).get("status") != "completed":
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=1)
+            for message in got.get("Messages", []):
+                with profile.run(0):
+                    worker.handle(decode(message["Body"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    profile.lines += data.count(b"\n")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=600)
@@ -87,7 +106,9 @@ def main() -> int:
     args = parser.parse_args()
     counts = [int(c) for c in args.workers.split(",")]
 
+    from bench.shard_profile import Profile, raw_texts_per_s
     from handler.batch import table
+    from handler.batch.part_run import GROUP_INPUTS
     from handler.batch.service import BatchService
     from handler.embedder import load_embedder
     from handler.settings import Settings
@@ -97,6 +118,8 @@ def main() -> int:
     from tools.moto_server import MotoServer
 
     os.environ.update(LOCAL_ENV)
+    profile = Profile()
+    profile.install()  # before the service builds its clients
     with MotoServer() as moto, DynamoDBLocal() as ddb:
         os.environ["AWS_ENDPOINT_URL_S3"] = os.environ["AWS_ENDPOINT_URL_SQS"] = moto.endpoint_url
         os.environ["AWS_ENDPOINT_URL_DYNAMODB"] = ddb.endpoint_url
@@ -126,9 +149,15 @@ def main() -> int:
         data = rows(args.lines)
         one_round(service, workers[:1], rows(args.warmup_lines))
         seconds: dict[int, list[float]] = {c: [] for c in counts}
+        texts = [orjson.loads(line)["body"]["input"] for line in data.splitlines()]
+        raw: list[float] = []
         for _ in range(args.rounds):
             for count in counts:
                 seconds[count].append(one_round(service, workers[:count], data))
+            # the raw embedder, interleaved with the rounds: the same texts, 1 thread
+            embedder = workers[0].models.embedder(workers[0].models.default.id)
+            raw.append(raw_texts_per_s(embedder, texts, GROUP_INPUTS, rounds=1))
+        profiled_run(service, workers[0], data, profile)
     result = {
         "cpu_model": cpu_model(),
         "isa": platform.machine(),
@@ -139,7 +168,13 @@ def main() -> int:
         "rounds": args.rounds,
         "lines_per_s": {str(c): round(args.lines / median(seconds[c]), 1) for c in counts},
         "seconds": {str(c): [round(s, 2) for s in seconds[c]] for c in counts},
-    }
+        "raw_embedder_texts_per_s": round(median(raw), 1),
+        "raw_embedder_texts_per_s_rounds": [round(r, 1) for r in raw],
+        "one_worker_share_of_raw": round(
+            args.lines / median(seconds[1]) / median(raw), 3
+        ) if 1 in seconds else None,
+        "profile": profile.report(),
+    }  # fmt: skip
     print(json.dumps(result))
     return 0
 

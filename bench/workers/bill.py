@@ -141,6 +141,7 @@ def main() -> int:
                 "workloads": workloads,
                 "big_inputs": args.big_inputs,
                 "batch_shard_lines": settings.batch_shard_lines,
+                "usage_table": settings.usage_table,
                 "ort_threads": settings.onnx_threads,
                 "auth_enabled": settings.auth_enabled,
             }

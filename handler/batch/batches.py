@@ -62,9 +62,11 @@ class BatchStore(ShardItems):
         completion_window: str,
         metadata: dict[str, str] | None,
         key_hash: str | None = None,
+        output_expires_after: int | None = None,
     ) -> dict[str, Any]:
         """Store a new batch (`validating`). `key_hash` is the owner key's (the keys table's
-        key), so the worker can read the key's status and budget per shard in one GetItem."""
+        key), so the worker can read the key's status and budget per shard in one GetItem;
+        `output_expires_after`: seconds its result files live from their creation."""
         batch_id = new_batch_id()
         now = int(time.time())
         expires_at = now + WINDOW_SECONDS[completion_window]
@@ -89,6 +91,7 @@ class BatchStore(ShardItems):
             "shards_done": 0,
             "metadata": metadata or None,
             "key_hash": key_hash,
+            "output_expires_after": output_expires_after,
         }
         self.dynamodb.put_item(
             TableName=self.table,

@@ -94,14 +94,21 @@ class FileStore:
         return self.record(owner, file_id, key, size, filename, purpose)
 
     def record(
-        self, owner: str, file_id: str, key: str, size: int, filename: str, purpose: str
+        self,
+        owner: str,
+        file_id: str,
+        key: str,
+        size: int,
+        filename: str,
+        purpose: str,
+        expires_after: int | None = None,
     ) -> StoredFile:
         """Write the item describing the object at `key` (overwriting: a finalizer that runs
-        twice writes the same item twice)."""
+        twice writes the same item twice). `expires_after`: the file's own life in seconds
+        (a batch's output_expires_after); the bucket's retention still ends it if sooner."""
         created_at = int(self.clock())
-        expires_at = None
-        if self.retention_seconds is not None:
-            expires_at = created_at + self.retention_seconds
+        lives = [s for s in (self.retention_seconds, expires_after) if s is not None]
+        expires_at = created_at + min(lives) if lives else None
         values = {
             "pk": table.file_pk(file_id),
             "sk": table.META,

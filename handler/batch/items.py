@@ -24,8 +24,18 @@ def to_item(values: dict[str, Any]) -> dict[str, Any]:
     return {k: serialize(v) for k, v in values.items() if v is not None}
 
 
+def _plain(value: Any) -> Any:
+    # Numbers come back as Decimal, nested ones too (a batch's errors[].line); ours are all
+    # whole numbers.
+    if isinstance(value, Decimal):
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
 def from_item(item: dict[str, Any]) -> dict[str, Any]:
     deserialize = _serializers()[1].deserialize
-    out = {k: deserialize(v) for k, v in item.items()}
-    # Numbers come back as Decimal; ours are all whole numbers.
-    return {k: int(v) if isinstance(v, Decimal) else v for k, v in out.items()}
+    return {k: _plain(deserialize(v)) for k, v in item.items()}

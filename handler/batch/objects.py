@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from handler.batch.batches import TERMINAL
 from handler.batch.files import StoredFile
 
 BATCH_TIMESTAMPS = (
@@ -35,6 +36,21 @@ def deleted_file(file_id: str) -> dict[str, Any]:
     return {"id": file_id, "object": "file", "deleted": True}
 
 
+def batch_usage(item: dict[str, Any]) -> dict[str, Any] | None:
+    """OpenAI's Batch `usage` once the batch has ended (None before): the input tokens of
+    its delivered lines, as billed; embeddings have no output tokens."""
+    if item["status"] not in TERMINAL:
+        return None
+    tokens = int(item.get("tokens") or 0)
+    return {
+        "input_tokens": tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": 0,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": tokens,
+    }
+
+
 def batch_object(item: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": item["id"],
@@ -55,6 +71,7 @@ def batch_object(item: dict[str, Any]) -> dict[str, Any]:
             "failed": item["failed"],
         },
         "metadata": item.get("metadata"),
+        "usage": batch_usage(item),
     }
 
 

@@ -1,5 +1,6 @@
 """One run of a shard: its next lines answered, in order, as one part (handler/batch/parts.py):
-the output and error objects, then the manifest with the part's usage records.
+the output and error objects, then the manifest with the part's usage record (its delivered
+lines summed: handler/batch/metering.py).
 
 Valid lines are embedded together in model passes bounded in inputs (GROUP_INPUTS) and tokens
 (GROUP_TOKENS); after each pass, a run with under STOP_SECONDS left ends the part there, so
@@ -20,18 +21,10 @@ from handler.batch.batches import Shard
 from handler.batch.concat import S3Writer
 from handler.batch.files import CHUNK_BYTES
 from handler.batch.jsonl import Line, split_lines
-from handler.batch.lines import (
-    LineResult,
-    PreparedLine,
-    embed_lines,
-    expired_line,
-    prepare_line,
-    request_id,
-)
+from handler.batch.lines import LineResult, PreparedLine, embed_lines, expired_line, prepare_line
+from handler.batch.metering import PartUsage
 from handler.batch.parts import ERRORS, OUTPUT, Manifest, part_key, write_manifest
 from handler.embeddings.models import ServedModels
-from handler.embeddings.pipeline import usage_record
-from handler.records import UsageRecord
 from handler.settings import Settings
 
 # Inputs of consecutive valid lines embedded in one model pass (a batch-invariant artifact
@@ -60,7 +53,7 @@ class PartRun:
     next_line: int = 0
     completed: int = 0
     failed: int = 0
-    records: list[UsageRecord] = field(default_factory=list)
+    usage: PartUsage = field(default_factory=PartUsage)
 
     def answer(self, s3: Any, bucket: str, body: Any, shard: Shard, name: str) -> Manifest:
         """Answer the shard's lines from its position, read from `body` (the S3 stream of
@@ -76,7 +69,10 @@ class PartRun:
                     self.offset, self.next_line = shard.end, 0
             finally:
                 body.close()
-        manifest = Manifest(self.offset, self.next_line, self.completed, self.failed, self.records)
+        # The part's number is fixed by the checkpoint it will be counted in: its usage id too.
+        record = self.usage.record(self.batch["owner"], batch_id, shard.index, shard.parts + 1)
+        records = [] if record is None else [record]
+        manifest = Manifest(self.offset, self.next_line, self.completed, self.failed, records)
         write_manifest(s3, bucket, batch_id, shard.index, name, manifest)
         return manifest
 
@@ -121,10 +117,10 @@ class PartRun:
         self, group: list[tuple[Line, PreparedLine | LineResult]], out: S3Writer, err: S3Writer
     ) -> None:
         """Embed the group's valid lines in one pass and write every line's result in order;
-        their usage records wait in the manifest until the part is durable and counted."""
+        their usage waits in the manifest until the part is durable and counted."""
         if not group:
             return
-        batch_id, owner = self.batch["id"], self.batch["owner"]
+        batch_id = self.batch["id"]
         waiting = [item for _, item in group if isinstance(item, PreparedLine)]
         # Admitted by the group's first line: a rerun of the part meets the same groups (it
         # starts at the same checkpoint), so it is charged once.
@@ -143,20 +139,10 @@ class PartRun:
                 result = next(answers)
                 out.write(result.line)
                 share = elapsed_ms * item.prompt_tokens / group_tokens
-                self.records.append(_usage(owner, batch_id, item.line_no, result, share))
+                self.usage.add(result, share)
             else:
                 err.write(item.line)
         self.completed += len(waiting)
         self.failed += len(group) - len(waiting)
         last = group[-1][0]
         self.offset, self.next_line = last.end, last.number + 1
-
-
-def _usage(
-    owner: str, batch_id: str, line_no: int, result: LineResult, latency_ms: float
-) -> UsageRecord:
-    assert result.prepared is not None  # an answered line
-    # key_id: ANONYMOUS when auth is off, as the ledger names it; the ledger stamps its clock
-    return usage_record(
-        result.prepared, request_id(batch_id, line_no), owner, latency_ms, time.time()
-    )

@@ -3,7 +3,7 @@ output object, an error object and a manifest, under the part's number and the i
 that wrote it (the shard's checkpoint lists the run whose part counts).
 
 The manifest is written last, after both objects are durable, and holds what the shard's
-checkpoint needs (where the part ends, its counts) and the part's usage records, so whoever
+checkpoint needs (where the part ends, its counts) and the part's usage record, so whoever
 finds a part counted but not yet billed (a worker killed between the two) bills it from
 here: usage is recorded only for lines whose answers are durable and counted.
 """

@@ -19,7 +19,9 @@ from handler.batch.parts import part_name
 from handler.batch.table import META, TTL_ATTRIBUTE, batch_pk, shard_sk
 
 PENDING, DONE, SKIPPED = "pending", "done", "skipped"
-SHARD_PROGRESS = ("offset", "next_line", "parts", "billed", "completed", "failed", "runs")
+SHARD_PROGRESS = (
+    "offset", "next_line", "parts", "billed", "completed", "failed", "tokens", "runs"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class Shard:
     billed: int = 0
     completed: int = 0
     failed: int = 0
+    tokens: int = 0  # the input tokens of its delivered lines (the Batch object's usage)
     runs: tuple[str, ...] = ()  # the run that wrote each counted part
 
     @property
@@ -87,6 +90,7 @@ class ShardItems:
                             "runs": [],
                             "completed": 0,
                             "failed": 0,
+                            "tokens": 0,
                             TTL_ATTRIBUTE: ttl,
                         }
                     ),
@@ -118,7 +122,14 @@ class ShardItems:
         )
 
     def checkpoint(
-        self, shard: Shard, run: str, offset: int, next_line: int, completed: int, failed: int
+        self,
+        shard: Shard,
+        run: str,
+        offset: int,
+        next_line: int,
+        completed: int,
+        failed: int,
+        tokens: int = 0,
     ) -> bool:
         """Count part `shard.parts + 1`, written durably to S3 by `run`, as answered: its
         lines up to `offset` and its counts; False when another run counted it first."""
@@ -126,7 +137,9 @@ class ShardItems:
             shard.batch_id,
             shard.index,
             "SET #offset = :o, #next_line = :n, #parts = :p, #completed = #completed + :c, "
-            "#failed = #failed + :f, #runs = list_append(#runs, :run)",
+            "#failed = #failed + :f, #runs = list_append(#runs, :run), "
+            # A shard planned before tokens were counted has none yet.
+            "#tokens = if_not_exists(#tokens, :zero) + :t",
             "#state = :pending AND #parts = :was",
             {
                 ":o": offset,
@@ -135,6 +148,8 @@ class ShardItems:
                 ":was": shard.parts,
                 ":c": completed,
                 ":f": failed,
+                ":t": tokens,
+                ":zero": 0,
                 ":run": [run],
                 ":pending": PENDING,
             },
@@ -175,7 +190,7 @@ class ShardItems:
         transaction; False when the shard was already finished (a redelivery) or its progress
         moved since it was read."""
         batch_id, index = shard.batch_id, shard.index
-        completed, failed = shard.completed, shard.failed
+        completed, failed, tokens = shard.completed, shard.failed, shard.tokens
         try:
             self.dynamodb.transact_write_items(
                 TransactItems=[
@@ -195,9 +210,11 @@ class ShardItems:
                         "Update": {
                             "TableName": self.table,
                             "Key": self._key(batch_id),
-                            "UpdateExpression": "ADD shards_done :one, completed :c, failed :f",
+                            "UpdateExpression": (
+                                "ADD shards_done :one, completed :c, failed :f, tokens :t"
+                            ),
                             "ExpressionAttributeValues": to_item(
-                                {":one": 1, ":c": completed, ":f": failed}
+                                {":one": 1, ":c": completed, ":f": failed, ":t": tokens}
                             ),
                         }
                     },

@@ -10,9 +10,10 @@ twice (SQS delivers at least once; a worker may die anywhere) and gives the same
   slots (leases.py): a run embeds consecutive valid lines in model passes bounded in inputs
   and tokens, writes the part's output and error lines to deterministic S3 keys (a rerun
   overwrites), then its manifest, then counts the part in the shard's checkpoint
-  (conditional), and only then records the part's usage per line under the idempotency key
-  "<batch id>:<line>" (the ledger writes each once; a part counted by a run that died before
-  billing it is billed from its manifest by the next). A run short of time stops after its
+  (conditional), and only then records the part's usage: one record of its delivered lines
+  summed, under the idempotency key "<batch id>:shard:<n>:part:<m>" (metering.py; the ledger
+  writes each once; a part counted by a run that died before billing it is billed from its
+  manifest by the next). A run short of time stops after its
   current model pass and queues the rest of the shard, so a shard never starts over;
 - a shard with every line answered (or cancelled, or whose batch failed) is finished, with
   its counts, in one conditional transaction; a message for a finished shard only retries
@@ -183,7 +184,7 @@ class Worker:
                 self.settings.max_body_bytes,
             )
         except PlanError as exc:
-            return self._fail(batch_id, exc.code, exc.message)
+            return self._fail(batch_id, exc.code, exc.message, exc.line, exc.param)
         self.batches.add_shards(batch_id, plan.shards, batch.get("ttl") or 0)
         started = self.batches.transition(
             batch_id,
@@ -196,8 +197,16 @@ class Worker:
             self.batches.transition(batch_id, (b.CANCELLING,), b.CANCELLED)
         return started
 
-    def _fail(self, batch_id: str, code: str, message: str) -> bool:
-        self.batches.transition(batch_id, (b.VALIDATING,), b.FAILED, errors=_errors(code, message))
+    def _fail(
+        self,
+        batch_id: str,
+        code: str,
+        message: str,
+        line: int | None = None,
+        param: str | None = None,
+    ) -> bool:
+        errors = _errors(code, message, line, param)
+        self.batches.transition(batch_id, (b.VALIDATING,), b.FAILED, errors=errors)
         return False
 
     # -- shards ---------------------------------------------------------------------------
@@ -281,7 +290,13 @@ class Worker:
         if expired:
             self.batches.mark_expired(batch_id)
         counted = self.batches.checkpoint(
-            shard, run, manifest.offset, manifest.next_line, manifest.completed, manifest.failed
+            shard,
+            run,
+            manifest.offset,
+            manifest.next_line,
+            manifest.completed,
+            manifest.failed,
+            sum(record.total_tokens for record in manifest.records),
         )
         if counted:
             self._record(batch_id, manifest.records)
@@ -340,15 +355,26 @@ class Worker:
         size = assemble(self.files.s3, self.files.bucket, sources, key, state_key, time_left)
         if size is None:
             return None
-        self.files.record(owner, file_id, key, size, f"{batch_id}_{kind}.jsonl", PURPOSE_OUTPUT)
+        self.files.record(
+            owner,
+            file_id,
+            key,
+            size,
+            f"{batch_id}_{kind}.jsonl",
+            PURPOSE_OUTPUT,
+            batch.get("output_expires_after"),
+        )
         return file_id
 
 
-def _errors(code: str, message: str) -> dict[str, Any]:
-    """OpenAI's Batch `errors`: a list of {code, message, param, line}."""
+def _errors(
+    code: str, message: str, line: int | None = None, param: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's Batch `errors`: a list of {code, message, param, line} (line: 1-based in
+    the input file, for a batch that failed validation on one line)."""
     return {
         "object": "list",
-        "data": [{"code": code, "message": message, "param": None, "line": None}],
+        "data": [{"code": code, "message": message, "param": param, "line": line}],
     }
 
 

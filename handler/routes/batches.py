@@ -30,6 +30,9 @@ ENDPOINTS = ("/v1/embeddings",)
 # OpenAI's metadata limits: 16 pairs, keys up to 64 characters, values up to 512.
 MAX_METADATA_PAIRS, MAX_METADATA_KEY, MAX_METADATA_VALUE = 16, 64, 512
 MAX_ID_CHARS = 128
+# OpenAI's output_expires_after: anchored at the result file's creation, 1 hour to 30 days.
+EXPIRES_ANCHORS = ("created_at",)
+MIN_EXPIRES_SECONDS, MAX_EXPIRES_SECONDS = 3600, 2_592_000
 
 
 def _string(body: dict[str, Any], name: str) -> str:
@@ -63,7 +66,37 @@ def _metadata(raw: Any) -> dict[str, str] | None:
     return raw
 
 
-def parse_create(raw: bytes) -> tuple[str, str, str, dict[str, str] | None]:
+def _expires_after(raw: Any) -> int | None:
+    """The seconds of `output_expires_after` (None when not given); a 400 naming the
+    field for anything but {"anchor": "created_at", "seconds": 3600..2592000}."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or set(raw) - {"anchor", "seconds"}:
+        raise errors.invalid(
+            "'output_expires_after' must be an object with 'anchor' and 'seconds'.",
+            "output_expires_after",
+        )
+    if raw.get("anchor") not in EXPIRES_ANCHORS:
+        raise errors.invalid(
+            "Invalid 'output_expires_after.anchor': the only supported value is 'created_at'.",
+            "output_expires_after.anchor",
+        )
+    seconds = raw.get("seconds")
+    if (
+        not isinstance(seconds, int)
+        or isinstance(seconds, bool)
+        or not MIN_EXPIRES_SECONDS <= seconds <= MAX_EXPIRES_SECONDS
+    ):
+        raise errors.invalid(
+            f"Invalid 'output_expires_after.seconds': it must be an integer between "
+            f"{MIN_EXPIRES_SECONDS} and {MAX_EXPIRES_SECONDS}.",
+            "output_expires_after.seconds",
+        )
+    return seconds
+
+
+def parse_create(raw: bytes) -> tuple[str, str, str, dict[str, str] | None, int | None]:
+    """(input_file_id, endpoint, completion_window, metadata, output expiry in seconds)."""
     body = json_object(raw)
     input_file_id = _string(body, "input_file_id")
     endpoint = _string(body, "endpoint")
@@ -78,7 +111,8 @@ def parse_create(raw: bytes) -> tuple[str, str, str, dict[str, str] | None]:
             f"Invalid completion_window {window!r}: the only supported value is '24h'.",
             "completion_window",
         )
-    return input_file_id, endpoint, window, _metadata(body.get("metadata"))
+    expires = _expires_after(body.get("output_expires_after"))
+    return input_file_id, endpoint, window, _metadata(body.get("metadata")), expires
 
 
 def router(service: BatchService) -> APIRouter:
@@ -86,7 +120,7 @@ def router(service: BatchService) -> APIRouter:
     store = service.batches
 
     def created(request: Request, owner: str, raw: bytes) -> dict[str, Any]:
-        input_file_id, endpoint, window, metadata = parse_create(raw)
+        input_file_id, endpoint, window, metadata, expires_after = parse_create(raw)
         services(request).meter.budget_left(caller_of(request))  # a spent monthly budget: no batch
         # Each batch makes the workers read its whole input file again: cap those in flight.
         if store.in_flight(owner, time.time()) >= service.settings.batch_max_in_flight:
@@ -100,7 +134,9 @@ def router(service: BatchService) -> APIRouter:
                 "input_file_id",
             )
         key_hash = caller_of(request).key_hash  # the worker's key check
-        item = store.create(owner, input_file_id, endpoint, window, metadata, key_hash)
+        item = store.create(
+            owner, input_file_id, endpoint, window, metadata, key_hash, expires_after
+        )
         service.send({"kind": "plan", "batch_id": item["id"]})
         return batch_object(item)
 

@@ -52,7 +52,10 @@ def counts_of(record: dict[str, Any]) -> tuple[str, str, list[int]] | None:
     image = record.get("dynamodb", {}).get("NewImage") or {}
     if not image.get(PK, {}).get("S", "").startswith("REQ#") or COUNTED_INLINE in image:
         return None  # not a request item, or one whose day aggregate was written with it
-    counts = [1] + [int(image.get(name, {}).get("N", "0")) for name in COUNTS[1:]]
+    # A record written before `requests` existed counts one request.
+    counts = [
+        int(image.get(name, {}).get("N", "1" if name == "requests" else "0")) for name in COUNTS
+    ]
     return image["key_id"]["S"], image["day"]["S"], counts
 
 

@@ -229,7 +229,7 @@ class UsageWriter:
         if not self.inline:
             return puts
         added = {
-            ":one": len(records),
+            ":one": sum(r.requests for r in records),
             ":n": sum(r.inputs for r in records),
             ":p": sum(r.prompt_tokens for r in records),
             ":t": sum(r.total_tokens for r in records),

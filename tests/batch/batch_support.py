@@ -31,8 +31,9 @@ def request_line(custom_id: str, body: dict[str, Any]) -> dict[str, Any]:
 
 
 class DyingRecorder:
-    """Passes records on until `die_after` of them, then raises: a worker killed mid-shard,
-    after part of its usage is written."""
+    """Passes records on until `die_after` of them are written, then raises: a worker killed
+    while billing a shard (0: before its usage reached the ledger; 1: after a part's one
+    record did, before the shard noted it billed)."""
 
     def __init__(self, inner: LineRecorder, die_after: int) -> None:
         self.inner = inner
@@ -41,7 +42,7 @@ class DyingRecorder:
     def record_many(self, usages: Sequence[UsageRecord]) -> list[str]:
         written = list(self.inner.record_many(usages[: self.left]))
         self.left -= len(written)
-        if len(written) < len(usages):
+        if self.left <= 0:
             raise RuntimeError("worker killed")
         return written
 

@@ -209,9 +209,14 @@ def test_a_duplicated_message_a_worker_killed_mid_shard_or_a_ledger_down_change_
     # each shard was queued at least once, some twice (the plan ran twice)
     assert {b["shard"] for b in bodies} == {1, 2, 3, 4}
     first = next(b for b in bodies if b["shard"] == 1)
-    # a worker dies mid-shard, after writing 30 lines' usage
+    # a worker dies mid-shard, after its part's usage record reached the ledger (the shard
+    # is run again after its usage was written)
     with pytest.raises(RuntimeError, match="worker killed"):
-        stack.worker(DyingRecorder(stack.recorder, 30)).handle(first)
+        stack.worker(DyingRecorder(stack.recorder, 1)).handle(first)
+    # and another dies before its part's usage reached the ledger
+    third = next(b for b in bodies if b["shard"] == 3)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        stack.worker(DyingRecorder(stack.recorder, 0)).handle(third)
     # a worker whose usage reaches only the log gives the shard back, to run again
     second = next(b for b in bodies if b["shard"] == 2)
     with pytest.raises(UsageNotRecordedError):
@@ -232,6 +237,12 @@ def test_a_duplicated_message_a_worker_killed_mid_shard_or_a_ledger_down_change_
     assert total["total_tokens"] == sum(
         line["response"]["body"]["usage"]["total_tokens"] for line in out
     )
+    # the Batch object's usage, once final, is what the ledger billed
+    assert done.usage is not None
+    assert (done.usage.input_tokens, done.usage.output_tokens) == (total["total_tokens"], 0)
+    assert done.usage.total_tokens == total["total_tokens"]
+    assert done.usage.input_tokens_details.cached_tokens == 0
+    assert done.usage.output_tokens_details.reasoning_tokens == 0
 
 
 def test_cancel_stops_new_shards_and_keeps_partial_results(stack: Stack) -> None:
@@ -243,12 +254,14 @@ def test_cancel_stops_new_shards_and_keeps_partial_results(stack: Stack) -> None
 
     cancelling = client.batches.cancel(batch.id)
     assert cancelling.status == "cancelling" and cancelling.cancelling_at
+    assert cancelling.usage is None  # not final yet
     assert client.batches.cancel(batch.id).status == "cancelling"  # twice is fine
     for body in shards[1:]:
         stack.worker().handle(body)
 
     done = client.batches.retrieve(batch.id)
     assert done.status == "cancelled" and done.cancelled_at
+    assert done.usage is not None and done.usage.total_tokens > 0  # the finished shard's
     assert (done.request_counts.completed, done.request_counts.failed) == (100, 0)
     out = output_lines(client, done.output_file_id)
     assert [line["custom_id"] for line in out] == [r["custom_id"] for r in rows[:100]]
@@ -262,6 +275,28 @@ def test_cancel_before_planning(stack: Stack) -> None:
     stack.start_workers(1)
     done = wait_for(client, batch.id, ("cancelled",), timeout=60)
     assert done.output_file_id is None and done.request_counts.completed == 0
+
+
+def test_output_expires_after_sets_when_the_result_files_expire(stack: Stack) -> None:
+    client = stack.client()
+    stack.start_workers(1)
+    rows = [*corpus_rows(2), request_line("bad", {"model": "no-such-model", "input": "x"})]
+    batch = submit(
+        client, jsonl(rows), output_expires_after={"anchor": "created_at", "seconds": 7200}
+    )
+    done = wait_for(client, batch.id, ("completed",), timeout=120)
+    for file_id in (done.output_file_id, done.error_file_id):
+        assert file_id is not None
+        stored = client.files.retrieve(file_id)
+        # anchored at the file's creation (OpenAI's anchor), not the batch's
+        assert stored.expires_at == stored.created_at + 7200
+    # without it, a result file lives as long as the bucket keeps files
+    other = submit(client, jsonl(corpus_rows(1)))
+    kept = wait_for(client, other.id, ("completed",), timeout=120)
+    assert kept.output_file_id is not None
+    stored = client.files.retrieve(kept.output_file_id)
+    retention = stack.settings.batch_file_retention_days * 86400
+    assert stored.expires_at == stored.created_at + retention
 
 
 def test_a_completed_batch_cannot_be_cancelled(stack: Stack) -> None:
@@ -321,6 +356,26 @@ def test_another_key_gets_404_for_the_batch_and_its_files(stack: Stack) -> None:
             400,
             "metadata",
         ),
+        *(
+            (
+                {
+                    "input_file_id": "F",
+                    "endpoint": "/v1/embeddings",
+                    "completion_window": "24h",
+                    "output_expires_after": expires,
+                },
+                400,
+                param,
+            )
+            for expires, param in (
+                ({"anchor": "created_at", "seconds": 3599}, "output_expires_after.seconds"),
+                ({"anchor": "created_at", "seconds": 2_592_001}, "output_expires_after.seconds"),
+                ({"anchor": "created_at", "seconds": "3600"}, "output_expires_after.seconds"),
+                ({"anchor": "completed_at", "seconds": 3600}, "output_expires_after.anchor"),
+                ({"seconds": 3600}, "output_expires_after.anchor"),
+                ("1h", "output_expires_after"),
+            )
+        ),
         (
             {
                 "input_file_id": "file-nope",
@@ -347,20 +402,32 @@ def test_bad_create_requests_get_openai_errors(
     assert error["param"] == param and error["message"]
 
 
+def over_the_input_limit() -> bytes:
+    """OpenAI's 50,000 embedding inputs across a batch's requests, in 26 lines: 25 of 2,000
+    inputs are exactly the limit, line 26's one input is over it."""
+    rows = [request_line(f"r{i}", {"model": MODEL, "input": ["x"] * 2000}) for i in range(25)]
+    return jsonl([*rows, request_line("r25", {"model": MODEL, "input": "one too many"})])
+
+
 @pytest.mark.parametrize(
-    ("data", "code"),
+    ("data", "code", "line", "param"),
     [
-        (jsonl(corpus_rows(2) + corpus_rows(1)), "duplicate_custom_id"),
-        (b"\n\n", "empty_file"),
+        (jsonl(corpus_rows(2) + corpus_rows(1)), "duplicate_custom_id", 3, "custom_id"),
+        (b"\n\n", "empty_file", None, None),
+        (over_the_input_limit(), "too_many_inputs", 26, "body.input"),
     ],
 )
-def test_a_file_that_cannot_be_a_batch_fails_it(stack: Stack, data: bytes, code: str) -> None:
+def test_a_file_that_cannot_be_a_batch_fails_it(
+    stack: Stack, data: bytes, code: str, line: int | None, param: str | None
+) -> None:
     client = stack.client()
     stack.start_workers(1)
     batch = submit(client, data)
     failed = wait_for(client, batch.id, ("failed",), timeout=60)
     assert failed.failed_at and failed.errors is not None and failed.errors.data
-    assert failed.errors.data[0].code == code
+    # OpenAI's BatchError: code, message, and the line and param that failed validation
+    error = failed.errors.data[0]
+    assert (error.code, error.line, error.param) == (code, line, param) and error.message
     assert failed.output_file_id is None and usage_total(stack, "alice")["requests"] == 0
 
 

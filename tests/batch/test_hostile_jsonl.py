@@ -36,7 +36,7 @@ MAX_BODY = 4096
 EXAMPLES = 400
 BUCKET = "hostile"
 BATCH = {"id": "batch_f", "owner": "key_f", "endpoint": "/v1/embeddings"}
-PLAN_ERRORS = {"duplicate_custom_id", "empty_file", "too_many_requests"}
+PLAN_ERRORS = {"duplicate_custom_id", "empty_file", "too_many_requests", "too_many_inputs"}
 ran = {"cases": 0, "lines": 0}
 
 json_leaf = st.one_of(
@@ -174,7 +174,9 @@ def test_no_line_can_fail_its_shard_or_the_plan(
             manifest = run.answer(s3, BUCKET, body, shard, part_name(number, "r"))
             assert manifest.offset == shard.end  # every line answered: none failed the shard
             assert manifest.completed + manifest.failed == count
-            assert len(manifest.records) == manifest.completed
+            # one usage record for the part, counting each delivered line as a request
+            assert sum(r.requests for r in manifest.records) == manifest.completed
+            assert len(manifest.records) == (1 if manifest.completed else 0)
             assert manifest.completed == 0 or not expired
             for kind in (OUTPUT, ERRORS):
                 key = part_key(BATCH["id"], shard.index, part_name(number, "r"), kind)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
 import tracemalloc
 
 import pytest
 
 from handler.batch.jsonl import BOM, split_lines
-from handler.batch.planner import MAX_REQUESTS, PlanError, plan_shards
+from handler.batch.planner import MAX_EMBEDDING_INPUTS, MAX_REQUESTS, PlanError, plan_shards
 
 pytestmark = pytest.mark.unit
 CAP = 6 * 1024 * 1024  # MAX_BODY_BYTES's default
@@ -49,12 +50,28 @@ def test_more_than_openai_limit_of_requests_is_refused() -> None:
     assert plan_shards("batch_x", [b"{}\n" * MAX_REQUESTS], 1000, CAP).total == MAX_REQUESTS
 
 
+def test_more_than_openai_limit_of_inputs_across_the_batch_is_refused() -> None:
+    def line(n: int, given: object) -> bytes:
+        return b'{"custom_id":"c%d","body":{"input":%s}}\n' % (n, json.dumps(given).encode())
+
+    # a token array is one input, a list of strings or of token arrays one per item
+    at_limit = [line(0, [[1, 2]] * 2), line(1, [3, 4, 5]), line(2, "x")]
+    at_limit += [line(i, ["y"] * 1000) for i in range(3, 3 + (MAX_EMBEDDING_INPUTS - 4) // 1000)]
+    at_limit.append(line(99, ["z"] * ((MAX_EMBEDDING_INPUTS - 4) % 1000)))
+    assert plan_shards("batch_x", [b"".join(at_limit)], 1000, CAP).total == len(at_limit)
+    with pytest.raises(PlanError) as caught:
+        plan_shards("batch_x", [b"".join([*at_limit, line(100, "over")])], 1000, CAP)
+    assert caught.value.code == "too_many_inputs"
+    assert (caught.value.line, caught.value.param) == (len(at_limit) + 1, "body.input")
+
+
 def test_a_custom_id_used_twice_fails_the_plan() -> None:
     data = b'{"custom_id":"a"}\n{"custom_id":"b"}\nnot json\n{"custom_id":"a"}\n'
     with pytest.raises(PlanError) as caught:
         plan_shards("batch_x", [data], 10, CAP)
     assert caught.value.code == "duplicate_custom_id"
     assert caught.value.message.startswith("Line 4: the custom_id 'a'")
+    assert (caught.value.line, caught.value.param) == (4, "custom_id")
 
 
 def test_a_bom_before_the_first_line_is_not_part_of_it() -> None:

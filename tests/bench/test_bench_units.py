@@ -94,7 +94,7 @@ def test_batch_cost_adds_compute_ledger_queue_and_storage_for_ten_million(
     result = cost.batch_cost(lines_per_s=200.0, mean_tokens=20.0, template=template)
     worker_seconds = 10_000_000 / 200.0
     compute = worker_seconds * 2048 / 1024 * ARM64_GB_SECOND_USD
-    ledger = 10_000_000 * 2 * (1 + 1 / 25) * 0.625 / 1e6  # a put + 1/25 of a day update
+    ledger = 10_000_000 / 500 * 0.625 / 1e6  # one record (1 WRU) per 500-line shard
     assert (result["worker_memory_mb"], result["concurrency"], result["shard_lines"]) == (
         2048,
         10,

@@ -281,3 +281,20 @@ def test_the_aggregators_batch_is_shared_by_its_records() -> None:
     assert price["worst_case_usd_per_record"] == pytest.approx(batch)
     assert price["usd_per_record"] == pytest.approx(batch / 10)
     assert price["write_units_per_record"] == pytest.approx(0.1)
+
+
+def test_the_ledgers_write_units_are_told_apart_from_the_batch_tables() -> None:
+    from bench.meter import summarise
+
+    # GIVEN a batch line's calls: shard bookkeeping on the batch table, one ledger record
+    put = {"TableName": "usage", "Item": string_item(1536)}
+    finish = {"TransactItems": [{"Update": {"TableName": "batches", "Key": string_item(100)}}]}
+    calls = [
+        make_call("dynamodb", "PutItem", put, {}),
+        make_call("dynamodb", "TransactWriteItems", finish, {}),
+    ]
+    counted = summarise(calls)
+    # THEN the write units are split by table, and the row prices the ledger's per line
+    assert counted["write_units_by_table"] == {"usage": 2.0, "batches": 2.0}
+    assert bill.ledger_units([counted, counted], "usage") == 4.0
+    assert bill.ledger_units([counted], "elsewhere") == 0.0

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from handler.batch.lines import PreparedLine, embed_lines, prepare_line
-from handler.batch.part_run import _usage
+from handler.batch.metering import PartUsage
 from handler.embedder import Embedder
 from handler.embedding_request import (
     JSON_MAX_LEVELS,
@@ -103,8 +103,12 @@ def test_route_and_batch_line_build_the_same_record_with_the_requested_dimension
     assert isinstance(ready, PreparedLine)
     answered = embed_lines([ready], "b")[0]
     assert orjson.loads(answered.line)["response"]["body"] == orjson.loads(content)
-    from_batch = _usage("key_x", "b", 1, answered, 1.0)
-    assert replace(from_batch, timestamp=0.0) == record
+    # a part of that one line is metered as the request would be, under the part's id
+    part = PartUsage()
+    part.add(answered, 1.0)
+    from_batch = part.record("key_x", "b", 1, 1)
+    assert from_batch is not None and from_batch.request_id == "b:shard:1:part:1"
+    assert replace(from_batch, timestamp=0.0, request_id="b:1") == record
     # THEN the record holds the request's dimensions as sent, and the width returned
     assert record.requested_dimensions == dimensions
     assert record.dimensions == (dimensions or embedder.dimensions)

@@ -228,3 +228,28 @@ def test_get_usage_is_exact_once_the_aggregator_has_run(
         # THEN once it has, the totals are exactly what the client was told
         total = client.get("/v1/usage", headers=headers).json()["total"]
     assert total == {"requests": 3, "inputs": 4, "prompt_tokens": told, "total_tokens": told}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("inline", [False, True])
+def test_a_batch_shards_one_record_counts_its_lines_as_requests_once(
+    dynamodb_local: DynamoDBLocal, local_tables: Tables, inline: bool
+) -> None:
+    import dataclasses
+
+    # GIVEN one record for a shard part of 500 lines, beside a synchronous request
+    writer = UsageWriter(local_tables.client, local_tables.usage, 90 * DAY, inline=inline)
+    shard = dataclasses.replace(make_record("key_s", 6000, 500), requests=500)
+    meter = WriteUnits(local_tables.client)
+    assert writer.write(shard) == "written"
+    hot_path_units = meter.units
+    # WHEN the shard runs again (a redelivered message) and the stream is drained twice
+    assert writer.write(shard) == "duplicate"
+    assert writer.write(make_record("key_s", 7, 1)) == "written"
+    agg = StreamAggregator(local_tables.client, local_tables.usage)
+    drain(dynamodb_local, local_tables, agg)
+    drain(dynamodb_local, local_tables, agg)
+    # THEN its lines are requests in the same day totals as the synchronous one, once
+    assert totals(local_tables, "key_s") == {"requests": 501, "inputs": 501, "total_tokens": 6007}
+    # AND the 500 lines cost the ledger one write (two in an inline transaction's update)
+    assert hot_path_units <= (4 if inline else 1)
