@@ -30,6 +30,7 @@ import pytest
 
 from handler.batch import table
 from handler.batch.lines import process_line, request_id
+from handler.batch.metering import part_usage_id
 from handler.batch.service import BatchService
 from handler.embedder import load_embedder
 from handler.settings import Settings
@@ -225,13 +226,20 @@ def test_the_batch_completes_with_what_the_in_process_code_writes(
     assert error["response"] is None and error["error"]["code"] == "invalid_json_line"
 
 
-def test_usage_has_one_record_per_good_line(run: Run, function_store: FunctionStore) -> None:
-    for line_no in range(1, 13):
-        item = function_store.client.get_item(
-            TableName=function_store.usage_table,
-            Key=store.request_key(request_id(run.batch_id, line_no)),
-        )
-        assert ("Item" in item) == (line_no != 7), line_no
+def test_usage_has_one_record_per_shard_counting_its_good_lines(
+    run: Run, function_store: FunctionStore
+) -> None:
+    # GIVEN 12 lines in shards of 5 (line 7 bad) THEN the ledger has one record per shard part,
+    # none per line, and their requests add up to the 11 good lines (issue 21)
+    def item(request_id: str) -> dict[str, Any] | None:
+        return function_store.client.get_item(
+            TableName=function_store.usage_table, Key=store.request_key(request_id)
+        ).get("Item")
+
+    parts = [item(part_usage_id(run.batch_id, shard, 1)) for shard in (1, 2, 3)]
+    assert all(part is not None for part in parts), parts
+    assert [int(p["requests"]["N"]) for p in parts if p] == [5, 4, 2]
+    assert all(item(request_id(run.batch_id, line_no)) is None for line_no in range(1, 13))
 
 
 def test_one_emf_line_per_finished_shard(run: Run) -> None:
