@@ -66,13 +66,7 @@ def floor(model_dir: str, threads: int) -> dict[str, object]:
     embedder = load_embedder(model_dir, threads=threads, verify=False)
     loaded = time.perf_counter()
     embedder.embed([SENTENCE])
-    answered = time.perf_counter()
-    return {
-        "import_s": imported - STARTED,
-        "load_s": loaded - imported,
-        "first_answer_s": answered - loaded,
-        "cpu_s": time.process_time(),
-    }
+    return _phases(imported, loaded)
 
 
 def sentence_transformers(st_dir: str, threads: int) -> dict[str, object]:
@@ -84,6 +78,11 @@ def sentence_transformers(st_dir: str, threads: int) -> dict[str, object]:
     model = st.SentenceTransformer(st_dir, device="cpu")
     loaded = time.perf_counter()
     model.encode([SENTENCE])
+    return _phases(imported, loaded)
+
+
+def _phases(imported: float, loaded: float) -> dict[str, object]:
+    """The phases of a start that has just answered: imports, load, first answer, CPU."""
     answered = time.perf_counter()
     return {
         "import_s": imported - STARTED,
