@@ -61,8 +61,8 @@ class Sizes:
     load_clients: int  # concurrent clients of the load test
     usage_requests: int  # requests per arm (auth on / off) of the usage-overhead test
     usage_warmup: int  # untimed requests per arm first (DynamoDB Local's JVM warms up)
-    batch_lines: int  # lines of the batch section's input file (one input each)
-    batch_shard_lines: int  # lines per shard (one queue message)
+    batch_shards: int  # full shards in the batch section's input file (one input a line)
+    batch_shard_lines: int  # lines per shard (one queue message; 0: the template's BatchShardLines)
     batch_rounds: int  # interleaved rounds per worker count (median quoted)
     batch_workers: str  # worker counts, comma-separated
     long_rounds: int  # interleaved rounds of one 8,192-token input vs its tokens as short inputs
@@ -88,10 +88,10 @@ FULL = Sizes(
     load_clients=50,
     usage_requests=200,
     usage_warmup=30,
-    batch_lines=2000,
-    batch_shard_lines=500,
+    batch_shards=2,  # two 5,000-line shards: one worker runs both, two run one each
+    batch_shard_lines=0,
     batch_rounds=3,
-    batch_workers="1,2,4",
+    batch_workers="1,2",  # 4 workers on 2 shards and 2 cores would only contend
     long_rounds=5,
     long_request_inputs=36,
     bill_requests=20,
@@ -114,7 +114,7 @@ SMOKE = Sizes(
     load_clients=50,
     usage_requests=10,
     usage_warmup=2,
-    batch_lines=40,
+    batch_shards=4,
     batch_shard_lines=10,
     batch_rounds=1,
     batch_workers="1,2",

@@ -460,7 +460,7 @@ def _batch(results: dict[str, Any]) -> list[str]:
         lines += [
             f"{r['lines']} one-input lines ({r['mean_tokens']} tokens each on average), "
             f"{r['shard_lines']}-line shards, median of {r['rounds']} interleaved rounds; "
-            "S3/SQS on moto's server, usage per line on DynamoDB Local. Each worker is one "
+            "S3/SQS on moto's server, usage per shard part on DynamoDB Local. Each worker is one "
             "1-thread embedder; more workers than cores only contend.",
             "",
         ]

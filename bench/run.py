@@ -71,11 +71,13 @@ def metrics_overhead(sizes: Sizes) -> dict[str, Any]:
 
 
 def batch_section(sizes: Sizes) -> dict[str, Any]:
-    """Batch API lines/s per local worker count (own moto server and DynamoDB Local), and
-    what 10 million inputs would take on Lambda at that per-worker rate."""
+    """Batch API lines/s per local worker count (own moto server and DynamoDB Local) in the
+    template's shards (BatchShardLines), and what 10 million inputs would take on Lambda at
+    that per-worker rate."""
+    shard_lines = sizes.batch_shard_lines or cost.parameter_default("BatchShardLines", 5000)
     args = [
-        "--lines", str(sizes.batch_lines),
-        "--shard-lines", str(sizes.batch_shard_lines),
+        "--lines", str(sizes.batch_shards * shard_lines),
+        "--shard-lines", str(shard_lines),
         "--rounds", str(sizes.batch_rounds),
         "--workers", sizes.batch_workers,
     ]  # fmt: skip

@@ -1,9 +1,11 @@
-"""Batch lines per second with 1, 2 and 4 local workers (the `batch` section of `make bench`).
+"""Batch lines per second per local worker count (the `batch` section of `make bench`).
 
 Real parts: the input and outputs on moto's S3 server, shards on its SQS, batch state and the
-per-line usage ledger on DynamoDB Local. Each worker is a thread with its own 1-thread
-embedder (a Lambda container at 1,769 MB gets one vCPU). Rounds are interleaved (1, 2, 4,
-1, 2, 4, ...) so noise from other work on the machine spreads over every worker count; the
+usage ledger (one record per shard part) on DynamoDB Local. The section runs the template's
+shard size (BatchShardLines) with two full shards, so a shard's fixed waits weigh per line as
+they do deployed. Each worker is a thread with its own 1-thread embedder (a Lambda container
+at 1,769 MB gets one vCPU). Rounds are interleaved (1, 2, 1, 2, ..., the raw embedder after
+each) so noise from other work on the machine spreads over every worker count; the
 figure is the median of the rounds: lines / (plan queued -> batch completed). One warm-up
 round first (sessions, connections, DynamoDB Local's JVM). Each line is one input, a
 held-out sentence, so lines/s = inputs/s; `mean_tokens` says how long they are.
