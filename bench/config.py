@@ -69,7 +69,7 @@ class Sizes:
     long_request_inputs: int  # 8,192-token inputs in the largest request (36 fill 300,000)
     bill_requests: int  # measured requests per (workload, key) of the bill section, 1 and 32 inputs
     bill_big_requests: int  # measured requests of `big_inputs` inputs per key
-    bill_batch_lines: int  # lines of the bill section's batch (one input each)
+    bill_batch_lines: int  # lines of the bill section's batch (one input each; 0: two shards)
     bill_shard_lines: int  # lines per shard of that batch (0: the template's BatchShardLines)
     encoding_rounds: int  # interleaved serialisation rounds per encoding (median quoted)
     encoding_recall: bool  # measure recall per encoding here (else the manifest's figures)
@@ -96,7 +96,7 @@ FULL = Sizes(
     long_request_inputs=36,
     bill_requests=20,
     bill_big_requests=2,
-    bill_batch_lines=1000,
+    bill_batch_lines=0,  # two full shards: a shard's fixed calls weigh as deployed
     bill_shard_lines=0,
     encoding_rounds=7,
     encoding_recall=True,
