@@ -65,6 +65,7 @@ class Sizes:
     batch_shard_lines: int  # lines per shard (one queue message; 0: the template's BatchShardLines)
     batch_rounds: int  # interleaved rounds per worker count (median quoted)
     batch_workers: str  # worker counts, comma-separated
+    batch_cold_runs: int  # fresh batch worker processes timed for its cold start (median)
     long_rounds: int  # interleaved rounds of one 8,192-token input vs its tokens as short inputs
     long_request_inputs: int  # 8,192-token inputs in the largest request (36 fill 300,000)
     bill_requests: int  # measured requests per (workload, key) of the bill section, 1 and 32 inputs
@@ -92,6 +93,7 @@ FULL = Sizes(
     batch_shard_lines=0,
     batch_rounds=3,
     batch_workers="1,2",  # 4 workers on 2 shards and 2 cores would only contend
+    batch_cold_runs=5,
     long_rounds=5,
     long_request_inputs=36,
     bill_requests=20,
@@ -118,6 +120,7 @@ SMOKE = Sizes(
     batch_shard_lines=10,
     batch_rounds=1,
     batch_workers="1,2",
+    batch_cold_runs=1,
     long_rounds=1,
     long_request_inputs=2,
     bill_requests=2,

@@ -79,10 +79,27 @@ def one_round(service: Any, workers: list[Any], data: bytes) -> float:
     return elapsed
 
 
-def profiled_run(service: Any, worker: Any, data: bytes, profile: Any) -> None:
-    """One batch handled inline by one worker, each message profiled (bench/shard_profile.py)."""
+def profiled_run(service: Any, worker: Any, data: bytes, profile: Any) -> dict[str, float]:
+    """One batch handled inline by one worker, each message profiled (bench/shard_profile.py);
+    the seconds its planning and its finalization took (for bench/batch_wall.py)."""
     from bench.shard_profile import instrumented
     from handler.batch.worker import decode
+
+    phases = {"plan_s": 0.0, "finalize_s": 0.0}
+
+    def timed(name: str, fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                phases[name] += time.perf_counter() - started
+
+        return wrapper
+
+    # instance attributes over the class's methods, removed after the run
+    worker.plan = timed("plan_s", worker.plan)
+    worker.finalize_if_last = timed("finalize_s", worker.finalize_if_last)
 
     stored = service.files.upload("bench", io.BytesIO(data), "bench.jsonl", "batch")
     batch = service.batches.create("bench", stored.id, "/v1/embeddings", "24h", None)
@@ -96,6 +113,8 @@ def profiled_run(service: Any, worker: Any, data: bytes, profile: Any) -> None:
                     worker.handle(decode(message["Body"]))
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     profile.lines += data.count(b"\n")
+    del worker.plan, worker.finalize_if_last
+    return phases
 
 
 def main() -> int:
@@ -159,7 +178,7 @@ def main() -> int:
             # the raw embedder, interleaved with the rounds: the same texts, 1 thread
             embedder = workers[0].models.embedder(workers[0].models.default.id)
             raw.append(raw_texts_per_s(embedder, texts, GROUP_INPUTS, rounds=1))
-        profiled_run(service, workers[0], data, profile)
+        phases = profiled_run(service, workers[0], data, profile)
     result = {
         "cpu_model": cpu_model(),
         "isa": platform.machine(),
@@ -176,6 +195,9 @@ def main() -> int:
             args.lines / median(seconds[1]) / median(raw), 3
         ) if 1 in seconds else None,
         "profile": profile.report(),
+        "plan_s": round(phases["plan_s"], 3),
+        "finalize_s": round(phases["finalize_s"], 3),
+        "shards": -(-args.lines // args.shard_lines),
     }  # fmt: skip
     print(json.dumps(result))
     return 0
