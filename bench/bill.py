@@ -87,21 +87,38 @@ def usage_aggregation_of(template: Path = REPO / "template.yaml") -> str:
     return found.group(1) if found else "inline"
 
 
+def _tracing_mode(text: str) -> tuple[str, str]:
+    """(mode, where it came from): a function's literal `Tracing: Active`, else the default of
+    the `Tracing` parameter the functions reference, else PassThrough."""
+    if re.search(r"^\s+Tracing:\s*Active\s*$", text, re.MULTILINE):
+        return "Active", "template.yaml Tracing: Active"
+    ref = re.search(r"^\s+Tracing:\s*!Ref\s+(\w+)\s*$", text, re.MULTILINE)
+    if ref:
+        body = re.search(
+            rf"^  {ref.group(1)}:\n((?:    .*\n)+)", text, re.MULTILINE
+        )  # the Parameters entry
+        default = re.search(r"^    Default:\s*(\w+)", body.group(1), re.MULTILINE) if body else None
+        if default:
+            return default.group(1), f"template.yaml parameter {ref.group(1)}={default.group(1)}"
+    return "PassThrough", "template.yaml: no Tracing: Active"
+
+
 def tracing_of(template: Path = REPO / "template.yaml") -> dict[str, Any]:
-    """Whether the template traces its functions with X-Ray, and the sampled share: a
-    sampling rule's FixedRate in the template, else X-Ray's default."""
+    """Whether the template traces its functions with X-Ray (a literal `Tracing: Active` or the
+    default of the parameter they reference), and the sampled share: a sampling rule's
+    FixedRate in the template, else X-Ray's default."""
     text = template.read_text() if template.is_file() else ""
-    active = re.search(r"^\s+Tracing:\s*Active\s*$", text, re.MULTILINE) is not None
+    mode, source = _tracing_mode(text)
     rate = re.search(r"^\s+FixedRate:\s*([0-9.]+)", text, re.MULTILINE)
-    if not active:
-        return {"active": False, "sampling": 0.0, "source": "template.yaml: no Tracing: Active"}
+    if mode != "Active":
+        return {"active": False, "sampling": 0.0, "source": source}
     if rate:
-        return {"active": True, "sampling": float(rate.group(1)), "source": "template FixedRate"}
+        return {"active": True, "sampling": float(rate.group(1)), "source": f"{source}, FixedRate"}
     return {
         "active": True,
         "sampling": XRAY_DEFAULT_SAMPLING,
-        "source": "template.yaml Tracing: Active, X-Ray's default rule (1/s reservoir, then "
-        "5%; the reservoir is ignored: it matters only at a few requests per second)",
+        "source": f"{source}, X-Ray's default rule (1/s reservoir, then 5%; the reservoir is "
+        "ignored: it matters only at a few requests per second)",
     }
 
 

@@ -145,6 +145,31 @@ def test_tracing_comes_from_the_template(tmp_path: Path) -> None:
     assert bill.platform_bytes(True) > bill.platform_bytes(False) > 0
 
 
+@pytest.mark.parametrize(("default", "sampling"), [("Active", 0.05), ("PassThrough", 0.0)])
+def test_tracing_follows_the_parameter_the_functions_reference(
+    tmp_path: Path, default: str, sampling: float
+) -> None:
+    template = tmp_path / "template.yaml"
+    template.write_text(
+        "Parameters:\n  Tracing:\n    Type: String\n"
+        f"    Default: {default}\n    AllowedValues: [PassThrough, Active]\n"
+        "Resources:\n  Fn:\n    Properties:\n      Tracing: !Ref Tracing\n"
+    )
+    found = bill.tracing_of(template)
+    assert found["active"] is (default == "Active")
+    assert found["sampling"] == sampling
+    assert f"Tracing={default}" in found["source"]
+
+
+def test_the_shipped_template_traces_as_its_parameter_says() -> None:
+    # GIVEN the repository's template WHEN the bill reads it THEN its default (PassThrough)
+    assert bill.tracing_of() == {
+        "active": False,
+        "sampling": 0.0,
+        "source": "template.yaml parameter Tracing=PassThrough",
+    }
+
+
 def test_a_workload_is_priced_per_unit_from_its_counts() -> None:
     measured = {
         "units": 2, "inputs_per_request": 1, "tokens": 24,
