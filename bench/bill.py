@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench import billing
+from bench import bill_typical, billing, waits
 from bench.bill_aggregator import AGGREGATOR_MEMORY_MB, RECORDS_PER_BATCH
 from bench.bill_choices import cold_start_price, provisioned
 from bench.config import LAMBDA_MB_PER_VCPU, REPO, SERVICE_PY, Sizes
@@ -138,12 +138,21 @@ def count_of(
 
     for part, with_platform in zip(parts, logged, strict=True):
         platform = platform_bytes(tracing["active"]) if with_platform else 0
-        billed = [billing.billed_ms(ms) for ms in part.get("invocation_ms", [])]
-        invocations = len(billed)
+        walls = part.get("invocation_ms", [])
+        invocations = len(walls)
         add("invocations", invocations)
         # Alike invocations (a sync workload's) bill their median: one slow request on this
         # shared machine says nothing about Lambda; a batch's differ in kind, so they add up.
-        add("billed_ms", median(billed) * invocations if alike and billed else sum(billed))
+        # billed_ms: as measured, waits on the local stand-ins included; billed_ms_aws_typical:
+        # those waits at AWS-typical latencies (bench/waits.py).
+        for name, source in (("billed_ms", walls),
+                             ("billed_ms_aws_typical",
+                              part.get("invocation_ms_aws_typical", walls))):  # fmt: skip
+            billed = [billing.billed_ms(ms) for ms in source]
+            add(name, median(billed) * invocations if alike and billed else sum(billed))
+        for kind, rows in waits.summed(part.get("waits_ms", [])).items():
+            for key, ms in rows.items():
+                add(f"wait_ms:{kind}:{key}", ms)
         for name in ("write_units", "read_units", "sqs_requests", "s3_put", "s3_get"):
             add(name, float(part.get(name, 0.0)))
         add("s3_get", part.get("presigned_s3_get", 0))  # the client's GET of a presigned URL
@@ -180,15 +189,18 @@ def aggregator_price(measured: dict[str, Any], tracing: dict[str, Any]) -> dict[
     and at one (the worst case: a request alone in its window), from its counted batches."""
     count = count_of([measured], tracing, alike=True)
     batches = count["invocations"]
-    per_batch = billing.price(
-        {k: v / batches for k, v in count.items()}, AGGREGATOR_MEMORY_MB, "function_url"
-    )
-    batch_usd = sum(per_batch.values())
+    per = {k: v / batches for k, v in count.items()}
+    batch_usd = sum(billing.price(per, AGGREGATOR_MEMORY_MB, "function_url").values())
+    typical = {**per, "billed_ms": per["billed_ms_aws_typical"]}
+    typical_usd = sum(billing.price(typical, AGGREGATOR_MEMORY_MB, "function_url").values())
     return {
         "records_per_batch": RECORDS_PER_BATCH,
         "write_units_per_batch": round(count["write_units"] / batches, 3),
-        "billed_ms_per_batch": round(count["billed_ms"] / batches, 1),
+        "billed_ms_per_batch": round(per["billed_ms"], 1),
+        "billed_ms_per_batch_aws_typical": round(per["billed_ms_aws_typical"], 1),
         "usd_per_record": batch_usd / RECORDS_PER_BATCH,
+        "usd_per_record_aws_typical": typical_usd / RECORDS_PER_BATCH,
+        "usd_per_batch_aws_typical": typical_usd,
         "write_units_per_record": count["write_units"] / batches / RECORDS_PER_BATCH,
         "worst_case_usd_per_record": batch_usd,
     }
@@ -229,7 +241,14 @@ def price_row(
     http = doors["http_api"]
     total = {door: sum(p.values()) for door, p in doors.items()}
     openai_unit = (tokens_per_unit or 0) * openai_price.each * 1e6
+    with_aggregator = aggregator is not None and not batch
+    typical = bill_typical.aws_typical(
+        per, memory_mb, aggregator["usd_per_record_aws_typical"] if with_aggregator else None,
+        tokens_per_unit,
+    )  # fmt: skip
     return {
+        "aws_typical": typical,
+        "billed_time": bill_typical.billed_time(per),
         "workload": name,
         "key": key,
         "unit": "batch line" if batch else "request",
