@@ -13,8 +13,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench import bill_typical, billing, waits
-from bench.bill_aggregator import AGGREGATOR_MEMORY_MB, RECORDS_PER_BATCH
+from bench import bill_floor, bill_typical, billing, waits
+from bench.bill_aggregator import (
+    AGGREGATOR_MEMORY_MB,
+    REQUESTS_PER_SECOND_PER_KEY,
+    records_per_batch,
+)
 from bench.bill_choices import cold_start_price, provisioned
 from bench.config import LAMBDA_MB_PER_VCPU, REPO, SERVICE_PY, Sizes
 from bench.cost import configured_memory_mb, parameter_default
@@ -184,9 +188,13 @@ def _calls(parts: list[dict[str, Any]], units: int) -> dict[str, float]:
     return {name: round(n / units, 3) for name, n in sorted(merged.items())}
 
 
-def aggregator_price(measured: dict[str, Any], tracing: dict[str, Any]) -> dict[str, Any]:
-    """The usage aggregator's USD per request record, at RECORDS_PER_BATCH records a batch
-    and at one (the worst case: a request alone in its window), from its counted batches."""
+def aggregator_price(
+    measured: dict[str, Any], tracing: dict[str, Any], window_s: float
+) -> dict[str, Any]:
+    """The usage aggregator's USD per request record, at the records one key sends over the
+    batching window `window_s` (bill_aggregator.records_per_batch) and at one (the worst
+    case: a request alone in its window), from its counted batches."""
+    records = records_per_batch(window_s)
     count = count_of([measured], tracing, alike=True)
     batches = count["invocations"]
     per = {k: v / batches for k, v in count.items()}
@@ -194,14 +202,16 @@ def aggregator_price(measured: dict[str, Any], tracing: dict[str, Any]) -> dict[
     typical = {**per, "billed_ms": per["billed_ms_aws_typical"]}
     typical_usd = sum(billing.price(typical, AGGREGATOR_MEMORY_MB, "function_url").values())
     return {
-        "records_per_batch": RECORDS_PER_BATCH,
+        "window_s": window_s,
+        "requests_per_second_per_key": REQUESTS_PER_SECOND_PER_KEY,
+        "records_per_batch": records,
         "write_units_per_batch": round(count["write_units"] / batches, 3),
         "billed_ms_per_batch": round(per["billed_ms"], 1),
         "billed_ms_per_batch_aws_typical": round(per["billed_ms_aws_typical"], 1),
-        "usd_per_record": batch_usd / RECORDS_PER_BATCH,
-        "usd_per_record_aws_typical": typical_usd / RECORDS_PER_BATCH,
+        "usd_per_record": batch_usd / records,
+        "usd_per_record_aws_typical": typical_usd / records,
         "usd_per_batch_aws_typical": typical_usd,
-        "write_units_per_record": count["write_units"] / batches / RECORDS_PER_BATCH,
+        "write_units_per_record": count["write_units"] / batches / records,
         "worst_case_usd_per_record": batch_usd,
     }
 
@@ -241,13 +251,11 @@ def price_row(
     http = doors["http_api"]
     total = {door: sum(p.values()) for door, p in doors.items()}
     openai_unit = (tokens_per_unit or 0) * openai_price.each * 1e6
-    with_aggregator = aggregator is not None and not batch
-    typical = bill_typical.aws_typical(
-        per, memory_mb, aggregator["usd_per_record_aws_typical"] if with_aggregator else None,
-        tokens_per_unit,
-    )  # fmt: skip
+    share = aggregator["usd_per_record_aws_typical"] if aggregator and not batch else None
+    typical = bill_typical.aws_typical(per, memory_mb, share, tokens_per_unit)
     return {
         "aws_typical": typical,
+        "emf_line": measured.get("emf_line"),
         "billed_time": bill_typical.billed_time(per),
         "workload": name,
         "key": key,
@@ -358,8 +366,9 @@ def run(sizes: Sizes, env: dict[str, str], cold: dict[str, Any] | None = None) -
     memory_mb, memory_source = configured_memory_mb()
     tracing = tracing_of()
     workloads = measured["workloads"]
+    window_s = parameter_default("UsageAggregationWindowSeconds", 10)
     aggregators = {
-        label.split(":")[1]: aggregator_price(workload, tracing)
+        label.split(":")[1]: aggregator_price(workload, tracing, window_s)
         for label, workload in workloads.items()
         if label.startswith("aggregator:")
     }
@@ -376,7 +385,9 @@ def run(sizes: Sizes, env: dict[str, str], cold: dict[str, Any] | None = None) -
             price_row(name, key, workload, tracing, size, aggregators.get(key), usage_table)
         )
     batch = workloads.get("batch:no_limits")
+    priced = {"rows": rows, "memory_mb": memory_mb, "usage_aggregator": aggregators}
     return {
+        "floor": bill_floor.figures(priced),
         "rows": rows,
         "usage_aggregator": aggregators,
         "cold_start": cold_start_price(cold, memory_mb),

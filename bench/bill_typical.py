@@ -53,8 +53,6 @@ def aws_typical(
             d: (round(t / tokens_per_unit, 5) if tokens_per_unit else None)
             for d, t in total.items()
         },
-        "parts_usd_per_million_units": {
-            k: round(v, 5) for k, v in doors["http_api"].items()
-        },
+        "parts_usd_per_million_units": {k: round(v, 5) for k, v in doors["http_api"].items()},
         "shares_percent": billing.shares(doors["http_api"]),
     }

@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 from bench import waits
-
 from bench.events import LambdaContext, v2_embeddings_event
 from bench.meter import CountingStream, LogBytes, Meter, summarise
 

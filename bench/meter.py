@@ -205,10 +205,13 @@ class CountingStream(io.TextIOBase):
     def __init__(self) -> None:
         self.bytes = 0
         self.lines = 0
+        self.last_line = ""  # a sample of what is written (the bill reads the EMF line's parts)
 
     def write(self, text: str) -> int:
         self.bytes += len(text.encode())
         self.lines += text.count("\n")
+        if text.strip():
+            self.last_line = text.strip().splitlines()[-1]
         return len(text)
 
     def take(self) -> tuple[int, int]:

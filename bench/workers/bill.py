@@ -62,6 +62,7 @@ def sync_workload(
         totals["response_bytes"].append(len(decoded_body(response)))
         totals["tokens"] += int(response_json(response)["usage"]["prompt_tokens"])
     totals["inputs_per_request"] = 1 if isinstance(inputs, str) else len(inputs)
+    totals["emf_line"] = json.loads(counters.stdout.last_line or "{}")
     return finish(totals, requests)
 
 
