@@ -20,12 +20,16 @@ RECORDS_PER_BATCH = 10  # records in each measured batch (its cost hardly depend
 AGGREGATOR_MEMORY_MB = 256  # template.yaml: UsageAggregatorFunction MemorySize
 REQUESTS_PER_SECOND_PER_KEY = 1.0  # the traffic the bill's totals price the aggregator at
 STREAM_BATCH_SIZE = 1000  # template.yaml: the mapping's BatchSize
+# template.yaml: the mapping's TumblingWindowInSeconds. Every record belongs to one tumbling
+# window and a batch never spans two, so a longer batching window gathers no more.
+TUMBLING_WINDOW_S = 60
 
 
 def records_per_batch(window_s: float, rate: float = REQUESTS_PER_SECOND_PER_KEY) -> float:
     """Request records of one key in one aggregator batch: `rate` a second over the batching
-    window, at least one, at most the mapping's batch size."""
-    return max(1.0, min(float(STREAM_BATCH_SIZE), rate * window_s))
+    window (cut at the tumbling window), at least one, at most the mapping's batch size."""
+    gathered = rate * min(window_s, TUMBLING_WINDOW_S)
+    return max(1.0, min(float(STREAM_BATCH_SIZE), gathered))
 
 
 def stream_records(key_id: str, count: int, tokens: int, first_sequence: int) -> list[Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bench import bill, bill_floor, bill_typical, waits
+from bench.bill_aggregator import records_per_batch
 from bench.meter import Call
 
 pytestmark = pytest.mark.unit
@@ -78,7 +79,9 @@ def test_the_aggregators_batch_is_shared_by_a_windows_records() -> None:
     windows = {w["window_s"]: w["usd_per_million"] for w in bill_floor.aggregator_windows(1e-6)}
     assert windows[60]["0.1"] == pytest.approx(1.0 / 6, abs=1e-4)  # 6 records a batch
     assert windows[10]["0.1"] == pytest.approx(1.0)  # one record: the whole batch
-    assert windows[300]["10.0"] == pytest.approx(1.0 / 1000, abs=1e-4)  # BatchSize caps it
+    # a batch never spans the 60 s tumbling window: 120 s gathers what 60 s does
+    assert windows[120]["1.0"] == windows[60]["1.0"] == pytest.approx(1.0 / 60, abs=1e-4)
+    assert records_per_batch(60, rate=100.0) == 1000  # BatchSize caps a batch
 
 
 def test_the_emf_directive_is_told_apart_from_the_values() -> None:
