@@ -28,6 +28,7 @@ KINESIS_TYPICAL_MS = TYPICAL_MS["sqs"]
 # dimensions, encoding, `user` and the timestamp the line lacks (handler/records.py's item
 # less what the EMF line already says: key, inputs, tokens, latency). An estimate.
 LOG_RECORD_EXTRA_BYTES = 120
+LOG_EVENT_BYTES = 26  # CloudWatch Logs' overhead per event (bench/bill.py)
 WINDOWS_S = (10, 30, 60, 120)  # 120: what the 60 s tumbling window leaves of a longer one
 RATES_PER_KEY = (0.1, 1.0, 10.0)
 EMF_DIRECTIVE_KEY = "_aws"
@@ -134,8 +135,14 @@ def figures(bill: dict[str, Any]) -> dict[str, Any]:
         above = {d: round(typical[d] - found["usd_per_million"][d], 4) for d in typical
                  if d in found["usd_per_million"]}  # fmt: skip
     line = (short or {}).get("emf_line")
+    emf = emf_directive_bytes(line) if line else None
+    if emf:  # the floor again with the one EMF line a request writes (+ Logs' event overhead)
+        logged = (emf["line"] + 1 + LOG_EVENT_BYTES) / 1024**3 * _each("logs_ingest_gb") * 1e6
+        found["with_emf_line_usd_per_million"] = {
+            d: round(v + logged, 4) for d, v in found["usd_per_million"].items()
+        }
     return {
-        "emf": emf_directive_bytes(line) if line else None,
+        "emf": emf,
         "floor": found,
         "short_query_above_floor_usd_per_million": above,
         "designs": designs(memory_mb),

@@ -66,7 +66,8 @@ def _floor(f: dict[str, Any]) -> list[str]:
         f"at {fl['memory_mb']} MB {parts['ledger_wait']:.3f} = USD "
         f"{fl['usd_per_million']['function_url']:.3f} per 1M behind a Function URL, "
         f"{fl['usd_per_million']['http_api']:.3f} behind the HTTP API (+"
-        f"{parts['front_door_http_api']:.2f}). The measured short query (AWS-typical waits) is "
+        f"{parts['front_door_http_api']:.2f}){_with_line(fl)}. The measured short query "
+        "(AWS-typical waits) is "
         f"{usd(above.get('http_api'), 3)} / {usd(above.get('function_url'), 3)} above it "
         "(own work, logs, the usage aggregator). So the Function URL's USD 0.60 is out of "
         "reach while each request is written durably on its own; designs that amortise the "
@@ -85,6 +86,16 @@ def _floor(f: dict[str, Any]) -> list[str]:
          "pays against the write unit from requests a month"],
         body,
     )  # fmt: skip
+
+
+def _with_line(fl: dict[str, Any]) -> str:
+    line = fl.get("with_emf_line_usd_per_million")
+    if not line:
+        return ""
+    return (
+        f"; with the EMF line every request writes, {line['function_url']:.3f} / "
+        f"{line['http_api']:.3f}"
+    )
 
 
 def _windows(windows: list[dict[str, Any]], r: dict[str, Any]) -> list[str]:

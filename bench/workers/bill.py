@@ -20,6 +20,7 @@ import argparse
 import base64
 import json
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,10 @@ def main() -> int:
     texts = [t for t in CORPUS.read_text().splitlines() if t.strip()]
     os.environ.update({"AUTH_ENABLED": "true", "ORT_THREADS": os.environ.get("ORT_THREADS", "1")})
     os.environ.pop("METRICS_LOG", None)  # the EMF line goes to stdout, as on Lambda: counted
+    # The namespace as deployed (template.yaml: ServerlessEmbeddings/<stack name>), so the
+    # EMF line is counted at its deployed length.
+    stack = tomllib.loads((REPO / "samconfig.toml").read_text())["default"]["global"]
+    os.environ["METRICS_NAMESPACE"] = f"ServerlessEmbeddings/{stack['parameters']['stack_name']}"
     ddb = botocore.session.get_session().create_client(
         "dynamodb", region_name=LOCAL_ENV["AWS_DEFAULT_REGION"],
         endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"],

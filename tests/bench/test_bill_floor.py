@@ -97,3 +97,23 @@ def test_typical_waits_default_to_the_measured_ones() -> None:
     assert priced["usd_per_million_units"]["function_url"] == pytest.approx(
         0.20 + 10 / 1000 * GB_S * 1e6, abs=1e-4
     )
+
+
+def test_the_floor_with_a_requests_emf_line_adds_its_ingested_bytes() -> None:
+    # GIVEN a short query whose EMF line is 99 bytes (+ newline + 26 bytes of event overhead)
+    line = {"_aws": {"Timestamp": 1}, "pad": "x" * 66}
+    assert bill_floor.emf_directive_bytes(line)["line"] == 99
+    short = {
+        "workload": "short", "key": "no_limits", "emf_line": line,
+        "aws_typical": {"usd_per_million_units": {"http_api": 2.5, "function_url": 1.5}},
+    }  # fmt: skip
+    found = bill_floor.figures({"rows": [short], "memory_mb": 1769, "usage_aggregator": {}})
+    # THEN the floor grows by 126 bytes of ingestion a request, and the query's excess is
+    # measured from the floor without it
+    logged = 126 / 1024**3 * 0.50 * 1e6
+    floor = found["floor"]
+    assert floor["with_emf_line_usd_per_million"]["function_url"] == pytest.approx(
+        floor["usd_per_million"]["function_url"] + logged, abs=1e-4
+    )
+    above = found["short_query_above_floor_usd_per_million"]["function_url"]
+    assert above == pytest.approx(1.5 - floor["usd_per_million"]["function_url"], abs=1e-4)
