@@ -154,6 +154,8 @@ def count_of(
                               part.get("invocation_ms_aws_typical", walls))):  # fmt: skip
             billed = [billing.billed_ms(ms) for ms in source]
             add(name, median(billed) * invocations if alike and billed else sum(billed))
+        own = part.get("own_ms", [])  # wall less on-thread waits: the median, as billed ms
+        add("own_ms", median(own) * invocations if alike and own else sum(own))
         for kind, rows in waits.summed(part.get("waits_ms", [])).items():
             for key, ms in rows.items():
                 add(f"wait_ms:{kind}:{key}", ms)

@@ -17,15 +17,15 @@ def _per_unit(per: dict[str, float], kind: str) -> dict[str, float]:
 
 
 def billed_time(per: dict[str, float]) -> dict[str, Any]:
-    """A unit's billed ms split: its own work (billed ms less the mean on-thread waits) and
-    the waits per service, measured and at AWS-typical latencies; waits made off the
-    request's thread (`overlapped`) ran beside its work and are in neither figure."""
-    local = _per_unit(per, "local")
+    """A unit's billed ms split: its own work (wall time less its on-thread waits, unrounded;
+    the median for alike requests, as their billed ms) and the waits per service (their
+    mean), measured and at AWS-typical latencies; waits made off the request's thread
+    (`overlapped`) ran beside its work and are in neither figure."""
     return {
         "billed_ms_local": round(per.get("billed_ms", 0.0), 3),
         "billed_ms_aws_typical": round(per.get("billed_ms_aws_typical", 0.0), 3),
-        "own_ms": round(per.get("billed_ms", 0.0) - sum(local.values()), 3),
-        "waits_ms_local": local,
+        "own_ms": round(per.get("own_ms", 0.0), 3),
+        "waits_ms_local": _per_unit(per, "local"),
         "waits_ms_aws_typical": _per_unit(per, "aws_typical"),
         "overlapped_ms_local": _per_unit(per, "overlapped"),
     }

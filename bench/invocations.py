@@ -86,6 +86,7 @@ def step(counters: Counters, totals: dict[str, Any], ms: float | None) -> None:
         totals.setdefault("invocation_ms_aws_typical", []).append(
             round(waits.aws_typical_ms(ms, split), 3)
         )
+        totals.setdefault("own_ms", []).append(round(ms - sum(split["local"].values()), 3))
         totals.setdefault("waits_ms", []).append(
             {kind: {k: round(v, 3) for k, v in rows.items()} for kind, rows in split.items()}
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -253,6 +254,9 @@ def test_the_meter_counts_a_call_of_any_client_built_after_install() -> None:
     assert (first.operation, first.write_units, first.units_from) == ("PutItem", 2.0, "consumed")
     assert (refused.error, refused.write_units) == ("ConditionalCheckFailedException", 2.0)
     assert refused.units_from == "estimated"
+    # AND each is timed on the thread that made it (the bill's waits, bench/waits.py)
+    assert {first.thread, refused.thread} == {threading.get_ident()}
+    assert first.ms > 0 and refused.ms > 0
     assert meter.take() == []
 
 
