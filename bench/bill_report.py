@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from bench import bill_report_levers
+from bench.bill_tables import KEYS, label, table, usd
+
 PARTS = (
     ("lambda_requests", "Lambda requests"),
     ("lambda_duration", "Lambda duration"),
@@ -18,7 +21,6 @@ PARTS = (
     ("xray", "X-Ray"),
     ("usage_aggregator", "usage aggregator"),
 )
-KEYS = {"no_limits": "no limits", "limits": "RPM/TPM + monthly"}
 TYPICAL = ("aws_typical",)  # the targets read the bill at AWS-typical waits (bench/waits.py)
 
 
@@ -73,25 +75,6 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, Any, Callable[[Any]
          _pick(_row(results, "batch", "no_limits"), "ledger_write_units_per_unit"),
          lambda v: v <= 0.01),
     ]  # fmt: skip
-
-
-def table(header: list[str], body: list[list[Any]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join("" if c is None else str(c) for c in row) + " |" for row in body]
-    return lines + [""]
-
-
-def label(row: dict[str, Any], big_inputs: int) -> str:
-    return {
-        "short": "1 short input",
-        "inputs_32": "32 inputs",
-        "big": f"{big_inputs} inputs",
-        "batch": "1 batch line",
-    }[row["workload"]]
-
-
-def usd(value: float | None, digits: int = 2) -> str:
-    return "" if value is None else f"{value:.{digits}f}"
 
 
 def render(results: dict[str, Any]) -> list[str]:
@@ -165,8 +148,6 @@ def render(results: dict[str, Any]) -> list[str]:
         "figures). Tokens are our tokenizer's; OpenAI bills its own.",
         "",
     ]
-    from bench import bill_report_levers  # it builds on this module's helpers
-
     lines += bill_report_levers.render(r)
     lines += _extras(r)
     lines += _ten_million(r.get("batch_ten_million"))

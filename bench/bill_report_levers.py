@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.bill_report import KEYS, label, table, usd
+from bench.bill_tables import KEYS, label, table, usd
 
 
 def render(r: dict[str, Any]) -> list[str]:
