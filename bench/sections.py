@@ -29,9 +29,11 @@ def handler_latency(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
 
 COLD_KEYS = ("total_s", "cpu_s", *PHASES)
 # What template.yaml sets that changes a cold start's work: no hash of the model (sam build
-# checked it) and a batch bucket, which makes the app import the Batch API's routers.
+# checked it), a batch bucket, which makes the app import the Batch API's routers, and the
+# usage fallback queue, whose client the app would otherwise build at cold start.
 DEPLOYED_COLD_ENV = {
     "MODEL_VERIFY": "false",
+    "USAGE_FALLBACK_QUEUE_URL": "http://127.0.0.1:9/bench-usage-fallback",  # refused at once
     "BATCH_BUCKET": "bench-cold-start",
     "BATCH_QUEUE_URL": "http://127.0.0.1:9/bench-cold-start",  # built on first use: never
 }
