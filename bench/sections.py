@@ -71,6 +71,23 @@ def _cold_runs(
     return {name: _summary(taken) for name, taken in samples.items()}
 
 
+def _cold_parts(env: dict[str, str], runs: int) -> list[dict[str, Any]]:
+    """Ours in parts, in order on one thread (bench/workers/coldstart_parts.py): medians of
+    `runs` fresh processes, wall and CPU ms per part."""
+    samples = [
+        run_worker(SERVICE_PY, "bench.workers.coldstart_parts", [], env)["parts"]
+        for _ in range(runs)
+    ]
+    return [
+        {
+            "part": rows[0]["part"],
+            "wall_ms": round(median([r["wall_ms"] for r in rows]), 1),
+            "cpu_ms": round(median([r["cpu_ms"] for r in rows]), 1),
+        }
+        for rows in zip(*samples, strict=True)
+    ]
+
+
 def cold_start(sizes: Sizes, st_dir: Path, env: dict[str, str]) -> dict[str, Any]:
     """Fresh process to first answer, medians of `cold_runs`: ours as template.yaml deploys
     it, the floor (the model alone: what any design pays) and sentence-transformers.
@@ -78,7 +95,8 @@ def cold_start(sizes: Sizes, st_dir: Path, env: dict[str, str]) -> dict[str, Any
     An untimed run of ours first tells which libraries the handler imports, so the timed runs'
     import phase preloads exactly those; in full mode one untimed run of each engine first,
     so all find the page cache warm (as a warm Lambda host has it). `over_floor_s` is what
-    the web framework, AWS clients and our own modules add to the model's own start.
+    the web framework, AWS clients and our own modules add to the model's own start; `parts`
+    says where ours spends it, part by part.
     """
     deployed = {**env, **DEPLOYED_COLD_ENV}
     compile_bytecode()
@@ -100,6 +118,7 @@ def cold_start(sizes: Sizes, st_dir: Path, env: dict[str, str]) -> dict[str, Any
     ours, floor, st = measured["ours"], measured["floor"], measured["sentence_transformers"]
     return {
         **measured,
+        "parts": _cold_parts(deployed, sizes.cold_runs),
         "speedup": round(st["total_s"] / ours["total_s"], 2),
         "ratio_to_floor": round(ours["total_s"] / floor["total_s"], 2),
         "cpu_ratio_to_floor": round(ours["cpu_s"] / floor["cpu_s"], 2),
