@@ -13,8 +13,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench import billing
-from bench.bill_aggregator import AGGREGATOR_MEMORY_MB, RECORDS_PER_BATCH
+from bench import bill_floor, bill_typical, billing, waits
+from bench.bill_aggregator import (
+    AGGREGATOR_MEMORY_MB,
+    REQUESTS_PER_SECOND_PER_KEY,
+    records_per_batch,
+)
 from bench.bill_choices import cold_start_price, provisioned
 from bench.config import LAMBDA_MB_PER_VCPU, REPO, SERVICE_PY, Sizes
 from bench.cost import configured_memory_mb, parameter_default
@@ -87,21 +91,38 @@ def usage_aggregation_of(template: Path = REPO / "template.yaml") -> str:
     return found.group(1) if found else "inline"
 
 
+def _tracing_mode(text: str) -> tuple[str, str]:
+    """(mode, where it came from): a function's literal `Tracing: Active`, else the default of
+    the `Tracing` parameter the functions reference, else PassThrough."""
+    if re.search(r"^\s+Tracing:\s*Active\s*$", text, re.MULTILINE):
+        return "Active", "template.yaml Tracing: Active"
+    ref = re.search(r"^\s+Tracing:\s*!Ref\s+(\w+)\s*$", text, re.MULTILINE)
+    if ref:
+        body = re.search(
+            rf"^  {ref.group(1)}:\n((?:    .*\n)+)", text, re.MULTILINE
+        )  # the Parameters entry
+        default = re.search(r"^    Default:\s*(\w+)", body.group(1), re.MULTILINE) if body else None
+        if default:
+            return default.group(1), f"template.yaml parameter {ref.group(1)}={default.group(1)}"
+    return "PassThrough", "template.yaml: no Tracing: Active"
+
+
 def tracing_of(template: Path = REPO / "template.yaml") -> dict[str, Any]:
-    """Whether the template traces its functions with X-Ray, and the sampled share: a
-    sampling rule's FixedRate in the template, else X-Ray's default."""
+    """Whether the template traces its functions with X-Ray (a literal `Tracing: Active` or the
+    default of the parameter they reference), and the sampled share: a sampling rule's
+    FixedRate in the template, else X-Ray's default."""
     text = template.read_text() if template.is_file() else ""
-    active = re.search(r"^\s+Tracing:\s*Active\s*$", text, re.MULTILINE) is not None
+    mode, source = _tracing_mode(text)
     rate = re.search(r"^\s+FixedRate:\s*([0-9.]+)", text, re.MULTILINE)
-    if not active:
-        return {"active": False, "sampling": 0.0, "source": "template.yaml: no Tracing: Active"}
+    if mode != "Active":
+        return {"active": False, "sampling": 0.0, "source": source}
     if rate:
-        return {"active": True, "sampling": float(rate.group(1)), "source": "template FixedRate"}
+        return {"active": True, "sampling": float(rate.group(1)), "source": f"{source}, FixedRate"}
     return {
         "active": True,
         "sampling": XRAY_DEFAULT_SAMPLING,
-        "source": "template.yaml Tracing: Active, X-Ray's default rule (1/s reservoir, then "
-        "5%; the reservoir is ignored: it matters only at a few requests per second)",
+        "source": f"{source}, X-Ray's default rule (1/s reservoir, then 5%; the reservoir is "
+        "ignored: it matters only at a few requests per second)",
     }
 
 
@@ -121,12 +142,23 @@ def count_of(
 
     for part, with_platform in zip(parts, logged, strict=True):
         platform = platform_bytes(tracing["active"]) if with_platform else 0
-        billed = [billing.billed_ms(ms) for ms in part.get("invocation_ms", [])]
-        invocations = len(billed)
+        walls = part.get("invocation_ms", [])
+        invocations = len(walls)
         add("invocations", invocations)
         # Alike invocations (a sync workload's) bill their median: one slow request on this
         # shared machine says nothing about Lambda; a batch's differ in kind, so they add up.
-        add("billed_ms", median(billed) * invocations if alike and billed else sum(billed))
+        # billed_ms: as measured, waits on the local stand-ins included; billed_ms_aws_typical:
+        # those waits at AWS-typical latencies (bench/waits.py).
+        for name, source in (("billed_ms", walls),
+                             ("billed_ms_aws_typical",
+                              part.get("invocation_ms_aws_typical", walls))):  # fmt: skip
+            billed = [billing.billed_ms(ms) for ms in source]
+            add(name, median(billed) * invocations if alike and billed else sum(billed))
+        own = part.get("own_ms", [])  # wall less on-thread waits: the median, as billed ms
+        add("own_ms", median(own) * invocations if alike and own else sum(own))
+        for kind, rows in waits.summed(part.get("waits_ms", [])).items():
+            for key, ms in rows.items():
+                add(f"wait_ms:{kind}:{key}", ms)
         for name in ("write_units", "read_units", "sqs_requests", "s3_put", "s3_get"):
             add(name, float(part.get(name, 0.0)))
         add("s3_get", part.get("presigned_s3_get", 0))  # the client's GET of a presigned URL
@@ -158,21 +190,30 @@ def _calls(parts: list[dict[str, Any]], units: int) -> dict[str, float]:
     return {name: round(n / units, 3) for name, n in sorted(merged.items())}
 
 
-def aggregator_price(measured: dict[str, Any], tracing: dict[str, Any]) -> dict[str, Any]:
-    """The usage aggregator's USD per request record, at RECORDS_PER_BATCH records a batch
-    and at one (the worst case: a request alone in its window), from its counted batches."""
+def aggregator_price(
+    measured: dict[str, Any], tracing: dict[str, Any], window_s: float
+) -> dict[str, Any]:
+    """The usage aggregator's USD per request record, at the records one key sends over the
+    batching window `window_s` (bill_aggregator.records_per_batch) and at one (the worst
+    case: a request alone in its window), from its counted batches."""
+    records = records_per_batch(window_s)
     count = count_of([measured], tracing, alike=True)
     batches = count["invocations"]
-    per_batch = billing.price(
-        {k: v / batches for k, v in count.items()}, AGGREGATOR_MEMORY_MB, "function_url"
-    )
-    batch_usd = sum(per_batch.values())
+    per = {k: v / batches for k, v in count.items()}
+    batch_usd = sum(billing.price(per, AGGREGATOR_MEMORY_MB, "function_url").values())
+    typical = {**per, "billed_ms": per["billed_ms_aws_typical"]}
+    typical_usd = sum(billing.price(typical, AGGREGATOR_MEMORY_MB, "function_url").values())
     return {
-        "records_per_batch": RECORDS_PER_BATCH,
+        "window_s": window_s,
+        "requests_per_second_per_key": REQUESTS_PER_SECOND_PER_KEY,
+        "records_per_batch": records,
         "write_units_per_batch": round(count["write_units"] / batches, 3),
-        "billed_ms_per_batch": round(count["billed_ms"] / batches, 1),
-        "usd_per_record": batch_usd / RECORDS_PER_BATCH,
-        "write_units_per_record": count["write_units"] / batches / RECORDS_PER_BATCH,
+        "billed_ms_per_batch": round(per["billed_ms"], 1),
+        "billed_ms_per_batch_aws_typical": round(per["billed_ms_aws_typical"], 1),
+        "usd_per_record": batch_usd / records,
+        "usd_per_record_aws_typical": typical_usd / records,
+        "usd_per_batch_aws_typical": typical_usd,
+        "write_units_per_record": count["write_units"] / batches / records,
         "worst_case_usd_per_record": batch_usd,
     }
 
@@ -212,7 +253,12 @@ def price_row(
     http = doors["http_api"]
     total = {door: sum(p.values()) for door, p in doors.items()}
     openai_unit = (tokens_per_unit or 0) * openai_price.each * 1e6
+    share = aggregator["usd_per_record_aws_typical"] if aggregator and not batch else None
+    typical = bill_typical.aws_typical(per, memory_mb, share, tokens_per_unit)
     return {
+        "aws_typical": typical,
+        "emf_line": measured.get("emf_line"),
+        "billed_time": bill_typical.billed_time(per),
         "workload": name,
         "key": key,
         "unit": "batch line" if batch else "request",
@@ -322,8 +368,9 @@ def run(sizes: Sizes, env: dict[str, str], cold: dict[str, Any] | None = None) -
     memory_mb, memory_source = configured_memory_mb()
     tracing = tracing_of()
     workloads = measured["workloads"]
+    window_s = parameter_default("UsageAggregationWindowSeconds", 10)
     aggregators = {
-        label.split(":")[1]: aggregator_price(workload, tracing)
+        label.split(":")[1]: aggregator_price(workload, tracing, window_s)
         for label, workload in workloads.items()
         if label.startswith("aggregator:")
     }
@@ -340,7 +387,9 @@ def run(sizes: Sizes, env: dict[str, str], cold: dict[str, Any] | None = None) -
             price_row(name, key, workload, tracing, size, aggregators.get(key), usage_table)
         )
     batch = workloads.get("batch:no_limits")
+    priced = {"rows": rows, "memory_mb": memory_mb, "usage_aggregator": aggregators}
     return {
+        "floor": bill_floor.figures(priced),
         "rows": rows,
         "usage_aggregator": aggregators,
         "cold_start": cold_start_price(cold, memory_mb),

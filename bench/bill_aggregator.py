@@ -4,9 +4,9 @@ Each request writes one request item; the table's stream hands new request items
 UsageAggregatorFunction in batches (the template's MaximumBatchingWindowInSeconds), and one
 invocation adds a batch to its keys' day items: one UpdateItem per key and day. So its cost
 per request is one invocation, its billed time and its updates' write units, divided by the
-records a batch holds. That depends on traffic: RECORDS_PER_BATCH is one key at one request a
-second over the template's 10 s window; at one request per window it is a whole invocation
-and write unit per request (`worst_case` in the bill).
+records a batch holds. That depends on traffic: the bill's totals take one key at
+REQUESTS_PER_SECOND_PER_KEY over the template's UsageAggregationWindowSeconds; at one request
+per window it is a whole invocation and write unit per request (`worst_case` in the bill).
 """
 
 from __future__ import annotations
@@ -16,8 +16,20 @@ from typing import Any
 
 from bench.invocations import Counters, finish, invoke, step
 
-RECORDS_PER_BATCH = 10
+RECORDS_PER_BATCH = 10  # records in each measured batch (its cost hardly depends on them)
 AGGREGATOR_MEMORY_MB = 256  # template.yaml: UsageAggregatorFunction MemorySize
+REQUESTS_PER_SECOND_PER_KEY = 1.0  # the traffic the bill's totals price the aggregator at
+STREAM_BATCH_SIZE = 1000  # template.yaml: the mapping's BatchSize
+# template.yaml: the mapping's TumblingWindowInSeconds. Every record belongs to one tumbling
+# window and a batch never spans two, so a longer batching window gathers no more.
+TUMBLING_WINDOW_S = 60
+
+
+def records_per_batch(window_s: float, rate: float = REQUESTS_PER_SECOND_PER_KEY) -> float:
+    """Request records of one key in one aggregator batch: `rate` a second over the batching
+    window (cut at the tumbling window), at least one, at most the mapping's batch size."""
+    gathered = rate * min(window_s, TUMBLING_WINDOW_S)
+    return max(1.0, min(float(STREAM_BATCH_SIZE), gathered))
 
 
 def stream_records(key_id: str, count: int, tokens: int, first_sequence: int) -> list[Any]:

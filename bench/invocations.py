@@ -7,9 +7,11 @@ import base64
 import gzip
 import json
 import sys
+import threading
 import time
 from typing import Any
 
+from bench import waits
 from bench.events import LambdaContext, v2_embeddings_event
 from bench.meter import CountingStream, LogBytes, Meter, summarise
 
@@ -79,7 +81,15 @@ def step(counters: Counters, totals: dict[str, Any], ms: float | None) -> None:
     totals["log_bytes"] = totals.get("log_bytes", 0) + log_bytes
     totals["log_lines"] = totals.get("log_lines", 0) + log_lines
     if ms is not None:
+        split = waits.split(calls, threading.get_ident())
         totals.setdefault("invocation_ms", []).append(round(ms, 3))
+        totals.setdefault("invocation_ms_aws_typical", []).append(
+            round(waits.aws_typical_ms(ms, split), 3)
+        )
+        totals.setdefault("own_ms", []).append(round(ms - sum(split["local"].values()), 3))
+        totals.setdefault("waits_ms", []).append(
+            {kind: {k: round(v, 3) for k, v in rows.items()} for kind, rows in split.items()}
+        )
 
 
 def finish(totals: dict[str, Any], units: int) -> dict[str, Any]:

@@ -45,6 +45,8 @@ class Call:
     s3_put: int = 0
     s3_get: int = 0
     table: str = ""  # a DynamoDB call's table (a transaction's first item's)
+    ms: float = 0.0  # the call's wall time, retries included: a wait Lambda bills as duration
+    thread: int = 0  # the thread that made it (a wait beside the request's own thread overlaps)
 
 
 def _dynamodb(call: Call, operation: str, params: Any, parsed: Any) -> None:
@@ -128,6 +130,7 @@ class Meter:
         if service == "dynamodb":
             events.register("before-parameter-build.dynamodb", _ask_consumed_capacity)
         events.register("before-parameter-build", _keep_params)
+        events.register("before-call", _stamp)
         events.register("after-call", self._after_call)
         events.register("after-call-error", self._after_error)
 
@@ -136,11 +139,13 @@ class Meter:
         error = str((parsed.get("Error") or {}).get("Code", "")) if parsed else ""
         params = context.get("bench_params") or {}
         call = make_call(model.service_model.service_name, model.name, params, parsed or {}, error)
+        _timed(call, context)
         with self._lock:
             self.calls.append(call)
 
     def _after_error(self, model: Any, context: Any, exception: Exception, **_: Any) -> None:
         call = Call(model.service_model.service_name, model.name, error=type(exception).__name__)
+        _timed(call, context)
         with self._lock:
             self.calls.append(call)
 
@@ -154,6 +159,17 @@ class Meter:
 def _ask_consumed_capacity(params: Any, model: Any, **_: Any) -> None:
     if "ReturnConsumedCapacity" in model.input_shape.members:
         params.setdefault("ReturnConsumedCapacity", "TOTAL")
+
+
+def _stamp(context: Any, **_: Any) -> None:
+    context["bench_started"] = time.perf_counter()
+
+
+def _timed(call: Call, context: Any) -> None:
+    started = context.get("bench_started")
+    if started is not None:
+        call.ms = (time.perf_counter() - started) * 1000
+    call.thread = threading.get_ident()
 
 
 def _keep_params(params: Any, context: Any, **_: Any) -> None:
@@ -189,10 +205,13 @@ class CountingStream(io.TextIOBase):
     def __init__(self) -> None:
         self.bytes = 0
         self.lines = 0
+        self.last_line = ""  # a sample of what is written (the bill reads the EMF line's parts)
 
     def write(self, text: str) -> int:
         self.bytes += len(text.encode())
         self.lines += text.count("\n")
+        if text.strip():
+            self.last_line = text.strip().splitlines()[-1]
         return len(text)
 
     def take(self) -> tuple[int, int]:

@@ -35,6 +35,7 @@ _INIT = "https://aws.amazon.com/blogs/compute/aws-lambda-standardizes-billing-fo
 _APIGW = "https://aws.amazon.com/api-gateway/pricing/"
 _CW = "https://aws.amazon.com/cloudwatch/pricing/"
 _OPENAI = "https://openai.com/api/pricing/"
+_KINESIS = "https://aws.amazon.com/kinesis/data-streams/pricing/"
 
 PRICES: dict[str, Price] = {
     "lambda_arm64_gb_second": Price(0.0000133334, 1, "GB-second, arm64", _LAMBDA),
@@ -64,6 +65,12 @@ PRICES: dict[str, Price] = {
     "xray_trace": Price(5.00, 1e6, "X-Ray trace recorded", "https://aws.amazon.com/xray/pricing/"),
     "transfer_out_gb": Price(0.09, 1, "GB transferred out to the internet",
                              "https://aws.amazon.com/ec2/pricing/on-demand/"),
+    # The ledger designs that amortise below one write unit (bench/bill_floor.py), provisioned
+    # mode: a shard takes 1,000 records/s.
+    "kinesis_shard_hour": Price(0.015, 1, "Kinesis Data Streams shard-hour (provisioned)",
+                                _KINESIS),
+    "kinesis_put_unit": Price(0.014, 1e6, "Kinesis PUT payload unit (25 KB, provisioned)",
+                              _KINESIS),
     "openai_3_small_token": Price(0.02, 1e6, "text-embedding-3-small token", _OPENAI),
     "openai_3_small_batch_token": Price(0.01, 1e6, "text-embedding-3-small Batch API token",
                                         _OPENAI),

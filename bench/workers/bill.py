@@ -20,6 +20,7 @@ import argparse
 import base64
 import json
 import os
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ def sync_workload(
         totals["response_bytes"].append(len(decoded_body(response)))
         totals["tokens"] += int(response_json(response)["usage"]["prompt_tokens"])
     totals["inputs_per_request"] = 1 if isinstance(inputs, str) else len(inputs)
+    totals["emf_line"] = json.loads(counters.stdout.last_line or "{}")
     return finish(totals, requests)
 
 
@@ -87,6 +89,10 @@ def main() -> int:
     texts = [t for t in CORPUS.read_text().splitlines() if t.strip()]
     os.environ.update({"AUTH_ENABLED": "true", "ORT_THREADS": os.environ.get("ORT_THREADS", "1")})
     os.environ.pop("METRICS_LOG", None)  # the EMF line goes to stdout, as on Lambda: counted
+    # The namespace as deployed (template.yaml: ServerlessEmbeddings/<stack name>), so the
+    # EMF line is counted at its deployed length.
+    stack = tomllib.loads((REPO / "samconfig.toml").read_text())["default"]["global"]
+    os.environ["METRICS_NAMESPACE"] = f"ServerlessEmbeddings/{stack['parameters']['stack_name']}"
     ddb = botocore.session.get_session().create_client(
         "dynamodb", region_name=LOCAL_ENV["AWS_DEFAULT_REGION"],
         endpoint_url=os.environ["AWS_ENDPOINT_URL_DYNAMODB"],
