@@ -195,3 +195,17 @@ def test_int8_peak_takes_the_best_path_the_flags_allow() -> None:
     graviton = cpu_flags("Features : fp asimd crc32 atomics asimddp\n")
     assert int8_peak(graviton, 2.5, 1)["peak_gops"] == 160.0
     assert int8_peak(set(), 2.0, 2) == {"path": None, "peak_gops": None}
+
+
+def test_cold_start_parts_sum_what_a_cold_start_pays() -> None:
+    parts = [
+        {"part": "imports", "wall_ms": 150.0, "cpu_ms": 100.0},
+        {"part": "model load", "wall_ms": 90.0, "cpu_ms": 80.0},
+        {"part": "(the bench's event)", "wall_ms": 3.0, "cpu_ms": 3.0},
+        {"part": "first answer", "wall_ms": 30.0, "cpu_ms": 10.0},
+        {"part": "second answer (warm, not part of the cold start)", "wall_ms": 20, "cpu_ms": 5},
+    ]
+    lines = report._cold_parts(parts)
+    assert "| model load | 90.0 | 80.0 |" in lines
+    assert any(line.startswith("To the first answer: 190.0 CPU ms") for line in lines)
+    assert report._cold_parts([]) == []
