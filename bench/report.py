@@ -260,7 +260,27 @@ def _cold(results: dict[str, Any]) -> list[str]:
             "model's own start. Engines run in turns, so a noisy spell hits all alike.",
             "",
         ]
-    return lines + _failed(results, "cold_start")
+    return lines + _cold_parts(part.get("parts") or []) + _failed(results, "cold_start")
+
+
+def _cold_parts(parts: list[dict[str, Any]]) -> list[str]:
+    """Ours part by part (bench/workers/coldstart_parts.py), with the sum to the first answer."""
+    if not parts:
+        return []
+    lines = [
+        "Where ours spends it: handler/app.py's work in order on one thread (the DynamoDB "
+        "client in line, not on its background thread), medians of fresh processes:",
+        "",
+    ]
+    body = [[p["part"], p["wall_ms"], p["cpu_ms"]] for p in parts]
+    lines += _table(["part", "wall ms", "CPU ms"], body)
+    cold = [p for p in parts if not p["part"].startswith(("(", "second answer"))]
+    lines += [
+        f"To the first answer: {round(sum(p['cpu_ms'] for p in cold), 1)} CPU ms in all, the "
+        "bench's own event aside.",
+        "",
+    ]
+    return lines
 
 
 def _memory(results: dict[str, Any]) -> list[str]:

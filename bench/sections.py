@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
-from bench.config import CORPUS, EXPORT_PY, LAMBDA_MB_PER_VCPU, SERVICE_PY, THREADS, Sizes
+from bench.config import CORPUS, EXPORT_PY, LAMBDA_MB_PER_VCPU, REPO, SERVICE_PY, THREADS, Sizes
 from bench.cost import configured_memory_mb, parameter_default
 from bench.proc import run_worker, time_to_first_line
 from bench.stats import median
@@ -28,12 +29,25 @@ def handler_latency(sizes: Sizes, env: dict[str, str]) -> dict[str, Any]:
 
 COLD_KEYS = ("total_s", "cpu_s", *PHASES)
 # What template.yaml sets that changes a cold start's work: no hash of the model (sam build
-# checked it) and a batch bucket, which makes the app import the Batch API's routers.
+# checked it), a batch bucket, which makes the app import the Batch API's routers, and the
+# usage fallback queue, whose client the app would otherwise build at cold start.
 DEPLOYED_COLD_ENV = {
     "MODEL_VERIFY": "false",
+    "USAGE_FALLBACK_QUEUE_URL": "http://127.0.0.1:9/bench-usage-fallback",  # refused at once
     "BATCH_BUCKET": "bench-cold-start",
     "BATCH_QUEUE_URL": "http://127.0.0.1:9/bench-cold-start",  # built on first use: never
 }
+
+
+def compile_bytecode() -> None:
+    """.pyc beside every module of handler/, as layers/stage.py ships the function (its code
+    is read-only there), and of bench/, whose event builder the timed worker imports. Without
+    them every timed start compiled our modules from source, which the deployed function
+    never does: under PYTHONDONTWRITEBYTECODE, or after an edit, that added ~25 ms (5%) to
+    ours (alternating A/B, 2026-12-05)."""
+    subprocess.run(
+        [str(SERVICE_PY), "-m", "compileall", "-q", "handler", "bench"], cwd=REPO, check=True
+    )
 
 
 def _summary(samples: list[dict[str, float]]) -> dict[str, Any]:
@@ -60,6 +74,23 @@ def _cold_runs(
     return {name: _summary(taken) for name, taken in samples.items()}
 
 
+def _cold_parts(env: dict[str, str], runs: int) -> list[dict[str, Any]]:
+    """Ours in parts, in order on one thread (bench/workers/coldstart_parts.py): medians of
+    `runs` fresh processes, wall and CPU ms per part."""
+    samples = [
+        run_worker(SERVICE_PY, "bench.workers.coldstart_parts", [], env)["parts"]
+        for _ in range(runs)
+    ]
+    return [
+        {
+            "part": rows[0]["part"],
+            "wall_ms": round(median([r["wall_ms"] for r in rows]), 1),
+            "cpu_ms": round(median([r["cpu_ms"] for r in rows]), 1),
+        }
+        for rows in zip(*samples, strict=True)
+    ]
+
+
 def cold_start(sizes: Sizes, st_dir: Path, env: dict[str, str]) -> dict[str, Any]:
     """Fresh process to first answer, medians of `cold_runs`: ours as template.yaml deploys
     it, the floor (the model alone: what any design pays) and sentence-transformers.
@@ -67,9 +98,11 @@ def cold_start(sizes: Sizes, st_dir: Path, env: dict[str, str]) -> dict[str, Any
     An untimed run of ours first tells which libraries the handler imports, so the timed runs'
     import phase preloads exactly those; in full mode one untimed run of each engine first,
     so all find the page cache warm (as a warm Lambda host has it). `over_floor_s` is what
-    the web framework, AWS clients and our own modules add to the model's own start.
+    the web framework, AWS clients and our own modules add to the model's own start; `parts`
+    says where ours spends it, part by part.
     """
     deployed = {**env, **DEPLOYED_COLD_ENV}
+    compile_bytecode()
     _, probe = time_to_first_line(
         SERVICE_PY, "bench.workers.coldstart", ["--engine", "ours"], deployed
     )
@@ -88,6 +121,7 @@ def cold_start(sizes: Sizes, st_dir: Path, env: dict[str, str]) -> dict[str, Any
     ours, floor, st = measured["ours"], measured["floor"], measured["sentence_transformers"]
     return {
         **measured,
+        "parts": _cold_parts(deployed, sizes.cold_runs),
         "speedup": round(st["total_s"] / ours["total_s"], 2),
         "ratio_to_floor": round(ours["total_s"] / floor["total_s"], 2),
         "cpu_ratio_to_floor": round(ours["cpu_s"] / floor["cpu_s"], 2),

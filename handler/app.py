@@ -12,9 +12,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter
-
-from handler import IMPORT_STARTED
+# framework first, before any module imports fastapi (handler/framework.py says why)
+from handler import IMPORT_STARTED, framework  # noqa: F401
 from handler.deferred import DeferredRoutes
 from handler.embeddings.models import ServedModels
 from handler.factory import create_app
@@ -25,6 +24,8 @@ from handler.snapstart import register as register_snapstart_hooks
 from handler.usage.service import UsageService
 
 if TYPE_CHECKING:
+    from fastapi import APIRouter
+
     from handler.batch.service import BatchService
 
 __all__ = ["app", "batch", "create_app", "handler", "models", "settings", "usage"]

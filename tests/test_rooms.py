@@ -35,6 +35,7 @@ ROOMS = {
     "wiring": (
         "handler.http_errors",
         "handler.deferred",
+        "handler.framework",
         "handler.middleware",
         "handler.openapi",
         "handler.prometheus",

@@ -33,6 +33,8 @@ def third_party_roots() -> list[str]:
 
 def ours(preload: list[str]) -> dict[str, object]:
     importlib.import_module("handler")
+    # what handler.app imports first: it changes how fastapi imports (handler/framework.py)
+    importlib.import_module("handler.framework")
 
     for name in preload:
         try:

@@ -90,7 +90,8 @@ class UsageService:
     def from_settings(
         cls, settings: Settings, dynamodb: Any = None, sqs: Any = None
     ) -> UsageService:
-        """Wire from Settings; clients are built in the background unless given."""
+        """Wire from Settings; unless given, the DynamoDB client is built in the background
+        from now on and the SQS client by its first use."""
         store.quiet_botocore()
 
         def build(service: str) -> Any:
@@ -100,8 +101,8 @@ class UsageService:
             dynamodb = store.LazyClient(lambda: build("dynamodb"))
         queue = None
         if settings.usage_queue_url:
-            if sqs is None:
-                sqs = store.LazyClient(lambda: build("sqs"))
+            if sqs is None:  # used only when DynamoDB refuses a record: built then
+                sqs = store.OnDemandClient(lambda: build("sqs"))
             queue = SqsUsageQueue(sqs, settings.usage_queue_url)
         keys = KeyStore(dynamodb, settings.keys_table)
         return cls(

@@ -204,3 +204,17 @@ def test_issue_21s_time_target_reads_the_1000_worker_schedule() -> None:
     at["1000"]["minutes"] = 1.2
     again = {t["target"]: t for t in report.targets(results)}
     assert again["#21 10M inputs at 1,000 workers, cold start counted"]["met"] is False
+
+
+def test_cold_start_parts_sum_what_a_cold_start_pays() -> None:
+    parts = [
+        {"part": "imports", "wall_ms": 150.0, "cpu_ms": 100.0},
+        {"part": "model load", "wall_ms": 90.0, "cpu_ms": 80.0},
+        {"part": "(the bench's event)", "wall_ms": 3.0, "cpu_ms": 3.0},
+        {"part": "first answer", "wall_ms": 30.0, "cpu_ms": 10.0},
+        {"part": "second answer (warm, not part of the cold start)", "wall_ms": 20, "cpu_ms": 5},
+    ]
+    lines = report._cold_parts(parts)
+    assert "| model load | 90.0 | 80.0 |" in lines
+    assert any(line.startswith("To the first answer: 190.0 CPU ms") for line in lines)
+    assert report._cold_parts([]) == []
