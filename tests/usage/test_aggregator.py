@@ -3,8 +3,6 @@ aggregates from DynamoDB Local's real stream, exactly once under redelivery and 
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -22,27 +20,10 @@ from handler.usage.keys import KeyStore
 from handler.usage.report import UsageReader
 from handler.usage.service import UsageService
 from handler.usage.writer import UsageWriter
-from tests.usage.usage_support import Tables, WriteUnits, drain, stream_batches
+from tests.usage.usage_support import DAY, Tables, WriteUnits, drain, make_record, stream_batches
 from tools.dynamodb_local import DynamoDBLocal
 
-DAY = 86400
 TOTALS = ("requests", "inputs", "total_tokens")
-
-
-def make_record(key_id: str, tokens: int, inputs: int = 1, days_ago: int = 0) -> UsageRecord:
-    return UsageRecord(
-        request_id=str(uuid.uuid4()),
-        key_id=key_id,
-        model="all-MiniLM-L6-v2",
-        prompt_tokens=tokens,
-        total_tokens=tokens,
-        inputs=inputs,
-        dimensions=None,
-        encoding_format="float",
-        user=None,
-        latency_ms=1.0,
-        timestamp=time.time() - days_ago * DAY,
-    )
 
 
 def totals(tables: Tables, key_id: str, days_back: int = 3) -> dict[str, int]:
@@ -145,7 +126,7 @@ def test_a_retry_that_overlaps_a_counted_part_adds_only_the_rest(
     # GIVEN one key's records, the first part counted, then a retry from the middle of it
     writer = UsageWriter(local_tables.client, local_tables.usage, 90 * DAY, inline=False)
     for tokens in (1, 2, 4, 8, 16):
-        writer.write(make_record("key_d", tokens))
+        writer.write(make_record("key_d", tokens, 1))
     ((shard, records),) = stream_batches(dynamodb_local, local_tables)
     agg = StreamAggregator(local_tables.client, local_tables.usage)
     assert agg.apply(shard, records[:3]) == 3

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from dataclasses import replace
 from typing import Any
 
@@ -23,24 +22,8 @@ from handler.usage.recorder import UsageRecorder
 from handler.usage.replay import replay
 from handler.usage.store import day_key, day_shard
 from handler.usage.writer import GROUP_RECORDS, UsageWriter
-from tests.usage.usage_support import Faults, Tables, drain
+from tests.usage.usage_support import Faults, Tables, drain, make_record
 from tools.dynamodb_local import DynamoDBLocal
-
-
-def make_record(key_id: str = "key_test", tokens: int = 7, inputs: int = 2) -> UsageRecord:
-    return UsageRecord(
-        request_id=str(uuid.uuid4()),
-        key_id=key_id,
-        model="all-MiniLM-L6-v2",
-        prompt_tokens=tokens,
-        total_tokens=tokens,
-        inputs=inputs,
-        dimensions=None,
-        encoding_format="float",
-        user="end-user-1",
-        latency_ms=3.25,
-        timestamp=time.time(),
-    )
 
 
 def table_totals(tables: Tables, key_id: str = "key_test") -> dict[str, int]:

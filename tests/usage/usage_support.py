@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +28,33 @@ from typing import Any
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse, HeadersDict
 from botocore.exceptions import ReadTimeoutError
 from botocore.httpsession import URLLib3Session
+
+from handler.records import UsageRecord
+
+DAY = 86400
+
+
+def make_record(
+    key_id: str = "key_test",
+    tokens: int = 7,
+    inputs: int = 2,
+    days_ago: int = 0,
+    user: str | None = "end-user-1",
+) -> UsageRecord:
+    """A request's usage record, as the route builds it, `days_ago` days back."""
+    return UsageRecord(
+        request_id=str(uuid.uuid4()),
+        key_id=key_id,
+        model="all-MiniLM-L6-v2",
+        prompt_tokens=tokens,
+        total_tokens=tokens,
+        inputs=inputs,
+        dimensions=None,
+        encoding_format="float",
+        user=user,
+        latency_ms=3.25,
+        timestamp=time.time() - days_ago * DAY,
+    )
 
 
 @dataclass
