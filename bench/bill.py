@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench import bill_floor, bill_typical, billing, waits
+from bench import bill_floor, bill_scale, bill_typical, billing, waits
 from bench.bill_aggregator import (
     AGGREGATOR_MEMORY_MB,
     REQUESTS_PER_SECOND_PER_KEY,
@@ -319,47 +319,101 @@ BATCH_MEMORY_MB = (LAMBDA_MB_PER_VCPU, 1024)
 
 
 def batch_ten_million(
-    measured: dict[str, Any], tracing: dict[str, Any], memory_mb: int
+    measured: dict[str, Any],
+    tracing: dict[str, Any],
+    memory_mb: int,
+    shard_lines: int,
+    api_memory_mb: int | None = None,
 ) -> dict[str, Any]:
-    """10M one-sentence inputs as batch lines, all-in, from the batch workload's counted
-    calls, at the template's memory and at BATCH_MEMORY_MB, beside OpenAI's batch price.
+    """10M one-sentence inputs as batch lines, all-in, at the template's worker memory and at
+    BATCH_MEMORY_MB, beside OpenAI's batch price: the measured batch (`shard_lines`-line
+    shards) scaled by phase to batches of 50,000 lines (bench/bill_scale.py). The API's
+    requests are priced at `api_memory_mb` (the API function's; default the worker's).
 
     The worker runs one ONNX thread: above one vCPU its time does not shrink, below it the
     time stretches by the vCPU share (all of it taken as CPU: an upper bound, the waits do
     not stretch)."""
     lines = measured["lines"]
-    parts = [measured["api"], measured["worker"]]
-    count = count_of(parts, tracing, alike=False, platform_logged=[api_platform_logged(), True])
-    worker_ms = sum(billing.billed_ms(ms) for ms in measured["worker"].get("invocation_ms", []))
+    phases = measured["worker_phases"]
+    api_logged = api_platform_logged()
+    api = count_of([measured["api"]], tracing, alike=False, platform_logged=[api_logged])
+    plan = count_of([phases["batch"]], tracing, alike=False)
+    shards = count_of([phases["shard"]], tracing, alike=False)
+    job = bill_scale.Job(TEN_MILLION, shard_lines)
+    measured_shards = -(-lines // shard_lines)
     sizes = sorted({memory_mb, *BATCH_MEMORY_MB}, reverse=True)
     usd, parts_usd = {}, {}
     for size in sizes:
         stretch = max(1.0, LAMBDA_MB_PER_VCPU / size)
-        scaled = {**count, "billed_ms": count["billed_ms"] + worker_ms * (stretch - 1)}
-        priced = billing.price(_per(scaled, lines), size, "http_api")
-        usd[str(size)] = round(sum(priced.values()) * TEN_MILLION, 3)
-        parts_usd[str(size)] = {k: round(v * TEN_MILLION, 4) for k, v in priced.items()}
+        worker_plan = {**plan, "billed_ms": plan["billed_ms"] * stretch}
+        worker_shards = {**shards, "billed_ms": shards["billed_ms"] * stretch}
+        priced = _added(
+            billing.price(
+                bill_scale.scaled(api, {}, lines, measured_shards, job),
+                api_memory_mb or size,
+                "http_api",
+            ),
+            billing.price(
+                bill_scale.scaled(worker_plan, worker_shards, lines, measured_shards, job),
+                size,
+                "http_api",
+            ),
+        )
+        usd[str(size)] = round(sum(priced.values()), 3)
+        parts_usd[str(size)] = {k: round(v, 4) for k, v in priced.items()}
     tokens_per_line = measured["tokens"] / lines
     openai = tokens_per_line * TEN_MILLION / 1e6 * PRICES["openai_3_small_batch_token"].usd
     return {
         "inputs": TEN_MILLION,
+        "batches": job.batches,
+        "batch_lines": job.batch_lines,
+        "shards": job.shards,
+        "shard_lines": shard_lines,
+        "measured_lines": lines,
+        "measured_shards": measured_shards,
         "tokens_per_input": round(tokens_per_line, 2),
         "template_memory_mb": memory_mb,
+        "api_memory_mb": api_memory_mb or memory_mb,
         "usd_at_memory_mb": usd,
         "parts_usd_at_memory_mb": parts_usd,
         "openai_batch_usd": round(openai, 3),
-        "worker_billed_ms_per_line": round(worker_ms / lines, 3),
+        "per_batch": {
+            "api_billed_ms": round(api["billed_ms"], 1),
+            "plan_billed_ms": round(plan["billed_ms"], 1),
+            "invocations": plan["invocations"],
+        },
+        "per_shard": {
+            "invocations": round(shards["invocations"] / measured_shards, 2),
+            "s3_put": round(shards.get("s3_put", 0.0) / measured_shards, 2),
+            "s3_get": round(shards.get("s3_get", 0.0) / measured_shards, 2),
+            "sqs_requests": round(shards.get("sqs_requests", 0.0) / measured_shards, 2),
+            "write_units": round(shards.get("write_units", 0.0) / measured_shards, 2),
+            "log_bytes": round(shards.get("log_bytes", 0.0) / measured_shards, 1),
+        },
+        "worker_billed_ms_per_line": round(shards["billed_ms"] / lines, 3),
+        "scaling": "per batch (API requests, plan): calls once per 50,000 lines, billed ms "
+        "by lines; per shard (shard invocations, the finalization in the last): calls once per "
+        "shard, billed ms per line (bench/bill_scale.py)",
     }
+
+
+def _added(*parts: dict[str, float]) -> dict[str, float]:
+    total: dict[str, float] = {}
+    for part in parts:
+        for name, value in part.items():
+            total[name] = total.get(name, 0.0) + value
+    return total
 
 
 def run(sizes: Sizes, env: dict[str, str], cold: dict[str, Any] | None = None) -> dict[str, Any]:
     """Measure in a fresh process (it installs the meter before the app builds a client);
     `cold`: the cold_start section's results of the same run, to price a cold start."""
+    shard_lines = sizes.bill_shard_lines or parameter_default("BatchShardLines", 5000)
     args = [
         "--requests", str(sizes.bill_requests),
         "--big-requests", str(sizes.bill_big_requests),
         "--big-inputs", str(sizes.big_inputs),
-        "--batch-lines", str(sizes.bill_batch_lines),
+        "--batch-lines", str(sizes.bill_batch_lines or 2 * shard_lines),
         "--shard-lines", str(sizes.bill_shard_lines),
     ]  # fmt: skip
     # The ledger as deployed: template.yaml sets USAGE_AGGREGATION on every usage writer.
@@ -396,7 +450,7 @@ def run(sizes: Sizes, env: dict[str, str], cold: dict[str, Any] | None = None) -
         "provisioned": provisioned(rows),
         "batch_ten_million": None
         if batch is None
-        else batch_ten_million(batch, tracing, worker_mb),
+        else batch_ten_million(batch, tracing, worker_mb, measured["batch_shard_lines"], memory_mb),
         "memory_mb": memory_mb,
         "memory_source": memory_source,
         "tracing": tracing,

@@ -1,5 +1,8 @@
 """The bill worker's batch workload: one batch from upload to the client's output download,
-each queue message one invocation of the batch worker function (for bench/workers/bill.py)."""
+each queue message one invocation of the batch worker function (for bench/workers/bill.py).
+
+The worker's invocations are also counted by phase (bench/bill_scale.py scales them): "batch"
+(the plan, and a finalization that stopped short) once per batch, "shard" once per shard."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from bench.events import MODEL, LambdaContext
 from bench.invocations import Counters, api_call, decoded_body, finish, invoke, step, v2_event
 
 ENDED = ("completed", "failed", "expired", "cancelled")
+PHASES = {"plan": "batch", "finalize": "batch", "shard": "shard"}  # message kind -> phase
 WORKER_TIMEOUT_S = 300  # template.yaml's BatchWorkerFunction Timeout
 
 
@@ -60,7 +64,8 @@ def batch_workload(
     )
     headers = {"authorization": f"Bearer {secret}"}
     api: dict[str, Any] = {}
-    work: dict[str, Any] = {"worker_invocations": 0, "empty_polls": 0}
+    phases: dict[str, dict[str, Any]] = {p: {"worker_invocations": 0} for p in ("batch", "shard")}
+    empty_polls = 0
     counters.clear()
     body, content_type = multipart(data, "bill.jsonl")
     upload_headers = {**headers, "content-type": content_type}
@@ -87,10 +92,11 @@ def batch_workload(
         ).get("Messages", [])  # fmt: skip
         if not received:  # Lambda's poller idles at a fixed cost, not per line
             counters.clear()
-            work["empty_polls"] += 1
+            empty_polls += 1
             continue
-        step(counters, work, None)  # the event source's receive
         message = received[0]
+        work = phases[PHASES[json.loads(message["Body"])["kind"]]]
+        step(counters, work, None)  # the event source's receive
         record = {
             "messageId": message["MessageId"],
             "body": message["Body"],
@@ -104,6 +110,7 @@ def batch_workload(
         if not result.get("batchItemFailures"):
             sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
             step(counters, work, None)  # the event source's delete
+    work = merged(phases.values())
     counters.clear()
     done = api_call(deployed.handler, counters, api,
                     v2_event("GET", f"/v1/batches/{batch['id']}", b"", headers))  # fmt: skip
@@ -124,8 +131,21 @@ def batch_workload(
         "tokens": tokens,
         "request_counts": done.get("request_counts"),
         "api": finish(api, api["api_requests"]),
-        "worker": finish(work, work["worker_invocations"]),
+        "worker": {**finish(work, work["worker_invocations"]), "empty_polls": empty_polls},
+        "worker_phases": {p: finish(t, t["worker_invocations"]) for p, t in phases.items()},
     }
+
+
+def merged(parts: Any) -> dict[str, Any]:
+    """Step totals added up: numbers summed, lists (calls, invocation times) joined."""
+    total: dict[str, Any] = {}
+    for part in parts:
+        for name, value in part.items():
+            if isinstance(value, list):
+                total[name] = [*total.get(name, []), *value]
+            else:
+                total[name] = total.get(name, 0) + value
+    return total
 
 
 def setup_batch_env(moto: Any, ddb_client: Any, shard_lines: int) -> None:

@@ -202,19 +202,27 @@ def _ten_million(t: dict[str, Any] | None) -> list[str]:
     """Issue 21's figure: 10M one-sentence inputs as batch lines, all-in, per worker memory."""
     if not t:
         return []
-    head = [f"{int(mb):,} MB" for mb in t["usd_at_memory_mb"]]
+    sizes = list(t["usd_at_memory_mb"])
+    parts = list(t["parts_usd_at_memory_mb"][sizes[0]])
+    rows = [
+        [part, *(f"${t['parts_usd_at_memory_mb'][mb][part]:.4f}" for mb in sizes), ""]
+        for part in parts
+    ]
+    rows.append(
+        ["total", *(f"${t['usd_at_memory_mb'][mb]:.3f}" for mb in sizes),
+         f"${t['openai_batch_usd']:.2f}"]
+    )  # fmt: skip
     return [
         f"10M one-sentence inputs ({t['tokens_per_input']} tokens each) through the Batch "
-        "API, all-in from the batch workload's counted calls (compute, invocations, DynamoDB, "
-        "SQS and S3 requests, log bytes; the worker stretched below one vCPU), per worker "
-        f"memory (template: {t['template_memory_mb']} MB), beside OpenAI's batch price:",
+        f"API, all-in: {t.get('batches', '?')} batches of {t.get('batch_lines', '?'):,} lines "
+        f"in {t.get('shards', '?'):,} shards of {t.get('shard_lines', '?'):,}, scaled from a "
+        f"measured batch of {t.get('measured_lines', '?'):,} lines "
+        f"({t.get('measured_shards', '?')} full shards): {t.get('scaling', '')}. The worker "
+        "stretched below one vCPU; per worker memory (template: "
+        f"{t['template_memory_mb']} MB), beside OpenAI's batch price:",
         "",
-        *table(
-            [*head, "OpenAI 3-small batch"],
-            [[*(f"${v:.2f}" for v in t["usd_at_memory_mb"].values()),
-              f"${t['openai_batch_usd']:.2f}"]],
-        ),
-    ]  # fmt: skip
+        *table(["USD", *(f"{int(mb):,} MB" for mb in sizes), "OpenAI 3-small batch"], rows),
+    ]
 
 
 def _failed(part: dict[str, Any]) -> list[str]:

@@ -61,15 +61,16 @@ class Sizes:
     load_clients: int  # concurrent clients of the load test
     usage_requests: int  # requests per arm (auth on / off) of the usage-overhead test
     usage_warmup: int  # untimed requests per arm first (DynamoDB Local's JVM warms up)
-    batch_lines: int  # lines of the batch section's input file (one input each)
-    batch_shard_lines: int  # lines per shard (one queue message)
+    batch_shards: int  # full shards in the batch section's input file (one input a line)
+    batch_shard_lines: int  # lines per shard (one queue message; 0: the template's BatchShardLines)
     batch_rounds: int  # interleaved rounds per worker count (median quoted)
     batch_workers: str  # worker counts, comma-separated
+    batch_cold_runs: int  # fresh batch worker processes timed for its cold start (median)
     long_rounds: int  # interleaved rounds of one 8,192-token input vs its tokens as short inputs
     long_request_inputs: int  # 8,192-token inputs in the largest request (36 fill 300,000)
     bill_requests: int  # measured requests per (workload, key) of the bill section, 1 and 32 inputs
     bill_big_requests: int  # measured requests of `big_inputs` inputs per key
-    bill_batch_lines: int  # lines of the bill section's batch (one input each)
+    bill_batch_lines: int  # lines of the bill section's batch (one input each; 0: two shards)
     bill_shard_lines: int  # lines per shard of that batch (0: the template's BatchShardLines)
     encoding_rounds: int  # interleaved serialisation rounds per encoding (median quoted)
     encoding_recall: bool  # measure recall per encoding here (else the manifest's figures)
@@ -88,15 +89,16 @@ FULL = Sizes(
     load_clients=50,
     usage_requests=200,
     usage_warmup=30,
-    batch_lines=2000,
-    batch_shard_lines=500,
+    batch_shards=2,  # two 5,000-line shards: one worker runs both, two run one each
+    batch_shard_lines=0,
     batch_rounds=3,
-    batch_workers="1,2,4",
+    batch_workers="1,2",  # 4 workers on 2 shards and 2 cores would only contend
+    batch_cold_runs=5,
     long_rounds=5,
     long_request_inputs=36,
     bill_requests=20,
     bill_big_requests=2,
-    bill_batch_lines=1000,
+    bill_batch_lines=0,  # two full shards: a shard's fixed calls weigh as deployed
     bill_shard_lines=0,
     encoding_rounds=7,
     encoding_recall=True,
@@ -114,10 +116,11 @@ SMOKE = Sizes(
     load_clients=50,
     usage_requests=10,
     usage_warmup=2,
-    batch_lines=40,
+    batch_shards=4,
     batch_shard_lines=10,
     batch_rounds=1,
     batch_workers="1,2",
+    batch_cold_runs=1,
     long_rounds=1,
     long_request_inputs=2,
     bill_requests=2,

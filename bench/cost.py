@@ -108,7 +108,6 @@ def lambda_cost(
 
 
 BATCH_INPUTS = 10_000_000
-BATCH_CONCURRENCIES = (100, 1000)  # besides the template's default, what a big job would set
 # The ledger takes one record per shard (handler/batch/metering.py: its lines summed), one
 # conditional PutItem of an item under 1 KB; the stream aggregator's day updates are one per
 # stream batch per key and day, not per shard. The bill section counts it.
@@ -131,14 +130,14 @@ def parameter_default(name: str, fallback: int, template: Path = REPO / "templat
 def batch_cost(
     lines_per_s: float, mean_tokens: float, template: Path = REPO / "template.yaml"
 ) -> dict[str, Any]:
-    """Time and USD for BATCH_INPUTS one-input lines on the template's worker (its memory,
-    shard size and concurrency defaults), from one 1-thread worker's measured rate, beside
-    OpenAI's batch price for the same tokens.
+    """Worker-hours and USD for BATCH_INPUTS one-input lines on the template's worker (its
+    memory and shard size), from one 1-thread worker's measured rate, beside OpenAI's batch
+    price for the same tokens: an estimate from the rate; the bill section's counted figure
+    (bench/bill.py batch_ten_million) is the all-in one, bench/batch_wall.py the time.
 
     Assumes one worker container runs at the measured 1-thread rate (a worker below 2 vCPUs
-    runs one ONNX thread), that workers scale linearly with concurrency (each container has
-    its own vCPU; the bench's 2 and 4 workers share 2 cores, so they cannot show it) and
-    that a Graviton vCPU runs at this machine's per-core rate, which is not measured."""
+    runs one ONNX thread) and that a Graviton vCPU runs at this machine's per-core rate,
+    which is not measured."""
     memory_mb = parameter_default(
         "BatchWorkerMemorySize", configured_memory_mb(template)[0], template
     )
@@ -155,7 +154,6 @@ def batch_cost(
     tokens = BATCH_INPUTS * mean_tokens
     openai = tokens / 1e6 * OPENAI_3_SMALL_BATCH_USD_PER_MILLION_TOKENS
     total = compute + invocations + ledger + queue + storage
-    concurrencies = sorted({concurrency, *BATCH_CONCURRENCIES})
     return {
         "inputs": BATCH_INPUTS,
         "concurrency": concurrency,
@@ -164,8 +162,6 @@ def batch_cost(
         "mean_tokens": mean_tokens,
         "shard_lines": shard_lines,
         "worker_hours": round(worker_seconds / 3600, 2),
-        "wall_minutes": round(worker_seconds / concurrency / 60, 1),
-        "wall_minutes_at": {str(c): round(worker_seconds / c / 60, 1) for c in concurrencies},
         "usd": {
             "lambda_compute": round(compute, 2),
             "lambda_requests": round(invocations, 4),
@@ -183,7 +179,7 @@ def batch_cost(
             "dynamodb_usd_per_million_wru": DYNAMODB_USD_PER_MILLION_WRU,
         },
         "note": (
-            "x86 rate applied to arm64 prices; linear scaling with concurrency assumed; "
+            "x86 rate applied to arm64 prices; "
             "tokens are ours (WordPiece), OpenAI bills its own; S3 storage and "
             "data transfer excluded"
         ),

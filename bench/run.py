@@ -17,12 +17,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import bakeoff, bill, cost, load, machine, report, sections, throughput, usage
+from bench import (
+    bakeoff,
+    batch_wall,
+    bill,
+    bill_scale,
+    cost,
+    load,
+    machine,
+    report,
+    sections,
+    throughput,
+    usage,
+)
 from bench.config import BENCH_PY, CORPUS, FP32_MODEL_DIR, FULL, RESULTS, SERVICE_PY, SMOKE, Sizes
 from bench.corpus import read_corpus, token_counts
 from bench.dynamo import dynamodb_local, requests_recorded
 from bench.paths import resolve_paths, service_env
 from bench.proc import run_worker
+from bench.stats import median
 
 SECTIONS = (
     "throughput", "bakeoff", "handler", "cold_start", "memory", "load", "usage_overhead",
@@ -71,11 +84,13 @@ def metrics_overhead(sizes: Sizes) -> dict[str, Any]:
 
 
 def batch_section(sizes: Sizes) -> dict[str, Any]:
-    """Batch API lines/s per local worker count (own moto server and DynamoDB Local), and
-    what 10 million inputs would take on Lambda at that per-worker rate."""
+    """Batch API lines/s per local worker count (own moto server and DynamoDB Local) in the
+    template's shards (BatchShardLines), and what 10 million inputs would take on Lambda at
+    that per-worker rate."""
+    shard_lines = sizes.batch_shard_lines or cost.parameter_default("BatchShardLines", 5000)
     args = [
-        "--lines", str(sizes.batch_lines),
-        "--shard-lines", str(sizes.batch_shard_lines),
+        "--lines", str(sizes.batch_shards * shard_lines),
+        "--shard-lines", str(shard_lines),
         "--rounds", str(sizes.batch_rounds),
         "--workers", sizes.batch_workers,
     ]  # fmt: skip
@@ -87,7 +102,52 @@ def batch_section(sizes: Sizes) -> dict[str, Any]:
         timeout=1800,
     )
     rate = measured["lines_per_s"]["1"]
-    return {**measured, "ten_million": cost.batch_cost(rate, measured["mean_tokens"])}
+    cold = [
+        run_worker(SERVICE_PY, "bench.workers.batch_cold", [], batch_cold_env())
+        for _ in range(sizes.batch_cold_runs)
+    ]
+    timed = batch_wall.Measured(
+        lines_per_s=rate,
+        cold_start_s=median([c["cold_start_s"] for c in cold]),
+        plan_s=measured["plan_s"],
+        finalize_s=measured["finalize_s"],
+        lines=measured["lines"],
+        shards=measured["shards"],
+    )
+    job = bill_scale.Job(bill.TEN_MILLION, shard_lines)
+    default = cost.parameter_default("BatchWorkerConcurrency", 10)
+    return {
+        **measured,
+        "ten_million": cost.batch_cost(rate, measured["mean_tokens"]),
+        "worker_cold_start": {
+            "runs": len(cold),
+            "median_s": round(timed.cold_start_s, 3),
+            "import_s": [round(c["import_s"], 3) for c in cold],
+            "first_pass_extra_s": [round(c["first_pass_extra_s"], 3) for c in cold],
+        },
+        "ten_million_time": {
+            "template_concurrency": default,
+            "at": {
+                str(c): batch_wall.ten_million_time(timed, job, c)
+                for c in sorted({default, 100, 1000})
+            },
+        },
+    }
+
+
+def batch_cold_env() -> dict[str, str]:
+    """A batch worker container's settings without AWS behind them (clients built, not called)."""
+    return {
+        **service_env(resolve_paths(need_source=False)),
+        "AUTH_ENABLED": "false",
+        "METRICS_ENABLED": "false",
+        "ORT_THREADS": "1",
+        "BATCH_BUCKET": "bench-cold",
+        "BATCH_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/batch",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "unused",
+        "AWS_SECRET_ACCESS_KEY": "unused",
+    }
 
 
 def _raise(reason: str) -> Callable[[], dict[str, Any]]:

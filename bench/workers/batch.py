@@ -1,9 +1,11 @@
-"""Batch lines per second with 1, 2 and 4 local workers (the `batch` section of `make bench`).
+"""Batch lines per second per local worker count (the `batch` section of `make bench`).
 
 Real parts: the input and outputs on moto's S3 server, shards on its SQS, batch state and the
-per-line usage ledger on DynamoDB Local. Each worker is a thread with its own 1-thread
-embedder (a Lambda container at 1,769 MB gets one vCPU). Rounds are interleaved (1, 2, 4,
-1, 2, 4, ...) so noise from other work on the machine spreads over every worker count; the
+usage ledger (one record per shard part) on DynamoDB Local. The section runs the template's
+shard size (BatchShardLines) with two full shards, so a shard's fixed waits weigh per line as
+they do deployed. Each worker is a thread with its own 1-thread embedder (a Lambda container
+at 1,769 MB gets one vCPU). Rounds are interleaved (1, 2, 1, 2, ..., the raw embedder after
+each) so noise from other work on the machine spreads over every worker count; the
 figure is the median of the rounds: lines / (plan queued -> batch completed). One warm-up
 round first (sessions, connections, DynamoDB Local's JVM). Each line is one input, a
 held-out sentence, so lines/s = inputs/s; `mean_tokens` says how long they are.
@@ -77,10 +79,27 @@ def one_round(service: Any, workers: list[Any], data: bytes) -> float:
     return elapsed
 
 
-def profiled_run(service: Any, worker: Any, data: bytes, profile: Any) -> None:
-    """One batch handled inline by one worker, each message profiled (bench/shard_profile.py)."""
+def profiled_run(service: Any, worker: Any, data: bytes, profile: Any) -> dict[str, float]:
+    """One batch handled inline by one worker, each message profiled (bench/shard_profile.py);
+    the seconds its planning and its finalization took (for bench/batch_wall.py)."""
     from bench.shard_profile import instrumented
     from handler.batch.worker import decode
+
+    phases = {"plan_s": 0.0, "finalize_s": 0.0}
+
+    def timed(name: str, fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                phases[name] += time.perf_counter() - started
+
+        return wrapper
+
+    # instance attributes over the class's methods, removed after the run
+    worker.plan = timed("plan_s", worker.plan)
+    worker.finalize_if_last = timed("finalize_s", worker.finalize_if_last)
 
     stored = service.files.upload("bench", io.BytesIO(data), "bench.jsonl", "batch")
     batch = service.batches.create("bench", stored.id, "/v1/embeddings", "24h", None)
@@ -94,6 +113,8 @@ def profiled_run(service: Any, worker: Any, data: bytes, profile: Any) -> None:
                     worker.handle(decode(message["Body"]))
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
     profile.lines += data.count(b"\n")
+    del worker.plan, worker.finalize_if_last
+    return phases
 
 
 def main() -> int:
@@ -157,7 +178,7 @@ def main() -> int:
             # the raw embedder, interleaved with the rounds: the same texts, 1 thread
             embedder = workers[0].models.embedder(workers[0].models.default.id)
             raw.append(raw_texts_per_s(embedder, texts, GROUP_INPUTS, rounds=1))
-        profiled_run(service, workers[0], data, profile)
+        phases = profiled_run(service, workers[0], data, profile)
     result = {
         "cpu_model": cpu_model(),
         "isa": platform.machine(),
@@ -174,6 +195,9 @@ def main() -> int:
             args.lines / median(seconds[1]) / median(raw), 3
         ) if 1 in seconds else None,
         "profile": profile.report(),
+        "plan_s": round(phases["plan_s"], 3),
+        "finalize_s": round(phases["finalize_s"], 3),
+        "shards": -(-args.lines // args.shard_lines),
     }  # fmt: skip
     print(json.dumps(result))
     return 0

@@ -3,13 +3,15 @@ from a buffer; and concatenate S3 objects into one that way.
 
 Parts must be at least 5 MiB (except the last), so bytes are buffered up to PART_BYTES and
 sent as parts; an object under one part is a plain PUT. Memory: one part plus what one
-`write` brings. A writer that fails (or is left by an exception) aborts its upload, and the
-bucket's lifecycle rule cleans up after a process that died mid-upload.
+`write` brings (two parts when `overlap`: one uploading, one filling). A writer that fails
+(or is left by an exception) aborts its upload, and the bucket's lifecycle rule cleans up
+after a process that died mid-upload.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 from typing import Any
 
@@ -25,12 +27,18 @@ class S3Writer:
     """`with S3Writer(s3, bucket, key) as out: out.write(b"...")`; the object appears whole
     when the block ends without an exception (a rerun overwrites it), never in part."""
 
-    def __init__(self, s3: Any, bucket: str, key: str) -> None:
+    def __init__(self, s3: Any, bucket: str, key: str, overlap: bool = False) -> None:
+        """`overlap`: a full part uploads on a thread while the caller writes on (a shard's
+        next lines embed meanwhile, instead of waiting for S3); one part in flight at most,
+        and its failure raises at the next part or at close, so the object still appears
+        whole or not at all. Off for resumable assembly, which saves `parts` between steps."""
         self.s3, self.bucket, self.key = s3, bucket, key
         self.buffer = bytearray()
         self.parts: list[dict[str, Any]] = []
         self.upload_id: str | None = None
         self.size = 0
+        self._pool = ThreadPoolExecutor(max_workers=1) if overlap else None
+        self._pending: tuple[int, Future[Any]] | None = None
 
     def write(self, data: bytes | bytearray) -> None:
         self.buffer += data
@@ -67,6 +75,7 @@ class S3Writer:
         self._start()
         if self.buffer:
             self._put_part()
+        self._drain()
         end = min(size, at + COPY_PART_BYTES)
         if size - end < MIN_PART_BYTES:
             end = size  # no remainder under S3's minimum
@@ -89,38 +98,62 @@ class S3Writer:
             self.write(chunk)
 
     def _put_part(self) -> None:
+        self._drain()  # the part before this one is in `parts` first: numbers stay in order
         number = len(self.parts) + 1
-        etag = self.s3.upload_part(
-            Bucket=self.bucket,
-            Key=self.key,
-            UploadId=self.upload_id,
-            PartNumber=number,
-            Body=bytes(self.buffer),
-        )["ETag"]
-        self.parts.append({"ETag": etag, "PartNumber": number})
+        upload = {
+            "Bucket": self.bucket,
+            "Key": self.key,
+            "UploadId": self.upload_id,
+            "PartNumber": number,
+            "Body": bytes(self.buffer),
+        }
         self.buffer = bytearray()
+        if self._pool is None:
+            self.parts.append({"ETag": self.s3.upload_part(**upload)["ETag"], "PartNumber": number})
+        else:
+            self._pending = (number, self._pool.submit(self.s3.upload_part, **upload))
+
+    def _drain(self) -> None:
+        """Wait for the part in flight and record it; raises what its upload raised."""
+        if self._pending is None:
+            return
+        number, future = self._pending
+        self._pending = None
+        self.parts.append({"ETag": future.result()["ETag"], "PartNumber": number})
 
     def close(self) -> int:
         """Complete the object; returns its size in bytes."""
         if self.upload_id is None:
             self.s3.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self.buffer))
+            self._stop()
             return self.size
         if self.buffer:
             self._put_part()
+        self._drain()
         self.s3.complete_multipart_upload(
             Bucket=self.bucket,
             Key=self.key,
             UploadId=self.upload_id,
             MultipartUpload={"Parts": self.parts},
         )
+        self._stop()
         return self.size
 
     def abort(self) -> None:
+        if self._pending is not None:  # let it land first, or it would outlive the abort
+            self._pending[1].exception()
+            self._pending = None
+        self._stop()
         if self.upload_id is not None:
             self.s3.abort_multipart_upload(
                 Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
             )
             self.upload_id = None
+
+    def _stop(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
 
     def __enter__(self) -> S3Writer:
         return self

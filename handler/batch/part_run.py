@@ -61,7 +61,8 @@ class PartRun:
         batch_id = self.batch["id"]
         self.offset, self.next_line = shard.position
         with (
-            S3Writer(s3, bucket, part_key(batch_id, shard.index, name, OUTPUT)) as out,
+            # the output's parts upload while the next lines embed (concat.S3Writer)
+            S3Writer(s3, bucket, part_key(batch_id, shard.index, name, OUTPUT), True) as out,
             S3Writer(s3, bucket, part_key(batch_id, shard.index, name, ERRORS)) as err,
         ):
             try:

@@ -29,6 +29,22 @@ def body(s3: Any, key: str) -> bytes:
     return bytes(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
 
 
+class ReadCounter:
+    """The S3 client, counting the bytes this process reads with GetObject."""
+
+    def __init__(self, s3: Any) -> None:
+        self.s3 = s3
+        self.read = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.s3, name)
+
+    def get_object(self, **kwargs: Any) -> Any:
+        got = self.s3.get_object(**kwargs)
+        self.read += int(got["ContentLength"])
+        return got
+
+
 def test_small_and_multipart_objects_hold_exactly_what_was_written(s3: Any) -> None:
     line = b"x" * 1000 + b"\n"
     for key, count in (("small", 3), ("large", 2 * PART_BYTES // len(line) + 7)):
@@ -37,6 +53,46 @@ def test_small_and_multipart_objects_hold_exactly_what_was_written(s3: Any) -> N
                 out.write(line)
         assert out.size == count * len(line)
         assert body(s3, key) == line * count
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_parts_uploaded_while_writing_go_on_keep_order_and_bytes(s3: Any) -> None:
+    # GIVEN an overlapping writer (a shard's output): parts upload while lines are written
+    lines = [bytes([97 + i % 26]) * 999 + b"\n" for i in range(3 * PART_BYTES // 1000 + 11)]
+    with S3Writer(s3, BUCKET, "overlapped", overlap=True) as out:
+        for line in lines:
+            out.write(line)
+    # THEN the object is every byte in order, in 4 parts numbered 1..4, no upload left open
+    assert body(s3, "overlapped") == b"".join(lines)
+    assert [p["PartNumber"] for p in out.parts] == [1, 2, 3, 4]
+    assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+class FailingPart(ReadCounter):
+    """The S3 client, its UploadPart number `bad` failing (S3 down, a timeout)."""
+
+    def __init__(self, s3: Any, bad: int) -> None:
+        super().__init__(s3)
+        self.bad = bad
+
+    def upload_part(self, **kwargs: Any) -> Any:
+        if kwargs["PartNumber"] == self.bad:
+            raise ConnectionError("S3 went away")
+        return self.s3.upload_part(**kwargs)
+
+
+@pytest.mark.parametrize("bad", [1, 2, 3])
+def test_a_part_failing_in_the_background_fails_the_object_whole(s3: Any, bad: int) -> None:
+    # GIVEN an overlapping writer whose part `bad` fails while later lines are written
+    with (
+        pytest.raises(ConnectionError, match="went away"),
+        S3Writer(FailingPart(s3, bad), BUCKET, "k", overlap=True) as out,
+    ):
+        for _ in range(3):
+            out.write(b"z" * PART_BYTES)
+    # THEN the failure surfaced (at the next part or at close), and neither an object nor
+    # an open upload is left
+    assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET)
     assert s3.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
 
 
@@ -54,22 +110,6 @@ def test_concatenation_keeps_order_and_overwrites_on_a_rerun(s3: Any) -> None:
     for _ in range(2):
         size = concat_objects(s3, BUCKET, ["part0", "part1", "part2"], "joined")
         assert size == 6 and body(s3, "joined") == b"a\nb\nc\n"
-
-
-class ReadCounter:
-    """The S3 client, counting the bytes this process reads with GetObject."""
-
-    def __init__(self, s3: Any) -> None:
-        self.s3 = s3
-        self.read = 0
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.s3, name)
-
-    def get_object(self, **kwargs: Any) -> Any:
-        got = self.s3.get_object(**kwargs)
-        self.read += int(got["ContentLength"])
-        return got
 
 
 def test_large_sources_are_copied_by_s3_not_read_through_the_worker(s3: Any) -> None:

@@ -101,8 +101,6 @@ def test_batch_cost_adds_compute_ledger_queue_and_storage_for_ten_million(
         500,
     )
     assert result["worker_hours"] == pytest.approx(worker_seconds / 3600, abs=0.01)
-    assert result["wall_minutes"] == pytest.approx(worker_seconds / 10 / 60, abs=0.1)
-    assert result["wall_minutes_at"]["1000"] == pytest.approx(worker_seconds / 1000 / 60, abs=0.1)
     assert result["usd"]["lambda_compute"] == pytest.approx(compute, abs=0.01)
     assert result["usd"]["dynamodb_usage_ledger"] == pytest.approx(ledger, abs=0.01)
     parts = result["usd"]
@@ -195,6 +193,17 @@ def test_int8_peak_takes_the_best_path_the_flags_allow() -> None:
     graviton = cpu_flags("Features : fp asimd crc32 atomics asimddp\n")
     assert int8_peak(graviton, 2.5, 1)["peak_gops"] == 160.0
     assert int8_peak(set(), 2.0, 2) == {"path": None, "peak_gops": None}
+
+
+def test_issue_21s_time_target_reads_the_1000_worker_schedule() -> None:
+    at = {"10": {"minutes": 35.0}, "1000": {"minutes": 0.42}}
+    results: dict[str, object] = {"batch": {"status": "ok", "ten_million_time": {"at": at}}}
+    rows = {t["target"]: t for t in report.targets(results)}
+    row = rows["#21 10M inputs at 1,000 workers, cold start counted"]
+    assert (row["measured"], row["met"]) == (0.42, True)
+    at["1000"]["minutes"] = 1.2
+    again = {t["target"]: t for t in report.targets(results)}
+    assert again["#21 10M inputs at 1,000 workers, cold start counted"]["met"] is False
 
 
 def test_cold_start_parts_sum_what_a_cold_start_pays() -> None:
