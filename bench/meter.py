@@ -22,10 +22,12 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bench import billing
+from bench.client_watch import watch_new_clients
 
 
 @dataclass
@@ -99,30 +101,17 @@ class Meter:
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self._lock = threading.Lock()
-        self._original: Any = None
+        self._restore: Callable[[], None] | None = None
 
     def install(self) -> None:
-        import botocore.session
-
-        if self._original is not None:
-            return
-        original = self._original = botocore.session.Session.create_client
-        meter = self
-
-        def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
-            client = original(session, *args, **kwargs)
-            meter.watch(client)
-            return client
-
-        botocore.session.Session.create_client = create_client
+        if self._restore is None:
+            self._restore = watch_new_clients(self.watch)
 
     def uninstall(self) -> None:
         """Clients built from now on are not watched (those built before still are)."""
-        import botocore.session
-
-        if self._original is not None:
-            botocore.session.Session.create_client = self._original
-            self._original = None
+        if self._restore is not None:
+            self._restore()
+            self._restore = None
 
     def watch(self, client: Any) -> None:
         service = client.meta.service_model.service_name

@@ -27,6 +27,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from bench.client_watch import watch_new_clients
+
 # Typical latencies on AWS, inside one region, for the calls a shard makes (milliseconds).
 # S3: "for small requests (for example, less than 512 KB) ... median latencies often in the
 # tens of milliseconds range" (AWS whitepaper "Best Practices Design Patterns: Optimizing
@@ -91,18 +93,9 @@ class Profile:
             self._stack[-1][0] += spent
 
     def install(self) -> None:
-        """Watch every botocore client built from now on (the worker's S3, SQS, DynamoDB)."""
-        import botocore.session
-
-        original = botocore.session.Session.create_client
-        profile = self
-
-        def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
-            client = original(session, *args, **kwargs)
-            profile.watch(client)
-            return client
-
-        botocore.session.Session.create_client = create_client
+        """Watch every botocore client built from now on (the worker's S3, SQS, DynamoDB),
+        for the rest of the process (the profiling worker's)."""
+        watch_new_clients(self.watch)
 
     def watch(self, client: Any) -> None:
         events = client.meta.events
