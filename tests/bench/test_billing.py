@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench import bill, billing
-from bench.meter import make_call
+from bench.meter import Meter, make_call
 from bench.prices import PRICES
 
 pytestmark = pytest.mark.unit
@@ -226,21 +227,26 @@ def test_issue_19_targets_read_the_bill_rows_at_aws_typical_waits() -> None:
     assert found[f"#19 2048 inputs per request, all-in, USD per 1M tokens{typical}"]["met"] is None
 
 
-def test_the_meter_counts_a_call_of_any_client_built_after_install() -> None:
+def _metered_dynamodb_client() -> tuple[Meter, Any]:
+    """A Meter, and a DynamoDB client built while it was installed (so it is watched)."""
     import botocore.session
-    from botocore.stub import Stubber
-
-    from bench.meter import Meter
 
     meter = Meter()
     meter.install()
     try:
-        # GIVEN a client built the way the usage service builds its own
         client = botocore.session.get_session().create_client(
             "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
         )
     finally:
         meter.uninstall()
+    return meter, client
+
+
+def test_the_meter_counts_a_call_of_any_client_built_after_install() -> None:
+    from botocore.stub import Stubber
+
+    # GIVEN a client built the way the usage service builds its own
+    meter, client = _metered_dynamodb_client()
     item = string_item(1536)
     with Stubber(client) as stub:
         stub.add_response("put_item", {"ConsumedCapacity": {"CapacityUnits": 2.0}})
@@ -260,19 +266,9 @@ def test_the_meter_counts_a_call_of_any_client_built_after_install() -> None:
 def test_the_meter_times_each_call_on_the_thread_that_made_it() -> None:
     import time
 
-    import botocore.session
     from botocore.awsrequest import AWSResponse
 
-    from bench.meter import Meter
-
-    meter = Meter()
-    meter.install()
-    try:
-        client = botocore.session.get_session().create_client(
-            "dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-        )
-    finally:
-        meter.uninstall()
+    meter, client = _metered_dynamodb_client()
 
     def answer_slowly(request: object, **_: object) -> AWSResponse:
         time.sleep(0.02)  # GIVEN a DynamoDB that takes 20 ms to answer
