@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tools.dynamodb_local import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,6 +78,99 @@ def load_template(path: Path) -> dict[str, Any]:
     )
     parsed: dict[str, Any] = json.loads(out.stdout)
     return parsed
+
+
+def run_tool(*command: str) -> subprocess.CompletedProcess[str]:
+    """A tool (sam, cfn-lint, checkov) in the repo, without telemetry; the caller checks."""
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    return subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, env=env, timeout=300, check=False
+    )
+
+
+def cfn_yaml(path: Path) -> dict[str, Any]:
+    """template.yaml as plain data, short-form tags as their long form (as samcli's loader
+    gives them), without the tools venv: the IAM contracts need no build."""
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def construct(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+        name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+        value: Any
+        if isinstance(node, yaml.ScalarNode):
+            value = loader.construct_scalar(node)
+            if suffix == "GetAtt":
+                value = str(value).split(".", 1)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        return {name: value}
+
+    Loader.add_multi_constructor("!", construct)
+    loaded: dict[str, Any] = yaml.load(path.read_text(), Loader=Loader)  # noqa: S506
+    return loaded
+
+
+NO_VALUE = {"Ref": "AWS::NoValue"}
+
+
+def policy_statements(policy: dict[str, Any]) -> list[dict[str, Any]]:
+    """A policy's statements in every deployment: both branches of a conditional one."""
+    found: list[dict[str, Any]] = []
+    for statement in policy["PolicyDocument"]["Statement"]:
+        branches = statement["Fn::If"][1:] if "Fn::If" in statement else [statement]
+        found.extend(b for b in branches if b != NO_VALUE)
+    return found
+
+
+def deployed(template: dict[str, Any], **parameters: str) -> dict[str, Any]:
+    """The resources CloudFormation would create for these parameter values (the others at
+    their defaults): those whose Condition is false dropped, each Fn::If resolved, and every
+    AWS::NoValue left out. Only the condition functions the template uses are evaluated."""
+    values = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+    values.update(parameters)
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and set(node) == {"Ref"} and node["Ref"] in values:
+            return values[node["Ref"]]
+        return str(node) if isinstance(node, int) else node
+
+    def holds(name: str) -> bool:
+        return evaluate(template["Conditions"][name])
+
+    def evaluate(node: dict[str, Any]) -> bool:
+        [(function, arguments)] = node.items()
+        if function in ("Condition", "Fn::Condition"):  # samcli's loader; cfn_yaml's
+            return holds(arguments)
+        if function == "Fn::Equals":
+            return bool(value(arguments[0]) == value(arguments[1]))
+        if function == "Fn::Not":
+            return not evaluate(arguments[0])
+        if function == "Fn::And":
+            return all(evaluate(a) for a in arguments)
+        if function == "Fn::Or":
+            return any(evaluate(a) for a in arguments)
+        raise AssertionError(f"deployed() cannot evaluate {function}")
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"Fn::If"}:
+                condition, if_true, if_false = node["Fn::If"]
+                return resolve(if_true if holds(condition) else if_false)
+            pairs = ((k, resolve(v)) for k, v in node.items())
+            return {k: v for k, v in pairs if v != NO_VALUE}
+        if isinstance(node, list):
+            return [v for v in map(resolve, node) if v != NO_VALUE]
+        return node
+
+    resolved: dict[str, Any] = {
+        name: resolve(resource)
+        for name, resource in template["Resources"].items()
+        if "Condition" not in resource or holds(resource["Condition"])
+    }
+    return resolved
 
 
 def lay_out_opt(root: Path, arch: str) -> Path:

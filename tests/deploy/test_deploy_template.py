@@ -11,59 +11,32 @@ handler/batch/table.create_table give them locally.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from moto import mock_aws
 
 from handler.batch import table as batch_table
 from handler.usage import store
-from tests.deploy.deploy_support import CHECKOV_VENV, REPO, TOOLS_VENV
+from tests.deploy.deploy_support import (
+    CHECKOV_VENV,
+    REPO,
+    TOOLS_VENV,
+    cfn_yaml,
+    policy_statements,
+    run_tool,
+)
 from tools.dynamodb_local import LOCAL_ENV
 
 SETTINGS_SOURCE = REPO / "handler" / "settings.py"
 
 
-def cfn_yaml(path: Path) -> dict[str, Any]:
-    """template.yaml as plain data, short-form tags as their long form (as samcli's loader
-    gives them), without the tools venv: the IAM contracts need no build."""
-
-    class Loader(yaml.SafeLoader):
-        pass
-
-    def construct(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-        name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-        value: Any
-        if isinstance(node, yaml.ScalarNode):
-            value = loader.construct_scalar(node)
-            if suffix == "GetAtt":
-                value = str(value).split(".", 1)
-        elif isinstance(node, yaml.SequenceNode):
-            value = loader.construct_sequence(node, deep=True)
-        else:
-            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-        return {name: value}
-
-    Loader.add_multi_constructor("!", construct)
-    loaded: dict[str, Any] = yaml.load(path.read_text(), Loader=Loader)  # noqa: S506
-    return loaded
-
-
 @pytest.fixture(scope="module")
 def declared() -> dict[str, Any]:
     return cfn_yaml(REPO / "template.yaml")
-
-
-def run_tool(*command: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
-    return subprocess.run(
-        command, cwd=REPO, capture_output=True, text=True, env=env, timeout=300, check=False
-    )
 
 
 @pytest.mark.integration
@@ -124,12 +97,13 @@ def documented_actions(section_start: str, section_end: str) -> set[str]:
 def granted_actions(
     template: dict[str, Any], role: str, policies: tuple[str, ...] | None = None
 ) -> set[str]:
-    """The dynamodb:/sqs: actions `role` grants (in the named `policies` only, if given)."""
+    """The dynamodb:/sqs: actions `role` grants (in the named `policies` only, if given), in
+    any deployment: a conditional statement's (UsageLedger=Kinesis) count too."""
     actions: set[str] = set()
     for policy in template["Resources"][role]["Properties"]["Policies"]:
         if policies is not None and policy["PolicyName"] not in policies:
             continue
-        for statement in policy["PolicyDocument"]["Statement"]:
+        for statement in policy_statements(policy):
             listed = statement["Action"]
             actions.update([listed] if isinstance(listed, str) else listed)
     return {a for a in actions if a.startswith(("dynamodb:", "sqs:"))}
@@ -426,7 +400,7 @@ def test_batch_grants_are_scoped_to_their_prefixes_and_roles(declared: dict[str,
     # code asks for: it makes S3 answer a missing key 404 NoSuchKey instead of 403).
     for role in ("EmbeddingsFunctionRole", "BatchWorkerFunctionRole"):
         for policy in resources[role]["Properties"]["Policies"]:
-            for statement in policy["PolicyDocument"]["Statement"]:
+            for statement in policy_statements(policy):
                 actions = statement["Action"]
                 actions = [actions] if isinstance(actions, str) else actions
                 if any(a.startswith("s3:") for a in actions):
@@ -466,7 +440,7 @@ def s3_grants(template: dict[str, Any], role: str) -> dict[str, set[str]]:
     """Prefix ("files/*", ..., or "bucket") -> the s3: actions `role` grants on it."""
     found: dict[str, set[str]] = {}
     for policy in template["Resources"][role]["Properties"]["Policies"]:
-        for statement in policy["PolicyDocument"]["Statement"]:
+        for statement in policy_statements(policy):
             actions = statement["Action"]
             actions = {actions} if isinstance(actions, str) else set(actions)
             if not any(a.startswith("s3:") for a in actions):
