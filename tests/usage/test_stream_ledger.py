@@ -12,13 +12,16 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
+from handler import snapstart
 from handler.records import UsageRecord
+from handler.settings import Settings
 from handler.usage import store
 from handler.usage.aggregator_handler import handle_ledger_batch, is_kinesis
 from handler.usage.fallback import SqsUsageQueue
@@ -258,3 +261,29 @@ def test_unstamped_records_keep_the_dynamodb_ledger_by_request_id(
     assert replayer.write(batch_line) == "duplicate"
     assert ledger_events(kinesis, stream) == []
     assert totals(local_tables, "key_b") == {"requests": 50, "inputs": 50, "total_tokens": 600}
+
+
+@pytest.mark.unit
+def test_a_snapstart_restore_makes_the_container_a_new_producer(
+    model_dir: Path, moto_tables: Tables
+) -> None:
+    # GIVEN the service as a snapshot holds it (its producer id made before the snapshot)
+    settings = Settings(
+        model_dir=model_dir,
+        keys_table=moto_tables.keys,
+        usage_table=moto_tables.usage,
+        usage_ledger_stream="ledger",
+    )
+    service = UsageService.from_settings(settings, dynamodb=moto_tables.client)
+    before = service.recorder.writer
+    assert isinstance(before, StreamLedger)
+    # WHEN it is restored (handler/snapstart.py reconnects it), twice, as two containers
+    ids = set()
+    for _ in range(2):
+        snapstart.reconnect(service, settings)
+        after = service.recorder.writer
+        assert isinstance(after, StreamLedger)
+        ids.add(after._producer)
+    # THEN each restored container numbers its records under its own new id: clones of one
+    # id would see each other's records as copies and drop them
+    assert len(ids | {before._producer}) == 3
