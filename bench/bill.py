@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from bench import bill_floor, bill_scale, bill_typical, billing, waits
+from bench import bill_floor, bill_kinesis, bill_scale, bill_typical, billing, waits
 from bench.bill_aggregator import (
     AGGREGATOR_MEMORY_MB,
     REQUESTS_PER_SECOND_PER_KEY,
@@ -159,7 +159,8 @@ def count_of(
         for kind, rows in waits.summed(part.get("waits_ms", [])).items():
             for key, ms in rows.items():
                 add(f"wait_ms:{kind}:{key}", ms)
-        for name in ("write_units", "read_units", "sqs_requests", "s3_put", "s3_get"):
+        for name in ("write_units", "read_units", "sqs_requests", "kinesis_put_units", "s3_put",
+                     "s3_get"):  # fmt: skip
             add(name, float(part.get(name, 0.0)))
         add("s3_get", part.get("presigned_s3_get", 0))  # the client's GET of a presigned URL
         events = part.get("stdout_lines", 0) + part.get("log_lines", 0)
@@ -444,6 +445,7 @@ def run(sizes: Sizes, env: dict[str, str], cold: dict[str, Any] | None = None) -
     priced = {"rows": rows, "memory_mb": memory_mb, "usage_aggregator": aggregators}
     return {
         "floor": bill_floor.figures(priced),
+        "kinesis_ledger": bill_kinesis.summary(rows, memory_mb),
         "rows": rows,
         "usage_aggregator": aggregators,
         "cold_start": cold_start_price(cold, memory_mb),

@@ -15,6 +15,7 @@ PARTS = (
     ("dynamodb_writes", "DynamoDB writes"),
     ("dynamodb_reads", "DynamoDB reads"),
     ("sqs", "SQS"),
+    ("kinesis", "Kinesis"),
     ("s3", "S3"),
     ("front_door", "HTTP API"),
     ("logs", "CloudWatch Logs"),
@@ -42,6 +43,8 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, Any, Callable[[Any]
     """Issue 19's cost targets, measured by this section (None where it did not run)."""
     short, short_limited = _row(results, "short", "no_limits"), _row(results, "short", "limits")
     big = (results.get("bill") or {}).get("big_inputs") or 2048
+    ledger = (results.get("bill") or {}).get("kinesis_ledger") or {}
+    kinesis = _pick(ledger, "at_requests_per_month", str(ledger.get("target_volume")))
     return [
         ("#19 one short query, HTTP API, all-in, USD per 1M requests (AWS-typical waits)",
          "<= 2.00", _pick(short, *TYPICAL, "usd_per_million_units", "http_api"),
@@ -49,6 +52,17 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, Any, Callable[[Any]
         ("#19 one short query, Function URL, all-in, USD per 1M requests (AWS-typical waits)",
          "<= 0.60", _pick(short, *TYPICAL, "usd_per_million_units", "function_url"),
          lambda v: v <= 0.6),
+        ("#19 one short query, Kinesis ledger, HTTP API, all-in with shard-hours at 100M "
+         "requests a month, USD per 1M (AWS-typical waits)", "<= 2.00",
+         _pick(kinesis, "usd_per_million_units", "http_api"), lambda v: v <= 2.0),
+        ("#19 one short query, Kinesis ledger, Function URL, all-in with shard-hours at 100M "
+         "requests a month, USD per 1M (AWS-typical waits)", "<= 0.60",
+         _pick(kinesis, "usd_per_million_units", "function_url"), lambda v: v <= 0.6),
+        ("#19 32 inputs per request, Kinesis ledger, all-in, USD per 1M tokens (AWS-typical "
+         "waits; shard-hours apart: under 0.0003 at 100M requests a month)", "<= 0.005",
+         _pick(_row(results, "inputs_32", "kinesis_ledger"), *TYPICAL, "usd_per_million_tokens",
+               "http_api"),
+         lambda v: v <= 0.005),
         ("#19 floor of a short query with a per-request durable ledger, Function URL, USD per "
          "1M", "<= 0.60 (shows whether the row above can be met)",
          _pick(results.get("bill") or {}, "floor", "floor", "usd_per_million", "function_url"),

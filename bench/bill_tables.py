@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-KEYS = {"no_limits": "no limits", "limits": "RPM/TPM + monthly"}
+KEYS = {
+    "no_limits": "no limits",
+    "limits": "RPM/TPM + monthly",
+    "kinesis_ledger": "no limits, Kinesis ledger (UsageLedger=Kinesis)",
+}
 
 
 def table(header: list[str], body: list[list[Any]]) -> list[str]:

@@ -35,6 +35,7 @@ KB = 1024
 WRITE_UNIT_BYTES = KB
 READ_UNIT_BYTES = 4 * KB
 SQS_CHUNK_BYTES = 64 * KB
+KINESIS_PUT_UNIT_BYTES = 25 * KB  # a PUT payload unit: each record, in started 25 KB chunks
 HTTP_API_METER_BYTES = 512 * KB
 GB = 1024**3
 
@@ -204,6 +205,21 @@ def sqs_payload(operation: str, params: Mapping[str, Any], response: Mapping[str
     return 0
 
 
+def kinesis_put_units(operation: str, params: Mapping[str, Any]) -> int:
+    """Kinesis PUT payload units a call is billed: per record, one per started 25 KB of its
+    data and partition key (0 for the calls that put nothing)."""
+    if operation == "PutRecord":
+        records: Any = [params]
+    elif operation == "PutRecords":
+        records = params.get("Records") or []
+    else:
+        return 0
+    sizes = (
+        len(r.get("Data", b"")) + len(str(r.get("PartitionKey", "")).encode()) for r in records
+    )
+    return sum(max(1, math.ceil(size / KINESIS_PUT_UNIT_BYTES)) for size in sizes)
+
+
 def s3_class(operation: str) -> str:
     """ "put", "get" or "free": the S3 request price an operation is billed at."""
     if operation in S3_FREE:
@@ -247,6 +263,7 @@ def price(count: Mapping[str, float], memory_mb: int, front_door: str) -> dict[s
         "dynamodb_writes": count.get("write_units", 0.0) * p["dynamodb_write_unit"].each,
         "dynamodb_reads": count.get("read_units", 0.0) * p["dynamodb_read_unit"].each,
         "sqs": count.get("sqs_requests", 0.0) * p["sqs_request"].each,
+        "kinesis": count.get("kinesis_put_units", 0.0) * p["kinesis_put_unit"].each,
         "s3": count.get("s3_put", 0.0) * p["s3_put"].each
         + count.get("s3_get", 0.0) * p["s3_get"].each,
         "front_door": door,

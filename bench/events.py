@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
 import uuid
 from functools import cache
 from typing import Any
@@ -20,6 +21,12 @@ SHORT_TEXT = "The food was delicious and the waiter was friendly."  # the single
 def _v2_template() -> dict[str, Any]:
     event: dict[str, Any] = json.loads((EVENTS / "http-api-v2-embeddings.json").read_text())
     return event
+
+
+def bench_key_headers() -> dict[str, str] | None:
+    """The bench key's Authorization header (BENCH_API_KEY, bench/dynamo.py), if it has one."""
+    key = os.environ.get("BENCH_API_KEY", "")
+    return {"authorization": f"Bearer {key}"} if key else None
 
 
 def v2_embeddings_event(

@@ -44,6 +44,7 @@ class Call:
     consumed_write_units: float = 0.0  # as DynamoDB (Local) reported them, 0 when it did not
     consumed_read_units: float = 0.0
     sqs_requests: int = 0
+    kinesis_put_units: int = 0
     s3_put: int = 0
     s3_get: int = 0
     table: str = ""  # a DynamoDB call's table (a transaction's first item's)
@@ -88,6 +89,8 @@ def make_call(service: str, operation: str, params: Any, parsed: Any, error: str
     elif service == "sqs":
         payload = billing.sqs_payload(operation, params, parsed)
         call.sqs_requests = billing.sqs_requests(payload) * call.attempts
+    elif service == "kinesis":
+        call.kinesis_put_units = billing.kinesis_put_units(operation, params) * call.attempts
     elif service == "s3":
         kind = billing.s3_class(operation)
         if kind != "free":
@@ -175,7 +178,7 @@ def summarise(calls: list[Call]) -> dict[str, Any]:
         name: sum(getattr(c, name) for c in calls)
         for name in ("write_units", "read_units", "estimated_write_units",
                      "estimated_read_units", "consumed_write_units", "consumed_read_units",
-                     "sqs_requests", "s3_put", "s3_get")
+                     "sqs_requests", "kinesis_put_units", "s3_put", "s3_get")
     }  # fmt: skip
     total["dynamodb_calls_with_consumed_capacity"] = sum(
         1 for c in calls if c.units_from == "consumed"

@@ -33,6 +33,10 @@ COLD_KEYS = ("total_s", "cpu_s", *PHASES)
 # usage fallback queue, whose client the app would otherwise build at cold start.
 DEPLOYED_COLD_ENV = {
     "MODEL_VERIFY": "false",
+    # As template.yaml deploys it: the first request's key is looked up and its usage written
+    # (DynamoDB Local, on loopback), so the first answer waits for the DynamoDB client too.
+    "AUTH_ENABLED": "true",
+    "USAGE_AGGREGATION": "stream",
     "USAGE_FALLBACK_QUEUE_URL": "http://127.0.0.1:9/bench-usage-fallback",  # refused at once
     "BATCH_BUCKET": "bench-cold-start",
     "BATCH_QUEUE_URL": "http://127.0.0.1:9/bench-cold-start",  # built on first use: never

@@ -34,6 +34,9 @@ def bounded_request_id(request_id: str) -> str:
 
 
 ANONYMOUS = "anonymous"  # the key id usage is recorded under when auth is off
+MAX_PRODUCER_CHARS = 32  # ours: 16 url-safe characters (stream_ledger.PRODUCER_ID_BYTES)
+# Fields only the stream ledger's records carry; a DynamoDB request item leaves them out.
+STREAM_ONLY = ("producer", "producer_seq")
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,10 @@ class UsageRecord:
     # delivered lines for its one record (handler/batch/metering.py).
     requests: int = 1
     requested_dimensions: int | None = None  # the request's `dimensions`; None: not sent
+    # Set by the Kinesis ledger (handler/usage/stream_ledger.py): the container that put the
+    # record and the record's number in its sequence, which the counter dedupes by.
+    producer: str | None = None
+    producer_seq: int = 0
 
     def __post_init__(self) -> None:
         # Bound every string by construction (a frozen dataclass: set through object).
@@ -71,6 +78,7 @@ class UsageRecord:
             "model": self.model[:MAX_MODEL_CHARS],
             "encoding_format": self.encoding_format[:MAX_ENCODING_CHARS],
             "user": None if self.user is None else self.user[:MAX_USER_CHARS],
+            "producer": None if self.producer is None else self.producer[:MAX_PRODUCER_CHARS],
             "requested_model": None
             if self.requested_model is None
             else self.requested_model[:MAX_MODEL_CHARS],
@@ -85,7 +93,11 @@ class UsageRecord:
 
     def attributes(self) -> dict[str, dict[str, Any]]:
         """Every field as a DynamoDB attribute (S, N or NULL), under its own name."""
-        return {f.name: _attribute(getattr(self, f.name)) for f in fields(self)}
+        return {
+            f.name: _attribute(getattr(self, f.name))
+            for f in fields(self)
+            if f.name not in STREAM_ONLY
+        }
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)

@@ -545,6 +545,19 @@ class Settings:
             ),
         ),
     )
+    # The Kinesis ledger (handler/usage/stream_ledger.py): a request's record is one PutRecord
+    # on this stream instead of one DynamoDB item (the template's UsageLedger=Kinesis).
+    usage_ledger_stream: str = field(
+        default="",
+        metadata=env_var(
+            "USAGE_LEDGER_STREAM",
+            doc=(
+                "Kinesis stream that takes each request's usage record (one PutRecord, counted "
+                "into the day totals by the aggregator); empty: the usage table takes it."
+            ),
+            shown_default="none (the DynamoDB ledger)",
+        ),
+    )
     # DynamoDB/SQS calls: short timeouts and few attempts (botocore standard retry mode) so
     # a struggling table costs a request well under a second or two, not its whole budget.
     dynamodb_connect_timeout_ms: int = field(

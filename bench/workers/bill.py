@@ -11,7 +11,9 @@ Prints raw counts per workload (bench/bill.py prices them): for each key (one wi
 limits, one with RPM/TPM and a monthly budget), warm requests of 1 short input, 32 inputs and
 `--big-inputs` inputs (base64, gzip accepted, as the openai client asks), each after untimed
 requests (the key cache and connections warm, as in a warm container); and one batch of
-`--batch-lines` one-input lines per key, from upload to the client fetching its output.
+`--batch-lines` one-input lines per key, from upload to the client fetching its output. Then
+the short query once more with the Kinesis ledger, on a stream on moto's server
+(bench/bill_kinesis.py).
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import base64
 import json
 import os
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from bench.bill_aggregator import aggregator_workload
 from bench.bill_batch import batch_workload, setup_batch_env
+from bench.bill_kinesis import ledger_workloads
 from bench.events import MODEL, SHORT_TEXT, v2_embeddings_event
 from bench.invocations import Counters, decoded_body, finish, invoke, response_json, step
 from bench.meter import Meter
@@ -140,6 +144,17 @@ def main() -> int:
                 deployed, worker_fn, counters, secret, batch_texts,
                 args.batch_timeout,
             )  # fmt: skip
+
+        # The short query and 32 inputs on the Kinesis ledger (UsageLedger=Kinesis), and its
+        # counter.
+        def on_ledger(inputs: list[str] | str) -> Callable[[], dict[str, Any]]:
+            return lambda: sync_workload(
+                deployed.handler, counters, secrets["no_limits"], inputs, args.requests
+            )
+
+        thirty_two = [texts[i % len(texts)] for i in range(32)]
+        sync = {"short": on_ledger(SHORT_TEXT), "inputs_32": on_ledger(thirty_two)}
+        workloads.update(ledger_workloads(deployed, counters, moto, sync, args.aggregator_batches))
         settings = deployed.settings
     print(
         json.dumps(

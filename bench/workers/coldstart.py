@@ -45,9 +45,11 @@ def ours(preload: list[str]) -> dict[str, object]:
     from handler.app import handler
 
     loaded = time.perf_counter()
-    from bench.events import LambdaContext, v2_embeddings_event
+    from bench.events import LambdaContext, bench_key_headers, v2_embeddings_event
 
-    event = v2_embeddings_event({"input": SENTENCE, "model": "all-MiniLM-L6-v2"})
+    event = v2_embeddings_event(
+        {"input": SENTENCE, "model": "all-MiniLM-L6-v2"}, bench_key_headers()
+    )
     response = handler(event, LambdaContext())
     answered = time.perf_counter()
     if response.get("statusCode") != 200:

@@ -74,15 +74,16 @@ def main() -> None:
     adapter = lambda_handler_for(create_app(settings, models, **hooks), settings.api_base_path)
     register(models, usage, settings)
     parts.done("usage service, app, Mangum (as handler/app.py wires them)")
-    from bench.events import LambdaContext, v2_embeddings_event
+    from bench.events import LambdaContext, bench_key_headers, v2_embeddings_event
 
-    event = v2_embeddings_event({"input": SENTENCE, "model": models.default.id})
+    body = {"input": SENTENCE, "model": models.default.id}
+    event = v2_embeddings_event(body, bench_key_headers())
     parts.done("(the bench's event)")
     response = adapter(event, LambdaContext())
     if response.get("statusCode") != 200:
         raise SystemExit(f"first event answered {response.get('statusCode')}: {response}")
     parts.done("first answer")
-    adapter(v2_embeddings_event({"input": SENTENCE, "model": models.default.id}), LambdaContext())
+    adapter(v2_embeddings_event(body, bench_key_headers()), LambdaContext())
     parts.done("second answer (warm, not part of the cold start)")
     print(json.dumps({"parts": parts.rows}), flush=True)
 

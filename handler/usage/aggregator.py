@@ -82,11 +82,13 @@ class StreamAggregator:
         """Count the batch's request items not yet counted; returns how many were. Raises a
         DynamoDB ClientError as is."""
         return sum(
-            self._add(key_id, day, shard_id, entries)
+            self.add(key_id, day, shard_id, entries)
             for (key_id, day), entries in groups(records).items()
         )
 
-    def _add(self, key_id: str, day: str, shard_id: str, entries: list[Entry]) -> int:
+    def add(self, key_id: str, day: str, shard_id: str, entries: list[Entry]) -> int:
+        """Add the entries (in sequence order) above the day item's `seq`; returns how many
+        were added. Also the Kinesis ledger's counter's (stream_counter.py)."""
         for _ in range(ATTEMPTS):
             totals = [sum(counts[i] for _, counts in entries) for i in range(len(COUNTS))]
             values = {f":{name}": {"N": str(v)} for name, v in zip(COUNTS, totals, strict=True)}

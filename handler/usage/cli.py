@@ -28,7 +28,7 @@ from handler.usage.keys import LIMIT_HELP, LIMIT_NAMES, UNLIMITED, ApiKey, KeySt
 from handler.usage.log_replay import replay_lines
 from handler.usage.replay import ReplayReport, replay
 from handler.usage.report import UsageReader, default_start, usage_body
-from handler.usage.writer import UsageWriter
+from handler.usage.stream_ledger import replay_writer
 
 
 def _limit(raw: str) -> int:
@@ -141,10 +141,10 @@ def main(
         if not url:
             print("no queue: pass --queue-url or set USAGE_FALLBACK_QUEUE_URL", file=sys.stderr)
             return 2
-        writer = UsageWriter.from_settings(dynamodb, settings)
+        writer = replay_writer(settings, dynamodb, lambda: _client("kinesis"))
         return _summary(replay(SqsUsageQueue(sqs or _client("sqs"), url), writer), out)
     elif args.command == "replay-logs":
-        writer = UsageWriter.from_settings(dynamodb, settings)
+        writer = replay_writer(settings, dynamodb, lambda: _client("kinesis"))
         total = ReplayReport()
         for name in args.files:
             if name == "-":

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from handler.records import UsageRecord
 from handler.usage.recorder import FALLBACK_EVENT, LOST_EVENT
 from handler.usage.replay import ReplayReport
-from handler.usage.writer import RecordExpiredError, UsageWriter
+from handler.usage.writer import RecordExpiredError, RecordWriter
 
 log = logging.getLogger("handler.usage")
 
@@ -68,7 +68,7 @@ def record_from_line(line: str) -> UsageRecord | None:
     return UsageRecord.from_json(json.dumps(event["record"]))
 
 
-def replay_lines(lines: Iterable[str], writer: UsageWriter) -> ReplayReport:
+def replay_lines(lines: Iterable[str], writer: RecordWriter) -> ReplayReport:
     """Write the record of every recorder line; the report counts what happened to each."""
     report = ReplayReport()
     for line in lines:

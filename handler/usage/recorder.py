@@ -1,4 +1,5 @@
-"""Record a successful request's usage: DynamoDB first, the SQS queue if that fails.
+"""Record a successful request's usage: the ledger first (DynamoDB, or the Kinesis stream),
+the SQS queue if that fails.
 
 Failure policy: never raises. The client already has its embeddings; a record DynamoDB
 refuses (after botocore's bounded retries) goes to the fallback queue and to one structured
@@ -22,7 +23,8 @@ from typing import Literal
 from handler.records import UsageRecord
 from handler.usage.fallback import UsageQueue
 from handler.usage.store import error_code
-from handler.usage.writer import GROUP_RECORDS, UsageWriter
+from handler.usage.stream_ledger import StreamPutError
+from handler.usage.writer import GROUP_RECORDS, LedgerWriter
 
 log = logging.getLogger("handler.usage")
 
@@ -31,18 +33,20 @@ FALLBACK_EVENT = "usage_fallback"
 LOST_EVENT = "usage_record_lost"  # template.yaml's UsageRecordsLost filter matches this term
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: BaseException) -> str:
     return error_code(exc) or type(exc).__name__
 
 
 class UsageRecorder:
-    def __init__(self, writer: UsageWriter, queue: UsageQueue | None) -> None:
+    def __init__(self, writer: LedgerWriter, queue: UsageQueue | None) -> None:
         self.writer = writer
         self.queue = queue
 
     def __call__(self, record: UsageRecord) -> RecordOutcome:
         try:
             return self.writer.write(record)
+        except StreamPutError as exc:  # kept as stamped: its replay is then idempotent
+            return self._keep(exc.record, _reason(exc.__cause__ or exc))
         except Exception as exc:  # DynamoDB's errors, and any other: the record is kept below
             return self._keep(record, _reason(exc))
 

@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from handler.records import UsageRecord
 from handler.usage.fallback import UsageQueue
-from handler.usage.writer import RecordExpiredError, UsageWriter
+from handler.usage.writer import RecordExpiredError, RecordWriter
 
 log = logging.getLogger("handler.usage")
 
@@ -30,7 +30,7 @@ class ReplayReport:
 
 
 def replay(
-    queue: UsageQueue, writer: UsageWriter, max_batches: int = 1000, wait_seconds: int = 1
+    queue: UsageQueue, writer: RecordWriter, max_batches: int = 1000, wait_seconds: int = 1
 ) -> ReplayReport:
     """Write every queued record; stop when the queue answers empty."""
     report = ReplayReport()

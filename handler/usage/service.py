@@ -45,7 +45,7 @@ from handler.usage.quotas import (
 )
 from handler.usage.recorder import UsageRecorder
 from handler.usage.report import UsageReader, usage_body, usage_window
-from handler.usage.writer import UsageWriter
+from handler.usage.stream_ledger import ledger_writer
 
 log = logging.getLogger("handler.usage")
 # The route whose request is counted together with its tokens (one write), not at the key check.
@@ -108,7 +108,12 @@ class UsageService:
         return cls(
             lookup=CachedKeyLookup(keys.lookup, ttl=settings.key_cache_seconds),
             gate=QuotaGate(dynamodb, settings.usage_table),
-            recorder=UsageRecorder(UsageWriter.from_settings(dynamodb, settings), queue),
+            recorder=UsageRecorder(
+                ledger_writer(
+                    settings, dynamodb, lambda: store.LazyClient(lambda: build("kinesis"))
+                ),
+                queue,
+            ),
             reader=UsageReader(dynamodb, settings.usage_table),
             auth_enabled=settings.auth_enabled,
             default_limits=Limits(

@@ -194,7 +194,7 @@ def client_for(service: str, settings: Settings, connections: int = 10) -> Clien
     return make_client(service, config)
 
 
-def error_code(exc: Exception) -> str:
+def error_code(exc: BaseException) -> str:
     """A botocore ClientError's code ("ConditionalCheckFailedException"...); "" for others."""
     response = getattr(exc, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))

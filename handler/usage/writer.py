@@ -30,7 +30,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -49,6 +49,19 @@ if TYPE_CHECKING:
     from handler.settings import Settings
 
 WriteOutcome = Literal["written", "duplicate"]
+
+
+class RecordWriter(Protocol):
+    """Where a replay writes a record: this module's UsageWriter, or the Kinesis ledger's
+    replay writer (handler/usage/stream_ledger.py)."""
+
+    def write(self, record: UsageRecord) -> WriteOutcome: ...
+
+
+class LedgerWriter(RecordWriter, Protocol):
+    """Where the recorder writes: a request's record (`write`) and a batch's lines."""
+
+    def write_group(self, records: Sequence[UsageRecord]) -> list[WriteOutcome]: ...
 
 
 class RecordExpiredError(ValueError):
@@ -153,7 +166,7 @@ class UsageWriter:
         """Write once; "duplicate" when this request id was already recorded. Raises the
         ClientError of the last attempt when conflicts outlast CONFLICT_ATTEMPTS, and
         RecordExpiredError for a record older than the TTL."""
-        self._check_age(record)
+        self.check_age(record)
         if not self.inline:
             return self._put(record)
         return self._apply(self._transaction([record]))
@@ -171,14 +184,14 @@ class UsageWriter:
         if len({(r.key_id, r.day) for r in records}) != 1:
             raise ValueError("a group's records share one key and one day")
         for record in records:
-            self._check_age(record)
+            self.check_age(record)
         if not self.inline and len(records) == 1:
             return [self._put(records[0])]
         if self._apply(self._transaction(records)) == "written":
             return ["written"] * len(records)
         return [self.write(record) for record in records]
 
-    def _check_age(self, record: UsageRecord) -> None:
+    def check_age(self, record: UsageRecord) -> None:
         if record.timestamp + self.ttl_seconds <= self.clock():
             raise RecordExpiredError(
                 f"record {record.request_id} is older than the {self.ttl_seconds} s usage TTL"

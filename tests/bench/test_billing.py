@@ -376,3 +376,50 @@ def test_the_ledgers_write_units_are_told_apart_from_the_batch_tables() -> None:
     assert counted["write_units_by_table"] == {"usage": 2.0, "batches": 2.0}
     assert bill.ledger_units([counted, counted], "usage") == 4.0
     assert bill.ledger_units([counted], "elsewhere") == 0.0
+
+
+def test_kinesis_bills_a_put_payload_unit_per_started_25_kb_of_each_record() -> None:
+    put = make_call("kinesis", "PutRecord", {"Data": b"x" * 400, "PartitionKey": "p" * 16}, {})
+    assert put.kinesis_put_units == 1
+    big = {"Data": b"x" * (25 * 1024 - 15), "PartitionKey": "p" * 16}  # 1 byte over 25 KB
+    assert make_call("kinesis", "PutRecord", big, {}).kinesis_put_units == 2
+    records = {"Records": [{"Data": b"x" * 1024, "PartitionKey": "a"}, big]}
+    assert make_call("kinesis", "PutRecords", records, {}).kinesis_put_units == 3
+    retried = make_call(
+        "kinesis", "PutRecord", {"Data": b"x", "PartitionKey": "p"},
+        {"ResponseMetadata": {"RetryAttempts": 1}},
+    )  # fmt: skip
+    assert retried.kinesis_put_units == 2  # a retried put is billed again
+    assert make_call("kinesis", "GetRecords", {}, {}).kinesis_put_units == 0
+    parts = billing.price({"kinesis_put_units": 1e6}, memory_mb=1769, front_door="function_url")
+    assert parts["kinesis"] == pytest.approx(0.014)
+
+
+def test_the_kinesis_ledger_spreads_its_shard_hours_over_a_months_requests() -> None:
+    from bench import bill_kinesis
+
+    assert bill_kinesis.shard_month_usd() == pytest.approx(730 * 0.015)  # $10.95
+    assert bill_kinesis.shards_for(100_000_000) == 1  # ~38 requests/s
+    assert bill_kinesis.shards_for(3_000_000_000) == 2  # ~1,142 requests/s
+
+    # GIVEN a short query at $1.20 per 1M behind a Function URL on the DynamoDB ledger and
+    # $0.70 on Kinesis (before its shard), behind the HTTP API $1 more on both
+    def row(key: str, url: float) -> dict[str, Any]:
+        usd = {"http_api": url + 1.0, "rest_api": url + 3.5, "function_url": url}
+        return {
+            "workload": "short",
+            "key": key,
+            "aws_typical": {"usd_per_million_units": usd},
+            "calls_per_unit": {"kinesis:PutRecord": 1.0},
+            "write_units_per_unit": 0.0,
+        }
+
+    found = bill_kinesis.summary([row("no_limits", 1.20), row("kinesis_ledger", 0.70)], 1769)
+    assert found is not None
+    # THEN the shard pays off above 10.95 / 0.50 per 1M = 21.9M requests a month
+    assert found["break_even_requests_per_month"] == 21_900_000
+    at_100m = found["at_requests_per_month"]["100000000"]
+    assert at_100m["shard_usd_per_million"] == pytest.approx(0.1095)
+    assert at_100m["usd_per_million_units"]["function_url"] == pytest.approx(0.8095)
+    # 10 ms more at 1,769 MB: 0.01 s x 1.7275 GB x $0.0000133334 per GB-s, per 1M
+    assert found["usd_per_million_if_put_10_ms_slower"] == pytest.approx(0.2303, abs=1e-4)
