@@ -85,10 +85,11 @@ def _summary(report: ReplayReport, out: TextIO) -> int:
     """Print a replay's counts; exit status 1 when anything was left unwritten."""
     print(
         f"written {report.written}, already there {report.duplicates}, "
-        f"failed {report.failed}, malformed {report.malformed}, expired {report.expired}",
+        f"failed {report.failed}, malformed {report.malformed}, expired {report.expired}, "
+        f"held {report.held}",
         file=out,
     )
-    return 1 if report.failed or report.malformed or report.expired else 0
+    return 1 if report.failed or report.malformed or report.expired or report.held else 0
 
 
 def _client(service: str) -> Any:

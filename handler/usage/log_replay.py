@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from handler.records import UsageRecord
 from handler.usage.recorder import FALLBACK_EVENT, LOST_EVENT
 from handler.usage.replay import ReplayReport
-from handler.usage.writer import RecordExpiredError, RecordWriter
+from handler.usage.writer import RecordExpiredError, RecordHeldError, RecordWriter
 
 log = logging.getLogger("handler.usage")
 
@@ -83,6 +83,9 @@ def replay_lines(lines: Iterable[str], writer: RecordWriter) -> ReplayReport:
             outcome = writer.write(record)
         except RecordExpiredError:
             report.expired += 1
+            continue
+        except RecordHeldError:
+            report.held += 1
             continue
         except (BotoCoreError, ClientError) as exc:
             report.failed += 1

@@ -23,6 +23,7 @@ The operator CLI (`python -m handler.usage.cli`, the operator's own credentials)
   queue:        sqs:ReceiveMessage, sqs:DeleteMessage
 The usage AGGREGATOR (handler/usage/aggregator_handler.handler, USAGE_AGGREGATION=stream):
   usage table:  dynamodb:UpdateItem (the day aggregates, each with its shard's watermark)
+  usage table:  dynamodb:BatchGetItem (UsageLedger=Kinesis: the producers' watermarks)
   its stream:   dynamodb:DescribeStream, dynamodb:GetRecords, dynamodb:GetShardIterator,
                 dynamodb:ListStreams (for its event source mapping)
 The BATCH WORKER's usage calls (handler/usage/budget.py, handler/batch/admission.py):

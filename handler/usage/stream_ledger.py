@@ -34,7 +34,13 @@ from typing import TYPE_CHECKING, Any
 
 from handler.records import UsageRecord
 from handler.usage.store import Client
-from handler.usage.writer import LedgerWriter, RecordWriter, UsageWriter, WriteOutcome
+from handler.usage.writer import (
+    LedgerWriter,
+    RecordHeldError,
+    RecordWriter,
+    UsageWriter,
+    WriteOutcome,
+)
 
 if TYPE_CHECKING:
     from handler.settings import Settings
@@ -113,6 +119,27 @@ class StreamLedger:
         self._last_sequence = None
 
 
+class StampedRecordError(RecordHeldError):
+    """A record the Kinesis ledger stamped, replayed where no ledger stream is configured
+    (the stack went back to the DynamoDB ledger): its put may have been counted from the
+    stream, so writing it by request id could count it twice."""
+
+
+class StampedRecordGuard:
+    """The replay's writer under the DynamoDB ledger: unstamped records as ever, stamped
+    ones held (StampedRecordError)."""
+
+    def __init__(self, writer: UsageWriter) -> None:
+        self.writer = writer
+
+    def write(self, record: UsageRecord) -> WriteOutcome:
+        if record.producer is not None:
+            raise StampedRecordError(
+                f"record {record.request_id} was put on a ledger stream; none is configured"
+            )
+        return self.writer.write(record)
+
+
 class StreamReplayWriter:
     """The replay path (queue, logs): a stamped record is put again as it was stamped (the
     counter drops it if a copy was counted); an unstamped one (a batch line, or a record of a
@@ -149,5 +176,5 @@ def replay_writer(
     """The replay's writer for these settings (queue, logs)."""
     writer = UsageWriter.from_settings(dynamodb, settings)
     if not settings.usage_ledger_stream:
-        return writer
+        return StampedRecordGuard(writer)
     return StreamReplayWriter(kinesis(), settings.usage_ledger_stream, writer)

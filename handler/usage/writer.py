@@ -64,7 +64,12 @@ class LedgerWriter(RecordWriter, Protocol):
     def write_group(self, records: Sequence[UsageRecord]) -> list[WriteOutcome]: ...
 
 
-class RecordExpiredError(ValueError):
+class RecordHeldError(ValueError):
+    """A record a replay leaves where it is (the queue, its DLQ, the log) for a person:
+    writing it could count it a second time."""
+
+
+class RecordExpiredError(RecordHeldError):
     """The record is older than the usage TTL: writing it could count it a second time."""
 
 

@@ -121,7 +121,7 @@ def test_cli_replay_logs_writes_lost_records_once(
         return code, out.getvalue()
 
     code, out = run("replay-logs", str(log_file))
-    assert out.strip() == "written 3, already there 0, failed 0, malformed 1, expired 0"
+    assert out.strip() == "written 3, already there 0, failed 0, malformed 1, expired 0, held 0"
     assert code == 1  # the malformed line is left for a person
     code, out = run("replay-logs", stdin=log_file.read_text())  # again, from stdin
     assert out.startswith("written 0, already there 3")

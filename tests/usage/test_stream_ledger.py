@@ -10,6 +10,7 @@ import base64
 import dataclasses
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -31,7 +32,12 @@ from handler.usage.replay import replay
 from handler.usage.report import UsageReader
 from handler.usage.service import UsageService
 from handler.usage.stream_counter import MALFORMED_EVENT, StreamCounter, producer_key
-from handler.usage.stream_ledger import StreamLedger, StreamReplayWriter, put_record
+from handler.usage.stream_ledger import (
+    StreamLedger,
+    StreamReplayWriter,
+    put_record,
+    replay_writer,
+)
 from handler.usage.writer import UsageWriter
 from tests.usage.stream_support import LostResponses, ledger_events, make_stream
 from tests.usage.usage_support import DAY, Tables, WriteUnits, make_record
@@ -287,3 +293,29 @@ def test_a_snapstart_restore_makes_the_container_a_new_producer(
     # THEN each restored container numbers its records under its own new id: clones of one
     # id would see each other's records as copies and drop them
     assert len(ids | {before._producer}) == 3
+
+
+@pytest.mark.integration
+def test_a_stamped_record_is_held_where_no_ledger_stream_is_configured(
+    local_tables: Tables, moto_server: MotoServer, model_dir: Path
+) -> None:
+    # GIVEN the stack went back to the DynamoDB ledger with a stamped record still queued (its
+    # put may have been counted from the stream before it was deleted)
+    sqs = moto_server.client("sqs")
+    name = "held-" + uuid.uuid4().hex[:8]
+    url = sqs.create_queue(QueueName=name, Attributes={"VisibilityTimeout": "1"})["QueueUrl"]
+    queue = SqsUsageQueue(sqs, url)
+    stamped = dataclasses.replace(make_record("key_h", 5, 1), producer="p-gone", producer_seq=4)
+    plain = make_record("key_h", 7, 1)
+    for record in (stamped, plain):
+        queue.send(record.to_json())
+    settings = Settings(
+        model_dir=model_dir, keys_table=local_tables.keys, usage_table=local_tables.usage
+    )
+    writer = replay_writer(settings, local_tables.client, lambda: None)
+    # WHEN the queue is replayed
+    report = replay(queue, writer, wait_seconds=0)
+    # THEN the unstamped record is written and the stamped one is left in the queue, counted
+    assert (report.written, report.held) == (1, 1)
+    left = [UsageRecord.from_json(body) for _, body in queue.receive(10, 5)]
+    assert [r.request_id for r in left] == [stamped.request_id]
