@@ -28,6 +28,8 @@ from handler.usage.keys import LIMIT_HELP, LIMIT_NAMES, UNLIMITED, ApiKey, KeySt
 from handler.usage.log_replay import replay_lines
 from handler.usage.replay import ReplayReport, replay
 from handler.usage.report import UsageReader, default_start, usage_body
+from handler.usage.stream_counter import StreamCounter
+from handler.usage.stream_drain import count_stream
 from handler.usage.stream_ledger import replay_writer
 
 
@@ -64,6 +66,11 @@ def _parser() -> argparse.ArgumentParser:
         help="write the records of usage_record_lost log lines (files or stdin), idempotently",
     )
     logs_cmd.add_argument("files", nargs="*", default=["-"], help="log files; - or none: stdin")
+    count_cmd = commands.add_parser(
+        "count-stream",
+        help="count what is left on a Kinesis ledger stream into the day totals, idempotently",
+    )
+    count_cmd.add_argument("stream", help="the stream's name (the stack's UsageLedgerStream)")
     commands.add_parser("create-tables", help="create the tables (DynamoDB Local)")
     return parser
 
@@ -102,6 +109,7 @@ def main(
     dynamodb: Any = None,
     sqs: Any = None,
     stdin: TextIO = sys.stdin,
+    kinesis: Any = None,
 ) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env()
@@ -142,10 +150,10 @@ def main(
         if not url:
             print("no queue: pass --queue-url or set USAGE_FALLBACK_QUEUE_URL", file=sys.stderr)
             return 2
-        writer = replay_writer(settings, dynamodb, lambda: _client("kinesis"))
+        writer = replay_writer(settings, dynamodb, lambda: kinesis or _client("kinesis"))
         return _summary(replay(SqsUsageQueue(sqs or _client("sqs"), url), writer), out)
     elif args.command == "replay-logs":
-        writer = replay_writer(settings, dynamodb, lambda: _client("kinesis"))
+        writer = replay_writer(settings, dynamodb, lambda: kinesis or _client("kinesis"))
         total = ReplayReport()
         for name in args.files:
             if name == "-":
@@ -156,6 +164,10 @@ def main(
             for field in vars(total):
                 setattr(total, field, getattr(total, field) + getattr(report, field))
         return _summary(total, out)
+    elif args.command == "count-stream":
+        counter = StreamCounter(dynamodb, settings.usage_table, settings.usage_ttl_days * 86400)
+        counted = count_stream(kinesis or _client("kinesis"), args.stream, counter)
+        print(f"counted {counted} records not counted before", file=out)
     elif args.command == "create-tables":
         store.create_tables(dynamodb, settings.keys_table, settings.usage_table)
         print(f"tables ready: {settings.keys_table}, {settings.usage_table}", file=out)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import io
 import json
 import logging
 import uuid
@@ -23,7 +24,8 @@ from starlette.testclient import TestClient
 from handler import snapstart
 from handler.records import UsageRecord
 from handler.settings import Settings
-from handler.usage import store
+from handler.usage import cli, store
+from handler.usage import stream_drain as drain
 from handler.usage.aggregator_handler import handle_ledger_batch, is_kinesis
 from handler.usage.fallback import SqsUsageQueue
 from handler.usage.keys import KeyStore
@@ -319,3 +321,40 @@ def test_a_stamped_record_is_held_where_no_ledger_stream_is_configured(
     assert (report.written, report.held) == (1, 1)
     left = [UsageRecord.from_json(body) for _, body in queue.receive(10, 5)]
     assert [r.request_id for r in left] == [stamped.request_id]
+
+
+@pytest.mark.integration
+def test_count_stream_counts_what_the_aggregator_left_once_parents_first(
+    local_tables: Tables, kinesis: Any, stream: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = UsageWriter(local_tables.client, local_tables.usage, 90 * DAY, inline=False)
+    ledger = StreamLedger(kinesis, stream, writer)
+    for tokens in (1, 2, 3):
+        ledger.write(make_record("key_d", tokens, 1))
+    # GIVEN the aggregator counted the first two records before its mapping went away
+    (event,) = ledger_events(kinesis, stream)
+    assert counter_for(local_tables).apply(event["Records"][:2]) == 2
+    # AND the stream was split since, and more records landed on the children
+    (parent,) = kinesis.list_shards(StreamName=stream)["Shards"]
+    middle = (int(parent["HashKeyRange"]["EndingHashKey"]) + 1) // 2
+    kinesis.split_shard(
+        StreamName=stream, ShardToSplit=parent["ShardId"], NewStartingHashKey=str(middle)
+    )
+    later = StreamLedger(kinesis, stream, writer)  # a new container: a new producer id
+    for tokens in (4, 5):
+        later.write(make_record("key_d", tokens, 1))
+    assert drain.shards_parents_first(kinesis, stream)[0] == parent["ShardId"]
+    # WHEN the operator counts the stream, twice
+    monkeypatch.setenv("USAGE_TABLE", local_tables.usage)
+    monkeypatch.setenv("KEYS_TABLE", local_tables.keys)
+    outputs = []
+    for _ in range(2):
+        out = io.StringIO()
+        assert cli.main(["count-stream", stream], out, local_tables.client, kinesis=kinesis) == 0
+        outputs.append(out.getvalue().strip())
+    # THEN what was left is counted once
+    assert outputs == [
+        "counted 3 records not counted before",
+        "counted 0 records not counted before",
+    ]
+    assert totals(local_tables, "key_d") == {"requests": 5, "inputs": 5, "total_tokens": 15}
