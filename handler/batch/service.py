@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import orjson
@@ -25,6 +26,7 @@ from handler.batch.worker import LineRecorder, Worker, decode
 from handler.embedder import Embedder
 from handler.embeddings.models import ServedModels
 from handler.settings import Settings
+from handler.usage.store import OnDemandClient
 
 log = logging.getLogger(__name__)
 # A shard of BATCH_SHARD_LINES lines must finish within this, or it is delivered again
@@ -32,36 +34,27 @@ log = logging.getLogger(__name__)
 LOCAL_VISIBILITY_SECONDS = 300
 
 
-class OnDemandClient:
-    """A boto3 client built by the first call that needs it, not at cold start: boto3's
-    imports and three client models cost the API function ~0.3 s of CPU that no embeddings
-    request needs (on a 1-vCPU function a background thread would not hide it)."""
+def boto3_client(service: str) -> Any:
+    """A boto3 client with standard-mode retries (S3's signs presigned URLs with SigV4:
+    botocore presigns with SigV2 by default, which S3 refuses in newer regions and for KMS
+    objects)."""
+    import boto3
+    from botocore.config import Config
 
-    def __init__(self, service: str) -> None:
-        self._service = service
-        self._client: Any = None
-        self._lock = threading.Lock()
-
-    def __getattr__(self, name: str) -> Any:
-        if self._client is None:
-            with self._lock:
-                if self._client is None:
-                    import boto3
-                    from botocore.config import Config
-
-                    config = Config(retries={"mode": "standard", "total_max_attempts": 3})
-                    if self._service == "s3":
-                        # SigV4 for presigned URLs too (botocore presigns with SigV2 by
-                        # default, which S3 refuses in newer regions and for KMS objects).
-                        config = config.merge(Config(signature_version="s3v4"))
-                    session = boto3.session.Session()
-                    self._client = session.client(self._service, config=config)
-        return getattr(self._client, name)
+    config = Config(retries={"mode": "standard", "total_max_attempts": 3})
+    if service == "s3":
+        config = config.merge(Config(signature_version="s3v4"))
+    return boto3.session.Session().client(service, config=config)
 
 
 def make_clients() -> tuple[Any, Any, Any]:
-    """(s3, dynamodb, sqs) boto3 clients, each built on first use."""
-    return OnDemandClient("s3"), OnDemandClient("dynamodb"), OnDemandClient("sqs")
+    """(s3, dynamodb, sqs) boto3 clients, each built on first use, not at cold start:
+    boto3's imports and three client models cost the API function ~0.3 s of CPU that no
+    embeddings request needs (on a 1-vCPU function a background thread would not hide it)."""
+    s3, dynamodb, sqs = (
+        OnDemandClient(partial(boto3_client, name)) for name in ("s3", "dynamodb", "sqs")
+    )
+    return s3, dynamodb, sqs
 
 
 @dataclass

@@ -107,8 +107,9 @@ class LazyClient:
 
 
 class OnDemandClient:
-    """A botocore client built by its first use, for one that most containers never call
-    (the usage fallback queue: only when DynamoDB refuses a record). Built at cold start it
+    """A client built by its first use, for one that most containers never call (the usage
+    fallback queue: only when DynamoDB refuses a record; the Batch API's boto3 clients, which
+    only its routes call: handler/batch/service.py). Built at cold start the queue's
     cost ~40 ms of CPU and ~0.1 s of wall time beside the model's load (`make bench`,
     cold_start section, 2026-12-05). A build that fails is tried again by the next use."""
 
