@@ -31,7 +31,9 @@ class LineAdmission(Protocol):
         self, batch: dict[str, Any], lines: Sequence[PreparedLine]
     ) -> dict[int, LineResult]: ...
 
-    def refund(self, batch: dict[str, Any], lines: Sequence[PreparedLine]) -> None: ...
+    def refund_undelivered(
+        self, batch: dict[str, Any], first_line: int, end_line: int | None
+    ) -> None: ...
 
 
 class OpenAdmission:
@@ -44,7 +46,9 @@ class OpenAdmission:
     def admit(self, batch: dict[str, Any], lines: Sequence[PreparedLine]) -> dict[int, LineResult]:
         return {}
 
-    def refund(self, batch: dict[str, Any], lines: Sequence[PreparedLine]) -> None:
+    def refund_undelivered(
+        self, batch: dict[str, Any], first_line: int, end_line: int | None
+    ) -> None:
         return None
 
 
@@ -92,11 +96,18 @@ class BudgetAdmission:
                 refused[line.line_no] = _refused(batch_id, line.line_no, line.custom_id, error)
         return refused
 
-    def refund(self, batch: dict[str, Any], lines: Sequence[PreparedLine]) -> None:
-        """Give back the charge `admit` made for these lines (a group not delivered)."""
-        key = self._owner(batch) if lines and not self._keyless(batch) else None
+    def refund_undelivered(
+        self, batch: dict[str, Any], first_line: int, end_line: int | None
+    ) -> None:
+        """Give back what `admit` charged for groups from `first_line` up to `end_line`
+        (exclusive; None: the batch's end) of a shard that stopped there: admitted by a run
+        that died before its part counted, then never run again (the batch was cancelled,
+        failed or expired meanwhile)."""
+        if self._keyless(batch):
+            return
+        key = self.keys.owner(batch["owner"], batch["key_hash"])  # revoked keys too: a refund
         if key is not None:
-            self.budget.refund(key, batch["id"], lines[0].line_no)
+            self.budget.refund_from(key, batch["id"], first_line, end_line)
 
 
 def admission_for(usage: UsageService) -> LineAdmission:

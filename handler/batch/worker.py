@@ -231,6 +231,8 @@ class Worker:
                 # Past the completion window, the lines fail with batch_expired (as OpenAI's
                 # do) and the batch ends `expired`, keeping what was done in time.
                 expired = self.clock() > batch["expires_at"]
+                if expired:  # its lines fail unrun: a dead run's admitted groups come back
+                    self._refund_rest(batch, shard)
                 slot, holder = None, f"{batch_id}:{index}"
                 if self.leases is not None and not expired:  # expired lines need no model
                     slot = self.leases.acquire(batch["owner"], holder)
@@ -250,10 +252,19 @@ class Worker:
                     return  # the rest of the shard runs in a fresh invocation
             if shard.state == b.PENDING:
                 finished = self.batches.finish_shard(shard, b.DONE if shard.parts else b.SKIPPED)
+                if finished and shard.position[0] < shard.end:  # stopped: no part will count
+                    self._refund_rest(batch, shard)
                 if finished and shard.parts and self.on_shard is not None:
                     ms = (time.perf_counter() - started) * 1000
                     self.on_shard(batch_id, index, shard.completed, shard.failed, ms)
         self.finalize_if_last(batch_id, time_left)
+
+    def _refund_rest(self, batch: dict[str, Any], shard: Shard) -> None:
+        """The monthly budget back for groups a run admitted past the shard's last counted
+        part (it died before the part counted, and no run will answer them now)."""
+        following = self.batches.get_shard(batch["id"], shard.index + 1)
+        end_line = following.first_line if following is not None else None
+        self.admission.refund_undelivered(batch, shard.position[1], end_line)
 
     def _bill(self, batch: dict[str, Any], shard: Shard) -> Shard:
         """Record the usage of the shard's counted parts not yet billed (from their

@@ -34,8 +34,12 @@ ADMIT_PREFIX = "ADMIT#"
 MAX_TRIES = 8  # other workers of the same key moved the counter; re-read and try again
 
 
+def _line(number: int) -> str:
+    return f"LINE#{number:09d}"  # padded: sort keys order as the line numbers
+
+
 def admission_key(batch_id: str, first_line: int) -> dict[str, Any]:
-    return {"pk": {"S": f"{ADMIT_PREFIX}{batch_id}"}, "sk": {"S": f"LINE#{first_line:09d}"}}
+    return {"pk": {"S": f"{ADMIT_PREFIX}{batch_id}"}, "sk": {"S": _line(first_line)}}
 
 
 def _month(now: float) -> tuple[str, int]:
@@ -122,6 +126,35 @@ class LineBudget:
             if error_code(exc) != "TransactionCanceledException":
                 raise
             # Refunded meanwhile, or the month's counter expired: nothing left to give back.
+
+    def refund_from(self, key: ApiKey, batch_id: str, first_line: int, end_line: int | None) -> int:
+        """Give back every group admitted from line `first_line` up to `end_line` (exclusive;
+        None: to the batch's end): a stopped shard's groups whose lines were never delivered.
+        Returns how many groups were refunded."""
+        bounds = {":pk": {"S": f"{ADMIT_PREFIX}{batch_id}"}, ":from": {"S": _line(first_line)}}
+        condition = "pk = :pk AND sk >= :from"
+        if end_line is not None:
+            if end_line <= first_line:
+                return 0
+            condition = "pk = :pk AND sk BETWEEN :from AND :to"
+            bounds[":to"] = {"S": _line(end_line - 1)}
+        request: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": bounds,
+            "ProjectionExpression": "sk",
+            "ConsistentRead": True,
+        }
+        firsts: list[int] = []
+        while True:
+            page = self.client.query(**request)
+            firsts += [int(item["sk"]["S"].removeprefix("LINE#")) for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                break
+            request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        for first in firsts:
+            self.refund(key, batch_id, first)
+        return len(firsts)
 
     def _used(self, key: ApiKey) -> int:
         month, _ = _month(self.clock())

@@ -29,7 +29,8 @@ The usage AGGREGATOR (handler/usage/aggregator_handler.handler, USAGE_AGGREGATIO
 The BATCH WORKER's usage calls (handler/usage/budget.py, handler/batch/admission.py):
   keys table:   dynamodb:GetItem (the batch's key: still active? its monthly budget)
   usage table:  dynamodb:PutItem + dynamodb:UpdateItem (the ledger, as the function), and
-                dynamodb:GetItem + dynamodb:DeleteItem (admission items, their refund)
+                dynamodb:GetItem + dynamodb:DeleteItem (admission items, their refund), and
+                dynamodb:Query (a stopped shard's admission items, to refund them)
   queue:        sqs:SendMessage
 
 Keys table: partition key `key_hash` (S, sha256 hex of the secret), no sort key, no GSI,

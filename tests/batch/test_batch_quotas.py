@@ -6,7 +6,9 @@ revoked key's batch stops unbilled."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -136,3 +138,78 @@ def test_a_revoked_keys_batch_is_not_planned(stack: Stack) -> None:
     assert item["errors"]["data"][0]["code"] == "key_revoked"
     assert item["shards_total"] == 0 and stack.receive() == []
     assert ledger_records(stack, key.key_id) == 0
+
+
+class DiesAfterAdmitting:
+    """The key's admission, then the worker dies: its group is charged, its part not counted."""
+
+    def __init__(self, admission: Any) -> None:
+        self.admission = admission
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.admission, name)
+
+    def admit(self, batch: dict[str, Any], lines: list[PreparedLine]) -> Any:
+        self.admission.admit(batch, lines)
+        raise RuntimeError("worker killed")
+
+
+@pytest.mark.parametrize("stop", ["cancelled", "revoked"])
+def test_a_group_admitted_by_a_dead_run_is_refunded_when_its_shard_stops(
+    stack: Stack, stop: str
+) -> None:
+    # GIVEN a two-shard batch under a monthly budget, its first shard done
+    line_tokens = sum(stack.embedder.tokenize([TEXT]).token_counts)
+    secret, key = key_store(stack).create("refund", Limits(monthly_tokens=10**9))
+    client = client_for(stack, secret)
+    rows = [request_line(f"r-{i}", {"model": MODEL, "input": TEXT}) for i in range(150)]
+    batch = create_batch(client, rows)
+    [plan] = stack.receive()
+    admission = admission_for(stack.recorder)  # type: ignore[arg-type]
+    worker = stack.service.worker(stack.embedder, stack.recorder, admission)
+    worker.handle(orjson.loads(plan["Body"]))
+    first, second = (orjson.loads(m["Body"]) for m in stack.receive())
+    worker.handle(first)
+    charged_for_first = month_tokens(stack, key.key_id)
+    assert charged_for_first == 100 * line_tokens
+    # AND a run of the second shard admitted its group, then died before its part counted
+    dying = stack.service.worker(stack.embedder, stack.recorder, DiesAfterAdmitting(admission))
+    with pytest.raises(RuntimeError, match="worker killed"):
+        dying.handle(second)
+    assert month_tokens(stack, key.key_id) == 150 * line_tokens  # charged, not delivered
+    # WHEN the batch stops before the shard runs again (cancelled, or its key revoked)
+    if stop == "cancelled":
+        assert client.batches.cancel(batch.id).status == "cancelling"
+    else:
+        assert key_store(stack).revoke(key.key_id)
+    worker.handle(second)
+    # THEN the dead run's group is given back: the month holds the delivered lines only
+    item = stack.service.batches.get(batch.id)
+    assert item is not None and item["status"] == "cancelled"
+    assert item["completed"] == 100
+    assert month_tokens(stack, key.key_id) == charged_for_first
+
+
+def test_a_group_admitted_by_a_dead_run_is_refunded_when_its_lines_expire(stack: Stack) -> None:
+    # GIVEN a one-shard batch under a monthly budget whose run admitted a group and died
+    secret, key = key_store(stack).create("expiring", Limits(monthly_tokens=10**9))
+    client = client_for(stack, secret)
+    rows = [request_line(f"r-{i}", {"model": MODEL, "input": TEXT}) for i in range(20)]
+    batch = create_batch(client, rows)
+    [plan] = stack.receive()
+    admission = admission_for(stack.recorder)  # type: ignore[arg-type]
+    stack.service.worker(stack.embedder, stack.recorder, admission).handle(
+        orjson.loads(plan["Body"])
+    )
+    [shard] = (orjson.loads(m["Body"]) for m in stack.receive())
+    dying = stack.service.worker(stack.embedder, stack.recorder, DiesAfterAdmitting(admission))
+    with pytest.raises(RuntimeError, match="worker killed"):
+        dying.handle(shard)
+    assert month_tokens(stack, key.key_id) > 0
+    # WHEN the shard comes back after the batch's completion window
+    late = stack.service.worker(stack.embedder, stack.recorder, admission)
+    dataclasses.replace(late, clock=lambda: time.time() + 2 * 86400).handle(shard)
+    # THEN its lines failed unrun, and the month holds none of their tokens
+    item = stack.service.batches.get(batch.id)
+    assert item is not None and item["status"] == "expired" and item["completed"] == 0
+    assert month_tokens(stack, key.key_id) == 0

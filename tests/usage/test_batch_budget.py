@@ -61,3 +61,22 @@ def test_a_key_without_a_budget_admits_everything_and_writes_nothing(
     assert budget.admit(key, "batch_y", 1, [10**6, 5]) == [True, True]
     assert not budget.spent(key)
     assert local_tables.client.scan(TableName=local_tables.usage)["Items"] == []
+
+
+@pytest.mark.integration
+def test_refund_from_gives_back_the_groups_in_its_line_range_only(local_tables: Tables) -> None:
+    _, key = KeyStore(local_tables.client, local_tables.keys).create(
+        "r", Limits(monthly_tokens=10_000)
+    )
+    budget = LineBudget(local_tables.client, local_tables.usage, clock=lambda: T0)
+    # GIVEN groups admitted at lines 9, 10, 25 and 100 (10 sorts after 9 only when padded)
+    for first, tokens in ((9, 1), (10, 20), (25, 300), (100, 4000)):
+        assert budget.admit(key, "batch_r", first, [tokens]) == [True]
+    # WHEN a shard of lines 10..99 stops at line 10: THEN its two groups come back, once
+    assert budget.refund_from(key, "batch_r", 10, 100) == 2
+    assert budget.refund_from(key, "batch_r", 10, 100) == 0
+    assert month_tokens(local_tables, key.key_id) == 1 + 4000
+    # AND the last shard's rest, to the batch's end
+    assert budget.refund_from(key, "batch_r", 26, None) == 1
+    assert month_tokens(local_tables, key.key_id) == 1
+    assert budget.refund_from(key, "batch_r", 50, 50) == 0  # an empty range reads nothing
