@@ -122,7 +122,8 @@ def test_function_role_grants_exactly_the_documented_actions(template: dict[str,
 def test_the_worker_writes_usage_as_the_api_function_does(declared: dict[str, Any]) -> None:
     # The ledger's exactly-once write (Put + Update in a transaction) and its fallback queue,
     # plus what batch lines need: the owner key read (revoked?) and the monthly budget's
-    # admission items (read, deleted by a refund). No per-minute counters, no Query.
+    # admission items (read, deleted by a refund, listed by Query when a stopped shard gives
+    # its dead runs' admissions back). No per-minute counters.
     documented = documented_actions("The BATCH WORKER's usage calls", "Keys table:")
     granted = granted_actions(declared, "BatchWorkerFunctionRole", ("usage",))
     assert granted == {
@@ -130,6 +131,7 @@ def test_the_worker_writes_usage_as_the_api_function_does(declared: dict[str, An
         "dynamodb:UpdateItem",
         "dynamodb:GetItem",
         "dynamodb:DeleteItem",
+        "dynamodb:Query",
         "sqs:SendMessage",
     }
     assert granted == documented
