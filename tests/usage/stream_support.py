@@ -60,7 +60,6 @@ class LostResponses:
         self.left = puts
         self.landed = landed
         self.sent = 0
-        self._http = urllib3.PoolManager()
         client.meta.events.register("before-send.kinesis.PutRecord", self._before_send)
 
     def _before_send(self, request: AWSPreparedRequest, **_: Any) -> None:
@@ -69,8 +68,9 @@ class LostResponses:
         self.left -= 1
         if not self.landed:
             raise ConnectTimeoutError(endpoint_url=request.url)
-        self._http.request(
-            request.method, request.url, body=request.body, headers=dict(request.headers)
-        )
+        with urllib3.PoolManager() as http:  # closed here: no socket left for the GC to find
+            http.request(
+                request.method, request.url, body=request.body, headers=dict(request.headers)
+            )
         self.sent += 1
         raise ReadTimeoutError(endpoint_url=request.url)

@@ -58,9 +58,10 @@ def totals(tables: Tables, key_id: str) -> dict[str, int]:
 
 @pytest.fixture
 def kinesis(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A botocore Kinesis client on moto's server, built as the function builds it."""
+    """A botocore Kinesis client on moto's server, built as the function builds it (3
+    attempts, as the deployment's; timeouts that a loaded machine's moto meets)."""
     monkeypatch.setenv("AWS_ENDPOINT_URL_KINESIS", moto_server.endpoint_url)
-    return store.make_client("kinesis", store.client_config(1, 1, 3))
+    return store.make_client("kinesis", store.client_config(5, 30, 3))
 
 
 @pytest.fixture
@@ -292,6 +293,10 @@ def test_a_snapstart_restore_makes_the_container_a_new_producer(
         after = service.recorder.writer
         assert isinstance(after, StreamLedger)
         ids.add(after._producer)
+        # the clients build on threads: let them finish while this test's AWS settings hold
+        # (one still building after it would look for credentials where there are none)
+        assert after.client.meta.service_model.service_name == "kinesis"
+        assert service.reader.client.meta.service_model.service_name == "dynamodb"
     # THEN each restored container numbers its records under its own new id: clones of one
     # id would see each other's records as copies and drop them
     assert len(ids | {before._producer}) == 3
