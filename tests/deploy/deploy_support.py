@@ -289,3 +289,25 @@ def response_body(response: dict[str, Any]) -> Any:
         return json.loads(data)
     except ValueError:
         return data.decode(errors="replace")
+
+
+def invoke_without_layers(
+    function: str, handler: str, env: dict[str, str], events: list[dict[str, Any]], tmp: Path
+) -> tuple[list[dict[str, Any]], str]:
+    """Each event invoked, in order, on a sam-built function the template gives no layers
+    (the replay function, the aggregator: the runtime's own botocore) under the emulator;
+    (the answers, the emulator's log)."""
+    opt = tmp / "opt"
+    opt.mkdir(exist_ok=True)
+    emulator = RuntimeEmulator(
+        task_root=built_dir(host_arch()) / function,
+        opt=opt,
+        env=env,
+        handler=handler,
+        log_path=tmp / "rie.log",
+    ).start()
+    try:
+        answers = [emulator.invoke(event) for event in events]
+    finally:
+        emulator.stop()
+    return answers, emulator.log()

@@ -20,7 +20,7 @@ import pytest
 from handler.records import UsageRecord
 from handler.usage import store
 from handler.usage.stream_counter import producer_key
-from tests.deploy.deploy_support import FunctionStore, RuntimeEmulator, built_dir, host_arch
+from tests.deploy.deploy_support import FunctionStore, invoke_without_layers
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +47,6 @@ def kinesis_record(record: UsageRecord, sequence: int) -> dict[str, object]:
 def test_the_aggregator_counts_a_kinesis_ledger_batch_once(
     built: Path, function_store: FunctionStore, tmp_path: Path
 ) -> None:
-    arch = host_arch()
     first = UsageRecord(
         request_id="counted-by-the-runtime-1", key_id="key_ledger_rie", model="all-MiniLM-L6-v2",
         prompt_tokens=7, total_tokens=7, inputs=1, dimensions=384, encoding_format="float",
@@ -60,21 +59,14 @@ def test_the_aggregator_counts_a_kinesis_ledger_batch_once(
     event = {
         "Records": [kinesis_record(first, 1), kinesis_record(first, 2), kinesis_record(second, 3)]
     }
-    opt = tmp_path / "opt"
-    opt.mkdir()  # no layers
-    emulator = RuntimeEmulator(
-        task_root=built_dir(arch) / "UsageAggregatorFunction",
-        opt=opt,
-        env=function_store.env,
-        handler="handler.usage.aggregator_handler.handler",
-        arch=arch,
-        log_path=tmp_path / "rie.log",
-    ).start()
-    try:
-        answers = [emulator.invoke(event), emulator.invoke(event)]
-    finally:
-        emulator.stop()
-    assert answers == [{"counted": 2}, {"counted": 0}], emulator.log()[-2000:]
+    answers, log = invoke_without_layers(
+        "UsageAggregatorFunction",
+        "handler.usage.aggregator_handler.handler",
+        function_store.env,
+        [event, event],  # the second: a batch Lambda delivers again
+        tmp_path,
+    )
+    assert answers == [{"counted": 2}, {"counted": 0}], log[-2000:]
     day = datetime.now(UTC).strftime("%Y-%m-%d")
     item = function_store.client.get_item(
         TableName=function_store.usage_table,

@@ -16,7 +16,7 @@ import pytest
 
 from handler.records import UsageRecord
 from handler.usage import store
-from tests.deploy.deploy_support import FunctionStore, RuntimeEmulator, built_dir, host_arch
+from tests.deploy.deploy_support import FunctionStore, invoke_without_layers
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,6 @@ def sqs_message(message_id: str, body: str) -> dict[str, object]:
 def test_replay_function_writes_good_records_and_returns_bad_ones(
     built: Path, function_store: FunctionStore, tmp_path: Path
 ) -> None:
-    arch = host_arch()
     record = UsageRecord(
         request_id="replayed-by-the-runtime",
         key_id="key_replay",
@@ -51,23 +50,15 @@ def test_replay_function_writes_good_records_and_returns_bad_ones(
         latency_ms=3.0,
         timestamp=time.time(),
     )
-    opt = tmp_path / "opt"
-    opt.mkdir()  # no layers
-    emulator = RuntimeEmulator(
-        task_root=built_dir(arch) / "UsageReplayFunction",
-        opt=opt,
-        env=function_store.env,
-        handler="handler.usage.replay_handler.handler",
-        arch=arch,
-        log_path=tmp_path / "rie.log",
-    ).start()
-    try:
-        answer = emulator.invoke(
-            {"Records": [sqs_message("good", record.to_json()), sqs_message("bad", "{not json")]}
-        )
-    finally:
-        emulator.stop()
-    assert answer == {"batchItemFailures": [{"itemIdentifier": "bad"}]}, emulator.log()[-2000:]
+    event = {"Records": [sqs_message("good", record.to_json()), sqs_message("bad", "{not json")]}
+    (answer,), log = invoke_without_layers(
+        "UsageReplayFunction",
+        "handler.usage.replay_handler.handler",
+        function_store.env,
+        [event],
+        tmp_path,
+    )
+    assert answer == {"batchItemFailures": [{"itemIdentifier": "bad"}]}, log[-2000:]
     item = function_store.client.get_item(
         TableName=function_store.usage_table, Key=store.request_key(record.request_id)
     )

@@ -4,13 +4,14 @@ that makes a put land while its caller sees a timeout (a lost response)."""
 
 from __future__ import annotations
 
-import base64
 import uuid
 from typing import Any
 
 import urllib3
 from botocore.awsrequest import AWSPreparedRequest
 from botocore.exceptions import ConnectTimeoutError, ReadTimeoutError
+
+from handler.usage.stream_drain import event_pages, shards_parents_first
 
 
 def make_stream(kinesis: Any, shards: int = 1) -> str:
@@ -20,35 +21,13 @@ def make_stream(kinesis: Any, shards: int = 1) -> str:
 
 
 def ledger_events(kinesis: Any, stream: str) -> list[dict[str, Any]]:
-    """One Lambda Kinesis event per shard with every record so far, in shard order."""
-    events = []
-    for shard in kinesis.list_shards(StreamName=stream)["Shards"]:
-        shard_id = shard["ShardId"]
-        iterator = kinesis.get_shard_iterator(
-            StreamName=stream, ShardId=shard_id, ShardIteratorType="TRIM_HORIZON"
-        )["ShardIterator"]
-        records: list[dict[str, Any]] = []
-        while iterator:
-            page = kinesis.get_records(ShardIterator=iterator, Limit=10000)
-            if not page["Records"]:
-                break
-            records += [
-                {
-                    "eventSource": "aws:kinesis",
-                    "eventName": "aws:kinesis:record",
-                    "eventID": f"{shard_id}:{r['SequenceNumber']}",
-                    "kinesis": {
-                        "partitionKey": r["PartitionKey"],
-                        "sequenceNumber": r["SequenceNumber"],
-                        "data": base64.b64encode(r["Data"]).decode(),
-                    },
-                }
-                for r in page["Records"]
-            ]
-            iterator = page.get("NextShardIterator")
-        if records:
-            events.append({"Records": records})
-    return events
+    """Every record so far as Lambda's Kinesis events: one per page of each shard, parents
+    first (read as the operator's `count-stream` reads them)."""
+    return [
+        {"Records": page}
+        for shard in shards_parents_first(kinesis, stream)
+        for page in event_pages(kinesis, stream, shard)
+    ]
 
 
 class LostResponses:
