@@ -10,7 +10,6 @@ month's requests (`at_volumes`), and the break-even against the DynamoDB ledger.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import datetime
 import os
@@ -76,6 +75,7 @@ def ledger_workloads(
 def _stamped_events(batch: int, count: int) -> list[dict[str, Any]]:
     """`count` Kinesis event records of one producer's next records (12-token requests)."""
     from handler.records import UsageRecord
+    from handler.usage.stream_counter import lambda_record
 
     now = datetime.datetime.now(datetime.UTC).timestamp()
     events = []
@@ -87,16 +87,9 @@ def _stamped_events(batch: int, count: int) -> list[dict[str, Any]]:
             encoding_format="base64", user=None, latency_ms=3.0, timestamp=now,
             producer="bench-producer", producer_seq=n,
         )  # fmt: skip
-        sequence = str(10**20 + n)
-        events.append({
-            "eventSource": "aws:kinesis",
-            "eventID": f"shardId-000000000000:{sequence}",
-            "kinesis": {
-                "sequenceNumber": sequence,
-                "partitionKey": "bench-producer",
-                "data": base64.b64encode(record.to_json().encode()).decode(),
-            },
-        })  # fmt: skip
+        events.append(lambda_record(
+            "shardId-000000000000", str(10**20 + n), "bench-producer", record.to_json().encode()
+        ))  # fmt: skip
     return events
 
 

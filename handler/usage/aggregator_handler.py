@@ -38,8 +38,7 @@ def _default_counter() -> StreamCounter:
     global _counter
     if _counter is None:
         settings = Settings.from_env()
-        client = store.client_for("dynamodb", settings)
-        _counter = StreamCounter(client, settings.usage_table, settings.usage_ttl_days * 86400)
+        _counter = StreamCounter.from_settings(store.client_for("dynamodb", settings), settings)
     return _counter
 
 

@@ -165,7 +165,7 @@ def main(
                 setattr(total, field, getattr(total, field) + getattr(report, field))
         return _summary(total, out)
     elif args.command == "count-stream":
-        counter = StreamCounter(dynamodb, settings.usage_table, settings.usage_ttl_days * 86400)
+        counter = StreamCounter.from_settings(dynamodb, settings)
         counted = count_stream(kinesis or _client("kinesis"), args.stream, counter)
         print(f"counted {counted} records not counted before", file=out)
     elif args.command == "create-tables":

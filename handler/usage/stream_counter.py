@@ -26,13 +26,16 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from handler.records import UsageRecord
 from handler.usage.aggregator import COUNTS, Entry, StreamAggregator
 from handler.usage.store import PK, SK, TTL_ATTRIBUTE, Client, error_code
+
+if TYPE_CHECKING:
+    from handler.settings import Settings
 
 log = logging.getLogger("handler.usage")
 
@@ -49,6 +52,20 @@ def producer_key(producer: str) -> dict[str, Any]:
 def shard_of(event_record: dict[str, Any]) -> str:
     """The shard id of a Lambda Kinesis event record ("shardId-000000000000:<sequence>")."""
     return str(event_record["eventID"]).partition(":")[0]
+
+
+def lambda_record(shard: str, sequence: str, partition_key: str, data: bytes) -> dict[str, Any]:
+    """A stream record as Lambda's Kinesis event delivers it (the fields `decode` reads):
+    for the records an operator reads by hand (stream_drain.py) and the bench's."""
+    return {
+        "eventSource": "aws:kinesis",
+        "eventID": f"{shard}:{sequence}",
+        "kinesis": {
+            "sequenceNumber": sequence,
+            "partitionKey": partition_key,
+            "data": base64.b64encode(data).decode(),
+        },
+    }
 
 
 def decode(event_record: dict[str, Any]) -> tuple[str, UsageRecord] | None:
@@ -83,6 +100,12 @@ class StreamCounter:
         self.clock = clock
         self.sleep = sleep
         self.days = StreamAggregator(client, table)
+
+    @classmethod
+    def from_settings(cls, client: Client, settings: Settings) -> StreamCounter:
+        """The deployment's usage table; watermarks kept as long as its request items (the
+        aggregator function, the operator's CLI)."""
+        return cls(client, settings.usage_table, settings.usage_ttl_days * 86400)
 
     def apply(self, event_records: Sequence[dict[str, Any]]) -> int:
         """Count the batch's records not counted yet; returns how many were."""

@@ -10,12 +10,11 @@ GetShardIterator and GetRecords on the stream, and the aggregator's grants on th
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from typing import Any
 
 from handler.usage.store import Client
-from handler.usage.stream_counter import StreamCounter
+from handler.usage.stream_counter import StreamCounter, lambda_record
 
 PAGE_RECORDS = 10_000  # GetRecords' most records a call, and the mapping's batch size
 
@@ -59,15 +58,7 @@ def event_pages(kinesis: Client, stream: str, shard: str) -> Iterator[list[dict[
         records = page.get("Records", [])
         if records:
             yield [
-                {
-                    "eventSource": "aws:kinesis",
-                    "eventID": f"{shard}:{r['SequenceNumber']}",
-                    "kinesis": {
-                        "sequenceNumber": r["SequenceNumber"],
-                        "partitionKey": r.get("PartitionKey", ""),
-                        "data": base64.b64encode(r["Data"]).decode(),
-                    },
-                }
+                lambda_record(shard, r["SequenceNumber"], r.get("PartitionKey", ""), r["Data"])
                 for r in records
             ]
         if not records and not page.get("MillisBehindLatest"):

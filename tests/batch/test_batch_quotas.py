@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,10 +17,10 @@ import openai
 import orjson
 import pytest
 
-from handler.batch.admission import admission_for
-from handler.batch.lines import PreparedLine, prepare_line
+from handler.batch.admission import LineAdmission, admission_for
+from handler.batch.lines import LineResult, PreparedLine, prepare_line
 from handler.batch.worker import Worker
-from handler.usage.keys import KeyStore, Limits
+from handler.usage.keys import ApiKey, KeyStore, Limits
 from handler.usage.store import month_key
 from tests.batch.batch_support import MODEL, Stack, drain, jsonl, request_line
 
@@ -143,15 +144,32 @@ def test_a_revoked_keys_batch_is_not_planned(stack: Stack) -> None:
 class DiesAfterAdmitting:
     """The key's admission, then the worker dies: its group is charged, its part not counted."""
 
-    def __init__(self, admission: Any) -> None:
+    def __init__(self, admission: LineAdmission) -> None:
         self.admission = admission
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.admission, name)
 
-    def admit(self, batch: dict[str, Any], lines: list[PreparedLine]) -> Any:
+    def admit(self, batch: dict[str, Any], lines: Sequence[PreparedLine]) -> dict[int, LineResult]:
         self.admission.admit(batch, lines)
         raise RuntimeError("worker killed")
+
+
+def planned_under_budget(
+    stack: Stack, name: str, lines: int
+) -> tuple[openai.OpenAI, ApiKey, Any, LineAdmission, list[dict[str, Any]]]:
+    """A key with a monthly budget, a batch of `lines` lines of it planned by a worker with
+    the key's admission: (its client, the key, the batch, the admission, the shard messages)."""
+    secret, key = key_store(stack).create(name, Limits(monthly_tokens=10**9))
+    client = client_for(stack, secret)
+    rows = [request_line(f"r-{i}", {"model": MODEL, "input": TEXT}) for i in range(lines)]
+    batch = create_batch(client, rows)
+    [plan] = stack.receive()
+    admission = admission_for(stack.recorder)  # type: ignore[arg-type]
+    stack.service.worker(stack.embedder, stack.recorder, admission).handle(
+        orjson.loads(plan["Body"])
+    )
+    return client, key, batch, admission, [orjson.loads(m["Body"]) for m in stack.receive()]
 
 
 @pytest.mark.parametrize("stop", ["cancelled", "revoked"])
@@ -160,15 +178,8 @@ def test_a_group_admitted_by_a_dead_run_is_refunded_when_its_shard_stops(
 ) -> None:
     # GIVEN a two-shard batch under a monthly budget, its first shard done
     line_tokens = sum(stack.embedder.tokenize([TEXT]).token_counts)
-    secret, key = key_store(stack).create("refund", Limits(monthly_tokens=10**9))
-    client = client_for(stack, secret)
-    rows = [request_line(f"r-{i}", {"model": MODEL, "input": TEXT}) for i in range(150)]
-    batch = create_batch(client, rows)
-    [plan] = stack.receive()
-    admission = admission_for(stack.recorder)  # type: ignore[arg-type]
+    client, key, batch, admission, (first, second) = planned_under_budget(stack, "refund", 150)
     worker = stack.service.worker(stack.embedder, stack.recorder, admission)
-    worker.handle(orjson.loads(plan["Body"]))
-    first, second = (orjson.loads(m["Body"]) for m in stack.receive())
     worker.handle(first)
     charged_for_first = month_tokens(stack, key.key_id)
     assert charged_for_first == 100 * line_tokens
@@ -192,16 +203,7 @@ def test_a_group_admitted_by_a_dead_run_is_refunded_when_its_shard_stops(
 
 def test_a_group_admitted_by_a_dead_run_is_refunded_when_its_lines_expire(stack: Stack) -> None:
     # GIVEN a one-shard batch under a monthly budget whose run admitted a group and died
-    secret, key = key_store(stack).create("expiring", Limits(monthly_tokens=10**9))
-    client = client_for(stack, secret)
-    rows = [request_line(f"r-{i}", {"model": MODEL, "input": TEXT}) for i in range(20)]
-    batch = create_batch(client, rows)
-    [plan] = stack.receive()
-    admission = admission_for(stack.recorder)  # type: ignore[arg-type]
-    stack.service.worker(stack.embedder, stack.recorder, admission).handle(
-        orjson.loads(plan["Body"])
-    )
-    [shard] = (orjson.loads(m["Body"]) for m in stack.receive())
+    _, key, batch, admission, [shard] = planned_under_budget(stack, "expiring", 20)
     dying = stack.service.worker(stack.embedder, stack.recorder, DiesAfterAdmitting(admission))
     with pytest.raises(RuntimeError, match="worker killed"):
         dying.handle(shard)

@@ -76,6 +76,13 @@ def count(kinesis: Any, stream: str, counter: StreamCounter) -> int:
     )
 
 
+def ledger_on(tables: Tables, kinesis: Any, stream: str) -> tuple[UsageWriter, StreamLedger]:
+    """The DynamoDB ledger as the template runs it (batch lines, unstamped replays), and the
+    Kinesis ledger in front of it."""
+    writer = UsageWriter(tables.client, tables.usage, 90 * DAY, inline=False)
+    return writer, StreamLedger(kinesis, stream, writer)
+
+
 def counter_for(tables: Tables) -> StreamCounter:
     return StreamCounter(tables.client, tables.usage, 90 * DAY)
 
@@ -121,8 +128,7 @@ def test_requests_are_one_put_each_and_counted_once_into_get_usage(
 def test_a_put_retried_after_a_lost_response_counts_once(
     local_tables: Tables, kinesis: Any, stream: str
 ) -> None:
-    writer = UsageWriter(local_tables.client, local_tables.usage, 90 * DAY, inline=False)
-    ledger = StreamLedger(kinesis, stream, writer)
+    writer, ledger = ledger_on(local_tables, kinesis, stream)
     # GIVEN a put whose first try lands but whose response is lost: botocore sends it again
     lost = LostResponses(kinesis, puts=1)
     assert ledger.write(make_record("key_r", 5, 1)) == "written"
@@ -146,8 +152,7 @@ def test_a_failed_put_is_queued_stamped_and_its_replay_counts_once(
         "QueueUrl"
     ]
     queue = SqsUsageQueue(sqs, url)
-    writer = UsageWriter(local_tables.client, local_tables.usage, 90 * DAY, inline=False)
-    ledger = StreamLedger(kinesis, stream, writer)
+    writer, ledger = ledger_on(local_tables, kinesis, stream)
     recorder = UsageRecorder(ledger, queue)
     assert recorder(make_record("key_f", 3, 1)) == "written"
     first_producer = ledger._producer
@@ -205,8 +210,7 @@ class CrashOnWatermark:
 def test_a_crash_before_the_watermarks_counts_nothing_twice(
     local_tables: Tables, kinesis: Any, stream: str
 ) -> None:
-    writer = UsageWriter(local_tables.client, local_tables.usage, 90 * DAY, inline=False)
-    ledger = StreamLedger(kinesis, stream, writer)
+    writer, ledger = ledger_on(local_tables, kinesis, stream)
     for tokens in (2, 3, 4):
         ledger.write(make_record("key_c", tokens, 1))
     crashing = StreamCounter(CrashOnWatermark(local_tables.client), local_tables.usage, 90 * DAY)
@@ -243,8 +247,7 @@ def test_a_record_that_is_not_a_stamped_usage_record_is_logged_and_skipped(
 def test_a_counter_batch_costs_per_producer_and_day_not_per_request(
     dynamodb_local: DynamoDBLocal, local_tables: Tables, kinesis: Any, stream: str
 ) -> None:
-    writer = UsageWriter(local_tables.client, local_tables.usage, 90 * DAY, inline=False)
-    ledger = StreamLedger(kinesis, stream, writer)
+    writer, ledger = ledger_on(local_tables, kinesis, stream)
     for _ in range(40):
         ledger.write(make_record("key_w", 4, 1))
     meter = WriteUnits(local_tables.client)
@@ -332,8 +335,7 @@ def test_a_stamped_record_is_held_where_no_ledger_stream_is_configured(
 def test_count_stream_counts_what_the_aggregator_left_once_parents_first(
     local_tables: Tables, kinesis: Any, stream: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    writer = UsageWriter(local_tables.client, local_tables.usage, 90 * DAY, inline=False)
-    ledger = StreamLedger(kinesis, stream, writer)
+    writer, ledger = ledger_on(local_tables, kinesis, stream)
     for tokens in (1, 2, 3):
         ledger.write(make_record("key_d", tokens, 1))
     # GIVEN the aggregator counted the first two records before its mapping went away
